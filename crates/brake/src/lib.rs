@@ -1,0 +1,57 @@
+//! Concurrency that stops when the user says so.
+//!
+//! A program that runs many things at once (a scanner, a crawler, a batch converter) should end
+//! on **one** Ctrl-C, promptly, keeping every result that was finished. brake gives every
+//! concurrency model the same stop contract, built around one shared [`Stop`]:
+//!
+//! | phase | queued work | running work |
+//! |---|---|---|
+//! | Running | starts as workers free up | runs |
+//! | Stopping (first Ctrl-C, SIGTERM, SIGHUP, or [`Stop::request`]) | never starts; reported [`Outcome::Cancelled`] | is told ([`Stop::is_stopping`], interruptible waits) and has a grace period to return |
+//! | Forcing (second Ctrl-C, grace over, or [`Stop::force`]) | — | abandoned (threads), reported [`Outcome::Interrupted`]; every wait returns at once |
+//!
+//! Every pool reports how each task ended ([`Outcome`]) and how the run ended ([`Report`]), and
+//! the exit status says why: [`Report::exit_code`] is 130 after Ctrl-C.
+//!
+//! # Example: the threading model done right
+//!
+//! ```no_run
+//! use brake::{Stop, ThreadPool};
+//! use std::time::Duration;
+//!
+//! fn main() -> Result<std::process::ExitCode, brake::Error> {
+//!     let stop = Stop::new();
+//!     stop.install_signals()?; // Ctrl-C now stops `stop`
+//!     let pool = ThreadPool::new(&stop, 3)?;
+//!     for n in 0..6 {
+//!         pool.submit(move |stop| -> brake::TaskResult<()> {
+//!             for _step in 0..50 {
+//!                 stop.check()?; // returns Err(Stopped) once stopping: reported "interrupted"
+//!                 std::thread::sleep(Duration::from_millis(100)); // one small step of work
+//!             }
+//!             println!("task {n} done");
+//!             Ok(())
+//!         });
+//!     }
+//!     let report = pool.join(); // returns promptly after one Ctrl-C, whatever the queue holds
+//!     println!("{report}");
+//!     Ok(std::process::ExitCode::from(report.exit_code() as u8))
+//! }
+//! ```
+//!
+//! The examples directory holds the seed's three models done right: `threads` (this one, with
+//! busy and sleeping tasks too).
+
+mod error;
+mod outcome;
+pub mod signals;
+mod stop;
+mod threads;
+
+pub use error::Error;
+pub use outcome::{Outcome, OutcomeKind, Report, TaskError, TaskResult};
+pub use stop::{
+    exit_code_for_signal, Activity, Notice, NoticeEvent, NoticeFn, Phase, Reason, Sleep, Stop,
+    Stopped, Subscription, Transition, DEFAULT_GRACE,
+};
+pub use threads::{Handle, Map, ThreadPool};

@@ -1,0 +1,287 @@
+//! How each piece of work ended ([`Outcome`]) and how a whole run ended ([`Report`]).
+//!
+//! Every pool in brake reports through these two types, so a program that mixes threads, processes
+//! and async tasks reads one vocabulary: work that finished (`Done`), failed (`Failed`), panicked
+//! (`Panicked`), never started because of a stop (`Cancelled`), was cut short by a stop
+//! (`Interrupted`), or had to be killed (`Killed`).
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::time::Duration;
+
+use crate::stop::{Reason, Stopped};
+
+/// How one task ended.
+///
+/// `Cancelled` and `Interrupted` are the two faces of a stop: the first never ran, the second was
+/// running. A task that finished its work after the stop began is still `Done`: finished results
+/// are kept, whenever they arrive.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Outcome<T> {
+    /// The task returned `Ok(value)`.
+    Done(T),
+    /// The task returned an error other than [`Stopped`].
+    Failed(TaskError),
+    /// The task panicked; the panic message, when it was a string.
+    Panicked(String),
+    /// A stop came before the task started; it never ran.
+    Cancelled,
+    /// The task was running when the stop came: it returned `Err(Stopped)`, or it was still
+    /// running when the stop was forced and was abandoned.
+    Interrupted,
+    /// The process running the task was killed by a signal.
+    Killed(i32),
+}
+
+impl<T> Outcome<T> {
+    /// The value of a `Done` outcome.
+    pub fn done(self) -> Option<T> {
+        match self {
+            Outcome::Done(value) => Some(value),
+            _ => None,
+        }
+    }
+
+    /// True for `Done`.
+    pub fn is_done(&self) -> bool {
+        matches!(self, Outcome::Done(_))
+    }
+
+    /// Which kind of ending this is, without the payload.
+    pub fn kind(&self) -> OutcomeKind {
+        match self {
+            Outcome::Done(_) => OutcomeKind::Done,
+            Outcome::Failed(_) => OutcomeKind::Failed,
+            Outcome::Panicked(_) => OutcomeKind::Panicked,
+            Outcome::Cancelled => OutcomeKind::Cancelled,
+            Outcome::Interrupted => OutcomeKind::Interrupted,
+            Outcome::Killed(_) => OutcomeKind::Killed,
+        }
+    }
+
+    /// The outcome of a task body's return value: `Err(Stopped)` means the task noticed the stop
+    /// and returned early, which is an interruption, not a failure.
+    pub(crate) fn from_result(result: Result<T, TaskError>) -> Self {
+        match result {
+            Ok(value) => Outcome::Done(value),
+            Err(err) if err.is_stopped() => Outcome::Interrupted,
+            Err(err) => Outcome::Failed(err),
+        }
+    }
+}
+
+/// The kind of an [`Outcome`], without its payload; what a [`Report`] counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum OutcomeKind {
+    /// See [`Outcome::Done`].
+    Done,
+    /// See [`Outcome::Failed`].
+    Failed,
+    /// See [`Outcome::Panicked`].
+    Panicked,
+    /// See [`Outcome::Cancelled`].
+    Cancelled,
+    /// See [`Outcome::Interrupted`].
+    Interrupted,
+    /// See [`Outcome::Killed`].
+    Killed,
+}
+
+/// The error a task returns: any `std::error::Error`, converted by `?`.
+///
+/// Like `anyhow::Error` it deliberately does not implement `std::error::Error` itself, so that
+/// every error type converts into it. A task that sees the stop can return `Err(Stopped.into())`
+/// (or use `stop.check()?`); that is reported as [`Outcome::Interrupted`], not as a failure.
+pub struct TaskError {
+    inner: Box<dyn StdError + Send + Sync + 'static>,
+}
+
+impl TaskError {
+    /// An error from a plain message.
+    pub fn msg(message: impl fmt::Display) -> Self {
+        TaskError {
+            inner: message.to_string().into(),
+        }
+    }
+
+    /// True when the task returned because it saw the stop.
+    pub fn is_stopped(&self) -> bool {
+        self.inner.is::<Stopped>()
+    }
+
+    /// The underlying error.
+    pub fn as_error(&self) -> &(dyn StdError + Send + Sync + 'static) {
+        &*self.inner
+    }
+}
+
+impl<E: StdError + Send + Sync + 'static> From<E> for TaskError {
+    fn from(err: E) -> Self {
+        TaskError {
+            inner: Box::new(err),
+        }
+    }
+}
+
+impl fmt::Debug for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.inner, f)
+    }
+}
+
+impl fmt::Display for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.inner, f)
+    }
+}
+
+/// What a task body returns: `Ok(value)` or any error (see [`TaskError`]).
+pub type TaskResult<T> = Result<T, TaskError>;
+
+/// How a whole run ended: how many tasks ended each way, and what stopped it.
+///
+/// The counts always add up to [`Report::total`]. `Display` gives one short paragraph, e.g.
+/// `6 tasks in 1.52 s: 3 interrupted, 3 not started. Stopped by SIGINT (Ctrl-C).`
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Report {
+    /// Tasks that returned a value.
+    pub done: usize,
+    /// Tasks that returned an error.
+    pub failed: usize,
+    /// Tasks that panicked.
+    pub panicked: usize,
+    /// Tasks that never started because of a stop.
+    pub cancelled: usize,
+    /// Tasks that were running when the stop came and did not finish.
+    pub interrupted: usize,
+    /// Tasks whose process was killed by a signal.
+    pub killed: usize,
+    /// Why the run was stopped, if it was.
+    pub stopped_by: Option<Reason>,
+    /// Whether the stop had to be forced (second signal, or grace period over).
+    pub forced: bool,
+    /// Wall time from the pool's start to the report.
+    pub elapsed: Duration,
+}
+
+impl Report {
+    /// Every task counted.
+    pub fn total(&self) -> usize {
+        self.done + self.failed + self.panicked + self.cancelled + self.interrupted + self.killed
+    }
+
+    /// The count of one kind.
+    pub fn count(&self, kind: OutcomeKind) -> usize {
+        match kind {
+            OutcomeKind::Done => self.done,
+            OutcomeKind::Failed => self.failed,
+            OutcomeKind::Panicked => self.panicked,
+            OutcomeKind::Cancelled => self.cancelled,
+            OutcomeKind::Interrupted => self.interrupted,
+            OutcomeKind::Killed => self.killed,
+        }
+    }
+
+    /// Adds one outcome to the counts.
+    pub fn record(&mut self, kind: OutcomeKind) {
+        *match kind {
+            OutcomeKind::Done => &mut self.done,
+            OutcomeKind::Failed => &mut self.failed,
+            OutcomeKind::Panicked => &mut self.panicked,
+            OutcomeKind::Cancelled => &mut self.cancelled,
+            OutcomeKind::Interrupted => &mut self.interrupted,
+            OutcomeKind::Killed => &mut self.killed,
+        } += 1;
+    }
+
+    /// True when every task is `Done` and nothing stopped the run.
+    pub fn is_success(&self) -> bool {
+        self.stopped_by.is_none() && self.done == self.total()
+    }
+
+    /// The process exit status this run calls for: 128 + signal number when a signal stopped it
+    /// (130 after Ctrl-C), 1 when any task did not end `Done`, else 0.
+    pub fn exit_code(&self) -> i32 {
+        match self.stopped_by {
+            Some(Reason::Signal(signal)) => crate::stop::exit_code_for_signal(signal),
+            _ if self.is_success() => 0,
+            _ => 1,
+        }
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let total = self.total();
+        let noun = if total == 1 { "task" } else { "tasks" };
+        write!(f, "{total} {noun} in {:.2} s", self.elapsed.as_secs_f64())?;
+        let parts = [
+            (self.done, "done"),
+            (self.failed, "failed"),
+            (self.panicked, "panicked"),
+            (self.interrupted, "interrupted"),
+            (self.killed, "killed"),
+            (self.cancelled, "not started"),
+        ];
+        let mut first = true;
+        for (count, label) in parts.into_iter().filter(|(count, _)| *count > 0) {
+            f.write_str(if first { ": " } else { ", " })?;
+            write!(f, "{count} {label}")?;
+            first = false;
+        }
+        f.write_str(".")?;
+        if let Some(reason) = &self.stopped_by {
+            write!(f, " Stopped by {reason}")?;
+            if self.forced {
+                f.write_str(", forced")?;
+            }
+            f.write_str(".")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_display_names_only_what_happened() {
+        let mut report = Report {
+            elapsed: Duration::from_millis(1520),
+            stopped_by: Some(Reason::Signal(libc::SIGINT)),
+            ..Report::default()
+        };
+        for _ in 0..3 {
+            report.record(OutcomeKind::Interrupted);
+            report.record(OutcomeKind::Cancelled);
+        }
+        assert_eq!(
+            report.to_string(),
+            "6 tasks in 1.52 s: 3 interrupted, 3 not started. Stopped by SIGINT (Ctrl-C)."
+        );
+        assert_eq!(report.exit_code(), 130);
+        assert_eq!(report.total(), 6);
+    }
+
+    #[test]
+    fn exit_code_reflects_failures_without_a_signal() {
+        let mut report = Report::default();
+        report.record(OutcomeKind::Done);
+        assert_eq!(report.exit_code(), 0);
+        report.record(OutcomeKind::Panicked);
+        assert_eq!(report.exit_code(), 1);
+        assert!(!report.is_success());
+    }
+
+    #[test]
+    fn stopped_error_is_an_interruption_not_a_failure() {
+        let stopped: Outcome<()> = Outcome::from_result(Err(Stopped.into()));
+        assert_eq!(stopped.kind(), OutcomeKind::Interrupted);
+        let failed: Outcome<()> = Outcome::from_result(Err(TaskError::msg("disk full")));
+        assert_eq!(failed.kind(), OutcomeKind::Failed);
+    }
+}

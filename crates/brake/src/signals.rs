@@ -1,0 +1,179 @@
+//! Process-wide signal handling: SIGINT, SIGTERM and SIGHUP routed to the one installed [`Stop`].
+//!
+//! # Theory of operation
+//!
+//! Handlers are registered once per process through `signal-hook` (which chains with handlers
+//! other libraries installed). The handler does only async-signal-safe work: it bumps a counter
+//! and writes the signal number, one byte, into a socket pair. A watcher thread named
+//! `brake-signals` reads those bytes and does the real work on an ordinary thread: the first
+//! signal since [`Stop::install_signals`] moves the installed `Stop` to Stopping, every later one
+//! to Forcing. Reading bytes instead of signal-hook's coalescing iterator means two quick presses
+//! are two presses, never one.
+//!
+//! A third signal ends the process from inside the handler with `_exit(128 + signal)`: the last
+//! resort for a program wedged so badly that forcing the stop does not bring it to an exit.
+//!
+//! Installing again with another `Stop` routes signals to the new one from then on, and counts
+//! presses afresh; installing the same `Stop` again changes nothing. After
+//! [`uninstall_signals`] a signal does what it would have done without brake (for SIGINT,
+//! SIGTERM and SIGHUP: end the process).
+//!
+//! A SIGINT or SIGHUP that was ignored when the process started (a job started with `&` by a
+//! non-interactive shell, or under `nohup`) stays ignored: the one who started the process asked
+//! for that. SIGTERM is always handled.
+
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
+use std::thread;
+
+use crate::error::Error;
+use crate::stop::{exit_code_for_signal, Reason, Stop};
+
+/// The signals a [`Stop`] answers to.
+pub const STOP_SIGNALS: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+/// Signals since the last install, counted inside the handler for the last-resort exit.
+static HANDLER_COUNT: AtomicUsize = AtomicUsize::new(0);
+
+struct Installed {
+    stop: Stop,
+    /// Signals the watcher has applied to `stop`.
+    seen: usize,
+}
+
+static INSTALLED: Mutex<Option<Installed>> = Mutex::new(None);
+static SETUP: OnceLock<Result<Vec<i32>, io::ErrorKind>> = OnceLock::new();
+
+impl Stop {
+    /// Makes SIGINT, SIGTERM and SIGHUP drive this `Stop`: the first signal begins stopping, the
+    /// second forces, a third exits the process at once (see the [module docs](crate::signals)).
+    ///
+    /// Call it early in `main`, before starting threads that might block signals. The handlers
+    /// stay for the life of the process; installing another `Stop` later redirects them.
+    pub fn install_signals(&self) -> Result<(), Error> {
+        let setup = SETUP.get_or_init(|| setup().map_err(|err| err.kind()));
+        if let Err(kind) = setup {
+            return Err(Error::Signals(io::Error::from(*kind)));
+        }
+        let mut installed = INSTALLED.lock().unwrap_or_else(PoisonError::into_inner);
+        let same = matches!(&*installed, Some(current) if current.stop.same_as(self));
+        if !same {
+            *installed = Some(Installed {
+                stop: self.clone(),
+                seen: 0,
+            });
+            HANDLER_COUNT.store(0, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+}
+
+/// The signals among [`STOP_SIGNALS`] that brake left alone because they were ignored when the
+/// process started; empty before the first [`Stop::install_signals`].
+pub fn ignored_at_start() -> Vec<i32> {
+    match SETUP.get() {
+        Some(Ok(handled)) => STOP_SIGNALS
+            .iter()
+            .copied()
+            .filter(|signal| !handled.contains(signal))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Detaches the installed `Stop`, if any: from now on a stop signal ends the process as if brake
+/// had never handled it.
+pub fn uninstall_signals() {
+    *INSTALLED.lock().unwrap_or_else(PoisonError::into_inner) = None;
+}
+
+/// Registers the handlers and starts the watcher; returns the signals handled.
+fn setup() -> io::Result<Vec<i32>> {
+    let (mut reader, writer) = UnixStream::pair()?;
+    // A full socket must never block a signal handler; a lost byte only matters past the third
+    // signal, when the handler has already ended the process.
+    writer.set_nonblocking(true)?;
+    let write_fd = writer.as_raw_fd();
+    // The write end lives as long as the handlers that use it: for the life of the process.
+    std::mem::forget(writer);
+
+    let mut handled = Vec::new();
+    for signal in STOP_SIGNALS {
+        if signal != libc::SIGTERM && ignored_now(signal)? {
+            continue;
+        }
+        // SAFETY: the action only performs async-signal-safe operations: an atomic add, a
+        // `write(2)` of one byte to a non-blocking socket, and `_exit(2)`. It allocates nothing,
+        // takes no lock, and signal-hook-registry preserves errno around it.
+        unsafe {
+            signal_hook::low_level::register(signal, move || on_signal(signal, write_fd))?;
+        }
+        handled.push(signal);
+    }
+
+    thread::Builder::new()
+        .name("brake-signals".into())
+        .spawn(move || {
+            let mut byte = [0u8; 1];
+            loop {
+                match reader.read(&mut byte) {
+                    Ok(1) => deliver(i32::from(byte[0])),
+                    Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                    _ => return,
+                }
+            }
+        })?;
+    Ok(handled)
+}
+
+/// The signal handler's whole work. Must stay async-signal-safe.
+fn on_signal(signal: i32, write_fd: RawFd) {
+    let count = HANDLER_COUNT.fetch_add(1, Ordering::SeqCst) + 1;
+    if count >= 3 {
+        signal_hook::low_level::exit(exit_code_for_signal(signal));
+    }
+    let byte = signal as u8;
+    // SAFETY: `write_fd` is the write end of a socket pair that is never closed, and the buffer
+    // is one valid byte on this stack frame. `write` is async-signal-safe.
+    unsafe {
+        libc::write(write_fd, (&byte as *const u8).cast(), 1);
+    }
+}
+
+/// The watcher's work for one signal, on an ordinary thread.
+fn deliver(signal: i32) {
+    let stop = {
+        let mut installed = INSTALLED.lock().unwrap_or_else(PoisonError::into_inner);
+        installed.as_mut().map(|current| {
+            current.seen += 1;
+            (current.stop.clone(), current.seen)
+        })
+    };
+    match stop {
+        Some((stop, 1)) => {
+            stop.request(Reason::Signal(signal));
+        }
+        Some((stop, _)) => {
+            stop.force_because(Reason::Signal(signal));
+        }
+        None => {
+            let _ = signal_hook::low_level::emulate_default_handler(signal);
+        }
+    }
+}
+
+/// Whether `signal` is ignored right now (SIG_IGN), which before brake touches it means it was
+/// ignored when the process started.
+fn ignored_now(signal: i32) -> io::Result<bool> {
+    // SAFETY: an all-zero `sigaction` is a valid value for this plain C struct.
+    let mut current: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: a null `act` only reads the current disposition into `current`, a valid pointer.
+    let rc = unsafe { libc::sigaction(signal, std::ptr::null(), &mut current) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(current.sa_sigaction == libc::SIG_IGN)
+}

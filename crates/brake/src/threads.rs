@@ -1,0 +1,526 @@
+//! [`ThreadPool`]: worker threads that run closures under a [`Stop`], and report every one.
+//!
+//! # Theory of operation
+//!
+//! Tasks wait in a crossbeam channel; each worker takes one, checks the stop, and runs it. A task
+//! is one allocation shared by the queue and its [`Handle`]: a small state machine
+//! `Queued → Running → Finished`, or `Queued → Cancelled` when a stop comes first.
+//!
+//! * **Stopping**: no queued task starts. Nothing walks the queue to cancel a million tasks: a
+//!   task is cancelled by whoever sees it first after the stop (a worker taking it, or its
+//!   handle), and [`ThreadPool::join`] counts every task that never started as cancelled. `join`
+//!   returns as soon as no task is running.
+//! * **Forcing**: `join` and every handle return at once. Tasks still running are abandoned and
+//!   reported interrupted; as with daemon threads, the process may exit without them.
+//!
+//! # Invariants
+//!
+//! 1. A task runs only if its worker entered the *gate* (incremented `gate`) and then saw the stop
+//!    still Running. Both the increment and the stop's phase are `SeqCst`, so once `join` has seen
+//!    the stop and then `gate == 0`, no task can start any more (a Dekker handshake).
+//! 2. Every task counted in `started` is inside the gate until it has been counted in `finished`.
+//! 3. Lock order: the pool's `lock` before a task's `cell`. Workers never hold a `cell` while
+//!    taking `lock`. A thread about to block checks its condition while holding `lock`, and
+//!    whoever changes that condition takes `lock` before notifying, so no wake-up is lost.
+
+use std::any::Any;
+use std::collections::VecDeque;
+use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
+use std::thread;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::error::Error;
+use crate::outcome::{Outcome, OutcomeKind, Report, TaskResult};
+use crate::stop::{Activity, Phase, Stop, Subscription};
+
+/// A fixed set of worker threads running closures under one [`Stop`].
+///
+/// ```
+/// use brake::{Outcome, Stop, ThreadPool};
+///
+/// let stop = Stop::new();
+/// let pool = ThreadPool::new(&stop, 2)?;
+/// let square = pool.submit(|_stop| Ok(7 * 7));
+/// let squares: Vec<u64> = pool
+///     .map(1..=4u64, |_stop, n| Ok(n * n))
+///     .filter_map(Outcome::done)
+///     .collect();
+/// assert_eq!(square.wait().done(), Some(49));
+/// assert_eq!(squares, [1, 4, 9, 16]);
+/// assert!(pool.join().is_success());
+/// # Ok::<(), brake::Error>(())
+/// ```
+///
+/// Dropping the pool does not wait: queued tasks still run (unless a stop cancels them) and the
+/// workers exit once the queue is empty. Call [`ThreadPool::join`] to wait and get the report.
+pub struct ThreadPool {
+    shared: Arc<Shared>,
+    sender: Sender<Arc<dyn Job>>,
+    workers: usize,
+    _listeners: [Subscription; 2],
+}
+
+/// What the pool, its workers and its handles share.
+struct Shared {
+    stop: Stop,
+    created: Instant,
+    submitted: AtomicUsize,
+    /// Workers between deciding to start a task and finishing it (invariant 1).
+    gate: AtomicUsize,
+    started: AtomicUsize,
+    /// Finished tasks by how they ended: done, failed, panicked, interrupted.
+    ended: [AtomicUsize; 4],
+    finished: AtomicUsize,
+    /// Threads blocked in `join`.
+    joining: AtomicUsize,
+    lock: Mutex<()>,
+    wake: Condvar,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    fn notify(&self) {
+        let _guard = lock(&self.lock);
+        self.wake.notify_all();
+    }
+
+    fn wait<'a>(&self, guard: MutexGuard<'a, ()>) -> MutexGuard<'a, ()> {
+        self.wake.wait(guard).unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A worker leaves the gate; wakes `join` if it may now return.
+    fn leave_gate(&self) {
+        let inside = self.gate.fetch_sub(1, SeqCst) - 1;
+        if self.joining.load(SeqCst) > 0
+            && ((inside == 0 && self.stop.is_stopping())
+                || self.finished.load(SeqCst) >= self.submitted.load(SeqCst))
+        {
+            self.notify();
+        }
+    }
+
+    fn activity(&self) -> Activity {
+        let finished = self.finished.load(SeqCst);
+        let started = self.started.load(SeqCst);
+        let submitted = self.submitted.load(SeqCst);
+        Activity {
+            running: started.saturating_sub(finished),
+            not_started: submitted.saturating_sub(started),
+        }
+    }
+
+    fn report(&self) -> Report {
+        // Finished counts first, then `started`, then `submitted`: each read is at least as new
+        // as the one before, so the differences are never negative and the counts add up.
+        let ended: Vec<usize> = self.ended.iter().map(|count| count.load(SeqCst)).collect();
+        let finished: usize = ended.iter().sum();
+        let started = self.started.load(SeqCst).max(finished);
+        let submitted = self.submitted.load(SeqCst).max(started);
+        Report {
+            done: ended[0],
+            failed: ended[1],
+            panicked: ended[2],
+            interrupted: ended[3] + (started - finished),
+            cancelled: submitted - started,
+            stopped_by: self.stop.stopping().map(|t| t.reason),
+            forced: self.stop.is_forcing(),
+            elapsed: self.created.elapsed(),
+            ..Report::default()
+        }
+    }
+}
+
+impl ThreadPool {
+    /// Starts `workers` threads that run tasks until `stop` says otherwise.
+    pub fn new(stop: &Stop, workers: usize) -> Result<ThreadPool, Error> {
+        if workers == 0 {
+            return Err(Error::NoWorkers);
+        }
+        let shared = Arc::new(Shared {
+            stop: stop.clone(),
+            created: Instant::now(),
+            submitted: AtomicUsize::new(0),
+            gate: AtomicUsize::new(0),
+            started: AtomicUsize::new(0),
+            ended: Default::default(),
+            finished: AtomicUsize::new(0),
+            joining: AtomicUsize::new(0),
+            lock: Mutex::new(()),
+            wake: Condvar::new(),
+        });
+        let (sender, receiver) = crossbeam_channel::unbounded::<Arc<dyn Job>>();
+        for index in 0..workers {
+            let shared = shared.clone();
+            let receiver = receiver.clone();
+            thread::Builder::new()
+                .name(format!("brake-worker-{index}"))
+                .spawn(move || work(&shared, &receiver))
+                .map_err(Error::SpawnThread)?;
+        }
+        // Weak references: the stop outlives the pool, and must not keep it alive.
+        let on_change = Arc::downgrade(&shared);
+        let on_activity = Arc::downgrade(&shared);
+        let listeners = [
+            stop.on_change(move |_| {
+                if let Some(shared) = Weak::upgrade(&on_change) {
+                    shared.notify();
+                }
+            }),
+            stop.report_activity(move || {
+                Weak::upgrade(&on_activity).map_or(Activity::default(), |s| s.activity())
+            }),
+        ];
+        Ok(ThreadPool {
+            shared,
+            sender,
+            workers,
+            _listeners: listeners,
+        })
+    }
+
+    /// The number of worker threads.
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
+    /// The stop this pool obeys.
+    pub fn stop(&self) -> &Stop {
+        &self.shared.stop
+    }
+
+    /// Queues `task`; it receives the pool's [`Stop`] to check while it works.
+    ///
+    /// Return `Err(Stopped.into())` (or use `stop.check()?`) when the stop cuts the work short;
+    /// that is reported as interrupted, not failed. Once the stop has begun, `submit` queues
+    /// nothing and the handle reports [`Outcome::Cancelled`].
+    pub fn submit<T, F>(&self, task: F) -> Handle<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Stop) -> TaskResult<T> + Send + 'static,
+    {
+        self.shared.submitted.fetch_add(1, SeqCst);
+        let cell = if self.shared.stop.is_stopping() {
+            Cell::Cancelled
+        } else {
+            Cell::Queued(task)
+        };
+        let task = Arc::new(Task {
+            cell: Mutex::new(cell),
+            waited: AtomicBool::new(false),
+        });
+        if matches!(*lock(&task.cell), Cell::Queued(_)) {
+            // Sending fails only when every worker has gone, which they do only once this sender
+            // is dropped; so it cannot fail while `self` is borrowed.
+            let _ = self.sender.send(task.clone());
+        }
+        Handle {
+            task,
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Runs `task` over `inputs`, yielding outcomes in input order, with at most twice the
+    /// number of workers in flight. See [`ThreadPool::map_bounded`].
+    pub fn map<I, T, F>(&self, inputs: I, task: F) -> Map<'_, I::IntoIter, T, F>
+    where
+        I: IntoIterator,
+        I::Item: Send + 'static,
+        T: Send + 'static,
+        F: Fn(&Stop, I::Item) -> TaskResult<T> + Send + Sync + 'static,
+    {
+        self.map_bounded(inputs, self.workers * 2, task)
+    }
+
+    /// Runs `task` over `inputs`, yielding outcomes in input order, with at most `in_flight`
+    /// inputs taken from `inputs` and not yet yielded; a billion inputs never become a billion
+    /// queued tasks.
+    ///
+    /// Once the stop has begun, no further input is taken: the iterator yields the outcomes of
+    /// the inputs already in flight (`Cancelled` for those that had not started) and ends. The
+    /// inputs never taken are left in the input iterator ([`Map::into_remaining`]).
+    pub fn map_bounded<I, T, F>(
+        &self,
+        inputs: I,
+        in_flight: usize,
+        task: F,
+    ) -> Map<'_, I::IntoIter, T, F>
+    where
+        I: IntoIterator,
+        I::Item: Send + 'static,
+        T: Send + 'static,
+        F: Fn(&Stop, I::Item) -> TaskResult<T> + Send + Sync + 'static,
+    {
+        Map {
+            pool: self,
+            inputs: inputs.into_iter(),
+            task: Arc::new(task),
+            window: VecDeque::new(),
+            in_flight: in_flight.max(1),
+        }
+    }
+
+    /// Waits for the run to end and reports how every task submitted so far ended.
+    ///
+    /// Returns when every task has finished; or, once stopping, as soon as no task is running
+    /// (queued tasks are reported cancelled); or at once when the stop is forced (running tasks
+    /// are reported interrupted and abandoned). Never later.
+    pub fn join(&self) -> Report {
+        let shared = &self.shared;
+        shared.joining.fetch_add(1, SeqCst);
+        let mut guard = lock(&shared.lock);
+        loop {
+            let ended = match shared.stop.phase() {
+                Phase::Forcing => true,
+                Phase::Stopping => shared.gate.load(SeqCst) == 0,
+                Phase::Running => shared.finished.load(SeqCst) >= shared.submitted.load(SeqCst),
+            };
+            if ended {
+                break;
+            }
+            guard = shared.wait(guard);
+        }
+        drop(guard);
+        shared.joining.fetch_sub(1, SeqCst);
+        shared.report()
+    }
+}
+
+impl fmt::Debug for ThreadPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThreadPool")
+            .field("workers", &self.workers)
+            .field("activity", &self.shared.activity())
+            .finish()
+    }
+}
+
+/// A worker's life: take tasks until the pool is dropped and the queue is empty.
+fn work(shared: &Shared, receiver: &Receiver<Arc<dyn Job>>) {
+    for job in receiver {
+        shared.gate.fetch_add(1, SeqCst);
+        if shared.stop.is_stopping() {
+            shared.leave_gate();
+            job.cancel(shared);
+            continue;
+        }
+        job.run(shared);
+        shared.leave_gate();
+    }
+}
+
+/// A queued task as the worker sees it, whatever its closure and result types.
+trait Job: Send + Sync {
+    /// Runs the task if it is still queued (its handle may have cancelled it first).
+    fn run(&self, shared: &Shared);
+    /// Cancels the task if it is still queued.
+    fn cancel(&self, shared: &Shared);
+}
+
+enum Cell<F, T> {
+    Queued(F),
+    Running,
+    Finished(Outcome<T>),
+    Cancelled,
+    Taken,
+}
+
+struct Task<F, T> {
+    cell: Mutex<Cell<F, T>>,
+    /// A handle is blocked waiting for this task (set under `cell`).
+    waited: AtomicBool,
+}
+
+impl<F, T> Task<F, T> {
+    /// Settles the task's cell and wakes its handle if it waits.
+    fn settle(&self, shared: &Shared, cell: Cell<F, T>) {
+        *lock(&self.cell) = cell;
+        if self.waited.load(SeqCst) {
+            shared.notify();
+        }
+    }
+}
+
+impl<T, F> Job for Task<F, T>
+where
+    T: Send + 'static,
+    F: FnOnce(&Stop) -> TaskResult<T> + Send + 'static,
+{
+    fn run(&self, shared: &Shared) {
+        let task = {
+            let mut cell = lock(&self.cell);
+            match std::mem::replace(&mut *cell, Cell::Running) {
+                Cell::Queued(task) => task,
+                other => {
+                    *cell = other;
+                    return;
+                }
+            }
+        };
+        shared.started.fetch_add(1, SeqCst);
+        let outcome = match panic::catch_unwind(AssertUnwindSafe(|| task(&shared.stop))) {
+            Ok(result) => Outcome::from_result(result),
+            Err(payload) => Outcome::Panicked(panic_message(payload)),
+        };
+        let slot = match outcome.kind() {
+            OutcomeKind::Done => 0,
+            OutcomeKind::Failed => 1,
+            OutcomeKind::Panicked => 2,
+            _ => 3,
+        };
+        shared.ended[slot].fetch_add(1, SeqCst);
+        shared.finished.fetch_add(1, SeqCst);
+        self.settle(shared, Cell::Finished(outcome));
+    }
+
+    fn cancel(&self, shared: &Shared) {
+        let mut cell = lock(&self.cell);
+        if matches!(*cell, Cell::Queued(_)) {
+            let task = std::mem::replace(&mut *cell, Cell::Cancelled);
+            drop(cell);
+            drop(task); // the closure's captures are freed outside the lock
+            if self.waited.load(SeqCst) {
+                shared.notify();
+            }
+        }
+    }
+}
+
+fn panic_message(payload: Box<dyn Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(message) => *message,
+        Err(payload) => match payload.downcast::<&'static str>() {
+            Ok(message) => (*message).to_string(),
+            Err(_) => "panic with a non-string payload".to_string(),
+        },
+    }
+}
+
+/// The typed side of a task, as its [`Handle`] sees it.
+trait Slot<T>: Send + Sync {
+    /// The outcome, if it is known in `phase`; otherwise marks the task as waited for.
+    fn take(&self, phase: Phase) -> Option<Outcome<T>>;
+    fn is_finished(&self) -> bool;
+}
+
+impl<T, F> Slot<T> for Task<F, T>
+where
+    T: Send + 'static,
+    F: Send + 'static,
+{
+    fn take(&self, phase: Phase) -> Option<Outcome<T>> {
+        let mut cell = lock(&self.cell);
+        match &*cell {
+            Cell::Finished(_) => match std::mem::replace(&mut *cell, Cell::Taken) {
+                Cell::Finished(outcome) => Some(outcome),
+                _ => unreachable!("matched Finished above"),
+            },
+            Cell::Cancelled => Some(Outcome::Cancelled),
+            Cell::Queued(_) if phase >= Phase::Stopping => {
+                let task = std::mem::replace(&mut *cell, Cell::Cancelled);
+                drop(cell);
+                drop(task);
+                Some(Outcome::Cancelled)
+            }
+            Cell::Running if phase == Phase::Forcing => Some(Outcome::Interrupted),
+            // `Handle::wait` consumes the handle, so a taken outcome is never asked for again.
+            Cell::Queued(_) | Cell::Running | Cell::Taken => {
+                self.waited.store(true, SeqCst);
+                None
+            }
+        }
+    }
+
+    fn is_finished(&self) -> bool {
+        matches!(
+            *lock(&self.cell),
+            Cell::Finished(_) | Cell::Cancelled | Cell::Taken
+        )
+    }
+}
+
+/// The result of one submitted task, to wait for.
+///
+/// Dropping a handle detaches it: the task still runs (unless a stop cancels it) and still
+/// counts in the pool's report.
+pub struct Handle<T> {
+    task: Arc<dyn Slot<T>>,
+    shared: Arc<Shared>,
+}
+
+impl<T> Handle<T> {
+    /// Waits for the task's outcome, and never past a stop: a task that had not started when
+    /// the stop began is `Cancelled` at once, and a task still running when the stop is forced
+    /// is `Interrupted` (and abandoned).
+    pub fn wait(self) -> Outcome<T> {
+        let shared = &self.shared;
+        let mut guard = lock(&shared.lock);
+        loop {
+            if let Some(outcome) = self.task.take(shared.stop.phase()) {
+                return outcome;
+            }
+            guard = shared.wait(guard);
+        }
+    }
+
+    /// True once the outcome is known without waiting (finished or cancelled).
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+}
+
+impl<T> fmt::Debug for Handle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle")
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+/// The iterator returned by [`ThreadPool::map`]: outcomes in input order.
+pub struct Map<'pool, I: Iterator, T, F> {
+    pool: &'pool ThreadPool,
+    inputs: I,
+    task: Arc<F>,
+    window: VecDeque<Handle<T>>,
+    in_flight: usize,
+}
+
+impl<I: Iterator, T, F> Map<'_, I, T, F> {
+    /// The inputs never taken (all of them after a stop, none after a full run).
+    pub fn into_remaining(self) -> I {
+        self.inputs
+    }
+}
+
+impl<I, T, F> Iterator for Map<'_, I, T, F>
+where
+    I: Iterator,
+    I::Item: Send + 'static,
+    T: Send + 'static,
+    F: Fn(&Stop, I::Item) -> TaskResult<T> + Send + Sync + 'static,
+{
+    type Item = Outcome<T>;
+
+    fn next(&mut self) -> Option<Outcome<T>> {
+        while self.window.len() < self.in_flight && !self.pool.stop().is_stopping() {
+            let Some(input) = self.inputs.next() else {
+                break;
+            };
+            let task = self.task.clone();
+            self.window
+                .push_back(self.pool.submit(move |stop| task(stop, input)));
+        }
+        self.window.pop_front().map(Handle::wait)
+    }
+}
+
+#[cfg(test)]
+mod tests;
