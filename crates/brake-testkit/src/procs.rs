@@ -1,0 +1,162 @@
+//! Finding and ending marked processes: every process whose environment carries a session's token.
+//!
+//! The marker is inherited through fork and exec, so it follows descendants that escaped the
+//! program's process group or session (`setsid`, double fork), which a group kill cannot reach.
+
+use std::fs;
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::thread;
+use std::time::Instant;
+
+use crate::{MARKER_VAR, POLL};
+
+/// A process that carries a session's marker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Survivor {
+    /// Its process id (at the time of the scan).
+    pub pid: u32,
+    /// Its command line, arguments separated by spaces (`[comm]` if it has none).
+    pub cmdline: String,
+}
+
+/// Live processes whose environment holds `MARKER_VAR=<token>`.
+///
+/// Reads `/proc/*/environ`, which shows the environment a process was started with. Zombies
+/// and the calling process are left out, and so are processes whose environment cannot be
+/// read (another user's). The list is sorted by pid. Returns an empty list where there is no
+/// `/proc`.
+pub fn marked_processes(token: &str) -> Vec<Survivor> {
+    let wanted = entry(token);
+    let me = std::process::id();
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut found: Vec<Survivor> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| pid != me && carries(pid, &wanted) && alive(pid))
+        .map(|pid| Survivor {
+            pid,
+            cmdline: cmdline(pid),
+        })
+        .collect();
+    found.sort_by_key(|s| s.pid);
+    found
+}
+
+/// SIGKILLs everything marked with `token` until nothing marked is left, or `deadline` passes.
+///
+/// Repeats because a process may fork between a scan and its kill. Returns true when clean.
+pub(crate) fn sweep(token: &str, deadline: Instant) -> bool {
+    let wanted = entry(token);
+    loop {
+        let left = marked_processes(token);
+        if left.is_empty() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        for survivor in &left {
+            kill_marked(survivor.pid, &wanted);
+        }
+        thread::sleep(POLL);
+    }
+}
+
+/// SIGKILLs process group `pgid`, ignoring a group that is already empty.
+pub(crate) fn kill_group(pgid: u32) {
+    // SAFETY: kill(2) takes plain integers and touches no memory of ours. The caller guarantees
+    // `pgid` is the id of its own unreaped child, which pins the group id against reuse.
+    unsafe {
+        libc::kill(-(pgid as libc::pid_t), libc::SIGKILL);
+    }
+}
+
+fn entry(token: &str) -> Vec<u8> {
+    format!("{MARKER_VAR}={token}").into_bytes()
+}
+
+fn carries(pid: u32, wanted: &[u8]) -> bool {
+    fs::read(format!("/proc/{pid}/environ"))
+        .map(|env| env.split(|&b| b == 0).any(|var| var == wanted))
+        .unwrap_or(false)
+}
+
+/// False for zombies and the dead, and for processes that are gone.
+fn alive(pid: u32) -> bool {
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // The state follows the command name, which may itself contain ") ".
+    let state = stat
+        .rfind(')')
+        .and_then(|end| stat[end + 1..].trim_start().chars().next());
+    !matches!(state, Some('Z' | 'X') | None)
+}
+
+fn cmdline(pid: u32) -> String {
+    let raw = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let words: Vec<_> = raw
+        .split(|&b| b == 0)
+        .filter(|w| !w.is_empty())
+        .map(String::from_utf8_lossy)
+        .collect();
+    if words.is_empty() {
+        let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        return format!("[{}]", comm.trim_end());
+    }
+    words.join(" ")
+}
+
+/// SIGKILLs `pid` only if it still carries the marker, without a window for pid reuse.
+///
+/// A pidfd pins the process it was opened on. If `pid` was reused before the open, the new
+/// process lacks the marker and is spared; if it is reused after, the signal goes to the
+/// pidfd's (dead) process and does nothing.
+fn kill_marked(pid: u32, wanted: &[u8]) {
+    match pidfd_open(pid) {
+        Ok(pidfd) => {
+            if carries(pid, wanted) {
+                pidfd_kill(&pidfd);
+            }
+        }
+        // Kernels before 5.3: the small reuse window is the best there is.
+        Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {
+            if carries(pid, wanted) {
+                // SAFETY: kill(2) takes plain integers and touches no memory of ours.
+                unsafe {
+                    libc::kill(pid as libc::pid_t, libc::SIGKILL);
+                }
+            }
+        }
+        Err(_) => {} // already gone
+    }
+}
+
+fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open(2) takes a pid and flags and returns a new descriptor or -1; it
+    // touches no memory of ours.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned this descriptor to us and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+fn pidfd_kill(pidfd: &OwnedFd) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the descriptor is open for the whole call (borrowed from `pidfd`); a null siginfo
+    // is allowed and means "as kill(2) would send it".
+    unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            libc::SIGKILL,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        );
+    }
+}
