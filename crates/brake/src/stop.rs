@@ -495,7 +495,10 @@ impl Stop {
 
     /// Adds `f` to the sources of the counts shown in the stop notice (summed over all sources).
     /// Dropping the returned [`Subscription`] removes it.
-    pub fn report_activity(&self, f: impl Fn() -> Activity + Send + Sync + 'static) -> Subscription {
+    pub fn report_activity(
+        &self,
+        f: impl Fn() -> Activity + Send + Sync + 'static,
+    ) -> Subscription {
         self.listen(Listener::Activity(Arc::new(f)))
     }
 
@@ -605,14 +608,18 @@ pub struct Subscription {
 
 impl fmt::Debug for Subscription {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Subscription").field("id", &self.id).finish()
+        f.debug_struct("Subscription")
+            .field("id", &self.id)
+            .finish()
     }
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
         if let Some(inner) = self.stop.upgrade() {
-            lock(&inner.state).listeners.retain(|(id, _)| *id != self.id);
+            lock(&inner.state)
+                .listeners
+                .retain(|(id, _)| *id != self.id);
         }
     }
 }
@@ -635,14 +642,20 @@ mod tests {
         assert_eq!(stop.phase(), Phase::Running);
         assert!(stop.check().is_ok());
         assert!(stop.request(Reason::Signal(libc::SIGINT)));
-        assert!(!stop.request(Reason::Requested), "a second request changes nothing");
+        assert!(
+            !stop.request(Reason::Requested),
+            "a second request changes nothing"
+        );
         assert_eq!(stop.phase(), Phase::Stopping);
         assert_eq!(stop.check(), Err(Stopped));
         assert!(stop.force());
         assert!(!stop.force());
         assert!(!stop.request(Reason::Requested));
         assert_eq!(stop.phase(), Phase::Forcing);
-        assert_eq!(stop.stopping().unwrap().reason, Reason::Signal(libc::SIGINT));
+        assert_eq!(
+            stop.stopping().unwrap().reason,
+            Reason::Signal(libc::SIGINT)
+        );
         assert_eq!(stop.forcing().unwrap().reason, Reason::Requested);
         assert_eq!(stop.exit_code(), Some(130));
     }
@@ -660,7 +673,10 @@ mod tests {
     fn escalate_moves_one_step_per_call() {
         let stop = quiet();
         stop.set_grace(Duration::MAX);
-        assert_eq!(stop.escalate(Reason::Signal(libc::SIGTERM)), Phase::Stopping);
+        assert_eq!(
+            stop.escalate(Reason::Signal(libc::SIGTERM)),
+            Phase::Stopping
+        );
         assert_eq!(stop.escalate(Reason::Signal(libc::SIGINT)), Phase::Forcing);
         assert_eq!(stop.escalate(Reason::Signal(libc::SIGINT)), Phase::Forcing);
         assert_eq!(stop.exit_code(), Some(143));
@@ -774,7 +790,10 @@ mod tests {
             default_notice(&event(Phase::Forcing, Reason::GraceElapsed)).unwrap(),
             "brake: grace period over, forcing stop — 4 still running"
         );
-        assert_eq!(default_notice(&event(Phase::Stopping, Reason::Requested)), None);
+        assert_eq!(
+            default_notice(&event(Phase::Stopping, Reason::Requested)),
+            None
+        );
     }
 
     #[test]

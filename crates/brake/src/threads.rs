@@ -93,7 +93,9 @@ impl Shared {
     }
 
     fn wait<'a>(&self, guard: MutexGuard<'a, ()>) -> MutexGuard<'a, ()> {
-        self.wake.wait(guard).unwrap_or_else(PoisonError::into_inner)
+        self.wake
+            .wait(guard)
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// A worker leaves the gate; wakes `join` if it may now return.

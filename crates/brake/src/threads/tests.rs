@@ -22,7 +22,9 @@ fn wait_until(counter: &AtomicUsize, n: usize) {
 fn an_uninterrupted_run_reports_every_task_done() {
     let stop = quiet_stop();
     let pool = ThreadPool::new(&stop, 3).unwrap();
-    let handles: Vec<_> = (0..100u32).map(|n| pool.submit(move |_| Ok(n + 1))).collect();
+    let handles: Vec<_> = (0..100u32)
+        .map(|n| pool.submit(move |_| Ok(n + 1)))
+        .collect();
     let report = pool.join();
     assert_eq!(report.done, 100);
     assert!(report.is_success());
@@ -59,7 +61,12 @@ fn failures_panics_and_interruptions_are_told_apart() {
     assert_eq!(after_panic.wait().done(), Some("still working"));
     let report = pool.join();
     assert_eq!(
-        (report.done, report.failed, report.panicked, report.interrupted),
+        (
+            report.done,
+            report.failed,
+            report.panicked,
+            report.interrupted
+        ),
         (1, 1, 1, 1)
     );
     assert_eq!(report.exit_code(), 1);
@@ -88,13 +95,21 @@ fn stopping_cancels_a_million_queued_tasks_and_waits_for_running_ones() {
     wait_until(&running, 4);
     stop.request(Reason::Requested);
     let report = pool.join();
-    assert_eq!(stop.phase(), Phase::Stopping, "join must not need the force");
+    assert_eq!(
+        stop.phase(),
+        Phase::Stopping,
+        "join must not need the force"
+    );
     assert_eq!(report.interrupted, 4);
     assert_eq!(report.cancelled, 1_000_000 - 4);
     assert_eq!(report.total(), 1_000_000);
     assert_eq!(report.stopped_by, Some(Reason::Requested));
     assert!(!report.forced);
-    assert_eq!(ran_after_stop.load(SeqCst), 0, "no task may start after the stop");
+    assert_eq!(
+        ran_after_stop.load(SeqCst),
+        0,
+        "no task may start after the stop"
+    );
 }
 
 #[test]
@@ -132,8 +147,20 @@ fn forcing_abandons_tasks_that_ignore_the_stop() {
     assert!(report.forced);
     assert_eq!(report.exit_code(), 130);
     let kinds: Vec<_> = handles.into_iter().map(|h| h.wait().kind()).collect();
-    assert_eq!(kinds.iter().filter(|k| **k == OutcomeKind::Interrupted).count(), 2);
-    assert_eq!(kinds.iter().filter(|k| **k == OutcomeKind::Cancelled).count(), 3);
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| **k == OutcomeKind::Interrupted)
+            .count(),
+        2
+    );
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| **k == OutcomeKind::Cancelled)
+            .count(),
+        3
+    );
     release.store(true, SeqCst);
     joiner.join().unwrap();
 }
@@ -163,7 +190,11 @@ fn a_queued_handle_is_cancelled_at_once_while_workers_are_busy() {
         "nothing submitted after the stop runs"
     );
     release.store(true, SeqCst);
-    assert_eq!(busy.wait().kind(), OutcomeKind::Done, "finished work is kept");
+    assert_eq!(
+        busy.wait().kind(),
+        OutcomeKind::Done,
+        "finished work is kept"
+    );
     let report = pool.join();
     assert_eq!((report.done, report.cancelled), (1, 2));
 }
@@ -182,7 +213,11 @@ fn map_yields_in_input_order_with_bounded_work_in_flight() {
     let mut map = pool.map_bounded(inputs, 8, |_, n| Ok(n * 2));
     let first: Vec<u64> = map.by_ref().take(10).filter_map(Outcome::done).collect();
     assert_eq!(first, (0..10).map(|n| n * 2).collect::<Vec<_>>());
-    assert!(taken.load(SeqCst) <= 10 + 8, "took {} inputs", taken.load(SeqCst));
+    assert!(
+        taken.load(SeqCst) <= 10 + 8,
+        "took {} inputs",
+        taken.load(SeqCst)
+    );
     let rest = map.filter(Outcome::is_done).count();
     assert_eq!(rest, 1_000_000 - 10);
     assert_eq!(pool.join().done, 1_000_000);
@@ -202,7 +237,11 @@ fn map_stops_taking_inputs_once_stopping() {
     assert!(after.len() <= 4);
     assert!(after.iter().all(|o| o.kind() != OutcomeKind::Failed));
     let remaining = map.into_remaining().count();
-    assert_eq!(1 + after.len() + remaining, 1000, "every input is accounted for");
+    assert_eq!(
+        1 + after.len() + remaining,
+        1000,
+        "every input is accounted for"
+    );
 }
 
 #[test]
