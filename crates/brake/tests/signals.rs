@@ -1,0 +1,134 @@
+//! The process-wide signal routing, pressed for real: each test re-runs this test binary in a
+//! pseudo-terminal as a small program (chosen by `CHILD_VAR`) and presses Ctrl-C at it.
+
+use std::time::Duration;
+
+use brake::{Phase, Stop};
+use brake_testkit::{Command, Session, Status};
+
+const CHILD_VAR: &str = "BRAKE_SIGNALS_TEST_CHILD";
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// Starts this test binary running only `test`, as the child program `mode`.
+fn child(test: &str, mode: &str) -> Session {
+    let exe = std::env::current_exe().unwrap();
+    let command = Command::new(exe)
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_VAR, mode);
+    let session = Session::spawn(command).unwrap();
+    session.wait_for("ready", 1, LIMIT).unwrap();
+    session
+}
+
+/// The child program's mode, when this process is one.
+fn mode() -> Option<String> {
+    std::env::var(CHILD_VAR).ok()
+}
+
+fn quiet_stop() -> Stop {
+    let stop = Stop::new();
+    stop.set_grace(Duration::MAX);
+    stop
+}
+
+#[test]
+fn a_third_press_ends_a_wedged_program_at_once() {
+    if mode().is_some() {
+        let stop = quiet_stop();
+        stop.install_signals().unwrap();
+        println!("ready");
+        // Wedged: ignores the stop entirely, as a program stuck outside brake would.
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+    let session = child("a_third_press_ends_a_wedged_program_at_once", "wedged");
+    let finished = session
+        .press_until_exit(Duration::from_millis(300), 5, LIMIT)
+        .unwrap();
+    assert_eq!(finished.presses, 3, "{}", finished.output);
+    assert_eq!(finished.status, Status::Exited(130), "{}", finished.output);
+    assert!(finished
+        .output
+        .contains("brake: stopping (Ctrl-C again to force)"));
+    assert!(finished.output.contains("brake: forcing stop now"));
+}
+
+#[test]
+fn a_sigint_ignored_at_start_stays_ignored() {
+    if mode().is_some() {
+        // SAFETY: setting a signal's disposition to SIG_IGN before any handler exists; this is
+        // what a non-interactive shell does for `cmd &`.
+        unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
+        let stop = quiet_stop();
+        stop.install_signals().unwrap();
+        println!("ignored at start: {:?}", brake::signals::ignored_at_start());
+        println!("ready");
+        let stopped = stop.wait_timeout(Duration::from_secs(2));
+        println!("stopped: {stopped}");
+        std::process::exit(0);
+    }
+    let mut session = child("a_sigint_ignored_at_start_stays_ignored", "ignored");
+    session.press_ctrl_c().unwrap();
+    let finished = session.wait_exit(LIMIT).unwrap();
+    assert_eq!(finished.status, Status::Exited(0), "{}", finished.output);
+    assert!(finished
+        .output
+        .contains(&format!("ignored at start: [{}]", libc::SIGINT)));
+    assert!(
+        finished.output.contains("stopped: false"),
+        "{}",
+        finished.output
+    );
+}
+
+#[test]
+fn installing_again_redirects_signals_to_the_newest_stop() {
+    if mode().is_some() {
+        let first = quiet_stop();
+        let second = quiet_stop();
+        first.install_signals().unwrap();
+        second.install_signals().unwrap();
+        second.install_signals().unwrap(); // the same stop again: changes nothing
+        println!("ready");
+        second.wait();
+        // One press, counted once: the second stop is stopping, not forcing.
+        std::thread::sleep(Duration::from_millis(200));
+        println!("first: {:?}, second: {:?}", first.phase(), second.phase());
+        std::process::exit(second.exit_code().unwrap_or(1));
+    }
+    let mut session = child(
+        "installing_again_redirects_signals_to_the_newest_stop",
+        "again",
+    );
+    session.press_ctrl_c().unwrap();
+    let finished = session.wait_exit(LIMIT).unwrap();
+    assert_eq!(finished.status, Status::Exited(130), "{}", finished.output);
+    let expected = format!("first: {:?}, second: {:?}", Phase::Running, Phase::Stopping);
+    assert!(finished.output.contains(&expected), "{}", finished.output);
+}
+
+#[test]
+fn after_uninstalling_ctrl_c_ends_the_process_as_usual() {
+    if mode().is_some() {
+        let stop = quiet_stop();
+        stop.install_signals().unwrap();
+        brake::signals::uninstall_signals();
+        println!("ready");
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+    let mut session = child(
+        "after_uninstalling_ctrl_c_ends_the_process_as_usual",
+        "gone",
+    );
+    session.press_ctrl_c().unwrap();
+    let finished = session.wait_exit(LIMIT).unwrap();
+    assert_eq!(
+        finished.status,
+        Status::Signaled(libc::SIGINT),
+        "{}",
+        finished.output
+    );
+}
