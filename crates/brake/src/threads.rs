@@ -407,8 +407,12 @@ fn panic_message(payload: Box<dyn Any + Send>) -> String {
 
 /// The typed side of a task, as its [`Handle`] sees it.
 trait Slot<T>: Send + Sync {
-    /// The outcome, if it is known in `phase`; otherwise marks the task as waited for.
+    /// The outcome, if it is known in `phase`. Cancelling drops the closure here, so this is
+    /// called without the pool's lock: a closure's captures may do anything when dropped.
     fn take(&self, phase: Phase) -> Option<Outcome<T>>;
+    /// True if `take` would give an outcome in `phase`; otherwise marks the task as waited for,
+    /// so that whoever settles it wakes the waiter. Called with the pool's lock held.
+    fn ready_or_waited(&self, phase: Phase) -> bool;
     fn is_finished(&self) -> bool;
 }
 
@@ -433,11 +437,22 @@ where
             }
             Cell::Running if phase == Phase::Forcing => Some(Outcome::Interrupted),
             // `Handle::wait` consumes the handle, so a taken outcome is never asked for again.
-            Cell::Queued(_) | Cell::Running | Cell::Taken => {
-                self.waited.store(true, SeqCst);
-                None
-            }
+            Cell::Queued(_) | Cell::Running | Cell::Taken => None,
         }
+    }
+
+    fn ready_or_waited(&self, phase: Phase) -> bool {
+        let cell = lock(&self.cell);
+        let ready = match &*cell {
+            Cell::Finished(_) | Cell::Cancelled => true,
+            Cell::Queued(_) => phase >= Phase::Stopping,
+            Cell::Running => phase == Phase::Forcing,
+            Cell::Taken => false,
+        };
+        if !ready {
+            self.waited.store(true, SeqCst);
+        }
+        ready
     }
 
     fn is_finished(&self) -> bool {
@@ -463,12 +478,14 @@ impl<T> Handle<T> {
     /// is `Interrupted` (and abandoned).
     pub fn wait(self) -> Outcome<T> {
         let shared = &self.shared;
-        let mut guard = lock(&shared.lock);
         loop {
             if let Some(outcome) = self.task.take(shared.stop.phase()) {
                 return outcome;
             }
-            guard = shared.wait(guard);
+            let guard = lock(&shared.lock);
+            if !self.task.ready_or_waited(shared.stop.phase()) {
+                drop(shared.wait(guard));
+            }
         }
     }
 

@@ -68,7 +68,7 @@ fn assert_stopped_cleanly(finished: &Finished, token: &str, code: i32) {
 }
 
 fn one_press_stops(kind: &str, tasks: usize, workers: usize) {
-    let mut session = threads(&[
+    let session = threads(&[
         "--task",
         kind,
         "--tasks",
