@@ -26,7 +26,9 @@
 //! 2. The atomic phase is stored while `state` is locked, so a thread that sees a phase under the
 //!    lock also sees its [`Transition`].
 //! 3. Listeners and the notice run on the thread that moved the phase, after the lock is released:
-//!    a listener may call back into the `Stop` without deadlock.
+//!    a listener may call back into the `Stop` without deadlock. Activity sources are the
+//!    exception: they run under the lock, to count the work at the instant of the change, and
+//!    so must never call the `Stop`.
 //! 4. The phase is stored with `SeqCst`: a pool may pair a load of it with its own counters in a
 //!    Dekker-style handshake (see `threads.rs`).
 
@@ -261,6 +263,8 @@ struct State {
 
 struct Inner {
     phase: AtomicU8,
+    /// The latest phase whose notice is written and whose listeners have run.
+    announced: AtomicU8,
     grace_nanos: AtomicU64,
     state: Mutex<State>,
     changed: Condvar,
@@ -318,6 +322,7 @@ impl Stop {
         Stop {
             inner: Arc::new(Inner {
                 phase: AtomicU8::new(Phase::Running as u8),
+                announced: AtomicU8::new(Phase::Running as u8),
                 grace_nanos: AtomicU64::new(DEFAULT_GRACE.as_nanos() as u64),
                 state: Mutex::new(State {
                     stopping: None,
@@ -495,6 +500,10 @@ impl Stop {
 
     /// Adds `f` to the sources of the counts shown in the stop notice (summed over all sources).
     /// Dropping the returned [`Subscription`] removes it.
+    ///
+    /// `f` is called with the stop's internal lock held, at the instant of a phase change, so
+    /// that the notice shows the work as the stop found it: it must only read counters, and
+    /// never call back into the `Stop`.
     pub fn report_activity(
         &self,
         f: impl Fn() -> Activity + Send + Sync + 'static,
@@ -505,15 +514,18 @@ impl Stop {
     /// The counts of running and not-started work, summed over every pool that reports them;
     /// `None` when none does.
     pub fn activity(&self) -> Option<Activity> {
-        let sources: Vec<Arc<ActivityFn>> = lock(&self.inner.state)
+        Self::sum_activity(&lock(&self.inner.state))
+    }
+
+    fn sum_activity(state: &State) -> Option<Activity> {
+        state
             .listeners
             .iter()
             .filter_map(|(_, listener)| match listener {
-                Listener::Activity(f) => Some(f.clone()),
+                Listener::Activity(f) => Some(f()),
                 Listener::Change(_) => None,
             })
-            .collect();
-        sources.into_iter().map(|f| f()).reduce(|a, b| a + b)
+            .reduce(|a, b| a + b)
     }
 
     fn listen(&self, listener: Listener) -> Subscription {
@@ -538,6 +550,8 @@ impl Stop {
         if from >= target {
             return false;
         }
+        // Counted before the phase flips: the moment after, woken work starts to return.
+        let activity = Self::sum_activity(&state);
         state.stopping.get_or_insert(transition);
         if target == Phase::Forcing {
             state.forcing = Some(transition);
@@ -560,11 +574,13 @@ impl Stop {
         let event = NoticeEvent {
             phase: target,
             transition,
-            activity: self.activity(),
+            activity,
         };
-        if let Some(line) = notice.line(&event) {
+        if let Some(mut line) = notice.line(&event) {
+            // One write for the whole line, so output from other threads cannot split it.
             // Errors are ignored: a closed terminal (SIGHUP) must not turn a stop into a panic.
-            let _ = writeln!(std::io::stderr().lock(), "{line}");
+            line.push('\n');
+            let _ = std::io::stderr().write_all(line.as_bytes());
         }
         for listener in listeners {
             listener(target);
@@ -572,7 +588,29 @@ impl Stop {
         if from == Phase::Running && target == Phase::Stopping {
             self.start_grace_timer();
         }
+        let _state = lock(&self.inner.state);
+        self.inner
+            .announced
+            .fetch_max(target as u8, Ordering::SeqCst);
+        self.inner.changed.notify_all();
         true
+    }
+
+    /// Blocks until the current phase has been announced: its notice written to the terminal and
+    /// its [`on_change`](Stop::on_change) listeners run. Work reacts to a stop the instant the
+    /// phase flips, before the notice is out; a pool's `join` calls this before returning, so a
+    /// report printed after it always follows the notice. Never call it from a listener: the
+    /// announcement it waits for comes after the listeners return.
+    pub fn wait_announced(&self) {
+        let mut state = lock(&self.inner.state);
+        while self.inner.announced.load(Ordering::SeqCst) < self.inner.phase.load(Ordering::SeqCst)
+        {
+            state = self
+                .inner
+                .changed
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
     }
 
     fn start_grace_timer(&self) {

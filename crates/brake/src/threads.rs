@@ -15,10 +15,10 @@
 //!
 //! # Invariants
 //!
-//! 1. A task runs only if its worker entered the *gate* (incremented `gate`) and then saw the stop
-//!    still Running. Both the increment and the stop's phase are `SeqCst`, so once `join` has seen
-//!    the stop and then `gate == 0`, no task can start any more (a Dekker handshake).
-//! 2. Every task counted in `started` is inside the gate until it has been counted in `finished`.
+//! 1. A task runs only if its worker entered the *gate* (set its `inside` flag) and then saw the
+//!    stop still Running. The flag and the stop's phase are both `SeqCst`, so once `join` has
+//!    seen the stop and then every flag clear, no task can start any more (a Dekker handshake).
+//! 2. A worker counts a task in `started` and then in `ended` while inside the gate.
 //! 3. Lock order: the pool's `lock` before a task's `cell`. Workers never hold a `cell` while
 //!    taking `lock`. A thread about to block checks its condition while holding `lock`, and
 //!    whoever changes that condition takes `lock` before notifying, so no wake-up is lost.
@@ -27,12 +27,15 @@ use std::any::Any;
 use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread;
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
+use crossbeam_utils::CachePadded;
 
 use crate::error::Error;
 use crate::outcome::{Outcome, OutcomeKind, Report, TaskResult};
@@ -56,30 +59,47 @@ use crate::stop::{Activity, Phase, Stop, Subscription};
 /// # Ok::<(), brake::Error>(())
 /// ```
 ///
-/// Dropping the pool does not wait: queued tasks still run (unless a stop cancels them) and the
-/// workers exit once the queue is empty. Call [`ThreadPool::join`] to wait and get the report.
+/// Dropping the pool does not wait: queued tasks still run, and the workers exit once the queue
+/// is empty. Call [`ThreadPool::join`] to wait and get the report. Once stopping, each worker
+/// exits as soon as its task returns (a stopped pool runs nothing again), and the closures
+/// still queued are dropped when the pool is.
 pub struct ThreadPool {
     shared: Arc<Shared>,
-    sender: Sender<Arc<dyn Job>>,
+    sender: Sender<Job>,
+    /// Kept only to look at the queue's length; the pool never receives from it.
+    receiver: Receiver<Job>,
     workers: usize,
     _listeners: [Subscription; 2],
 }
 
 /// What the pool, its workers and its handles share.
+///
+/// Counters that change with every task live on cache lines of their own: each worker counts
+/// in its own [`Tally`], and only `submitted` is shared, written by submitters alone.
 struct Shared {
     stop: Stop,
     created: Instant,
-    submitted: AtomicUsize,
-    /// Workers between deciding to start a task and finishing it (invariant 1).
-    gate: AtomicUsize,
+    submitted: CachePadded<AtomicUsize>,
+    /// Threads blocked in `join`.
+    joining: CachePadded<AtomicUsize>,
+    tallies: Box<[CachePadded<Tally>]>,
+    lock: Mutex<()>,
+    wake: Condvar,
+}
+
+/// One worker's counts, written only by that worker.
+#[derive(Default)]
+struct Tally {
+    /// The worker is between deciding to start a task and finishing it (invariant 1).
+    inside: AtomicBool,
     started: AtomicUsize,
     /// Finished tasks by how they ended: done, failed, panicked, interrupted.
     ended: [AtomicUsize; 4],
-    finished: AtomicUsize,
-    /// Threads blocked in `join`.
-    joining: AtomicUsize,
-    lock: Mutex<()>,
-    wake: Condvar,
+}
+
+/// Adds one to a counter that only the calling worker writes: no read-modify-write needed.
+fn bump(counter: &AtomicUsize) {
+    counter.store(counter.load(Relaxed) + 1, SeqCst);
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -98,20 +118,44 @@ impl Shared {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
+    fn finished(&self) -> usize {
+        self.tallies
+            .iter()
+            .flat_map(|tally| &tally.ended)
+            .map(|count| count.load(SeqCst))
+            .sum()
+    }
+
+    fn started(&self) -> usize {
+        self.tallies.iter().map(|t| t.started.load(SeqCst)).sum()
+    }
+
+    /// No worker is inside the gate: once stopping, no task runs or can start (invariant 1).
+    fn gate_empty(&self) -> bool {
+        self.tallies.iter().all(|t| !t.inside.load(SeqCst))
+    }
+
+    /// The condition `join` waits for, in the phase it is in.
+    fn run_over(&self, queue: &Receiver<Job>) -> bool {
+        match self.stop.phase() {
+            Phase::Forcing => true,
+            Phase::Stopping => self.gate_empty(),
+            // A task still queued is a task not finished: no need to add up the tallies.
+            Phase::Running => queue.is_empty() && self.finished() >= self.submitted.load(SeqCst),
+        }
+    }
+
     /// A worker leaves the gate; wakes `join` if it may now return.
-    fn leave_gate(&self) {
-        let inside = self.gate.fetch_sub(1, SeqCst) - 1;
-        if self.joining.load(SeqCst) > 0
-            && ((inside == 0 && self.stop.is_stopping())
-                || self.finished.load(SeqCst) >= self.submitted.load(SeqCst))
-        {
+    fn leave_gate(&self, tally: &Tally, queue: &Receiver<Job>) {
+        tally.inside.store(false, SeqCst);
+        if self.joining.load(SeqCst) > 0 && self.run_over(queue) {
             self.notify();
         }
     }
 
     fn activity(&self) -> Activity {
-        let finished = self.finished.load(SeqCst);
-        let started = self.started.load(SeqCst);
+        let finished = self.finished();
+        let started = self.started();
         let submitted = self.submitted.load(SeqCst);
         Activity {
             running: started.saturating_sub(finished),
@@ -122,9 +166,14 @@ impl Shared {
     fn report(&self) -> Report {
         // Finished counts first, then `started`, then `submitted`: each read is at least as new
         // as the one before, so the differences are never negative and the counts add up.
-        let ended: Vec<usize> = self.ended.iter().map(|count| count.load(SeqCst)).collect();
+        let mut ended = [0usize; 4];
+        for tally in self.tallies.iter() {
+            for (sum, count) in ended.iter_mut().zip(&tally.ended) {
+                *sum += count.load(SeqCst);
+            }
+        }
         let finished: usize = ended.iter().sum();
-        let started = self.started.load(SeqCst).max(finished);
+        let started = self.started().max(finished);
         let submitted = self.submitted.load(SeqCst).max(started);
         Report {
             done: ended[0],
@@ -149,22 +198,19 @@ impl ThreadPool {
         let shared = Arc::new(Shared {
             stop: stop.clone(),
             created: Instant::now(),
-            submitted: AtomicUsize::new(0),
-            gate: AtomicUsize::new(0),
-            started: AtomicUsize::new(0),
-            ended: Default::default(),
-            finished: AtomicUsize::new(0),
-            joining: AtomicUsize::new(0),
+            submitted: CachePadded::new(AtomicUsize::new(0)),
+            joining: CachePadded::new(AtomicUsize::new(0)),
+            tallies: (0..workers).map(|_| CachePadded::default()).collect(),
             lock: Mutex::new(()),
             wake: Condvar::new(),
         });
-        let (sender, receiver) = crossbeam_channel::unbounded::<Arc<dyn Job>>();
+        let (sender, receiver) = crossbeam_channel::unbounded::<Job>();
         for index in 0..workers {
             let shared = shared.clone();
             let receiver = receiver.clone();
             thread::Builder::new()
                 .name(format!("brake-worker-{index}"))
-                .spawn(move || work(&shared, &receiver))
+                .spawn(move || work(&shared, index, &receiver))
                 .map_err(Error::SpawnThread)?;
         }
         // Weak references: the stop outlives the pool, and must not keep it alive.
@@ -183,6 +229,7 @@ impl ThreadPool {
         Ok(ThreadPool {
             shared,
             sender,
+            receiver,
             workers,
             _listeners: listeners,
         })
@@ -209,23 +256,39 @@ impl ThreadPool {
         F: FnOnce(&Stop) -> TaskResult<T> + Send + 'static,
     {
         self.shared.submitted.fetch_add(1, SeqCst);
-        let cell = if self.shared.stop.is_stopping() {
-            Cell::Cancelled
-        } else {
-            Cell::Queued(task)
-        };
+        let queued = !self.shared.stop.is_stopping();
         let task = Arc::new(Task {
-            cell: Mutex::new(cell),
+            cell: Mutex::new(if queued {
+                Cell::Queued(task)
+            } else {
+                Cell::Cancelled
+            }),
             waited: AtomicBool::new(false),
         });
-        if matches!(*lock(&task.cell), Cell::Queued(_)) {
-            // Sending fails only when every worker has gone, which they do only once this sender
-            // is dropped; so it cannot fail while `self` is borrowed.
-            let _ = self.sender.send(task.clone());
+        if queued {
+            // Sending cannot fail: the pool holds a receiver as long as it holds the sender.
+            let _ = self.sender.send(Job::Handled(task.clone()));
         }
         Handle {
             task,
             shared: self.shared.clone(),
+        }
+    }
+
+    /// Queues `task` without a handle: its outcome is only counted in the report. Cheaper than
+    /// [`ThreadPool::submit`] when nothing waits for one task's value; the value is dropped, and
+    /// so is a failure's error (the report counts it) and a panic's message (the panic hook has
+    /// printed it).
+    pub fn spawn<T, F>(&self, task: F)
+    where
+        F: FnOnce(&Stop) -> TaskResult<T> + Send + 'static,
+    {
+        self.shared.submitted.fetch_add(1, SeqCst);
+        if !self.shared.stop.is_stopping() {
+            let job = Job::Detached(Box::new(move |stop: &Stop| {
+                Outcome::from_result(task(stop)).kind()
+            }));
+            let _ = self.sender.send(job);
         }
     }
 
@@ -278,19 +341,12 @@ impl ThreadPool {
         let shared = &self.shared;
         shared.joining.fetch_add(1, SeqCst);
         let mut guard = lock(&shared.lock);
-        loop {
-            let ended = match shared.stop.phase() {
-                Phase::Forcing => true,
-                Phase::Stopping => shared.gate.load(SeqCst) == 0,
-                Phase::Running => shared.finished.load(SeqCst) >= shared.submitted.load(SeqCst),
-            };
-            if ended {
-                break;
-            }
+        while !shared.run_over(&self.receiver) {
             guard = shared.wait(guard);
         }
         drop(guard);
         shared.joining.fetch_sub(1, SeqCst);
+        shared.stop.wait_announced();
         shared.report()
     }
 }
@@ -304,24 +360,57 @@ impl fmt::Debug for ThreadPool {
     }
 }
 
-/// A worker's life: take tasks until the pool is dropped and the queue is empty.
-fn work(shared: &Shared, receiver: &Receiver<Arc<dyn Job>>) {
+/// A worker's life: take tasks until the pool is dropped and the queue is empty, or a stop.
+fn work(shared: &Shared, index: usize, receiver: &Receiver<Job>) {
+    let tally = &shared.tallies[index];
     for job in receiver {
-        shared.gate.fetch_add(1, SeqCst);
+        tally.inside.store(true, SeqCst);
         if shared.stop.is_stopping() {
-            shared.leave_gate();
-            job.cancel(shared);
-            continue;
+            shared.leave_gate(tally, receiver);
+            if let Job::Handled(task) = job {
+                task.cancel(shared);
+            }
+            // A stopped pool never runs anything again, so the worker ends here rather than
+            // cancel the rest of the queue: draining a million closures would only compete for
+            // the cores with the tasks that are still returning. The queue is freed with the pool.
+            return;
         }
-        job.run(shared);
-        shared.leave_gate();
+        match job {
+            Job::Handled(task) => task.run(shared, tally),
+            Job::Detached(task) => {
+                bump(&tally.started);
+                let kind = match panic::catch_unwind(AssertUnwindSafe(|| task(&shared.stop))) {
+                    Ok(kind) => kind,
+                    Err(_) => OutcomeKind::Panicked,
+                };
+                bump(&tally.ended[tally_slot(kind)]);
+            }
+        }
+        shared.leave_gate(tally, receiver);
     }
 }
 
-/// A queued task as the worker sees it, whatever its closure and result types.
-trait Job: Send + Sync {
-    /// Runs the task if it is still queued (its handle may have cancelled it first).
-    fn run(&self, shared: &Shared);
+/// Which of a [`Tally`]'s `ended` counters counts `kind`.
+fn tally_slot(kind: OutcomeKind) -> usize {
+    match kind {
+        OutcomeKind::Done => 0,
+        OutcomeKind::Failed => 1,
+        OutcomeKind::Panicked => 2,
+        _ => 3,
+    }
+}
+
+/// What the queue holds: a task with a [`Handle`], or a detached one that only the report sees.
+enum Job {
+    Handled(Arc<dyn Runnable>),
+    Detached(Box<dyn FnOnce(&Stop) -> OutcomeKind + Send>),
+}
+
+/// A task with a handle, as the worker sees it, whatever its closure and result types.
+trait Runnable: Send + Sync {
+    /// Runs the task if it is still queued (its handle may have cancelled it first), counting
+    /// it in `tally`.
+    fn run(&self, shared: &Shared, tally: &Tally);
     /// Cancels the task if it is still queued.
     fn cancel(&self, shared: &Shared);
 }
@@ -350,12 +439,12 @@ impl<F, T> Task<F, T> {
     }
 }
 
-impl<T, F> Job for Task<F, T>
+impl<T, F> Runnable for Task<F, T>
 where
     T: Send + 'static,
     F: FnOnce(&Stop) -> TaskResult<T> + Send + 'static,
 {
-    fn run(&self, shared: &Shared) {
+    fn run(&self, shared: &Shared, tally: &Tally) {
         let task = {
             let mut cell = lock(&self.cell);
             match std::mem::replace(&mut *cell, Cell::Running) {
@@ -366,19 +455,12 @@ where
                 }
             }
         };
-        shared.started.fetch_add(1, SeqCst);
+        bump(&tally.started);
         let outcome = match panic::catch_unwind(AssertUnwindSafe(|| task(&shared.stop))) {
             Ok(result) => Outcome::from_result(result),
             Err(payload) => Outcome::Panicked(panic_message(payload)),
         };
-        let slot = match outcome.kind() {
-            OutcomeKind::Done => 0,
-            OutcomeKind::Failed => 1,
-            OutcomeKind::Panicked => 2,
-            _ => 3,
-        };
-        shared.ended[slot].fetch_add(1, SeqCst);
-        shared.finished.fetch_add(1, SeqCst);
+        bump(&tally.ended[tally_slot(outcome.kind())]);
         self.settle(shared, Cell::Finished(outcome));
     }
 

@@ -266,3 +266,34 @@ fn the_stop_notice_counts_running_and_queued_tasks() {
     drop(pool);
     assert_eq!(stop.activity(), None, "a dropped pool stops reporting");
 }
+
+#[test]
+fn detached_tasks_are_counted_in_the_report() {
+    let stop = quiet_stop();
+    let pool = ThreadPool::new(&stop, 2).unwrap();
+    for n in 0..1000u32 {
+        pool.spawn(move |_| match n % 4 {
+            0 => Ok(n),
+            1 => Err(TaskError::msg("failed")),
+            2 => Err(Stopped.into()),
+            _ => panic!("task {n} panicked"),
+        });
+    }
+    let report = pool.join();
+    assert_eq!(
+        (
+            report.done,
+            report.failed,
+            report.interrupted,
+            report.panicked
+        ),
+        (250, 250, 250, 250)
+    );
+    stop.request(Reason::Requested);
+    pool.spawn(|_| Ok(()));
+    assert_eq!(
+        pool.join().cancelled,
+        1,
+        "nothing spawned after the stop runs"
+    );
+}
