@@ -42,10 +42,13 @@
 //! The examples directory holds the seed's three models done right: `threads` (this one, with
 //! busy and sleeping tasks too).
 
+pub mod child;
 mod error;
 mod outcome;
+pub mod process;
 pub mod signals;
 mod stop;
+mod termseq;
 mod threads;
 
 pub use error::Error;
@@ -54,4 +57,5 @@ pub use stop::{
     exit_code_for_signal, Activity, Notice, NoticeEvent, NoticeFn, Phase, Reason, Sleep, Stop,
     Stopped, Subscription, Transition, DEFAULT_GRACE,
 };
+pub use termseq::{TermSeq, TermSeqError, TermStep};
 pub use threads::{Handle, Map, ThreadPool};

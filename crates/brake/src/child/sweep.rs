@@ -1,0 +1,147 @@
+//! Ending descendants that escaped their process group: the subreaper and the marker sweep.
+//!
+//! A job can leave its process group (`setsid`, a daemon's double fork); a group kill misses it.
+//! When its parent dies, Linux re-parents it to the nearest ancestor that is a *child subreaper*
+//! ([`become_subreaper`]) instead of to init, so brake can still find it among its own children.
+//! It is told apart from brake's other children by a marker in its environment, inherited from
+//! the job (the caller sets `key=value` on every command it spawns).
+
+use std::fmt;
+use std::fs;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use super::sys;
+
+/// How long [`sweep_escaped`] may take before it returns with what it has done.
+const SWEEP_LIMIT: Duration = Duration::from_secs(5);
+
+/// Makes this process a child subreaper (`prctl(PR_SET_CHILD_SUBREAPER, 1)`): orphaned
+/// descendants are re-parented to it rather than to init, so [`sweep_escaped`] can find them.
+///
+/// It is process-wide and lasts for the life of the process. A subreaper inherits every
+/// orphaned descendant, and ought to reap them: [`sweep_escaped`] does for those it ends.
+pub fn become_subreaper() -> io::Result<()> {
+    Ok(rustix::process::set_child_subreaper(Some(
+        rustix::process::getpid(),
+    ))?)
+}
+
+/// A process [`sweep_escaped`] ended.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Swept {
+    /// Its process id (reaped: it may belong to another process by now).
+    pub pid: u32,
+    /// Its command line, arguments separated by spaces (`[comm]` if it has none).
+    pub cmdline: String,
+}
+
+impl fmt::Display for Swept {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (pid {})", self.cmdline, self.pid)
+    }
+}
+
+/// Ends descendants that escaped their process group and were re-parented to this process,
+/// and returns what it ended.
+///
+/// A process is ended when it is a child of this one (as re-parented orphans are, once
+/// [`become_subreaper`] was called), its environment (as it was started) holds `key=value`,
+/// and its pid is not in `keep`. **Pass every child still tracked in `keep`**, [`Child`]ren and
+/// any other: a child started by other code inherits the marker too if it is in this process's
+/// own environment.
+///
+/// Each is SIGKILLed through a pidfd, opened first and the marker read again after, so a pid
+/// reused in between is never hit; then reaped. It repeats until a scan finds nothing, since a
+/// killed process's own escaped children are re-parented here in turn, for at most 5 s.
+///
+/// Only a process that still carries the marker is found: one that replaced its environment
+/// (`env -i`) is not, and neither is one already ended (a zombie has no environment to read).
+///
+/// [`Child`]: super::Child
+pub fn sweep_escaped(key: &str, value: &str, keep: &[u32]) -> Vec<Swept> {
+    let marker = format!("{key}={value}").into_bytes();
+    let me = std::process::id();
+    let limit = Instant::now() + SWEEP_LIMIT;
+    let mut swept = Vec::new();
+    loop {
+        let found = scan(me, &marker, keep);
+        if found.is_empty() {
+            break;
+        }
+        for (_, pidfd) in &found {
+            let _ = sys::pidfd_signal(pidfd.as_fd(), libc::SIGKILL);
+        }
+        for (swept_one, pidfd) in found {
+            while !sys::reap_pidfd(pidfd.as_fd()) && Instant::now() < limit {
+                let _ = sys::wait_readable(&[pidfd.as_fd()], Some(limit));
+            }
+            swept.push(swept_one);
+        }
+        if Instant::now() >= limit {
+            break;
+        }
+    }
+    swept
+}
+
+/// Live children of `me` that carry `marker` and are not in `keep`, each with a pidfd opened
+/// on it after which the marker was read again.
+fn scan(me: u32, marker: &[u8], keep: &[u32]) -> Vec<(Swept, OwnedFd)> {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| !keep.contains(pid))
+        .filter(|&pid| parent_of_live(pid) == Some(me) && carries(pid, marker))
+        .filter_map(|pid| {
+            let pidfd = sys::pidfd_open(pid).ok()?;
+            // The pidfd pins the process it was opened on. If `pid` was reused before the
+            // open, the newcomer must carry the marker and be our child to be touched; if it
+            // is reused after, the signal goes to the pidfd's (ended) process and does nothing.
+            (parent_of_live(pid) == Some(me) && carries(pid, marker)).then(|| {
+                (
+                    Swept {
+                        pid,
+                        cmdline: cmdline(pid),
+                    },
+                    pidfd,
+                )
+            })
+        })
+        .collect()
+}
+
+/// The parent of `pid`, unless it is gone or a zombie.
+fn parent_of_live(pid: u32) -> Option<u32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name, which may itself contain ") ".
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let state = fields.next()?;
+    if matches!(state, "Z" | "X") {
+        return None;
+    }
+    fields.next()?.parse().ok()
+}
+
+fn carries(pid: u32, marker: &[u8]) -> bool {
+    fs::read(format!("/proc/{pid}/environ"))
+        .map(|env| env.split(|&b| b == 0).any(|var| var == marker))
+        .unwrap_or(false)
+}
+
+fn cmdline(pid: u32) -> String {
+    let raw = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let words: Vec<_> = raw
+        .split(|&b| b == 0)
+        .filter(|word| !word.is_empty())
+        .map(String::from_utf8_lossy)
+        .collect();
+    if words.is_empty() {
+        let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        return format!("[{}]", comm.trim_end());
+    }
+    words.join(" ")
+}

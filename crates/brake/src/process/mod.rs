@@ -1,0 +1,35 @@
+//! Process pools: the seed's multiprocessing model, with one Ctrl-C that ends it all.
+//!
+//! Workers are this same program started again (as multiprocessing's *spawn* mode does), turned
+//! into workers by [`init`] at the top of `main`. Tasks are registered functions ([`Task`],
+//! [`Registry`]); arguments and values travel over pipes, serialized with postcard.
+//!
+//! ```no_run
+//! use brake::process::{init, ProcessPool, Registry, Task};
+//! use brake::Stop;
+//!
+//! static SQUARE: Task<u64, u64> = Task::new("square", |_stop, n| Ok(n * n));
+//!
+//! fn main() -> Result<(), brake::Error> {
+//!     let mut registry = Registry::new();
+//!     registry.register(&SQUARE)?;
+//!     init(&registry); // in a worker, runs tasks and never returns
+//!
+//!     let stop = Stop::new();
+//!     stop.install_signals()?;
+//!     let pool = ProcessPool::new(&stop, &registry, 3)?;
+//!     let nine = pool.submit(&SQUARE, &3);
+//!     assert_eq!(nine.wait().done(), Some(9));
+//!     println!("{}", pool.join());
+//!     Ok(())
+//! }
+//! ```
+
+mod pool;
+mod task;
+mod wire;
+mod worker;
+
+pub use pool::{Builder, Handle, Map, ProcessPool};
+pub use task::{Registry, Task};
+pub use worker::{init, WORKER_VAR};

@@ -1,0 +1,140 @@
+//! Tasks that cross a process boundary: typed [`Task`] definitions and the [`Registry`] that
+//! finds them by name in a worker.
+//!
+//! Closures cannot travel to another process; a task is a plain function with a name, the same
+//! in the pool and in its workers because both run the same executable.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::wire::{decode, encode};
+use crate::error::Error;
+use crate::outcome::TaskResult;
+use crate::stop::Stop;
+
+/// A function a process pool can run: a name, an argument type `A` and a value type `R`, both
+/// carried with serde.
+///
+/// ```
+/// use brake::process::Task;
+///
+/// static SQUARE: Task<u64, u64> = Task::new("square", |_stop, n| Ok(n * n));
+/// assert_eq!(SQUARE.name(), "square");
+/// ```
+pub struct Task<A, R> {
+    name: &'static str,
+    run: fn(&Stop, A) -> TaskResult<R>,
+    _types: PhantomData<fn(A) -> R>,
+}
+
+impl<A, R> Task<A, R> {
+    /// A task named `name` that runs `run` in a worker process, with that worker's [`Stop`].
+    pub const fn new(name: &'static str, run: fn(&Stop, A) -> TaskResult<R>) -> Self {
+        Task {
+            name,
+            run,
+            _types: PhantomData,
+        }
+    }
+
+    /// The name the task is registered and sent under.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+}
+
+impl<A, R> fmt::Debug for Task<A, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Task").field("name", &self.name).finish()
+    }
+}
+
+/// How a task ended inside a worker, before it goes on the wire.
+pub(crate) enum Ran {
+    Done(Vec<u8>),
+    Failed(String),
+    Interrupted,
+}
+
+type Erased = Box<dyn Fn(&Stop, &[u8]) -> Ran + Send + Sync>;
+
+/// The tasks a program's process pools may run, by name.
+///
+/// Build the same registry in every start of the program, before calling
+/// [`init`](crate::process::init): a worker looks tasks up in it.
+#[derive(Default)]
+pub struct Registry {
+    tasks: HashMap<&'static str, Erased>,
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.tasks.keys()).finish()
+    }
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Registry::default()
+    }
+
+    /// Adds `task`; two tasks under one name are refused with [`Error::DuplicateTask`].
+    pub fn register<A, R>(&mut self, task: &'static Task<A, R>) -> Result<&mut Self, Error>
+    where
+        A: DeserializeOwned + 'static,
+        R: Serialize + 'static,
+    {
+        if self.tasks.contains_key(task.name) {
+            return Err(Error::DuplicateTask(task.name));
+        }
+        let name = task.name;
+        let run = task.run;
+        let erased: Erased = Box::new(move |stop, bytes| {
+            let arg = match decode::<A>(bytes) {
+                Ok(arg) => arg,
+                Err(err) => {
+                    return Ran::Failed(format!(
+                        "cannot decode the argument of task {name:?}: {err}"
+                    ))
+                }
+            };
+            match run(stop, arg) {
+                Ok(value) => match encode(&value) {
+                    Ok(bytes) => Ran::Done(bytes),
+                    Err(err) => {
+                        Ran::Failed(format!("cannot encode the value of task {name:?}: {err}"))
+                    }
+                },
+                Err(err) if err.is_stopped() => Ran::Interrupted,
+                Err(err) => Ran::Failed(err.to_string()),
+            }
+        });
+        self.tasks.insert(name, erased);
+        Ok(self)
+    }
+
+    /// The names of the registered tasks.
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.tasks.keys().copied()
+    }
+
+    /// True when a task of that name is registered.
+    pub fn contains(&self, name: &str) -> bool {
+        self.tasks.contains_key(name)
+    }
+
+    /// Runs the task `name` on serialized `arg`; panics propagate to the caller.
+    pub(crate) fn run(&self, name: &str, stop: &Stop, arg: &[u8]) -> Ran {
+        match self.tasks.get(name) {
+            Some(run) => run(stop, arg),
+            None => Ran::Failed(format!(
+                "task {name:?} is not registered in the worker (register it in the Registry given to brake::process::init)"
+            )),
+        }
+    }
+}

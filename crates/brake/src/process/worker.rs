@@ -1,0 +1,138 @@
+//! The worker side of a process pool: [`init`] turns a start of the program made by a pool
+//! into a worker that runs tasks until the pool closes its pipe.
+//!
+//! A pool starts the current executable again with [`WORKER_VAR`] set to a fresh token and two
+//! pipes on file descriptors [`REQUEST_FD`] and [`REPLY_FD`]. The worker takes the variable out
+//! of its environment at once (so nothing it starts inherits it), checks that both descriptors
+//! are pipes, and reads the pool's hello: only a hello carrying the same token makes it a
+//! worker. Anything else and `init` returns, and the program runs as if started by hand.
+//!
+//! A worker has its own [`Stop`] with signal handling, so the pool's termination sequence
+//! reaches the task: the first signal (SIGINT by default) makes `stop.is_stopping()` true inside
+//! the task, and the second ends the worker at once.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter};
+use std::os::fd::{FromRawFd, RawFd};
+use std::panic::{self, AssertUnwindSafe};
+use std::time::Duration;
+
+use super::task::{Ran, Registry};
+use super::wire::{read_frame, write_frame, Reply, Request};
+use crate::stop::{exit_code_for_signal, Notice, Phase, Reason, Stop};
+
+/// The environment variable that marks a start of the program as a pool's worker.
+pub const WORKER_VAR: &str = "BRAKE_PROCESS_WORKER";
+/// The descriptor a worker reads requests from.
+pub(crate) const REQUEST_FD: RawFd = 3;
+/// The descriptor a worker writes replies to.
+pub(crate) const REPLY_FD: RawFd = 4;
+
+/// Call first thing in `main` (before any thread starts). In a start of the program made by a
+/// [`ProcessPool`](crate::process::ProcessPool), runs tasks from `registry` until the pool is
+/// done and then exits the process; in any other start, returns at once.
+///
+/// ```no_run
+/// use brake::process::{init, Registry, Task};
+///
+/// static SQUARE: Task<u64, u64> = Task::new("square", |_stop, n| Ok(n * n));
+///
+/// fn main() {
+///     let mut registry = Registry::new();
+///     registry.register(&SQUARE).expect("task names are unique");
+///     init(&registry); // a worker never comes back from here
+///     // ... the program proper: create a ProcessPool and submit SQUARE ...
+/// }
+/// ```
+pub fn init(registry: &Registry) {
+    let Some(token) = std::env::var_os(WORKER_VAR) else {
+        return;
+    };
+    // Nothing the worker starts may believe it is a worker too. This runs before any thread of
+    // the program exists, which is what makes changing the environment sound.
+    std::env::remove_var(WORKER_VAR);
+    if !(is_pipe(REQUEST_FD) && is_pipe(REPLY_FD)) {
+        return;
+    }
+    // SAFETY: both descriptors are open pipes (checked just above) that the pool placed there
+    // for this process alone; nothing else in the program owns them.
+    let (requests, replies) =
+        unsafe { (File::from_raw_fd(REQUEST_FD), File::from_raw_fd(REPLY_FD)) };
+    for fd in [REQUEST_FD, REPLY_FD] {
+        // SAFETY: setting FD_CLOEXEC on a descriptor we own; programs a task starts must not
+        // hold the pool's pipes open.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+    let mut requests = BufReader::new(requests);
+    match read_frame::<Request>(&mut requests) {
+        Ok(Some(Request::Hello { token: hello })) if token.to_str() == Some(hello.as_str()) => {}
+        _ => return,
+    }
+    let code = serve(registry, requests, BufWriter::new(replies));
+    std::process::exit(code);
+}
+
+/// Whether `fd` is an open pipe.
+fn is_pipe(fd: RawFd) -> bool {
+    // SAFETY: an all-zero `stat` is a valid value for this plain C struct.
+    let mut stat: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `fstat` only writes into `stat`, a valid pointer; a closed `fd` gives an error.
+    let rc = unsafe { libc::fstat(fd, &mut stat) };
+    rc == 0 && (stat.st_mode & libc::S_IFMT) == libc::S_IFIFO
+}
+
+/// The worker's loop; returns its exit status.
+fn serve(registry: &Registry, mut requests: BufReader<File>, mut replies: BufWriter<File>) -> i32 {
+    let stop = Stop::new();
+    stop.set_notice(Notice::Off);
+    stop.set_grace(Duration::MAX);
+    if stop.install_signals().is_err() {
+        return 70;
+    }
+    // The second signal of the pool's sequence means "now": a task that ignored the first
+    // (a busy loop) is not waited for.
+    let _force = stop.on_change(|phase| {
+        if phase == Phase::Forcing {
+            // SAFETY: `_exit` ends the process without running anything else; nothing here
+            // needs unwinding or flushing (task output is line-buffered and already written).
+            unsafe { libc::_exit(exit_code_for_signal(libc::SIGTERM)) };
+        }
+    });
+    if write_frame(
+        &mut replies,
+        &Reply::Ready {
+            pid: std::process::id(),
+        },
+    )
+    .is_err()
+    {
+        return 1;
+    }
+    loop {
+        let (id, task, arg) = match read_frame::<Request>(&mut requests) {
+            Ok(Some(Request::Run { id, task, arg })) => (id, task, arg),
+            Ok(Some(Request::Hello { .. })) => continue,
+            // The pool closed the pipe: no more work.
+            Ok(None) | Err(_) => return 0,
+        };
+        let reply = match panic::catch_unwind(AssertUnwindSafe(|| registry.run(&task, &stop, &arg)))
+        {
+            Ok(Ran::Done(value)) => Reply::Done { id, value },
+            Ok(Ran::Failed(message)) => Reply::Failed { id, message },
+            Ok(Ran::Interrupted) => Reply::Interrupted { id },
+            Err(payload) => Reply::Panicked {
+                id,
+                message: crate::threads::panic_message(payload),
+            },
+        };
+        if write_frame(&mut replies, &reply).is_err() {
+            return 1;
+        }
+        if let Some(transition) = stop.stopping() {
+            return match transition.reason {
+                Reason::Signal(signal) => exit_code_for_signal(signal),
+                _ => 1,
+            };
+        }
+    }
+}
