@@ -1,12 +1,19 @@
-//! How a program ended, observed exactly and without reaping it.
+//! How a program ended, observed exactly, the moment it happens, and without reaping it.
 //!
 //! portable-pty reports a signal death as a `strsignal()` text, which loses the number, so the
 //! status is read here with `waitid(WNOWAIT)`. Not reaping matters as much as the number: while
 //! the program is an unreaped zombie its pid, and so its process-group id, cannot be reused, so
 //! the kit may still signal the group and scan for survivors before portable-pty reaps.
+//!
+//! Waiting for the end sleeps in `poll(2)` on a pidfd of the program ([`wait_ended`]), which
+//! becomes readable when the kernel makes it waitable: the end is seen within microseconds,
+//! not at the next tick of a polling loop, so stop latencies of a few milliseconds can be
+//! timed.
 
 use std::fmt;
 use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::time::Duration;
 
 /// How the program ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -100,4 +107,65 @@ pub(crate) fn probe(pid: u32) -> io::Result<Option<Status>> {
         // Only WEXITED was asked for; anything else is not an end.
         _ => None,
     })
+}
+
+/// Sleeps until the process behind `pidfd` has ended (the pidfd is readable) or `timeout`
+/// passes; true when it has ended. A signal interrupting the sleep returns false early, so the
+/// caller checks its deadline and waits again.
+///
+/// A pidfd becomes readable once its process is waitable (a zombie whose threads are all gone),
+/// which is the moment [`probe`] first reports it.
+pub(crate) fn wait_ended(pidfd: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> {
+    let mut polled = libc::pollfd {
+        fd: pidfd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // Rounded up, so a wait never ends just before its deadline and spins for the remainder.
+    let millis = timeout.as_nanos().div_ceil(1_000_000);
+    let millis = libc::c_int::try_from(millis).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `polled` is one valid, writable pollfd that outlives the call, and the count
+    // says one; the descriptor is open for the whole call (borrowed from the caller).
+    let rc = unsafe { libc::poll(&mut polled, 1, millis) };
+    if rc == -1 {
+        let err = io::Error::last_os_error();
+        return match err.kind() {
+            io::ErrorKind::Interrupted => Ok(false),
+            _ => Err(err),
+        };
+    }
+    Ok(rc > 0 && polled.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::procs::pidfd_open;
+    use std::os::fd::AsFd;
+    use std::process::Command;
+    use std::time::Instant;
+
+    #[test]
+    fn wait_ended_wakes_when_the_child_ends_and_leaves_it_waitable() {
+        let mut child = Command::new("sleep")
+            .arg("0.2")
+            .spawn()
+            .expect("sleep runs");
+        let pidfd = pidfd_open(child.id()).expect("pidfd_open");
+        assert!(!wait_ended(pidfd.as_fd(), Duration::from_millis(20)).unwrap());
+        assert_eq!(probe(child.id()).unwrap(), None, "still running");
+
+        let start = Instant::now();
+        let mut ended = false;
+        while !ended && start.elapsed() < Duration::from_secs(20) {
+            ended = wait_ended(pidfd.as_fd(), Duration::from_secs(20)).unwrap();
+        }
+        assert!(ended);
+        // Seen at once, not at the next tick of a loop.
+        assert_eq!(probe(child.id()).unwrap(), Some(Status::Exited(0)));
+        assert!(
+            child.wait().unwrap().success(),
+            "still reapable after probe"
+        );
+    }
 }

@@ -22,6 +22,9 @@
 //! The end of the program is observed with `waitid(WNOWAIT)` before portable-pty reaps it. That
 //! gives the exact status ([`Status::Signaled`] with the signal number) and keeps the pid, and
 //! so the process-group id, from being reused while the kit still signals the group.
+//! Waits for the end sleep in `poll(2)` on a pidfd of the program, so the end is seen within
+//! microseconds and [`Finished::since_first_stop`] times a stop of a few milliseconds
+//! faithfully; it is counted from the moment the press's write returned.
 //!
 //! # Why portable-pty
 //!
@@ -88,8 +91,9 @@ pub use session::{Finished, Session};
 /// Its value is the session's token ([`Session::marker`]); children inherit it.
 pub const MARKER_VAR: &str = "BRAKE_TESTKIT_MARK";
 
-/// The kit's polling period: short enough to time stops to a few milliseconds, long enough
-/// to cost nothing on a slow machine.
+/// The kit's polling period, for what cannot be waited for exactly (the output's next change
+/// while the program may end, leftover processes dying): short, yet costing nothing on a slow
+/// machine. The program's own end is waited for exactly, on a pidfd.
 const POLL: Duration = Duration::from_millis(5);
 
 /// The path of cargo example `name`, built in the same target directory and profile as the

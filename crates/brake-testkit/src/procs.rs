@@ -135,7 +135,9 @@ fn kill_marked(pid: u32, wanted: &[u8]) {
     }
 }
 
-fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
+/// A pidfd on `pid`, which pins that process: it can neither be mistaken for a newcomer that
+/// reuses the pid, nor miss its end.
+pub(crate) fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
     // SAFETY: pidfd_open(2) takes a pid and flags and returns a new descriptor or -1; it
     // touches no memory of ours.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };

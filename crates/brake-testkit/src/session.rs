@@ -4,6 +4,7 @@ use std::cell::Cell;
 use std::fmt;
 use std::io::{self, Write};
 use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -33,6 +34,9 @@ const CTRL_C: u8 = 0x03;
 /// more than a few seconds, even if something refuses to die.
 pub struct Session {
     pid: u32,
+    /// A pidfd on the program, whose readiness wakes a wait the moment it ends; `None` on a
+    /// kernel without pidfds (before 5.3), where waits poll every few milliseconds instead.
+    pidfd: Option<OwnedFd>,
     token: String,
     child: Box<dyn Child + Send + Sync>,
     writer: Box<dyn Write + Send>,
@@ -53,9 +57,11 @@ pub struct Finished {
     /// Ctrl-C presses made on the session before the end was seen.
     pub presses: u32,
     /// From the first press or [`send_signal`](Session::send_signal) to the end being seen;
-    /// `None` if the program was never asked to stop. The end is seen within a few
-    /// milliseconds while a kit call is waiting for it; time the test spends between kit calls
-    /// after the program ended is counted too.
+    /// `None` if the program was never asked to stop. It starts when the write of the press
+    /// (or the `kill`) has returned, and ends when a kit call sees the end: within microseconds
+    /// while a kit call is waiting for it (it sleeps in `poll(2)` on a pidfd of the program),
+    /// so it times stops of a few milliseconds; time the test spends between kit calls after
+    /// the program ended is counted too.
     pub since_first_stop: Option<Duration>,
     /// How the program ended.
     pub status: Status,
@@ -100,8 +106,21 @@ impl Session {
         let pid = child
             .process_id()
             .expect("portable-pty's unix child always has a pid");
+        // The program is our unreaped child, so `pid` cannot name another process here.
+        let pidfd = match procs::pidfd_open(pid) {
+            Ok(pidfd) => Some(pidfd),
+            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => None,
+            Err(e) => {
+                // Not left running behind an error: kill it and everything it started.
+                procs::kill_group(pid);
+                let mut child = child;
+                let _ = child.wait();
+                return Err(e);
+            }
+        };
         Ok(Session {
             pid,
+            pidfd,
             token,
             child,
             writer,
@@ -192,12 +211,13 @@ impl Session {
     /// Presses Ctrl-C: writes byte 0x03 to the terminal, whose line discipline sends SIGINT to
     /// the foreground process group, as for a user at a keyboard.
     ///
-    /// Counts the press and, for the first stop request, remembers when it was made. The
-    /// terminal echoes `^C` into the output.
+    /// Counts the press and, for the first stop request, remembers when it was made: the
+    /// instant the write returned, when the byte is in the terminal's input and the line
+    /// discipline is about to signal. The terminal echoes `^C` into the output.
     pub fn press_ctrl_c(&mut self) -> io::Result<()> {
-        let at = Instant::now();
         self.writer.write_all(&[CTRL_C])?;
         self.writer.flush()?;
+        let at = Instant::now();
         self.presses += 1;
         self.first_stop.get_or_insert(at);
         Ok(())
@@ -207,13 +227,13 @@ impl Session {
     ///
     /// Counts as the first stop request if none was made yet, but not as a press.
     pub fn send_signal(&mut self, sig: i32) -> io::Result<()> {
-        let at = Instant::now();
         // SAFETY: kill(2) takes plain integers and touches no memory of ours. The program is
         // reaped only when the session is consumed or dropped, so its pid cannot have been
         // reused while `self` exists.
         if unsafe { libc::kill(self.pid as libc::pid_t, sig) } == -1 {
             return Err(io::Error::last_os_error());
         }
+        let at = Instant::now();
         self.first_stop.get_or_insert(at);
         Ok(())
     }
@@ -287,8 +307,10 @@ impl Session {
         Ok(seen)
     }
 
-    /// Polls for the program's end until `deadline`.
+    /// Waits for the program's end until `deadline`, sleeping in `poll(2)` on its pidfd so the
+    /// end is seen the moment it comes.
     fn wait_end(&self, deadline: Instant) -> Result<Option<(Status, Instant)>, KitError> {
+        let mut readable = false;
         loop {
             let seen = self
                 .observe()
@@ -297,7 +319,16 @@ impl Session {
             if seen.is_some() || now >= deadline {
                 return Ok(seen);
             }
-            thread::sleep(POLL.min(deadline - now));
+            let left = deadline - now;
+            match &self.pidfd {
+                // A readable pidfd whose process waitid does not report should not happen;
+                // if it does, fall back to polling rather than spin.
+                Some(pidfd) if !readable => {
+                    readable = exit::wait_ended(pidfd.as_fd(), left)
+                        .map_err(|e| self.io_error("waiting for the program to end", e))?;
+                }
+                _ => thread::sleep(POLL.min(left)),
+            }
         }
     }
 

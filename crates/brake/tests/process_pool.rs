@@ -63,6 +63,15 @@ impl Serialize for Unsendable {
     }
 }
 
+static PID: Task<(), u32> = Task::new("pid", |_, ()| Ok(std::process::id()));
+/// Runs until the worker's stop, then says it was interrupted.
+static UNTIL_STOPPED: Task<u32, ()> = Task::new("until-stopped", |stop, _| {
+    while !stop.is_stopping() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Err(brake::Stopped.into())
+});
+
 fn registry() -> Registry {
     let mut registry = Registry::new();
     registry
@@ -74,6 +83,8 @@ fn registry() -> Registry {
         .and_then(|r| r.register(&PICKY))
         .and_then(|r| r.register(&UNSENDABLE))
         .and_then(|r| r.register(&ESCAPE))
+        .and_then(|r| r.register(&PID))
+        .and_then(|r| r.register(&UNTIL_STOPPED))
         .expect("distinct names");
     registry
 }
@@ -124,6 +135,81 @@ fn tasks_run_in_worker_processes_and_values_come_back() {
     let report = pool.join();
     assert_eq!((report.done, report.total()), (1050, 1050));
     assert_eq!(report.exit_code(), 0);
+}
+
+#[test]
+fn chunked_map_keeps_input_order() {
+    let registry = registry();
+    init(&registry);
+    let stop = quiet_stop();
+    let pool = pool_for("chunked_map_keeps_input_order", &stop, &registry, 2);
+    let squares: Vec<u64> = pool
+        .map_chunked(&SQUARE, 0..10_000u64, 100, 4)
+        .filter_map(Outcome::done)
+        .collect();
+    assert_eq!(squares, (0..10_000u64).map(|n| n * n).collect::<Vec<_>>());
+}
+
+#[test]
+fn workers_are_replaced_after_their_quota_of_tasks() {
+    let registry = registry();
+    init(&registry);
+    let stop = quiet_stop();
+    let pool = Builder::new(2)
+        .max_tasks_per_worker(5)
+        .worker_args([
+            "workers_are_replaced_after_their_quota_of_tasks",
+            "--exact",
+            "--quiet",
+        ])
+        .build(&stop, &registry)
+        .unwrap();
+    let mut pids: Vec<u32> = (0..50)
+        .map(|_| pool.submit(&PID, &()).wait().done().unwrap())
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    assert!(
+        pids.len() >= 10,
+        "50 tasks, 5 per worker: {} workers",
+        pids.len()
+    );
+}
+
+#[test]
+fn a_stop_inside_a_chunk_cancels_the_rest_of_it() {
+    let registry = registry();
+    init(&registry);
+    let stop = quiet_stop();
+    let pool = pool_for(
+        "a_stop_inside_a_chunk_cancels_the_rest_of_it",
+        &stop,
+        &registry,
+        2,
+    );
+    let mut map = pool.map_chunked(&UNTIL_STOPPED, 0..100u32, 10, 4);
+    let stopper = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            stop.request(Reason::Requested);
+        })
+    };
+    let kinds: Vec<OutcomeKind> = map.by_ref().map(|o| o.kind()).collect();
+    stopper.join().unwrap();
+    let taken = kinds.len();
+    let remaining = map.into_remaining().count();
+    assert_eq!(taken + remaining, 100, "every input is accounted for");
+    let interrupted = kinds
+        .iter()
+        .filter(|k| **k == OutcomeKind::Interrupted)
+        .count();
+    assert_eq!(interrupted, 2, "one running task per worker: {kinds:?}");
+    assert!(kinds
+        .iter()
+        .all(|k| matches!(k, OutcomeKind::Interrupted | OutcomeKind::Cancelled)));
+    let report = pool.join();
+    assert_eq!((report.interrupted, report.cancelled), (2, taken - 2));
 }
 
 #[test]

@@ -25,6 +25,7 @@
 //! }
 //! ```
 
+mod manager;
 mod pool;
 mod task;
 mod wire;

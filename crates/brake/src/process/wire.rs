@@ -18,8 +18,12 @@ pub(crate) const MAX_FRAME: u32 = 256 << 20;
 pub(crate) enum Request {
     /// First frame: proves the worker was started by a pool, not by an inherited variable.
     Hello { token: String },
-    /// Run one task.
-    Run { id: u64, task: String, arg: Vec<u8> },
+    /// Run one task on each argument, in order; the items' ids are `first`, `first + 1`, ….
+    Run {
+        first: u64,
+        task: String,
+        args: Vec<Vec<u8>>,
+    },
 }
 
 /// From a worker to the pool.
@@ -27,18 +31,36 @@ pub(crate) enum Request {
 pub(crate) enum Reply {
     /// The handshake succeeded; the worker waits for tasks.
     Ready { pid: u32 },
-    /// A task returned a value (serialized).
-    Done { id: u64, value: Vec<u8> },
-    /// A task returned an error, or its argument or value could not be (de)serialized.
-    Failed { id: u64, message: String },
-    /// A task returned `Err(Stopped)`.
-    Interrupted { id: u64 },
-    /// A task panicked.
-    Panicked { id: u64, message: String },
+    /// Items that ended, in the order they ran, each with its id.
+    Results(Vec<(u64, ItemResult)>),
+}
+
+/// How one item ended in a worker.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum ItemResult {
+    /// The task returned a value (serialized).
+    Done(Vec<u8>),
+    /// The task returned an error, or its argument or value could not be (de)serialized.
+    Failed(String),
+    /// The task returned `Err(Stopped)`.
+    Interrupted,
+    /// The task panicked.
+    Panicked(String),
+    /// The worker was stopping when the item's turn came; it never ran.
+    Cancelled,
 }
 
 /// Writes one frame and flushes it.
 pub(crate) fn write_frame<T: Serialize>(out: &mut impl Write, message: &T) -> io::Result<()> {
+    write_frame_unflushed(out, message)?;
+    out.flush()
+}
+
+/// Writes one frame into `out`'s buffer, for several frames to leave in one write.
+pub(crate) fn write_frame_unflushed<T: Serialize>(
+    out: &mut impl Write,
+    message: &T,
+) -> io::Result<()> {
     let body = postcard::to_allocvec(message)
         .map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))?;
     let len = u32::try_from(body.len())
@@ -48,8 +70,7 @@ pub(crate) fn write_frame<T: Serialize>(out: &mut impl Write, message: &T) -> io
     let mut frame = Vec::with_capacity(4 + body.len());
     frame.extend_from_slice(&len.to_le_bytes());
     frame.extend_from_slice(&body);
-    out.write_all(&frame)?;
-    out.flush()
+    out.write_all(&frame)
 }
 
 /// Reads one frame; `Ok(None)` at a clean end of stream (between frames).
@@ -96,23 +117,27 @@ mod tests {
         write_frame(
             &mut buffer,
             &Request::Run {
-                id: 7,
+                first: 7,
                 task: "square".into(),
-                arg: vec![3],
+                args: vec![vec![3]],
             },
         )
         .unwrap();
-        write_frame(&mut buffer, &Reply::Interrupted { id: 7 }).unwrap();
+        write_frame(
+            &mut buffer,
+            &Reply::Results(vec![(7, ItemResult::Interrupted)]),
+        )
+        .unwrap();
         let mut input = &buffer[..];
         match read_frame::<Request>(&mut input).unwrap() {
-            Some(Request::Run { id, task, arg }) => {
-                assert_eq!((id, task.as_str(), arg), (7, "square", vec![3]))
+            Some(Request::Run { first, task, args }) => {
+                assert_eq!((first, task.as_str(), args), (7, "square", vec![vec![3]]))
             }
             other => panic!("unexpected {other:?}"),
         }
         assert!(matches!(
             read_frame::<Reply>(&mut input).unwrap(),
-            Some(Reply::Interrupted { id: 7 })
+            Some(Reply::Results(items)) if matches!(items[..], [(7, ItemResult::Interrupted)])
         ));
         assert!(read_frame::<Reply>(&mut input).unwrap().is_none());
     }

@@ -17,8 +17,10 @@ use std::os::fd::{FromRawFd, RawFd};
 use std::panic::{self, AssertUnwindSafe};
 use std::time::Duration;
 
+use crossbeam_channel::Receiver;
+
 use super::task::{Ran, Registry};
-use super::wire::{read_frame, write_frame, Reply, Request};
+use super::wire::{read_frame, write_frame, ItemResult, Reply, Request};
 use crate::stop::{exit_code_for_signal, Notice, Phase, Reason, Stop};
 
 /// The environment variable that marks a start of the program as a pool's worker.
@@ -82,7 +84,11 @@ fn is_pipe(fd: RawFd) -> bool {
 }
 
 /// The worker's loop; returns its exit status.
-fn serve(registry: &Registry, mut requests: BufReader<File>, mut replies: BufWriter<File>) -> i32 {
+///
+/// Results go to a writer thread, which sends whatever has accumulated as one frame and flushes
+/// whenever it has nothing more: tiny tasks share frames, and a result is on its way to the
+/// pool as soon as it exists, even while the next task keeps this thread busy for ever.
+fn serve(registry: &Registry, mut requests: BufReader<File>, replies: BufWriter<File>) -> i32 {
     let stop = Stop::new();
     stop.set_notice(Notice::Off);
     stop.set_grace(Duration::MAX);
@@ -94,10 +100,61 @@ fn serve(registry: &Registry, mut requests: BufReader<File>, mut replies: BufWri
     let _force = stop.on_change(|phase| {
         if phase == Phase::Forcing {
             // SAFETY: `_exit` ends the process without running anything else; nothing here
-            // needs unwinding or flushing (task output is line-buffered and already written).
+            // needs unwinding, and finished results were handed to the writer already.
             unsafe { libc::_exit(exit_code_for_signal(libc::SIGTERM)) };
         }
     });
+    let (results, outbox) = crossbeam_channel::unbounded::<(u64, ItemResult)>();
+    let Ok(writer) = std::thread::Builder::new()
+        .name("brake-worker-replies".into())
+        .spawn(move || write_replies(replies, &outbox))
+    else {
+        return 71;
+    };
+    let mut code = 0;
+    loop {
+        let (first, task, args) = match read_frame::<Request>(&mut requests) {
+            Ok(Some(Request::Run { first, task, args })) => (first, task, args),
+            Ok(Some(Request::Hello { .. })) => continue,
+            // The pool closed the pipe: no more work.
+            Ok(None) => break,
+            Err(_) => {
+                code = 1;
+                break;
+            }
+        };
+        for (id, arg) in (first..).zip(args) {
+            let result = if stop.is_stopping() {
+                ItemResult::Cancelled
+            } else {
+                run_one(registry, &task, &stop, &arg)
+            };
+            if results.send((id, result)).is_err() {
+                return 1; // the writer has gone: the pool is not listening any more
+            }
+        }
+    }
+    drop(results);
+    if writer.join().ok() != Some(true) {
+        code = 1;
+    }
+    match stop.stopping().map(|t| t.reason) {
+        Some(Reason::Signal(signal)) => exit_code_for_signal(signal),
+        _ => code,
+    }
+}
+
+fn run_one(registry: &Registry, task: &str, stop: &Stop, arg: &[u8]) -> ItemResult {
+    match panic::catch_unwind(AssertUnwindSafe(|| registry.run(task, stop, arg))) {
+        Ok(Ran::Done(value)) => ItemResult::Done(value),
+        Ok(Ran::Failed(message)) => ItemResult::Failed(message),
+        Ok(Ran::Interrupted) => ItemResult::Interrupted,
+        Err(payload) => ItemResult::Panicked(crate::threads::panic_message(payload)),
+    }
+}
+
+/// The writer thread: batches what is ready into frames; true if every frame went out.
+fn write_replies(mut replies: BufWriter<File>, outbox: &Receiver<(u64, ItemResult)>) -> bool {
     if write_frame(
         &mut replies,
         &Reply::Ready {
@@ -106,33 +163,14 @@ fn serve(registry: &Registry, mut requests: BufReader<File>, mut replies: BufWri
     )
     .is_err()
     {
-        return 1;
+        return false;
     }
-    loop {
-        let (id, task, arg) = match read_frame::<Request>(&mut requests) {
-            Ok(Some(Request::Run { id, task, arg })) => (id, task, arg),
-            Ok(Some(Request::Hello { .. })) => continue,
-            // The pool closed the pipe: no more work.
-            Ok(None) | Err(_) => return 0,
-        };
-        let reply = match panic::catch_unwind(AssertUnwindSafe(|| registry.run(&task, &stop, &arg)))
-        {
-            Ok(Ran::Done(value)) => Reply::Done { id, value },
-            Ok(Ran::Failed(message)) => Reply::Failed { id, message },
-            Ok(Ran::Interrupted) => Reply::Interrupted { id },
-            Err(payload) => Reply::Panicked {
-                id,
-                message: crate::threads::panic_message(payload),
-            },
-        };
-        if write_frame(&mut replies, &reply).is_err() {
-            return 1;
-        }
-        if let Some(transition) = stop.stopping() {
-            return match transition.reason {
-                Reason::Signal(signal) => exit_code_for_signal(signal),
-                _ => 1,
-            };
+    while let Ok(first) = outbox.recv() {
+        let mut batch = vec![first];
+        batch.extend(outbox.try_iter().take(4095));
+        if write_frame(&mut replies, &Reply::Results(batch)).is_err() {
+            return false;
         }
     }
+    true
 }

@@ -1,0 +1,582 @@
+//! The manager thread of a [`ProcessPool`](super::ProcessPool): it alone starts, feeds, stops
+//! and reaps the worker processes.
+//!
+//! # Theory of operation
+//!
+//! Workers are started from this one long-lived thread, so the parent-death signal set in each
+//! stays tied to the pool. Each worker has a reader thread that forwards its replies, in order,
+//! as [`Event`]s; a worker's end of stream is an event too. The manager takes events in
+//! batches, hands queued jobs to workers, and settles outcomes. Nothing else touches a worker.
+//!
+//! A worker may hold several tiny tasks at once (its *depth*): the manager keeps an estimate
+//! of how long one task takes and sends about two milliseconds of work ahead, so that a task
+//! never waits for the pipe's round trip, and tasks of a millisecond or more go one at a time
+//! (so that "running" means running, and a stop finds nothing queued inside a worker).
+//!
+//! On a stop: queued jobs are cancelled; every worker's request pipe is closed (an idle worker
+//! exits, a busy one cancels what it holds and exits after its task); busy workers get the
+//! termination sequence, all at once ([`terminate_all`]); every reply is read to the end of its
+//! pipe before the run is settled, so no finished result is lost; then descendants that left
+//! their worker's process group are swept.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{BufReader, BufWriter, PipeWriter};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+
+use super::pool::{Builder, Shared, Slot};
+use super::wire::{read_frame, write_frame, write_frame_unflushed, ItemResult, Reply, Request};
+use super::worker::{REPLY_FD, REQUEST_FD, WORKER_VAR};
+use crate::child::{become_subreaper, sweep_escaped, terminate_all, Child, ChildOptions, Exit};
+use crate::error::Error;
+use crate::outcome::{Outcome, TaskError};
+use std::io::Write;
+
+/// How long a new worker has to answer the handshake before it is taken for a program that
+/// does not call [`init`](crate::process::init).
+const HANDSHAKE: Duration = Duration::from_secs(20);
+
+/// Set on every worker, and so inherited by whatever its tasks start: how the sweep at the end
+/// of a stop finds descendants that left the worker's process group.
+const POOL_VAR: &str = "BRAKE_PROCESS_POOL";
+
+/// How much work, in time, a worker is sent ahead of what it is running.
+const AHEAD: Duration = Duration::from_millis(2);
+
+/// The most tasks a worker holds at once.
+const MAX_DEPTH: usize = 256;
+
+/// What the manager reacts to.
+pub(crate) enum Event {
+    Submit(Job),
+    Reply(u64, Reply),
+    Ended(u64),
+    /// The stop moved; the manager's loop looks at the phase itself.
+    PhaseChanged,
+    /// The pool was dropped: run the queue out, then let the workers go.
+    Close,
+}
+
+/// Consecutive items of one task, queued together (one for `submit`, a chunk for `map`).
+pub(crate) struct Job {
+    pub(crate) first: u64,
+    pub(crate) task: &'static str,
+    pub(crate) args: Vec<Vec<u8>>,
+    pub(crate) slot: Arc<Slot>,
+}
+
+/// An item sent to a worker and not yet answered.
+struct Sent {
+    id: u64,
+    task: &'static str,
+    /// Kept to send again if the worker dies before starting it.
+    arg: Vec<u8>,
+    slot: Arc<Slot>,
+}
+
+/// One worker process, as the manager sees it.
+struct Worker {
+    child: Child,
+    /// Closed (dropped) to tell the worker there is no more work.
+    requests: Option<BufWriter<PipeWriter>>,
+    ready: bool,
+    started: Instant,
+    /// Items sent, in the order the worker runs them; the front one is running.
+    sent: VecDeque<Sent>,
+    /// When the front item began to run, as far as the manager can tell.
+    front_since: Instant,
+    tasks_run: usize,
+}
+
+pub(crate) struct Manager {
+    shared: Arc<Shared>,
+    program: PathBuf,
+    args: Vec<String>,
+    builder: Builder,
+    events: Sender<Event>,
+    inbox: Receiver<Event>,
+    workers: HashMap<u64, Worker>,
+    queue: VecDeque<Job>,
+    next_worker: u64,
+    /// This pool's value of [`POOL_VAR`].
+    pool_token: String,
+    /// Estimated time one task takes, from the replies so far.
+    task_time: Duration,
+    closing: bool,
+    /// Why workers cannot be started, once that is known: every task then fails with it.
+    broken: Option<String>,
+}
+
+impl Manager {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        builder: Builder,
+        events: Sender<Event>,
+        inbox: Receiver<Event>,
+    ) -> Result<Manager, Error> {
+        let program = std::env::current_exe().map_err(Error::SpawnProcess)?;
+        let args = builder
+            .worker_args
+            .clone()
+            .unwrap_or_else(|| std::env::args().skip(1).collect());
+        // Descendants that escape a worker's process group come back to this process when
+        // their parent dies, where the sweep finds them. Without it (an old kernel), they go to
+        // init and only the process-group kill reaches them.
+        let _ = become_subreaper();
+        Ok(Manager {
+            pool_token: format!("{}-{:p}", std::process::id(), Arc::as_ptr(&shared)),
+            shared,
+            program,
+            args,
+            builder,
+            events,
+            inbox,
+            workers: HashMap::new(),
+            queue: VecDeque::new(),
+            next_worker: 0,
+            task_time: AHEAD,
+            closing: false,
+            broken: None,
+        })
+    }
+
+    pub(crate) fn run(mut self) {
+        for _ in 0..self.builder.workers {
+            self.start_worker();
+        }
+        loop {
+            if self.shared.stop.is_stopping() {
+                self.stop_all();
+                return;
+            }
+            self.dispatch();
+            if self.closing
+                && self.queue.is_empty()
+                && self.workers.values().all(|w| w.sent.is_empty())
+            {
+                self.release_idle();
+                return;
+            }
+            match self.inbox.recv_timeout(Duration::from_millis(500)) {
+                Ok(event) => {
+                    self.handle(event);
+                    // Take whatever else has arrived before dispatching again.
+                    while let Ok(event) = self.inbox.try_recv() {
+                        self.handle(event);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => self.check_handshakes(),
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Submit(job) => match &self.broken {
+                Some(why) => {
+                    let why = why.clone();
+                    fail_job(&self.shared, job, &why);
+                }
+                None => self.queue.push_back(job),
+            },
+            Event::Reply(worker, Reply::Ready { .. }) => {
+                if let Some(worker) = self.workers.get_mut(&worker) {
+                    worker.ready = true;
+                }
+            }
+            Event::Reply(worker, Reply::Results(results)) => self.on_results(worker, results),
+            Event::Ended(worker) => self.on_ended(worker),
+            Event::PhaseChanged => {}
+            Event::Close => self.closing = true,
+        }
+    }
+
+    /// How many tasks a worker may hold: about [`AHEAD`] of work, at least one.
+    fn depth(&self) -> usize {
+        let per_task = self.task_time.as_nanos().max(1);
+        ((AHEAD.as_nanos() / per_task) as usize).clamp(1, MAX_DEPTH)
+    }
+
+    /// Hands queued jobs to ready workers, up to each one's depth.
+    fn dispatch(&mut self) {
+        if self.queue.is_empty() {
+            return;
+        }
+        let depth = self.depth();
+        let mut busy_changed = false;
+        for worker in self.workers.values_mut() {
+            let Some(requests) = worker.requests.as_mut().filter(|_| worker.ready) else {
+                continue;
+            };
+            let mut wrote = false;
+            while let Some(job) = self.queue.front() {
+                let held = worker.sent.len();
+                if held > 0 && held + job.args.len() > depth {
+                    break;
+                }
+                let job = self.queue.pop_front().expect("front exists");
+                let request = Request::Run {
+                    first: job.first,
+                    task: job.task.to_string(),
+                    args: job.args,
+                };
+                let ok = write_frame_unflushed(requests, &request).is_ok();
+                let Request::Run { args, .. } = request else {
+                    unreachable!("built above")
+                };
+                if worker.sent.is_empty() {
+                    worker.front_since = Instant::now();
+                    busy_changed = true;
+                }
+                worker
+                    .sent
+                    .extend((job.first..).zip(args).map(|(id, arg)| Sent {
+                        id,
+                        task: job.task,
+                        arg,
+                        slot: job.slot.clone(),
+                    }));
+                wrote = true;
+                if !ok {
+                    break;
+                }
+            }
+            if wrote && requests.flush().is_err() {
+                // The worker is going away; its end-of-stream event settles what it held.
+                worker.requests = None;
+            }
+            if self.queue.is_empty() {
+                break;
+            }
+        }
+        if busy_changed {
+            self.update_busy();
+        }
+    }
+
+    fn update_busy(&self) {
+        let busy = self.workers.values().filter(|w| !w.sent.is_empty()).count();
+        self.shared.settle().busy(busy);
+    }
+
+    fn on_results(&mut self, id: u64, results: Vec<(u64, ItemResult)>) {
+        let Some(worker) = self.workers.get_mut(&id) else {
+            return;
+        };
+        let now = Instant::now();
+        let count = results.len() as u32;
+        let mut settle = self.shared.settle();
+        for (item, result) in results {
+            // Replies come in the order items were sent; anything else is a protocol error,
+            // handled by settling what can be matched.
+            let Some(position) = worker.sent.iter().position(|sent| sent.id == item) else {
+                continue;
+            };
+            let sent = worker.sent.remove(position).expect("found above");
+            settle.item(&sent.slot, sent.id, item_outcome(result));
+        }
+        let finished_worker_busy = worker.sent.is_empty();
+        drop(settle);
+        // One task's time: the span since the front item began, shared by the items answered.
+        let per_task = now.duration_since(worker.front_since) / count.max(1);
+        self.task_time = (self.task_time * 3 + per_task) / 4;
+        worker.front_since = now;
+        worker.tasks_run += count as usize;
+        if self
+            .builder
+            .max_tasks_per_worker
+            .is_some_and(|max| worker.tasks_run >= max)
+        {
+            worker.requests = None; // it exits; its end-of-stream starts a replacement
+        }
+        if finished_worker_busy {
+            self.update_busy();
+        }
+    }
+
+    fn on_ended(&mut self, id: u64) {
+        let Some(mut worker) = self.workers.remove(&id) else {
+            return;
+        };
+        worker.requests = None;
+        let exit = reap(&mut worker.child);
+        let stopping = self.shared.stop.is_stopping();
+        if let Some(running) = worker.sent.pop_front() {
+            let outcome = if stopping {
+                Outcome::Interrupted
+            } else {
+                Outcome::Failed(TaskError::msg(format!(
+                    "worker process died: {}",
+                    describe(exit)
+                )))
+            };
+            self.shared
+                .settle()
+                .item(&running.slot, running.id, outcome);
+        }
+        // Items it held but never started: cancelled by a stop, otherwise queued again.
+        for sent in worker.sent.drain(..).rev() {
+            if stopping {
+                self.shared
+                    .settle()
+                    .item(&sent.slot, sent.id, Outcome::Cancelled);
+            } else {
+                self.queue.push_front(Job {
+                    first: sent.id,
+                    task: sent.task,
+                    args: vec![sent.arg],
+                    slot: sent.slot,
+                });
+            }
+        }
+        self.update_busy();
+        if !worker.ready && !stopping {
+            self.fail_start(format!(
+                "a worker process ended before the handshake ({}); does main call \
+                 brake::process::init(&registry) first thing?",
+                describe(exit)
+            ));
+            return;
+        }
+        if !self.closing && !stopping {
+            self.start_worker();
+        }
+    }
+
+    fn check_handshakes(&mut self) {
+        let late: Vec<u64> = self
+            .workers
+            .iter()
+            .filter(|(_, w)| !w.ready && w.started.elapsed() > HANDSHAKE)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in late {
+            if let Some(worker) = self.workers.get_mut(&id) {
+                let _ = worker.child.signal(libc::SIGKILL);
+            }
+            self.fail_start(format!(
+                "a worker process did not answer the handshake within {} s; does main call \
+                 brake::process::init(&registry) first thing?",
+                HANDSHAKE.as_secs()
+            ));
+        }
+    }
+
+    /// Workers cannot start: fail everything queued and everything to come with `why`.
+    fn fail_start(&mut self, why: String) {
+        for job in self.queue.drain(..) {
+            fail_job(&self.shared, job, &why);
+        }
+        self.broken = Some(why);
+    }
+
+    fn start_worker(&mut self) {
+        if self.broken.is_some() {
+            return;
+        }
+        if let Err(err) = self.spawn_worker() {
+            self.fail_start(format!("cannot start a worker process: {err}"));
+        }
+    }
+
+    fn spawn_worker(&mut self) -> std::io::Result<()> {
+        let id = self.next_worker;
+        self.next_worker += 1;
+        let token = format!("{}-{id}-{:?}", self.pool_token, Instant::now());
+        let (request_read, request_write) = std::io::pipe()?;
+        let (reply_read, reply_write) = std::io::pipe()?;
+        let mut command = Command::new(&self.program);
+        command
+            .args(&self.args)
+            .env(WORKER_VAR, &token)
+            .env(POOL_VAR, &self.pool_token)
+            .stdin(Stdio::null());
+        let fds = [request_read.as_raw_fd(), reply_write.as_raw_fd()];
+        // SAFETY: the hook runs in the forked child before exec and calls only `fcntl` and
+        // `dup2`, which are async-signal-safe; it allocates nothing and touches no lock.
+        unsafe {
+            command.pre_exec(move || place_fds(fds));
+        }
+        let options = ChildOptions {
+            termseq: self.builder.termseq.clone(),
+            ..ChildOptions::default()
+        };
+        let child = Child::spawn(&mut command, &options)?;
+        drop(request_read);
+        drop(reply_write);
+        let mut requests = BufWriter::new(request_write);
+        write_frame(&mut requests, &Request::Hello { token })?;
+        let events = self.events.clone();
+        thread::Builder::new()
+            .name(format!("brake-worker-{id}-replies"))
+            .spawn(move || {
+                let mut replies = BufReader::new(reply_read);
+                while let Ok(Some(reply)) = read_frame::<Reply>(&mut replies) {
+                    if events.send(Event::Reply(id, reply)).is_err() {
+                        return;
+                    }
+                }
+                let _ = events.send(Event::Ended(id));
+            })?;
+        self.workers.insert(
+            id,
+            Worker {
+                child,
+                requests: Some(requests),
+                ready: false,
+                started: Instant::now(),
+                sent: VecDeque::new(),
+                front_since: Instant::now(),
+                tasks_run: 0,
+            },
+        );
+        Ok(())
+    }
+
+    /// The pool was dropped and its work is done: close every pipe, wait for the workers to
+    /// go, sweep what escaped.
+    fn release_idle(&mut self) {
+        for worker in self.workers.values_mut() {
+            worker.requests = None;
+        }
+        self.drain_until_gone(Duration::from_secs(5));
+        self.kill_the_rest();
+        sweep_escaped(POOL_VAR, &self.pool_token, &[]);
+    }
+
+    /// The stop: cancel the queue, close every pipe, run the sequence on busy workers, read
+    /// every reply to the end, reap everyone, sweep, settle the run.
+    fn stop_all(&mut self) {
+        {
+            let mut settle = self.shared.settle();
+            for job in self.queue.drain(..) {
+                for id in job.first..job.first + job.args.len() as u64 {
+                    settle.item(&job.slot, id, Outcome::Cancelled);
+                }
+            }
+        }
+        for worker in self.workers.values_mut() {
+            worker.requests = None;
+        }
+        {
+            let mut busy: Vec<&mut Child> = self
+                .workers
+                .values_mut()
+                .filter(|w| !w.sent.is_empty() || !w.ready)
+                .map(|w| &mut w.child)
+                .collect();
+            let _ = terminate_all(&mut busy, Some(&self.shared.stop));
+        }
+        // Busy workers are gone, so their pipes end at once; idle ones are exiting by themselves.
+        self.drain_until_gone(Duration::from_secs(5));
+        self.kill_the_rest();
+        sweep_escaped(POOL_VAR, &self.pool_token, &[]);
+        self.shared.settle().settled();
+        // Jobs submitted while this ran are cancelled; later ones are refused by `submit`.
+        while let Ok(event) = self.inbox.recv_timeout(Duration::from_millis(50)) {
+            if let Event::Submit(job) = event {
+                cancel_job(&self.shared, job);
+            }
+        }
+    }
+
+    /// Handles events until every worker's end of stream has arrived, for at most `limit`.
+    fn drain_until_gone(&mut self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while !self.workers.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.inbox.recv_timeout(left) {
+                Ok(Event::Submit(job)) if self.shared.stop.is_stopping() => {
+                    cancel_job(&self.shared, job)
+                }
+                Ok(event) => self.handle(event),
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// Whatever did not end in time is killed now: nothing outlives the run.
+    fn kill_the_rest(&mut self) {
+        for (_, mut worker) in self.workers.drain() {
+            let _ = worker.child.signal(libc::SIGKILL);
+            reap(&mut worker.child);
+            let mut settle = self.shared.settle();
+            let mut first = true;
+            for sent in worker.sent.drain(..) {
+                let outcome = if first {
+                    Outcome::Interrupted
+                } else {
+                    Outcome::Cancelled
+                };
+                settle.item(&sent.slot, sent.id, outcome);
+                first = false;
+            }
+        }
+        self.update_busy();
+    }
+}
+
+fn item_outcome(result: ItemResult) -> Outcome<Vec<u8>> {
+    match result {
+        ItemResult::Done(value) => Outcome::Done(value),
+        ItemResult::Failed(message) => Outcome::Failed(TaskError::msg(message)),
+        ItemResult::Interrupted => Outcome::Interrupted,
+        ItemResult::Panicked(message) => Outcome::Panicked(message),
+        ItemResult::Cancelled => Outcome::Cancelled,
+    }
+}
+
+fn fail_job(shared: &Shared, job: Job, why: &str) {
+    let mut settle = shared.settle();
+    for id in job.first..job.first + job.args.len() as u64 {
+        settle.item(&job.slot, id, Outcome::Failed(TaskError::msg(why)));
+    }
+}
+
+fn cancel_job(shared: &Shared, job: Job) {
+    let mut settle = shared.settle();
+    for id in job.first..job.first + job.args.len() as u64 {
+        settle.item(&job.slot, id, Outcome::Cancelled);
+    }
+}
+fn reap(child: &mut Child) -> Option<Exit> {
+    child.wait_timeout(Duration::from_secs(5)).ok().flatten()
+}
+
+fn describe(exit: Option<Exit>) -> String {
+    match exit {
+        Some(exit) => exit.to_string(),
+        None => "status unknown".to_string(),
+    }
+}
+
+/// In the child before exec: puts the request pipe on fd 3 and the reply pipe on fd 4.
+fn place_fds(fds: [RawFd; 2]) -> std::io::Result<()> {
+    // Move both out of the way first, so that placing one cannot close the other. The copies
+    // are close-on-exec: only fds 3 and 4 may reach the worker.
+    let mut high = [0; 2];
+    for (slot, fd) in high.iter_mut().zip(fds) {
+        // SAFETY: F_DUPFD_CLOEXEC on a descriptor open in this process; async-signal-safe.
+        let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10) };
+        if dup < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        *slot = dup;
+    }
+    for (fd, target) in high.into_iter().zip([REQUEST_FD, REPLY_FD]) {
+        // SAFETY: dup2 onto fds 3 and 4 in the child; the copy has FD_CLOEXEC clear, so it
+        // survives exec. Async-signal-safe.
+        if unsafe { libc::dup2(fd, target) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
