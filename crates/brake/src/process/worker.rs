@@ -15,9 +15,8 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter};
 use std::os::fd::{FromRawFd, RawFd};
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
-
-use crossbeam_channel::Receiver;
 
 use super::task::{Ran, Registry};
 use super::wire::{read_frame, write_frame, ItemResult, Reply, Request};
@@ -85,9 +84,9 @@ fn is_pipe(fd: RawFd) -> bool {
 
 /// The worker's loop; returns its exit status.
 ///
-/// Results go to a writer thread, which sends whatever has accumulated as one frame and flushes
-/// whenever it has nothing more: tiny tasks share frames, and a result is on its way to the
-/// pool as soon as it exists, even while the next task keeps this thread busy for ever.
+/// Results go to a writer thread ([`Outbox`]), which sends whatever has accumulated as one
+/// frame: tiny tasks share frames, and a result is on its way to the pool as soon as it exists,
+/// even while the next task keeps this thread busy for ever.
 fn serve(registry: &Registry, mut requests: BufReader<File>, replies: BufWriter<File>) -> i32 {
     let stop = Stop::new();
     stop.set_notice(Notice::Off);
@@ -104,11 +103,14 @@ fn serve(registry: &Registry, mut requests: BufReader<File>, replies: BufWriter<
             unsafe { libc::_exit(exit_code_for_signal(libc::SIGTERM)) };
         }
     });
-    let (results, outbox) = crossbeam_channel::unbounded::<(u64, ItemResult)>();
-    let Ok(writer) = std::thread::Builder::new()
-        .name("brake-worker-replies".into())
-        .spawn(move || write_replies(replies, &outbox))
-    else {
+    let outbox = Arc::new(Outbox::default());
+    let writer = {
+        let outbox = outbox.clone();
+        std::thread::Builder::new()
+            .name("brake-worker-replies".into())
+            .spawn(move || write_replies(replies, &outbox))
+    };
+    let Ok(writer) = writer else {
         return 71;
     };
     let mut code = 0;
@@ -129,12 +131,12 @@ fn serve(registry: &Registry, mut requests: BufReader<File>, replies: BufWriter<
             } else {
                 run_one(registry, &task, &stop, &arg)
             };
-            if results.send((id, result)).is_err() {
+            if !outbox.push(id, result) {
                 return 1; // the writer has gone: the pool is not listening any more
             }
         }
     }
-    drop(results);
+    outbox.close();
     if writer.join().ok() != Some(true) {
         code = 1;
     }
@@ -153,24 +155,86 @@ fn run_one(registry: &Registry, task: &str, stop: &Stop, arg: &[u8]) -> ItemResu
     }
 }
 
-/// The writer thread: batches what is ready into frames; true if every frame went out.
-fn write_replies(mut replies: BufWriter<File>, outbox: &Receiver<(u64, ItemResult)>) -> bool {
-    if write_frame(
+/// Results handed from the worker's main thread to its writer thread.
+///
+/// The main thread only appends under an uncontended lock, and wakes the writer only when the
+/// list was empty; the writer takes the whole list at once. So a million tiny results cost a
+/// handful of wake-ups, and one slow task never holds back the results before it.
+#[derive(Default)]
+struct Outbox {
+    state: Mutex<OutboxState>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct OutboxState {
+    results: Vec<(u64, ItemResult)>,
+    closed: bool,
+    writer_gone: bool,
+}
+
+impl Outbox {
+    /// Adds a result; false once the writer has given up.
+    fn push(&self, id: u64, result: ItemResult) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.writer_gone {
+            return false;
+        }
+        let wake = state.results.is_empty();
+        state.results.push((id, result));
+        drop(state);
+        if wake {
+            self.ready.notify_one();
+        }
+        true
+    }
+
+    /// No more results will come.
+    fn close(&self) {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .closed = true;
+        self.ready.notify_one();
+    }
+
+    /// Everything waiting, or `None` once closed and empty.
+    fn take(&self) -> Option<Vec<(u64, ItemResult)>> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        while state.results.is_empty() && !state.closed {
+            state = self
+                .ready
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        if state.results.is_empty() {
+            None
+        } else {
+            Some(std::mem::take(&mut state.results))
+        }
+    }
+
+    fn writer_gone(&self) {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .writer_gone = true;
+    }
+}
+
+/// The writer thread: sends what is ready as one frame at a time; true if every frame went out.
+fn write_replies(mut replies: BufWriter<File>, outbox: &Outbox) -> bool {
+    let sent = write_frame(
         &mut replies,
         &Reply::Ready {
             pid: std::process::id(),
         },
     )
-    .is_err()
-    {
-        return false;
+    .is_ok()
+        && std::iter::from_fn(|| outbox.take())
+            .all(|batch| write_frame(&mut replies, &Reply::Results(batch)).is_ok());
+    if !sent {
+        outbox.writer_gone();
     }
-    while let Ok(first) = outbox.recv() {
-        let mut batch = vec![first];
-        batch.extend(outbox.try_iter().take(4095));
-        if write_frame(&mut replies, &Reply::Results(batch)).is_err() {
-            return false;
-        }
-    }
-    true
+    sent
 }
