@@ -9,11 +9,14 @@
 //!   to SIGKILL at once (goal: median ≤ 20 ms);
 //! * `python Pool (seed)`: busy-loop tasks that catch KeyboardInterrupt; the main process
 //!   `terminate()`s and `join()`s the pool on KeyboardInterrupt.
+//! * `brake sleep (diagnostic)`: tasks asleep in `stop.sleep`, so no CPU is busy: brake's own
+//!   stop path, without 16 CPU-bound processes competing for the cores. No goal; it tells how
+//!   much of the other rows is the library and how much is waiting for a core.
 //!
 //! Each trial starts the program in a fresh pty (`brake-testkit`), waits for 16 `worker started`
 //! lines, lets it settle for 200 ms, presses Ctrl-C once (again only if it still runs 2 s
 //! later), and waits for the end, which the kit sees the moment it comes (`poll` on a pidfd).
-//! Every trial also checks presses needed (1), exit status (130), `main exit` as the last line,
+//! Every trial also checks presses needed (1), exit status (130), `main exit` printed last,
 //! and that no process carrying the session's marker outlived the program. Trials are
 //! interleaved (A, B, C, A, B, C, ...) after one untimed warm-up round.
 //!
@@ -98,17 +101,27 @@ fn main() {
         contenders.push(Contender::new(
             "python Pool (seed)",
             None,
-            Command::new("python3").cwd(&root).args([
-                seed.as_os_str().to_owned(),
-                "--workers".into(),
-                WORKERS.to_string().into(),
-                "--tasks".into(),
-                TASKS.to_string().into(),
-            ]),
+            Command::new("python3")
+                .cwd(&root)
+                // Python's default for a terminal (line-buffered stdout), whatever the caller's
+                // environment says: an empty value turns `PYTHONUNBUFFERED` off.
+                .env("PYTHONUNBUFFERED", "")
+                .args([
+                    seed.as_os_str().to_owned(),
+                    "--workers".into(),
+                    WORKERS.to_string().into(),
+                    "--tasks".into(),
+                    TASKS.to_string().into(),
+                ]),
         ));
     } else {
         eprintln!("process_stop: python3 not found; timing brake alone");
     }
+    contenders.push(Contender::new(
+        "brake sleep (diagnostic)",
+        None,
+        brake("sleep"),
+    ));
 
     eprintln!(
         "process_stop: {} contenders × {trials} trials (+1 warm-up round), {WORKERS} workers, \
@@ -118,6 +131,7 @@ fn main() {
     );
     for round in 0..=trials {
         let warm_up = round == 0;
+        let mut line = Vec::new();
         for contender in &mut contenders {
             let result = trial(&contender.command);
             if warm_up {
@@ -128,25 +142,18 @@ fn main() {
             }
             match result {
                 Ok((time, presses)) => {
+                    line.push(format!("{} {:.1} ms", contender.name, ms(time)));
                     contender.times.push(time);
                     contender.presses_max = contender.presses_max.max(presses);
                 }
                 Err(why) => {
                     eprintln!("  trial {round}, {}: {why}", contender.name);
+                    line.push(format!("{} failed", contender.name));
                     contender.failures.push(why);
                 }
             }
         }
         if !warm_up {
-            let line: Vec<String> = contenders
-                .iter()
-                .map(|c| match c.times.last() {
-                    Some(t) if c.times.len() + c.failures.len() == round => {
-                        format!("{} {:.1} ms", c.name, ms(*t))
-                    }
-                    _ => format!("{} failed", c.name),
-                })
-                .collect();
             eprintln!("  trial {round:>2}: {}", line.join(", "));
         }
     }
@@ -174,8 +181,10 @@ fn trial(command: &Command) -> Result<(Duration, u32), String> {
     if !finished.survivors.is_empty() {
         wrong.push(format!("left running: {:?}", finished.survivors));
     }
-    let last = finished.output.lines().rev().find(|l| !l.trim().is_empty());
-    if last.map(str::trim) != Some("main exit") {
+    // The last thing printed, though not always on a line of its own: a worker killed between
+    // writing its text and its newline leaves the line open.
+    if !finished.output.trim_end().ends_with("main exit") {
+        let last = finished.output.lines().rev().find(|l| !l.trim().is_empty());
         wrong.push(format!("last line {last:?}, not \"main exit\""));
     }
     if wrong.is_empty() {
@@ -202,13 +211,13 @@ fn report(contenders: &[Contender], trials: usize) {
          {trials} interleaved trials each (ms; ratio = median / python's median):"
     );
     println!(
-        "{:<22} {:>5} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7}  goal",
+        "{:<26} {:>5} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7}  goal",
         "contender", "ok", "median", "p90", "min", "max", "ratio", "presses"
     );
     for c in contenders {
         let ok = format!("{}/{}", c.times.len(), c.times.len() + c.failures.len());
         let Some(s) = stats(&c.times) else {
-            println!("{:<22} {ok:>5}  (no successful trial)", c.name);
+            println!("{:<26} {ok:>5}  (no successful trial)", c.name);
             continue;
         };
         let ratio = python.map_or("—".to_string(), |p| format!("{:.2}×", s.median / p));
@@ -220,14 +229,14 @@ fn report(contenders: &[Contender], trials: usize) {
             None => "—".to_string(),
         };
         println!(
-            "{:<22} {ok:>5} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8} {:>7}  {goal}",
+            "{:<26} {ok:>5} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>8} {:>7}  {goal}",
             c.name, s.median, s.p90, s.min, s.max, ratio, c.presses_max
         );
     }
     println!(
         "(median of an even count: mean of the two middle trials; p90: nearest rank; presses: the \
          most any trial needed; ok: trials that passed every check — exit 130, one press, \
-         \"main exit\" last, no marked process left)"
+         \"main exit\" printed last, no marked process left)"
     );
 }
 

@@ -25,7 +25,7 @@
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::thread;
 
@@ -45,6 +45,10 @@ struct Installed {
 }
 
 static INSTALLED: Mutex<Option<Installed>> = Mutex::new(None);
+
+/// The phase of a stop installed with [`install_early`], which the handler itself raises to
+/// Stopping on the first signal; null otherwise.
+static EARLY_PHASE: AtomicPtr<AtomicU8> = AtomicPtr::new(std::ptr::null_mut());
 static SETUP: OnceLock<Result<Vec<i32>, io::ErrorKind>> = OnceLock::new();
 
 impl Stop {
@@ -65,10 +69,27 @@ impl Stop {
                 stop: self.clone(),
                 seen: 0,
             });
+            EARLY_PHASE.store(std::ptr::null_mut(), Ordering::SeqCst);
             HANDLER_COUNT.store(0, Ordering::SeqCst);
         }
         Ok(())
     }
+}
+
+/// Installs `stop` like [`Stop::install_signals`], and makes the handler itself raise its phase
+/// to Stopping on the first signal, before the watcher thread runs: a busy task polling
+/// `is_stopping()` then sees the stop at once, even on a machine whose cores are all taken.
+/// The price is that the notice's counts are taken a moment later; process-pool workers,
+/// whose notice is off, use this.
+pub(crate) fn install_early(stop: &Stop) -> Result<(), Error> {
+    stop.install_signals()?;
+    // The pointer must stay valid for as long as a handler may read it, which is for ever:
+    // this stop is never freed.
+    let keep = stop.clone();
+    let cell = keep.phase_cell() as *const AtomicU8 as *mut AtomicU8;
+    std::mem::forget(keep);
+    EARLY_PHASE.store(cell, Ordering::SeqCst);
+    Ok(())
 }
 
 /// The signals among [`STOP_SIGNALS`] that brake left alone because they were ignored when the
@@ -88,6 +109,7 @@ pub fn ignored_at_start() -> Vec<i32> {
 /// had never handled it.
 pub fn uninstall_signals() {
     *INSTALLED.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    EARLY_PHASE.store(std::ptr::null_mut(), Ordering::SeqCst);
 }
 
 /// Registers the handlers and starts the watcher; returns the signals handled.
@@ -134,6 +156,14 @@ fn on_signal(signal: i32, write_fd: RawFd) {
     let count = HANDLER_COUNT.fetch_add(1, Ordering::SeqCst) + 1;
     if count >= 3 {
         signal_hook::low_level::exit(exit_code_for_signal(signal));
+    }
+    let early = EARLY_PHASE.load(Ordering::SeqCst);
+    if count == 1 && !early.is_null() {
+        // SAFETY: a non-null pointer was stored by `install_early`, which leaked a clone of its
+        // stop so that the atomic lives for the rest of the process. A compare-exchange on an
+        // atomic is async-signal-safe.
+        let phase = unsafe { &*early };
+        let _ = phase.compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst);
     }
     let byte = signal as u8;
     // SAFETY: `write_fd` is the write end of a socket pair that is never closed, and the buffer

@@ -23,8 +23,10 @@
 //! # Invariants
 //!
 //! 1. The phase only moves forward, and each phase is entered at most once.
-//! 2. The atomic phase is stored while `state` is locked, so a thread that sees a phase under the
-//!    lock also sees its [`Transition`].
+//! 2. The recorded transitions in `state` are the truth; the atomic phase follows them, raised
+//!    while `state` is locked. One exception: in a process-pool worker, the signal handler
+//!    raises the atomic to Stopping itself, so that a busy task sees the stop without waiting
+//!    for the watcher thread to get a core; the watcher then records the transition as usual.
 //! 3. Listeners and the notice run on the thread that moved the phase, after the lock is released:
 //!    a listener may call back into the `Stop` without deadlock. Activity sources are the
 //!    exception: they run under the lock, to count the work at the instant of the change, and
@@ -336,6 +338,11 @@ impl Stop {
         }
     }
 
+    /// The atomic phase, for the signal handler of a process-pool worker (see invariant 2).
+    pub(crate) fn phase_cell(&self) -> &AtomicU8 {
+        &self.inner.phase
+    }
+
     /// True when `other` is a clone of this same stop.
     pub fn same_as(&self, other: &Stop) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
@@ -393,8 +400,9 @@ impl Stop {
         Duration::from_nanos(self.inner.grace_nanos.load(Ordering::Relaxed))
     }
 
-    /// Sets the grace period; it is read when stopping begins. `Duration::MAX` means stopping is
-    /// never forced by time (only by a second signal or [`Stop::force`]).
+    /// Sets the grace period; it is read when stopping begins. `Duration::MAX` (or anything past
+    /// 584 years) means stopping is never forced by time, only by a second signal or
+    /// [`Stop::force`]; zero means stopping forces at once.
     pub fn set_grace(&self, grace: Duration) {
         let nanos = u64::try_from(grace.as_nanos()).unwrap_or(u64::MAX);
         self.inner.grace_nanos.store(nanos, Ordering::Relaxed);
@@ -546,7 +554,13 @@ impl Stop {
             at: Instant::now(),
         };
         let mut state = lock(&self.inner.state);
-        let from = self.phase();
+        // The recorded transitions, not the atomic, say where the stop is: a signal handler may
+        // have raised the atomic already (see `signals::install_early`).
+        let from = match (&state.stopping, &state.forcing) {
+            (_, Some(_)) => Phase::Forcing,
+            (Some(_), None) => Phase::Stopping,
+            (None, None) => Phase::Running,
+        };
         if from >= target {
             return false;
         }
@@ -556,7 +570,7 @@ impl Stop {
         if target == Phase::Forcing {
             state.forcing = Some(transition);
         }
-        self.inner.phase.store(target as u8, Ordering::SeqCst);
+        self.inner.phase.fetch_max(target as u8, Ordering::SeqCst);
         self.inner.changed.notify_all();
         let listeners: Vec<Arc<ChangeFn>> = state
             .listeners
@@ -615,6 +629,14 @@ impl Stop {
 
     fn start_grace_timer(&self) {
         let grace = self.grace();
+        if grace == Duration::from_nanos(u64::MAX) {
+            return; // "never": see `set_grace`
+        }
+        if grace.is_zero() {
+            // No grace: force now, on this thread, rather than wake another to do it.
+            self.force_because(Reason::GraceElapsed);
+            return;
+        }
         let Some(started) = self.stopping().map(|t| t.at) else {
             return;
         };
@@ -730,6 +752,19 @@ mod tests {
         let forced = stop.forcing().unwrap();
         assert_eq!(forced.reason, Reason::GraceElapsed);
         assert!(forced.at - begun >= Duration::from_millis(200));
+    }
+
+    #[test]
+    fn zero_grace_forces_at_once() {
+        let stop = quiet();
+        stop.set_grace(Duration::ZERO);
+        stop.request(Reason::Signal(libc::SIGINT));
+        assert_eq!(
+            stop.phase(),
+            Phase::Forcing,
+            "forced before request returned"
+        );
+        assert_eq!(stop.forcing().unwrap().reason, Reason::GraceElapsed);
     }
 
     #[test]

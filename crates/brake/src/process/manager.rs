@@ -479,13 +479,14 @@ impl Manager {
         self.drain_until_gone(Duration::from_secs(5));
         self.kill_the_rest();
         sweep_escaped(POOL_VAR, &self.pool_token, &[]);
-        self.shared.settle().settled();
-        // Jobs submitted while this ran are cancelled; later ones are refused by `submit`.
-        while let Ok(event) = self.inbox.recv_timeout(Duration::from_millis(50)) {
+        // Jobs submitted while this ran are cancelled; later ones are refused by `submit`, and
+        // one that slips between the two is counted cancelled by `join`.
+        while let Ok(event) = self.inbox.try_recv() {
             if let Event::Submit(job) = event {
                 cancel_job(&self.shared, job);
             }
         }
+        self.shared.settle().settled();
     }
 
     /// Handles events until every worker's end of stream has arrived, for at most `limit`.

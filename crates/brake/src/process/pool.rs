@@ -365,7 +365,13 @@ impl ProcessPool {
         shared.wait_until(|state| {
             !shared.stop.is_stopping() && state.report.total() == state.submitted
         });
-        let mut report = lock(&shared.state).report.clone();
+        let mut report = {
+            let state = lock(&shared.state);
+            let mut report = state.report.clone();
+            // Items the stopped manager never saw (sent as it finished) never started.
+            report.cancelled += state.submitted.saturating_sub(report.total());
+            report
+        };
         shared.stop.wait_announced();
         report.stopped_by = shared.stop.stopping().map(|t| t.reason);
         report.forced = shared.stop.is_forcing();

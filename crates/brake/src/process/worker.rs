@@ -91,7 +91,7 @@ fn serve(registry: &Registry, mut requests: BufReader<File>, replies: BufWriter<
     let stop = Stop::new();
     stop.set_notice(Notice::Off);
     stop.set_grace(Duration::MAX);
-    if stop.install_signals().is_err() {
+    if crate::signals::install_early(&stop).is_err() {
         return 70;
     }
     // The second signal of the pool's sequence means "now": a task that ignored the first
