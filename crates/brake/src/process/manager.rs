@@ -21,6 +21,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufReader, BufWriter, PipeWriter};
+use std::ops::Range;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -68,17 +69,33 @@ pub(crate) enum Event {
 pub(crate) struct Job {
     pub(crate) first: u64,
     pub(crate) task: &'static str,
-    pub(crate) args: Vec<Vec<u8>>,
+    /// The items' arguments, serialized back to back: item `i` is `args[ends[i - 1]..ends[i]]`.
+    /// One buffer for a whole chunk, not one allocation per item.
+    pub(crate) args: Vec<u8>,
+    pub(crate) ends: Vec<u32>,
     pub(crate) slot: Arc<Slot>,
 }
 
-/// An item sent to a worker and not yet answered.
-struct Sent {
-    id: u64,
-    task: &'static str,
-    /// Kept to send again if the worker dies before starting it.
-    arg: Vec<u8>,
-    slot: Arc<Slot>,
+impl Job {
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn ids(&self) -> Range<u64> {
+        self.first..self.first + self.len() as u64
+    }
+
+    /// Items `from..` as a job of their own, to queue again.
+    fn tail(&self, from: usize) -> Job {
+        let start = if from == 0 { 0 } else { self.ends[from - 1] };
+        Job {
+            first: self.first + from as u64,
+            task: self.task,
+            args: self.args[start as usize..].to_vec(),
+            ends: self.ends[from..].iter().map(|end| end - start).collect(),
+            slot: self.slot.clone(),
+        }
+    }
 }
 
 /// One worker process, as the manager sees it.
@@ -88,8 +105,11 @@ struct Worker {
     requests: Option<BufWriter<PipeWriter>>,
     ready: bool,
     started: Instant,
-    /// Items sent, in the order the worker runs them; the front one is running.
-    sent: VecDeque<Sent>,
+    /// Jobs sent, in the order the worker runs them, each with the index of its first item not
+    /// answered yet; the front job's such item is running.
+    sent: VecDeque<(Job, usize)>,
+    /// Items sent and not answered.
+    held: usize,
     /// When the front item began to run, as far as the manager can tell.
     front_since: Instant,
     tasks_run: usize,
@@ -218,8 +238,7 @@ impl Manager {
             };
             let mut wrote = false;
             while let Some(job) = self.queue.front() {
-                let held = worker.sent.len();
-                if held > 0 && held + job.args.len() > depth {
+                if worker.held > 0 && worker.held + job.len() > depth {
                     break;
                 }
                 let job = self.queue.pop_front().expect("front exists");
@@ -227,23 +246,18 @@ impl Manager {
                     first: job.first,
                     task: job.task.to_string(),
                     args: job.args,
+                    ends: job.ends,
                 };
                 let ok = write_frame_unflushed(requests, &request).is_ok();
-                let Request::Run { args, .. } = request else {
+                let Request::Run { args, ends, .. } = request else {
                     unreachable!("built above")
                 };
                 if worker.sent.is_empty() {
                     worker.front_since = Instant::now();
                     busy_changed = true;
                 }
-                worker
-                    .sent
-                    .extend((job.first..).zip(args).map(|(id, arg)| Sent {
-                        id,
-                        task: job.task,
-                        arg,
-                        slot: job.slot.clone(),
-                    }));
+                worker.held += ends.len();
+                worker.sent.push_back((Job { args, ends, ..job }, 0));
                 wrote = true;
                 if !ok {
                     break;
@@ -274,16 +288,29 @@ impl Manager {
         let now = Instant::now();
         let count = results.len() as u32;
         let mut settle = self.shared.settle();
-        for (item, result) in results {
-            // Replies come in the order items were sent; anything else is a protocol error,
-            // handled by settling what can be matched.
-            let Some(position) = worker.sent.iter().position(|sent| sent.id == item) else {
-                continue;
-            };
-            let sent = worker.sent.remove(position).expect("found above");
-            settle.item(&sent.slot, sent.id, item_outcome(result));
+        let mut results = results.into_iter().peekable();
+        // Results come in the order items were sent: each run of them belongs to the front job.
+        while let Some((job, next)) = worker.sent.front_mut() {
+            let from = job.first + *next as u64;
+            let mut outcomes = Vec::new();
+            while *next + outcomes.len() < job.len() {
+                let expected = from + outcomes.len() as u64;
+                let Some((_, result)) = results.next_if(|(item, _)| *item == expected) else {
+                    break;
+                };
+                outcomes.push(item_outcome(result));
+            }
+            if outcomes.is_empty() {
+                break; // none left, or one out of order: the worker's end settles the rest
+            }
+            *next += outcomes.len();
+            worker.held -= outcomes.len();
+            settle.items(&job.slot, from, outcomes);
+            if *next == job.len() {
+                worker.sent.pop_front();
+            }
         }
-        let finished_worker_busy = worker.sent.is_empty();
+        let worker_idle = worker.sent.is_empty();
         drop(settle);
         // One task's time: the span since the front item began, shared by the items answered.
         let per_task = now.duration_since(worker.front_since) / count.max(1);
@@ -297,7 +324,7 @@ impl Manager {
         {
             worker.requests = None; // it exits; its end-of-stream starts a replacement
         }
-        if finished_worker_busy {
+        if worker_idle {
             self.update_busy();
         }
     }
@@ -309,32 +336,22 @@ impl Manager {
         worker.requests = None;
         let exit = reap(&mut worker.child);
         let stopping = self.shared.stop.is_stopping();
-        if let Some(running) = worker.sent.pop_front() {
-            let outcome = if stopping {
-                Outcome::Interrupted
-            } else {
-                Outcome::Failed(TaskError::msg(format!(
-                    "worker process died: {}",
-                    describe(exit)
-                )))
-            };
-            self.shared
-                .settle()
-                .item(&running.slot, running.id, outcome);
-        }
-        // Items it held but never started: cancelled by a stop, otherwise queued again.
-        for sent in worker.sent.drain(..).rev() {
+        let running = if stopping {
+            Outcome::Interrupted
+        } else {
+            Outcome::Failed(TaskError::msg(format!(
+                "worker process died: {}",
+                describe(exit)
+            )))
+        };
+        // The item it was running ends with it; the items it held but never started are
+        // cancelled by a stop, otherwise queued again.
+        let unstarted = settle_running(&self.shared, &mut worker, running);
+        for job in unstarted.into_iter().rev() {
             if stopping {
-                self.shared
-                    .settle()
-                    .item(&sent.slot, sent.id, Outcome::Cancelled);
+                cancel_job(&self.shared, job);
             } else {
-                self.queue.push_front(Job {
-                    first: sent.id,
-                    task: sent.task,
-                    args: vec![sent.arg],
-                    slot: sent.slot,
-                });
+                self.queue.push_front(job);
             }
         }
         self.update_busy();
@@ -434,6 +451,7 @@ impl Manager {
                 ready: false,
                 started: Instant::now(),
                 sent: VecDeque::new(),
+                held: 0,
                 front_since: Instant::now(),
                 tasks_run: 0,
             },
@@ -455,13 +473,8 @@ impl Manager {
     /// The stop: cancel the queue, close every pipe, run the sequence on busy workers, read
     /// every reply to the end, reap everyone, sweep, settle the run.
     fn stop_all(&mut self) {
-        {
-            let mut settle = self.shared.settle();
-            for job in self.queue.drain(..) {
-                for id in job.first..job.first + job.args.len() as u64 {
-                    settle.item(&job.slot, id, Outcome::Cancelled);
-                }
-            }
+        for job in std::mem::take(&mut self.queue) {
+            cancel_job(&self.shared, job);
         }
         for worker in self.workers.values_mut() {
             worker.requests = None;
@@ -509,16 +522,8 @@ impl Manager {
         for (_, mut worker) in self.workers.drain() {
             let _ = worker.child.signal(libc::SIGKILL);
             reap(&mut worker.child);
-            let mut settle = self.shared.settle();
-            let mut first = true;
-            for sent in worker.sent.drain(..) {
-                let outcome = if first {
-                    Outcome::Interrupted
-                } else {
-                    Outcome::Cancelled
-                };
-                settle.item(&sent.slot, sent.id, outcome);
-                first = false;
+            for job in settle_running(&self.shared, &mut worker, Outcome::Interrupted) {
+                cancel_job(&self.shared, job);
             }
         }
         self.update_busy();
@@ -535,19 +540,34 @@ fn item_outcome(result: ItemResult) -> Outcome<Vec<u8>> {
     }
 }
 
+/// Settles the item `worker` was running with `outcome`, and returns the items it held but
+/// never started, as jobs.
+fn settle_running(shared: &Shared, worker: &mut Worker, outcome: Outcome<Vec<u8>>) -> Vec<Job> {
+    worker.held = 0;
+    let mut sent = std::mem::take(&mut worker.sent).into_iter();
+    let Some((running, next)) = sent.next() else {
+        return Vec::new();
+    };
+    shared
+        .settle()
+        .items(&running.slot, running.first + next as u64, [outcome]);
+    let rest = (next + 1 < running.len()).then(|| running.tail(next + 1));
+    rest.into_iter()
+        .chain(sent.map(|(job, next)| job.tail(next)))
+        .collect()
+}
+
 fn fail_job(shared: &Shared, job: Job, why: &str) {
-    let mut settle = shared.settle();
-    for id in job.first..job.first + job.args.len() as u64 {
-        settle.item(&job.slot, id, Outcome::Failed(TaskError::msg(why)));
-    }
+    let outcomes = job.ids().map(|_| Outcome::Failed(TaskError::msg(why)));
+    shared.settle().items(&job.slot, job.first, outcomes);
 }
 
 fn cancel_job(shared: &Shared, job: Job) {
-    let mut settle = shared.settle();
-    for id in job.first..job.first + job.args.len() as u64 {
-        settle.item(&job.slot, id, Outcome::Cancelled);
-    }
+    let outcomes = job.ids().map(|_| Outcome::Cancelled);
+    shared.settle().items(&job.slot, job.first, outcomes);
 }
+
+/// Reaps a worker that has ended or is about to; `None` if it would not end.
 fn reap(child: &mut Child) -> Option<Exit> {
     child.wait_timeout(Duration::from_secs(5)).ok().flatten()
 }

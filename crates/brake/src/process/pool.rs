@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::manager::{Event, Job, Manager};
 use super::task::{Registry, Task};
-use super::wire::{decode, encode};
+use super::wire::{decode, encode_into};
 use super::worker::WORKER_VAR;
 use crate::error::Error;
 use crate::outcome::{Outcome, Report, TaskError};
@@ -141,11 +141,19 @@ pub(crate) struct Settle<'a> {
 }
 
 impl Settle<'_> {
-    /// Records the outcome of item `id` of `slot`.
-    pub(crate) fn item(&mut self, slot: &Slot, id: u64, outcome: Outcome<Vec<u8>>) {
-        self.state.report.record(outcome.kind());
-        let index = (id - slot.first) as usize;
-        lock(&slot.outcomes)[index] = Some(outcome);
+    /// Records the outcomes of consecutive items of `slot`, the first being item `first`.
+    pub(crate) fn items(
+        &mut self,
+        slot: &Slot,
+        first: u64,
+        outcomes: impl IntoIterator<Item = Outcome<Vec<u8>>>,
+    ) {
+        let mut slots = lock(&slot.outcomes);
+        let start = (first - slot.first) as usize;
+        for (place, outcome) in slots[start..].iter_mut().zip(outcomes) {
+            self.state.report.record(outcome.kind());
+            *place = Some(outcome);
+        }
     }
 
     /// Sets how many workers are running a task.
@@ -279,10 +287,9 @@ impl ProcessPool {
         let slot = Slot::new(first, args.len());
         lock(&self.shared.state).submitted += args.len();
         let refuse = |outcome: &dyn Fn() -> Outcome<Vec<u8>>| {
-            let mut settle = self.shared.settle();
-            for id in first..first + args.len() as u64 {
-                settle.item(&slot, id, outcome());
-            }
+            self.shared
+                .settle()
+                .items(&slot, first, args.iter().map(|_| outcome()));
         };
         if self.shared.stop.is_stopping() {
             refuse(&|| Outcome::Cancelled);
@@ -290,12 +297,13 @@ impl ProcessPool {
             let why = format!("task {:?} is not in the pool's registry", task.name());
             refuse(&|| Outcome::Failed(TaskError::msg(&why)));
         } else {
-            match args.iter().map(encode).collect::<Result<Vec<_>, _>>() {
-                Ok(args) => {
+            match encode_all(args) {
+                Ok((args, ends)) => {
                     let job = Job {
                         first,
                         task: task.name(),
                         args,
+                        ends,
                         slot: slot.clone(),
                     };
                     if self.events.send(Event::Submit(job)).is_err() {
@@ -425,8 +433,24 @@ impl<R> fmt::Debug for Handle<R> {
     }
 }
 
+/// Serializes `args` back to back into one buffer, with the end offset of each.
+fn encode_all<A: Serialize>(args: &[A]) -> Result<(Vec<u8>, Vec<u32>), postcard::Error> {
+    let mut buffer = Vec::with_capacity(args.len() * 4);
+    let mut ends = Vec::with_capacity(args.len());
+    for arg in args {
+        buffer = encode_into(arg, buffer)?;
+        let end = u32::try_from(buffer.len()).map_err(|_| postcard::Error::SerializeBufferFull)?;
+        ends.push(end);
+    }
+    Ok((buffer, ends))
+}
+
 /// Waits for item `index` of `slot` and decodes it.
 fn wait_item<R: DeserializeOwned>(shared: &Shared, slot: &Slot, index: usize) -> Outcome<R> {
+    // Most items of a busy map are there already: take them without the pool's lock.
+    if let Some(outcome) = lock(&slot.outcomes)[index].take() {
+        return decode_outcome(outcome);
+    }
     let mut outcome = None;
     shared.wait_until(|_| {
         outcome = lock(&slot.outcomes)[index].take();

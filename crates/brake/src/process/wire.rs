@@ -19,10 +19,12 @@ pub(crate) enum Request {
     /// First frame: proves the worker was started by a pool, not by an inherited variable.
     Hello { token: String },
     /// Run one task on each argument, in order; the items' ids are `first`, `first + 1`, ….
+    /// The arguments are serialized back to back in `args`; `ends` has each one's end offset.
     Run {
         first: u64,
         task: String,
-        args: Vec<Vec<u8>>,
+        args: Vec<u8>,
+        ends: Vec<u32>,
     },
 }
 
@@ -102,6 +104,14 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, postcard::Error
     postcard::to_allocvec(value)
 }
 
+/// Serializes `value` at the end of `buffer`.
+pub(crate) fn encode_into<T: Serialize>(
+    value: &T,
+    buffer: Vec<u8>,
+) -> Result<Vec<u8>, postcard::Error> {
+    postcard::to_extend(value, buffer)
+}
+
 /// Deserializes a task's argument or value.
 pub(crate) fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, postcard::Error> {
     postcard::from_bytes(bytes)
@@ -119,7 +129,8 @@ mod tests {
             &Request::Run {
                 first: 7,
                 task: "square".into(),
-                args: vec![vec![3]],
+                args: vec![3],
+                ends: vec![1],
             },
         )
         .unwrap();
@@ -130,9 +141,15 @@ mod tests {
         .unwrap();
         let mut input = &buffer[..];
         match read_frame::<Request>(&mut input).unwrap() {
-            Some(Request::Run { first, task, args }) => {
-                assert_eq!((first, task.as_str(), args), (7, "square", vec![vec![3]]))
-            }
+            Some(Request::Run {
+                first,
+                task,
+                args,
+                ends,
+            }) => assert_eq!(
+                (first, task.as_str(), args, ends),
+                (7, "square", vec![3], vec![1])
+            ),
             other => panic!("unexpected {other:?}"),
         }
         assert!(matches!(

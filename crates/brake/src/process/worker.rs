@@ -115,8 +115,13 @@ fn serve(registry: &Registry, mut requests: BufReader<File>, replies: BufWriter<
     };
     let mut code = 0;
     loop {
-        let (first, task, args) = match read_frame::<Request>(&mut requests) {
-            Ok(Some(Request::Run { first, task, args })) => (first, task, args),
+        let (first, task, args, ends) = match read_frame::<Request>(&mut requests) {
+            Ok(Some(Request::Run {
+                first,
+                task,
+                args,
+                ends,
+            })) => (first, task, args, ends),
             Ok(Some(Request::Hello { .. })) => continue,
             // The pool closed the pipe: no more work.
             Ok(None) => break,
@@ -125,11 +130,14 @@ fn serve(registry: &Registry, mut requests: BufReader<File>, replies: BufWriter<
                 break;
             }
         };
-        for (id, arg) in (first..).zip(args) {
-            let result = if stop.is_stopping() {
-                ItemResult::Cancelled
-            } else {
-                run_one(registry, &task, &stop, &arg)
+        let mut start = 0;
+        for (id, &end) in (first..).zip(&ends) {
+            let arg = args.get(start..end as usize);
+            start = end as usize;
+            let result = match arg {
+                _ if stop.is_stopping() => ItemResult::Cancelled,
+                Some(arg) => run_one(registry, &task, &stop, arg),
+                None => ItemResult::Failed("malformed request from the pool".into()),
             };
             if !outbox.push(id, result) {
                 return 1; // the writer has gone: the pool is not listening any more
