@@ -15,12 +15,16 @@
 //!   the termination sequence.
 //! * `sleep`: an interruptible sleep.
 
+#[path = "support/seed_task.rs"]
+mod seed_task;
+
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use brake::process::{init, ProcessPool, Registry, Task};
-use brake::{Stop, Stopped, TaskResult};
-use clap::{Parser, ValueEnum};
+use brake::{Stop, TaskResult};
+use clap::Parser;
+use seed_task::Kind;
 use serde::{Deserialize, Serialize};
 
 #[derive(Parser)]
@@ -41,13 +45,6 @@ struct Args {
     /// Seconds between the first Ctrl-C and forcing the stop (default: the library's, 2 s).
     #[arg(long)]
     grace: Option<f64>,
-}
-
-#[derive(Clone, Copy, ValueEnum, Serialize, Deserialize)]
-enum Kind {
-    Cooperative,
-    Busy,
-    Sleep,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -95,38 +92,5 @@ fn run(args: &Args, registry: &Registry) -> Result<ExitCode, Box<dyn std::error:
 }
 
 fn work(stop: &Stop, work: Work) -> TaskResult<()> {
-    println!("worker started");
-    let length = work.seconds.map(Duration::from_secs_f64);
-    let deadline = length.map(|length| Instant::now() + length);
-    let over = || deadline.is_some_and(|deadline| Instant::now() >= deadline);
-    match work.kind {
-        Kind::Cooperative => {
-            let mut x = 0u64;
-            while !over() {
-                if stop.is_stopping() {
-                    println!("handler exit");
-                    return Err(Stopped.into());
-                }
-                for i in 0..10_000 {
-                    x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
-                }
-            }
-        }
-        Kind::Busy => {
-            let mut x = 0u64;
-            while !over() {
-                x = std::hint::black_box(x.wrapping_add(1));
-            }
-        }
-        Kind::Sleep => {
-            if stop
-                .sleep(length.unwrap_or(Duration::from_secs(24 * 3600)))
-                .is_interrupted()
-            {
-                println!("handler exit");
-                return Err(Stopped.into());
-            }
-        }
-    }
-    Ok(())
+    seed_task::run(work.kind, work.seconds.map(Duration::from_secs_f64), stop)
 }

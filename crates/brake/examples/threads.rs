@@ -17,11 +17,15 @@
 //! With `--seconds S` each task ends by itself after S seconds; without it, tasks run until
 //! stopped.
 
-use std::process::ExitCode;
-use std::time::{Duration, Instant};
+#[path = "support/seed_task.rs"]
+mod seed_task;
 
-use brake::{Stop, Stopped, TaskResult, ThreadPool};
-use clap::{Parser, ValueEnum};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use brake::{Stop, ThreadPool};
+use clap::Parser;
+use seed_task::Kind;
 
 #[derive(Parser)]
 #[command(about = "The seed's threading model: one Ctrl-C stops every worker thread")]
@@ -41,13 +45,6 @@ struct Args {
     /// Seconds between the first Ctrl-C and forcing the stop (default: the library's, 2 s).
     #[arg(long)]
     grace: Option<f64>,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum Kind {
-    Cooperative,
-    Busy,
-    Sleep,
 }
 
 fn main() -> ExitCode {
@@ -72,44 +69,10 @@ fn run(args: &Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let kind = args.task;
     for _ in 0..args.tasks {
         // No handles: the report counts every task, and nothing here needs a task's value.
-        pool.spawn(move |stop| task(kind, length, stop));
+        pool.spawn(move |stop| seed_task::run(kind, length, stop));
     }
     let report = pool.join();
     println!("{report}");
     println!("main exit");
     Ok(ExitCode::from(report.exit_code() as u8))
-}
-
-fn task(kind: Kind, length: Option<Duration>, stop: &Stop) -> TaskResult<()> {
-    println!("worker started");
-    let deadline = length.map(|length| Instant::now() + length);
-    let over = || deadline.is_some_and(|deadline| Instant::now() >= deadline);
-    match kind {
-        Kind::Cooperative => {
-            let mut x = 0u64;
-            while !over() {
-                if stop.is_stopping() {
-                    println!("handler exit");
-                    return Err(Stopped.into());
-                }
-                for i in 0..10_000 {
-                    x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
-                }
-            }
-        }
-        Kind::Busy => {
-            let mut x = 0u64;
-            while !over() {
-                x = std::hint::black_box(x.wrapping_add(1));
-            }
-        }
-        Kind::Sleep => {
-            let length = length.unwrap_or(Duration::from_secs(24 * 3600));
-            if stop.sleep(length).is_interrupted() {
-                println!("handler exit");
-                return Err(Stopped.into());
-            }
-        }
-    }
-    Ok(())
 }
