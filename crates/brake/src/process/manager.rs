@@ -192,9 +192,10 @@ impl Manager {
                         self.handle(event);
                     }
                 }
-                Err(RecvTimeoutError::Timeout) => self.check_handshakes(),
+                Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
             }
+            self.check_handshakes();
         }
     }
 
