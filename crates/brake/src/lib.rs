@@ -39,8 +39,12 @@
 //! }
 //! ```
 //!
-//! The examples directory holds the seed's three models done right: `threads` (this one, with
-//! busy and sleeping tasks too).
+//! The same contract holds for worker processes ([`process::ProcessPool`]: queued tasks never
+//! start, busy workers get a termination sequence, then SIGKILL) and for any child process
+//! ([`child::Child`]).
+//!
+//! The examples directory holds the seed's models done right: `threads` (this one, with busy
+//! and sleeping tasks too) and `process_pool` (the seed's multiprocessing scheme).
 
 pub mod child;
 mod error;
