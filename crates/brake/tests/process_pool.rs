@@ -64,6 +64,10 @@ impl Serialize for Unsendable {
 }
 
 static PID: Task<(), u32> = Task::new("pid", |_, ()| Ok(std::process::id()));
+static SLOW_PID: Task<(), u32> = Task::new("slow-pid", |_, ()| {
+    std::thread::sleep(Duration::from_millis(200));
+    Ok(std::process::id())
+});
 /// Runs until the worker's stop, then says it was interrupted.
 static UNTIL_STOPPED: Task<u32, ()> = Task::new("until-stopped", |stop, _| {
     while !stop.is_stopping() {
@@ -84,6 +88,7 @@ fn registry() -> Registry {
         .and_then(|r| r.register(&UNSENDABLE))
         .and_then(|r| r.register(&ESCAPE))
         .and_then(|r| r.register(&PID))
+        .and_then(|r| r.register(&SLOW_PID))
         .and_then(|r| r.register(&UNTIL_STOPPED))
         .expect("distinct names");
     registry
@@ -148,6 +153,36 @@ fn chunked_map_keeps_input_order() {
         .filter_map(Outcome::done)
         .collect();
     assert_eq!(squares, (0..10_000u64).map(|n| n * n).collect::<Vec<_>>());
+}
+
+#[test]
+fn slow_tasks_after_tiny_ones_are_spread_over_every_worker() {
+    let registry = registry();
+    init(&registry);
+    let stop = quiet_stop();
+    let test = "slow_tasks_after_tiny_ones_are_spread_over_every_worker";
+    let pool = pool_for(test, &stop, &registry, 2);
+    // Thousands of tiny tasks teach the pool to send many at a time...
+    assert_eq!(
+        pool.map(&SQUARE, 0..5000u64, 64)
+            .filter(Outcome::is_done)
+            .count(),
+        5000
+    );
+    // ...which must not put every slow task that follows into one worker.
+    let handles: Vec<_> = (0..4).map(|_| pool.submit(&SLOW_PID, &())).collect();
+    let mut pids: Vec<u32> = handles
+        .into_iter()
+        .filter_map(|h| h.wait().done())
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    assert_eq!(
+        pids.len(),
+        2,
+        "four slow tasks ran on {} of 2 workers",
+        pids.len()
+    );
 }
 
 #[test]

@@ -124,6 +124,8 @@ pub(crate) struct Manager {
     inbox: Receiver<Event>,
     workers: HashMap<u64, Worker>,
     queue: VecDeque<Job>,
+    /// Items in `queue`.
+    queued: usize,
     next_worker: u64,
     /// This pool's value of [`POOL_VAR`].
     pool_token: String,
@@ -160,6 +162,7 @@ impl Manager {
             inbox,
             workers: HashMap::new(),
             queue: VecDeque::new(),
+            queued: 0,
             next_worker: 0,
             task_time: AHEAD,
             closing: false,
@@ -206,7 +209,10 @@ impl Manager {
                     let why = why.clone();
                     fail_job(&self.shared, job, &why);
                 }
-                None => self.queue.push_back(job),
+                None => {
+                    self.queued += job.len();
+                    self.queue.push_back(job);
+                }
             },
             Event::Reply(worker, Reply::Ready { .. }) => {
                 if let Some(worker) = self.workers.get_mut(&worker) {
@@ -220,10 +226,15 @@ impl Manager {
         }
     }
 
-    /// How many tasks a worker may hold: about [`AHEAD`] of work, at least one.
+    /// How many tasks a worker may hold: about [`AHEAD`] of work, and no more than its share
+    /// of all the work there is, so that a run of slow tasks after fast ones is spread over
+    /// every worker before the estimate has caught up.
     fn depth(&self) -> usize {
         let per_task = self.task_time.as_nanos().max(1);
-        ((AHEAD.as_nanos() / per_task) as usize).clamp(1, MAX_DEPTH)
+        let ahead = (AHEAD.as_nanos() / per_task) as usize;
+        let held: usize = self.workers.values().map(|w| w.held).sum();
+        let share = (self.queued + held).div_ceil(self.workers.len().max(1));
+        ahead.min(share).clamp(1, MAX_DEPTH)
     }
 
     /// Hands queued jobs to ready workers, up to each one's depth.
@@ -243,6 +254,7 @@ impl Manager {
                     break;
                 }
                 let job = self.queue.pop_front().expect("front exists");
+                self.queued -= job.len();
                 let request = Request::Run {
                     first: job.first,
                     task: job.task.to_string(),
@@ -352,6 +364,7 @@ impl Manager {
             if stopping {
                 cancel_job(&self.shared, job);
             } else {
+                self.queued += job.len();
                 self.queue.push_front(job);
             }
         }
@@ -390,6 +403,7 @@ impl Manager {
 
     /// Workers cannot start: fail everything queued and everything to come with `why`.
     fn fail_start(&mut self, why: String) {
+        self.queued = 0;
         for job in self.queue.drain(..) {
             fail_job(&self.shared, job, &why);
         }
@@ -474,6 +488,7 @@ impl Manager {
     /// The stop: cancel the queue, close every pipe, run the sequence on busy workers, read
     /// every reply to the end, reap everyone, sweep, settle the run.
     fn stop_all(&mut self) {
+        self.queued = 0;
         for job in std::mem::take(&mut self.queue) {
             cancel_job(&self.shared, job);
         }
