@@ -94,16 +94,20 @@ fn serve(registry: &Registry, mut requests: BufReader<File>, replies: BufWriter<
     if crate::signals::install_early(&stop).is_err() {
         return 70;
     }
-    // The second signal of the pool's sequence means "now": a task that ignored the first
-    // (a busy loop) is not waited for.
-    let _force = stop.on_change(|phase| {
-        if phase == Phase::Forcing {
-            // SAFETY: `_exit` ends the process without running anything else; nothing here
-            // needs unwinding, and finished results were handed to the writer already.
-            unsafe { libc::_exit(exit_code_for_signal(libc::SIGTERM)) };
-        }
-    });
     let outbox = Arc::new(Outbox::default());
+    // The second signal of the pool's sequence means "now": a task that ignored the first
+    // (a busy loop) is not waited for; results already finished are, briefly.
+    let _force = {
+        let outbox = outbox.clone();
+        stop.on_change(move |phase| {
+            if phase == Phase::Forcing {
+                outbox.wait_drained(Duration::from_millis(200));
+                // SAFETY: `_exit` ends the process without running anything else; nothing
+                // here needs unwinding, and every finished result has been written.
+                unsafe { libc::_exit(exit_code_for_signal(libc::SIGTERM)) };
+            }
+        })
+    };
     let writer = {
         let outbox = outbox.clone();
         std::thread::Builder::new()
@@ -177,6 +181,8 @@ struct Outbox {
 #[derive(Default)]
 struct OutboxState {
     results: Vec<(u64, ItemResult)>,
+    /// The writer holds results it has taken and not yet written.
+    writing: bool,
     closed: bool,
     writer_gone: bool,
 }
@@ -192,7 +198,7 @@ impl Outbox {
         state.results.push((id, result));
         drop(state);
         if wake {
-            self.ready.notify_one();
+            self.ready.notify_all();
         }
         true
     }
@@ -203,12 +209,14 @@ impl Outbox {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .closed = true;
-        self.ready.notify_one();
+        self.ready.notify_all();
     }
 
     /// Everything waiting, or `None` once closed and empty.
     fn take(&self) -> Option<Vec<(u64, ItemResult)>> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.writing = false;
+        self.ready.notify_all(); // for `wait_drained`
         while state.results.is_empty() && !state.closed {
             state = self
                 .ready
@@ -218,7 +226,25 @@ impl Outbox {
         if state.results.is_empty() {
             None
         } else {
+            state.writing = true;
             Some(std::mem::take(&mut state.results))
+        }
+    }
+
+    /// Waits, at most `limit`, until every result pushed has been written.
+    fn wait_drained(&self, limit: Duration) {
+        let deadline = std::time::Instant::now() + limit;
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        while (state.writing || !state.results.is_empty()) && !state.writer_gone {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            state = self
+                .ready
+                .wait_timeout(state, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         }
     }
 
@@ -227,6 +253,7 @@ impl Outbox {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .writer_gone = true;
+        self.ready.notify_all();
     }
 }
 
