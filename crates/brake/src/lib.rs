@@ -50,8 +50,12 @@ pub mod child;
 mod error;
 mod outcome;
 pub mod process;
+#[cfg(feature = "rayon")]
+pub mod rayon;
 pub mod signals;
 mod stop;
+#[cfg(feature = "tokio")]
+mod tasks;
 mod termseq;
 mod threads;
 
@@ -61,5 +65,7 @@ pub use stop::{
     exit_code_for_signal, Activity, Notice, NoticeEvent, NoticeFn, Phase, Reason, Sleep, Stop,
     Stopped, Subscription, Transition, DEFAULT_GRACE,
 };
+#[cfg(feature = "tokio")]
+pub use tasks::{TaskGroup, TaskHandle};
 pub use termseq::{TermSeq, TermSeqError, TermStep};
 pub use threads::{Handle, Map, ThreadPool};

@@ -270,6 +270,9 @@ struct Inner {
     grace_nanos: AtomicU64,
     state: Mutex<State>,
     changed: Condvar,
+    /// The cancellation tokens of the async bridge, made on first use (see `tasks.rs`).
+    #[cfg(feature = "tokio")]
+    tokens: std::sync::OnceLock<crate::tasks::StopTokens>,
 }
 
 /// The shared stop state of one run; clone it freely, every clone is the same stop.
@@ -334,8 +337,16 @@ impl Stop {
                     notice: Notice::Default,
                 }),
                 changed: Condvar::new(),
+                #[cfg(feature = "tokio")]
+                tokens: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Where the async bridge keeps its tokens (see `tasks.rs`).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn tokens_cell(&self) -> &std::sync::OnceLock<crate::tasks::StopTokens> {
+        &self.inner.tokens
     }
 
     /// The atomic phase, for the signal handler of a process-pool worker (see invariant 2).

