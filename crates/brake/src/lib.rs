@@ -40,11 +40,13 @@
 //! ```
 //!
 //! The same contract holds for worker processes ([`process::ProcessPool`]: queued tasks never
-//! start, busy workers get a termination sequence, then SIGKILL) and for any child process
-//! ([`child::Child`]).
+//! start, busy workers get a termination sequence, then SIGKILL), for any child process
+//! ([`child::Child`]), for async tasks on tokio (`TaskGroup`, feature `tokio`) and for rayon
+//! parallel iterators (`rayon::StopExt`, feature `rayon`).
 //!
 //! The examples directory holds the seed's models done right: `threads` (this one, with busy
-//! and sleeping tasks too) and `process_pool` (the seed's multiprocessing scheme).
+//! and sleeping tasks too), `process_pool` (the seed's multiprocessing scheme), `tasks` (its
+//! coroutine scheme, on tokio) and `rayon`.
 
 pub mod child;
 mod error;
