@@ -8,7 +8,10 @@ use std::time::Duration;
 use brake::rayon::StopExt;
 use brake::{Notice, Reason, Stop};
 use brake_testkit::{example_path, marked_processes, Command, Session, Status};
+
+mod support;
 use rayon::prelude::*;
+use support::{count_of, last_line};
 
 const LIMIT: Duration = Duration::from_secs(120);
 
@@ -173,29 +176,14 @@ fn rayon_example(args: &[&str]) -> Session {
     Session::spawn(Command::new(example_path("rayon")).args(args)).expect("start the example")
 }
 
-fn last_line(output: &str) -> &str {
-    output
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("")
-        .trim()
-}
-
-/// (total, done, not started) from the report line `N tasks in S s: a done, b not started. …`.
+/// (total, done, not started) from the report line.
 fn report_counts(output: &str) -> (usize, usize, usize) {
-    let line = output
-        .lines()
-        .find(|line| line.contains(" tasks in ") || line.contains(" task in "))
-        .unwrap_or_else(|| panic!("no report line in:\n{output}"));
-    let total = line.split(' ').next().unwrap().parse().unwrap();
-    let count = |label: &str| {
-        line.split([':', ',', '.'])
-            .map(str::trim)
-            .find_map(|part| part.strip_suffix(label))
-            .map_or(0, |n| n.trim().parse().unwrap())
-    };
-    (total, count(" done"), count(" not started"))
+    let (total, counts) = support::report_counts(output);
+    (
+        total,
+        count_of(&counts, "done"),
+        count_of(&counts, "not started"),
+    )
 }
 
 #[test]

@@ -8,66 +8,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use brake::{Notice, Outcome, OutcomeKind, Phase, Reason, Stop, Stopped, TaskGroup, TaskResult};
-use brake_testkit::{example_path, marked_processes, Command, Finished, Session, Status};
+use brake_testkit::{example_path, Command, Session};
+
+mod support;
+use support::{assert_stopped_cleanly, count_of, report_counts};
 
 const LIMIT: Duration = Duration::from_secs(120);
 
 fn tasks(args: &[&str]) -> Session {
     Session::spawn(Command::new(example_path("tasks")).args(args)).expect("start the example")
-}
-
-/// The counts in the report line, checked to add up; returns (total, [(count, label)]).
-fn report_counts(output: &str) -> (usize, Vec<(usize, String)>) {
-    let line = output
-        .lines()
-        .find(|line| line.contains(" tasks in ") || line.contains(" task in "))
-        .unwrap_or_else(|| panic!("no report line in:\n{output}"));
-    let total: usize = line.split(' ').next().unwrap().parse().unwrap();
-    let counts: Vec<(usize, String)> = line
-        .split_once(": ")
-        .map(|(_, parts)| parts.split(". ").next().unwrap().trim_end_matches('.'))
-        .into_iter()
-        .flat_map(|parts| parts.split(", "))
-        .map(|part| {
-            let (count, label) = part.split_once(' ').unwrap();
-            (count.parse().unwrap(), label.to_string())
-        })
-        .collect();
-    let sum: usize = counts.iter().map(|(count, _)| count).sum();
-    assert_eq!(sum, total, "report counts do not add up: {line}");
-    (total, counts)
-}
-
-fn count_of(counts: &[(usize, String)], label: &str) -> usize {
-    counts
-        .iter()
-        .find(|(_, l)| l == label)
-        .map_or(0, |(count, _)| *count)
-}
-
-fn last_line(output: &str) -> &str {
-    output
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("")
-        .trim()
-}
-
-fn assert_stopped_cleanly(finished: &Finished, token: &str, code: i32) {
-    assert_eq!(finished.status, Status::Exited(code), "{}", finished.output);
-    assert_eq!(
-        last_line(&finished.output),
-        "main exit",
-        "{}",
-        finished.output
-    );
-    assert!(
-        finished.survivors.is_empty(),
-        "left running: {:?}",
-        finished.survivors
-    );
-    assert!(marked_processes(token).is_empty());
 }
 
 /// One press ends a run of `count` tasks of `kind`; `extra` adds options (a limit, a runtime).
