@@ -5,11 +5,12 @@
 //! (`Panicked`), never started because of a stop (`Cancelled`), was cut short by a stop
 //! (`Interrupted`), or had to be killed (`Killed`).
 
+use std::any::Any;
 use std::error::Error as StdError;
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::stop::{Reason, Stopped};
+use crate::stop::{Reason, Stop, Stopped};
 
 /// How one task ended.
 ///
@@ -210,6 +211,60 @@ impl Report {
             _ if self.is_success() => 0,
             _ => 1,
         }
+    }
+}
+
+/// What an in-process pool counts as tasks end: `Done`, `Failed`, `Panicked`, and `Interrupted`
+/// (which takes every other kind a task can return with).
+pub(crate) type Ended = [usize; 4];
+
+/// Which of the [`Ended`] counters counts `kind`.
+pub(crate) fn ended_index(kind: OutcomeKind) -> usize {
+    match kind {
+        OutcomeKind::Done => 0,
+        OutcomeKind::Failed => 1,
+        OutcomeKind::Panicked => 2,
+        _ => 3,
+    }
+}
+
+impl Report {
+    /// The report of an in-process pool from its counters, read in this order: `ended`, then
+    /// `started`, then `submitted`. Each read is then at least as new as the one before, so the
+    /// differences are never negative and the counts add up: tasks started and not ended are
+    /// interrupted (abandoned at Forcing), tasks never started are cancelled.
+    pub(crate) fn from_counts(
+        ended: Ended,
+        started: usize,
+        submitted: usize,
+        stop: &Stop,
+        created: Instant,
+    ) -> Report {
+        let finished: usize = ended.iter().sum();
+        let started = started.max(finished);
+        let submitted = submitted.max(started);
+        Report {
+            done: ended[0],
+            failed: ended[1],
+            panicked: ended[2],
+            interrupted: ended[3] + (started - finished),
+            cancelled: submitted - started,
+            stopped_by: stop.stopping().map(|t| t.reason),
+            forced: stop.is_forcing(),
+            elapsed: created.elapsed(),
+            ..Report::default()
+        }
+    }
+}
+
+/// A panic's message, when it was a string.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(message) = payload.downcast_ref::<&'static str>() {
+        (*message).to_string()
+    } else if let Some(message) = payload.downcast_ref::<String>() {
+        message.clone()
+    } else {
+        "panic with a non-string payload".to_string()
     }
 }
 

@@ -47,7 +47,7 @@ use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
-use crate::outcome::{Outcome, OutcomeKind, Report, TaskResult};
+use crate::outcome::{ended_index, panic_message, Outcome, OutcomeKind, Report, TaskResult};
 use crate::stop::{Activity, Phase, Sleep, Stop, Subscription};
 
 /// The two root tokens of a [`Stop`]'s async bridge: made once per stop, cancelled by a listener.
@@ -163,15 +163,6 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn slot(kind: OutcomeKind) -> usize {
-    match kind {
-        OutcomeKind::Done => 0,
-        OutcomeKind::Failed => 1,
-        OutcomeKind::Panicked => 2,
-        _ => 3,
-    }
-}
-
 impl Shared {
     fn finished(&self) -> usize {
         self.ended.iter().map(|count| count.load(SeqCst)).sum()
@@ -199,7 +190,7 @@ impl Shared {
 
     /// Counts a started future's end and leaves the gate.
     fn end(&self, kind: OutcomeKind) {
-        self.ended[slot(kind)].fetch_add(1, SeqCst);
+        self.ended[ended_index(kind)].fetch_add(1, SeqCst);
         self.unfinished.fetch_sub(1, SeqCst);
         self.leave();
     }
@@ -222,23 +213,10 @@ impl Shared {
     }
 
     fn report(&self) -> Report {
-        // Finished first, then started, then submitted: each read is at least as new as the one
-        // before, so the differences are never negative and the counts add up.
-        let ended: Vec<usize> = self.ended.iter().map(|c| c.load(SeqCst)).collect();
-        let finished: usize = ended.iter().sum();
-        let started = self.started.load(SeqCst).max(finished);
-        let submitted = self.submitted.load(SeqCst).max(started);
-        Report {
-            done: ended[0],
-            failed: ended[1],
-            panicked: ended[2],
-            interrupted: ended[3] + (started - finished),
-            cancelled: submitted - started,
-            stopped_by: self.stop.stopping().map(|t| t.reason),
-            forced: self.stop.is_forcing(),
-            elapsed: self.created.elapsed(),
-            ..Report::default()
-        }
+        let ended = self.ended.each_ref().map(|count| count.load(SeqCst));
+        let started = self.started.load(SeqCst);
+        let submitted = self.submitted.load(SeqCst);
+        Report::from_counts(ended, started, submitted, &self.stop, self.created)
     }
 
     /// A runner's life with a limit: run `job`, then queued jobs, until the queue is empty or
@@ -331,16 +309,6 @@ where
             return Poll::Ready(Outcome::Interrupted);
         }
         Poll::Pending
-    }
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "(non-string panic payload)".to_string()
     }
 }
 

@@ -23,7 +23,6 @@
 //!    taking `lock`. A thread about to block checks its condition while holding `lock`, and
 //!    whoever changes that condition takes `lock` before notifying, so no wake-up is lost.
 
-use std::any::Any;
 use std::collections::VecDeque;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
@@ -38,7 +37,7 @@ use crossbeam_channel::{Receiver, Sender};
 use crossbeam_utils::CachePadded;
 
 use crate::error::Error;
-use crate::outcome::{Outcome, OutcomeKind, Report, TaskResult};
+use crate::outcome::{ended_index, panic_message, Ended, Outcome, OutcomeKind, Report, TaskResult};
 use crate::stop::{Activity, Phase, Stop, Subscription};
 
 /// A fixed set of worker threads running closures under one [`Stop`].
@@ -164,28 +163,15 @@ impl Shared {
     }
 
     fn report(&self) -> Report {
-        // Finished counts first, then `started`, then `submitted`: each read is at least as new
-        // as the one before, so the differences are never negative and the counts add up.
-        let mut ended = [0usize; 4];
+        let mut ended = Ended::default();
         for tally in self.tallies.iter() {
             for (sum, count) in ended.iter_mut().zip(&tally.ended) {
                 *sum += count.load(SeqCst);
             }
         }
-        let finished: usize = ended.iter().sum();
-        let started = self.started().max(finished);
-        let submitted = self.submitted.load(SeqCst).max(started);
-        Report {
-            done: ended[0],
-            failed: ended[1],
-            panicked: ended[2],
-            interrupted: ended[3] + (started - finished),
-            cancelled: submitted - started,
-            stopped_by: self.stop.stopping().map(|t| t.reason),
-            forced: self.stop.is_forcing(),
-            elapsed: self.created.elapsed(),
-            ..Report::default()
-        }
+        let started = self.started();
+        let submitted = self.submitted.load(SeqCst);
+        Report::from_counts(ended, started, submitted, &self.stop, self.created)
     }
 }
 
@@ -383,20 +369,10 @@ fn work(shared: &Shared, index: usize, receiver: &Receiver<Job>) {
                     Ok(kind) => kind,
                     Err(_) => OutcomeKind::Panicked,
                 };
-                bump(&tally.ended[tally_slot(kind)]);
+                bump(&tally.ended[ended_index(kind)]);
             }
         }
         shared.leave_gate(tally, receiver);
-    }
-}
-
-/// Which of a [`Tally`]'s `ended` counters counts `kind`.
-fn tally_slot(kind: OutcomeKind) -> usize {
-    match kind {
-        OutcomeKind::Done => 0,
-        OutcomeKind::Failed => 1,
-        OutcomeKind::Panicked => 2,
-        _ => 3,
     }
 }
 
@@ -458,9 +434,9 @@ where
         bump(&tally.started);
         let outcome = match panic::catch_unwind(AssertUnwindSafe(|| task(&shared.stop))) {
             Ok(result) => Outcome::from_result(result),
-            Err(payload) => Outcome::Panicked(panic_message(payload)),
+            Err(payload) => Outcome::Panicked(panic_message(payload.as_ref())),
         };
-        bump(&tally.ended[tally_slot(outcome.kind())]);
+        bump(&tally.ended[ended_index(outcome.kind())]);
         self.settle(shared, Cell::Finished(outcome));
     }
 
@@ -474,16 +450,6 @@ where
                 shared.notify();
             }
         }
-    }
-}
-
-pub(crate) fn panic_message(payload: Box<dyn Any + Send>) -> String {
-    match payload.downcast::<String>() {
-        Ok(message) => *message,
-        Err(payload) => match payload.downcast::<&'static str>() {
-            Ok(message) => (*message).to_string(),
-            Err(_) => "panic with a non-string payload".to_string(),
-        },
     }
 }
 

@@ -163,7 +163,7 @@ fn run_one(registry: &Registry, task: &str, stop: &Stop, arg: &[u8]) -> ItemResu
         Ok(Ran::Done(value)) => ItemResult::Done(value),
         Ok(Ran::Failed(message)) => ItemResult::Failed(message),
         Ok(Ran::Interrupted) => ItemResult::Interrupted,
-        Err(payload) => ItemResult::Panicked(crate::threads::panic_message(payload)),
+        Err(payload) => ItemResult::Panicked(crate::outcome::panic_message(payload.as_ref())),
     }
 }
 
