@@ -11,6 +11,9 @@ use brake::{Error, Notice, Outcome, OutcomeKind, Reason, Stop, TaskError};
 use brake_testkit::{example_path, marked_processes, Command, Session, Status};
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
+mod support;
+use support::{count_of, press_once, report_counts};
+
 const LIMIT: Duration = Duration::from_secs(120);
 
 static SQUARE: Task<u64, u64> = Task::new("square", |_, n| Ok(n * n));
@@ -458,45 +461,24 @@ fn one_press_stops(kind: &str, tasks: usize, workers: usize) {
     ]);
     let running = workers.min(tasks);
     session.wait_for("worker started", running, LIMIT).unwrap();
-    let token = session.marker().to_owned();
-    let finished = session
-        .press_until_exit(Duration::from_secs(60), 2, LIMIT)
-        .unwrap();
-    let output = &finished.output;
-    assert_eq!(finished.presses, 1, "{output}");
-    assert_eq!(finished.status, Status::Exited(130), "{output}");
+    let finished = press_once(session, Duration::from_secs(60), LIMIT);
+    let (total, counts) = report_counts(&finished.output);
+    assert_eq!(total, tasks);
     assert_eq!(
-        output
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .map(str::trim),
-        Some("main exit"),
-        "{output}"
+        count_of(&counts, "interrupted"),
+        running,
+        "{}",
+        finished.output
     );
-    assert!(
-        finished.survivors.is_empty(),
-        "left running: {:?}",
-        finished.survivors
+    assert_eq!(
+        count_of(&counts, "not started"),
+        tasks - running,
+        "{}",
+        finished.output
     );
-    assert!(marked_processes(&token).is_empty());
-    let report = report_line(output);
-    assert!(
-        report.starts_with(&format!("{tasks} tasks in ")),
-        "{report}"
-    );
-    assert!(
-        report.contains(&format!("{running} interrupted")),
-        "{report}"
-    );
-    if tasks > running {
-        assert!(
-            report.contains(&format!("{} not started", tasks - running)),
-            "{report}"
-        );
-    }
     if kind != "busy" {
-        assert_eq!(output.matches("handler exit").count(), running, "{output}");
+        let exits = finished.output.matches("handler exit").count();
+        assert_eq!(exits, running, "{}", finished.output);
     }
 }
 

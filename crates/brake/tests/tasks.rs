@@ -11,7 +11,7 @@ use brake::{Notice, Outcome, OutcomeKind, Phase, Reason, Stop, Stopped, TaskGrou
 use brake_testkit::{example_path, Command, Session};
 
 mod support;
-use support::{assert_stopped_cleanly, count_of, report_counts};
+use support::{assert_stopped_cleanly, count_of, press_once, report_counts};
 
 const LIMIT: Duration = Duration::from_secs(120);
 
@@ -26,17 +26,7 @@ fn one_press_stops(kind: &str, count: usize, extra: &[&str]) {
     args.extend_from_slice(extra);
     let session = tasks(&args);
     session.wait_for("task started", 1, LIMIT).unwrap();
-    let token = session.marker().to_owned();
-    let finished = session
-        .press_until_exit(Duration::from_secs(30), 2, LIMIT)
-        .unwrap();
-    assert_eq!(finished.presses, 1, "{}", finished.output);
-    assert_stopped_cleanly(&finished, &token, 130);
-    assert!(
-        finished.output.contains("brake: stopping — "),
-        "no stop notice:\n{}",
-        finished.output
-    );
+    let finished = press_once(session, Duration::from_secs(30), LIMIT);
     let (total, counts) = report_counts(&finished.output);
     assert_eq!(total, count);
     let interrupted = count_of(&counts, "interrupted");

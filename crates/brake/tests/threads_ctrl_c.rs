@@ -6,7 +6,7 @@ use std::time::Duration;
 use brake_testkit::{example_path, Command, Session};
 
 mod support;
-use support::{assert_stopped_cleanly, count_of, report_counts};
+use support::{assert_stopped_cleanly, count_of, press_once, report_counts};
 
 const LIMIT: Duration = Duration::from_secs(120);
 
@@ -25,19 +25,7 @@ fn one_press_stops(kind: &str, tasks: usize, workers: usize) {
     ]);
     let running = workers.min(tasks);
     session.wait_for("worker started", running, LIMIT).unwrap();
-    let token = session.marker().to_owned();
-    // A second press would come only if the first failed; the grace period (2 s) is far shorter
-    // than the interval, so a cooperative run must end on the first.
-    let finished = session
-        .press_until_exit(Duration::from_secs(30), 2, LIMIT)
-        .unwrap();
-    assert_eq!(finished.presses, 1, "{}", finished.output);
-    assert_stopped_cleanly(&finished, &token, 130);
-    assert!(
-        finished.output.contains("brake: stopping — "),
-        "no stop notice:\n{}",
-        finished.output
-    );
+    let finished = press_once(session, Duration::from_secs(30), LIMIT);
     let (total, counts) = report_counts(&finished.output);
     assert_eq!(total, tasks);
     assert_eq!(count_of(&counts, "interrupted"), running);

@@ -2,7 +2,9 @@
 //! ended. Each test file that uses it says `mod support;`.
 #![allow(dead_code)] // each test file uses its own subset
 
-use brake_testkit::{marked_processes, Finished, Status};
+use std::time::Duration;
+
+use brake_testkit::{marked_processes, Finished, Session, Status};
 
 /// The counts in a run's report line (`N tasks in S s: a done, b interrupted, c not started. …`),
 /// checked to add up to its total; returns (total, [(count, label)]).
@@ -60,4 +62,20 @@ pub fn assert_stopped_cleanly(finished: &Finished, token: &str, code: i32) {
         finished.survivors
     );
     assert!(marked_processes(token).is_empty());
+}
+
+/// Presses Ctrl-C once at a running example and checks that the press was enough: exit 130,
+/// `main exit` last, the stop notice printed, nothing left running. A second press would come
+/// only if the first failed, after `patience` — far longer than any grace period the tests set.
+pub fn press_once(session: Session, patience: Duration, limit: Duration) -> Finished {
+    let token = session.marker().to_owned();
+    let finished = session.press_until_exit(patience, 2, limit).unwrap();
+    assert_eq!(finished.presses, 1, "{}", finished.output);
+    assert_stopped_cleanly(&finished, &token, 130);
+    assert!(
+        finished.output.contains("brake: stopping — "),
+        "no stop notice:\n{}",
+        finished.output
+    );
+    finished
 }
