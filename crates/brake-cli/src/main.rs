@@ -7,6 +7,14 @@
 //! be run; 255 for usage and internal errors.
 
 mod exec;
+#[allow(dead_code)]
+mod inputs;
+#[allow(dead_code)]
+mod joblog;
+#[allow(dead_code)]
+mod quote;
+#[allow(dead_code)]
+mod template;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
