@@ -1,19 +1,22 @@
-//! The `brake` command. For now it has one mode, `brake exec -- PROGRAM ARGS...`: run one
-//! program and its whole process tree under brake's stop contract. The parallel job runner is
-//! not built yet.
+//! The `brake` command: a parallel job runner whose one Ctrl-C stops every job, loses no
+//! finished output and can be resumed (`brake [OPTIONS] COMMAND ::: ARGS`), and
+//! `brake exec -- PROGRAM ARGS...`, which runs one program and its whole process tree under the
+//! same stop contract.
 //!
-//! Exit status: the program's own status (128 + signal if a signal ended it); 130 (128 +
-//! SIGINT) when Ctrl-C stopped the run; 127 when the program cannot be found, 126 when it cannot
-//! be run; 255 for usage and internal errors.
+//! Exit status of the runner: 0 all jobs succeeded; 1-100 the number of failed jobs; 101 more
+//! than 100 failed; 128 + N after signal N stopped the run (130 for Ctrl-C); 255 for usage and
+//! internal errors. `brake exec` exits with the program's own status (see `exec.rs`).
 
+mod cli;
 mod exec;
-#[allow(dead_code)]
 mod inputs;
-#[allow(dead_code)]
+mod job;
 mod joblog;
-#[allow(dead_code)]
+mod limits;
+mod output;
 mod quote;
-#[allow(dead_code)]
+mod runner;
+mod summary;
 mod template;
 
 use std::ffi::OsString;
@@ -21,52 +24,70 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Exit status for usage and internal errors.
-const USAGE_ERROR: u8 = 255;
+use crate::summary::INTERNAL_ERROR;
 
+/// `brake exec …`.
 #[derive(Parser)]
-#[command(
-    name = "brake",
-    version,
-    about = "Run programs so that one Ctrl-C ends them all, whole process trees included",
-    after_help = "Exit status: the program's own (128 + signal if a signal ended it); 130 after \
-                  Ctrl-C; 127 program not found; 126 program not runnable; 255 usage or \
-                  internal error.\n\nThe parallel job runner (brake COMMAND ::: ARGS) is not \
-                  available yet in this version."
-)]
-struct Cli {
+#[command(name = "brake", version)]
+struct ExecCli {
     #[command(subcommand)]
-    command: Command,
+    command: ExecCommand,
 }
 
 #[derive(Subcommand)]
-enum Command {
+enum ExecCommand {
     /// Run PROGRAM under the stop contract: the first Ctrl-C (or SIGTERM, SIGHUP) sends the
     /// termination sequence to its whole process group, a second one kills it at once, and
     /// descendants that left the group are ended too.
+    #[command(
+        after_help = "Exit status: the program's own (128 + signal if a signal ended \
+                            it); 130 after Ctrl-C; 127 program not found; 126 program not \
+                            runnable; 255 usage or internal error."
+    )]
     Exec(exec::Options),
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse_from(std::env::args_os().collect::<Vec<OsString>>()) {
-        Ok(cli) => cli,
-        Err(err) => {
-            let usage = err.use_stderr();
-            let _ = err.print();
-            return if usage {
-                ExitCode::from(USAGE_ERROR)
-            } else {
-                ExitCode::SUCCESS // --help, --version
-            };
-        }
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    // `exec` as the first word is the wrapper; anything else is a command to run in parallel.
+    if argv.get(1).is_some_and(|word| word == "exec") {
+        return exec_main(argv);
+    }
+    let args = match cli::RunArgs::try_parse_from(&argv) {
+        Ok(args) => args,
+        Err(err) => return clap_exit(err),
     };
-    match cli.command {
-        Command::Exec(options) => match exec::run(&options) {
-            Ok(code) => ExitCode::from(code),
-            Err(err) => {
-                eprintln!("brake: {err}");
-                ExitCode::from(err.exit_code())
-            }
-        },
+    match runner::run(&args, &argv) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            eprintln!("brake: {err}");
+            ExitCode::from(INTERNAL_ERROR)
+        }
+    }
+}
+
+fn exec_main(argv: Vec<OsString>) -> ExitCode {
+    let cli = match ExecCli::try_parse_from(argv) {
+        Ok(cli) => cli,
+        Err(err) => return clap_exit(err),
+    };
+    let ExecCommand::Exec(options) = cli.command;
+    match exec::run(&options) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            eprintln!("brake: {err}");
+            ExitCode::from(err.exit_code())
+        }
+    }
+}
+
+/// clap's own exit: help and version succeed, usage errors are 255.
+fn clap_exit(err: clap::Error) -> ExitCode {
+    let usage = err.use_stderr();
+    let _ = err.print();
+    if usage {
+        ExitCode::from(INTERNAL_ERROR)
+    } else {
+        ExitCode::SUCCESS
     }
 }

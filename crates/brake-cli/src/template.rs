@@ -1,1 +1,482 @@
-//! (being written)
+//! The command template: the words before the first `:::`, their replacement strings (`{}`
+//! `{.}` `{/}` `{//}` `{/.}` `{#}` `{%}` `{1}` …), and turning them into each job's command,
+//! as one shell line and, where the shell would only split words, as a ready argv.
+//!
+//! As in GNU parallel, the words are joined by spaces into one shell command line: literal
+//! text keeps its shell meaning (`brake 'gzip -c {} > {}.gz' ::: a`), and every value put in
+//! is quoted (see `quote.rs`), so no input can inject shell code.
+
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::Path;
+
+use crate::quote::{is_safe_byte, push_quoted};
+
+/// Which source a replacement string takes its value from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum From {
+    /// `{}`: every source's value, in order, separated by spaces.
+    All,
+    /// `{n}`: source `n` (0-based here).
+    Source(usize),
+}
+
+/// What a replacement string does to its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Edit {
+    /// The value as it is.
+    Whole,
+    /// `.`: without its extension.
+    NoExtension,
+    /// `/`: its last path component.
+    Basename,
+    /// `//`: everything before its last path component.
+    Dirname,
+    /// `/.`: its last path component without extension.
+    BasenameNoExtension,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Literal(Vec<u8>),
+    Value(From, Edit),
+    /// `{#}`
+    Seq,
+    /// `{%}`
+    Slot,
+}
+
+/// A parsed command template.
+#[derive(Debug, Clone)]
+pub struct Template {
+    words: Vec<Vec<Part>>,
+    /// No replacement string anywhere: values are appended.
+    append: bool,
+    /// Jobs run without a shell (see [`Template::is_direct`]).
+    direct: bool,
+}
+
+/// A template that cannot be used. Its message is one line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateError(String);
+
+impl fmt::Display for TemplateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TemplateError {}
+
+/// One job's command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// The command as one shell command line: run with `sh -c`, shown by `--dry-run`, written
+    /// to the joblog.
+    pub text: OsString,
+    /// `Some(argv)` (argv[0] the program) when the job can be executed without a shell, with
+    /// exactly the arguments the shell would have given it.
+    pub direct: Option<Vec<OsString>>,
+}
+
+/// Words the shell treats specially in command position: keywords, and builtins with no
+/// program of the same effect. With one of these first, jobs go through the shell.
+const SHELL_WORDS: &[&str] = &[
+    ".", ":", "!", "{", "}", "[[", "]]", "alias", "bg", "break", "case", "cd", "command",
+    "continue", "declare", "do", "done", "elif", "else", "esac", "eval", "exec", "exit", "export",
+    "fg", "fi", "for", "function", "getopts", "hash", "if", "jobs", "let", "local", "read",
+    "readonly", "return", "select", "set", "shift", "source", "then", "times", "trap", "type",
+    "typeset", "ulimit", "umask", "unalias", "unset", "until", "wait", "while",
+];
+
+impl Template {
+    /// Parses the command `words` for jobs with `sources` values each.
+    pub fn parse(words: &[OsString], sources: usize) -> Result<Template, TemplateError> {
+        if words.is_empty() {
+            return Err(TemplateError(
+                "a command is needed (e.g. brake echo ::: a b)".into(),
+            ));
+        }
+        let words: Vec<Vec<Part>> = words
+            .iter()
+            .map(|word| parse_word(word.as_bytes(), sources))
+            .collect::<Result<_, _>>()?;
+        let append = !words
+            .iter()
+            .flatten()
+            .any(|part| !matches!(part, Part::Literal(_)));
+        let direct = direct_capable(&words, sources);
+        Ok(Template {
+            words,
+            append,
+            direct,
+        })
+    }
+
+    /// Whether jobs run without a shell: every literal is made of characters the shell leaves
+    /// alone, and the program is a fixed, existing executable that is not a shell word.
+    pub fn is_direct(&self) -> bool {
+        self.direct
+    }
+
+    /// The command for the job with `args` (one value per source), number `seq` and slot
+    /// `slot`.
+    pub fn render(&self, args: &[OsString], seq: u64, slot: usize) -> Rendered {
+        let mut text = Vec::with_capacity(64);
+        for (i, word) in self.words.iter().enumerate() {
+            if i > 0 {
+                text.push(b' ');
+            }
+            for part in word {
+                render_part(&mut text, part, args, seq, slot, true);
+            }
+        }
+        if self.append {
+            for arg in args {
+                text.push(b' ');
+                push_quoted(&mut text, arg.as_bytes());
+            }
+        }
+        let direct = self.direct.then(|| {
+            let mut argv: Vec<OsString> = self
+                .words
+                .iter()
+                .map(|word| {
+                    let mut bytes = Vec::new();
+                    for part in word {
+                        render_part(&mut bytes, part, args, seq, slot, false);
+                    }
+                    OsString::from_vec(bytes)
+                })
+                .collect();
+            if self.append {
+                argv.extend(args.iter().cloned());
+            }
+            argv
+        });
+        Rendered {
+            text: OsString::from_vec(text),
+            direct,
+        }
+    }
+}
+
+fn render_part(
+    out: &mut Vec<u8>,
+    part: &Part,
+    args: &[OsString],
+    seq: u64,
+    slot: usize,
+    quoted: bool,
+) {
+    let put = |out: &mut Vec<u8>, value: &[u8]| {
+        if quoted {
+            push_quoted(out, value);
+        } else {
+            out.extend_from_slice(value);
+        }
+    };
+    match part {
+        Part::Literal(bytes) => out.extend_from_slice(bytes),
+        Part::Seq => out.extend_from_slice(seq.to_string().as_bytes()),
+        Part::Slot => out.extend_from_slice(slot.to_string().as_bytes()),
+        Part::Value(From::Source(n), edit) => {
+            let value = args.get(*n).map_or(&[][..], |a| a.as_bytes());
+            put(out, apply(*edit, value));
+        }
+        Part::Value(From::All, edit) => {
+            for (i, arg) in args.iter().enumerate() {
+                if i > 0 {
+                    out.push(b' ');
+                }
+                put(out, apply(*edit, arg.as_bytes()));
+            }
+        }
+    }
+}
+
+/// Splits one word into literal text and replacement strings.
+fn parse_word(word: &[u8], sources: usize) -> Result<Vec<Part>, TemplateError> {
+    let mut parts = Vec::new();
+    let mut literal = Vec::new();
+    let mut i = 0;
+    while i < word.len() {
+        if word[i] == b'{' {
+            if let Some((part, len)) = replacement(&word[i..], sources)? {
+                if !literal.is_empty() {
+                    parts.push(Part::Literal(std::mem::take(&mut literal)));
+                }
+                parts.push(part);
+                i += len;
+                continue;
+            }
+        }
+        literal.push(word[i]);
+        i += 1;
+    }
+    if !literal.is_empty() || parts.is_empty() {
+        parts.push(Part::Literal(literal));
+    }
+    Ok(parts)
+}
+
+/// The replacement string at the start of `text` (which starts with `{`) and its length, or
+/// `None` when it is literal text.
+fn replacement(text: &[u8], sources: usize) -> Result<Option<(Part, usize)>, TemplateError> {
+    let Some(close) = text.iter().position(|&b| b == b'}') else {
+        return Ok(None);
+    };
+    let inner = &text[1..close];
+    let len = close + 1;
+    match inner {
+        b"#" => return Ok(Some((Part::Seq, len))),
+        b"%" => return Ok(Some((Part::Slot, len))),
+        _ => {}
+    }
+    let digits = inner.iter().take_while(|b| b.is_ascii_digit()).count();
+    let edit = match &inner[digits..] {
+        b"" => Edit::Whole,
+        b"." => Edit::NoExtension,
+        b"/" => Edit::Basename,
+        b"//" => Edit::Dirname,
+        b"/." => Edit::BasenameNoExtension,
+        _ => return Ok(None),
+    };
+    if digits == 0 {
+        return Ok(Some((Part::Value(From::All, edit), len)));
+    }
+    let shown = String::from_utf8_lossy(&text[..len]);
+    let n: usize = std::str::from_utf8(&inner[..digits])
+        .ok()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(usize::MAX);
+    if n == 0 {
+        return Err(TemplateError(format!(
+            "{shown} in the command: sources are numbered from 1 ({{1}} is the first ::: or ::::)"
+        )));
+    }
+    if n > sources {
+        let have = match sources {
+            1 => "is only 1 input source".to_string(),
+            n => format!("are only {n} input sources"),
+        };
+        return Err(TemplateError(format!(
+            "{shown} in the command, but there {have} (::: or ::::)"
+        )));
+    }
+    Ok(Some((Part::Value(From::Source(n - 1), edit), len)))
+}
+
+/// Applies a replacement string's edit to a value.
+fn apply(edit: Edit, value: &[u8]) -> &[u8] {
+    match edit {
+        Edit::Whole => value,
+        Edit::NoExtension => strip_extension(value),
+        Edit::Basename => basename(value),
+        Edit::Dirname => dirname(value),
+        Edit::BasenameNoExtension => strip_extension(basename(value)),
+    }
+}
+
+/// The part after the last `/` (all of it when there is none).
+fn basename(value: &[u8]) -> &[u8] {
+    match value.iter().rposition(|&b| b == b'/') {
+        Some(slash) => &value[slash + 1..],
+        None => value,
+    }
+}
+
+/// The part before the last `/`: `.` when there is none, `/` for a file in the root.
+fn dirname(value: &[u8]) -> &[u8] {
+    match value.iter().rposition(|&b| b == b'/') {
+        Some(0) => b"/",
+        Some(slash) => &value[..slash],
+        None => b".",
+    }
+}
+
+/// The value without the extension of its last component: `x.tar.gz` → `x.tar`; a dot in a
+/// directory name, or a leading dot (`.bashrc`), is not an extension.
+fn strip_extension(value: &[u8]) -> &[u8] {
+    let start = value.iter().rposition(|&b| b == b'/').map_or(0, |s| s + 1);
+    match value[start..].iter().rposition(|&b| b == b'.') {
+        Some(dot) if dot > 0 => &value[..start + dot],
+        _ => value,
+    }
+}
+
+/// Whether the shell would do nothing for these words but split them (see
+/// [`Template::is_direct`]).
+fn direct_capable(words: &[Vec<Part>], sources: usize) -> bool {
+    let literals_safe = words.iter().all(|word| {
+        word.iter().all(|part| match part {
+            Part::Literal(bytes) => bytes.iter().all(|&b| is_safe_byte(b)),
+            // Several values in one `{}` are several shell words: leave that to the shell.
+            Part::Value(From::All, _) => sources <= 1,
+            _ => true,
+        })
+    });
+    if !literals_safe {
+        return false;
+    }
+    // An empty word vanishes in the shell's split.
+    if words
+        .iter()
+        .any(|word| matches!(word.as_slice(), [Part::Literal(bytes)] if bytes.is_empty()))
+    {
+        return false;
+    }
+    let program = match words[0].as_slice() {
+        [Part::Literal(bytes)] => bytes,
+        _ => return false,
+    };
+    let name = OsStr::from_bytes(program);
+    if name.to_str().is_some_and(|n| SHELL_WORDS.contains(&n)) {
+        return false;
+    }
+    if program.contains(&b'/') {
+        return is_executable(Path::new(name));
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| is_executable(&dir.join(name))))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    fn os(words: &[&str]) -> Vec<OsString> {
+        words.iter().map(OsString::from).collect()
+    }
+
+    fn text(words: &[&str], args: &[&str]) -> String {
+        let template = Template::parse(&os(words), args.len().max(1)).unwrap();
+        template
+            .render(&os(args), 7, 2)
+            .text
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    #[test]
+    fn every_replacement_string() {
+        let v = ["dir/sub.d/file.tar.gz"];
+        assert_eq!(text(&["echo", "{}"], &v), "echo dir/sub.d/file.tar.gz");
+        assert_eq!(text(&["echo", "{.}"], &v), "echo dir/sub.d/file.tar");
+        assert_eq!(text(&["echo", "{/}"], &v), "echo file.tar.gz");
+        assert_eq!(text(&["echo", "{//}"], &v), "echo dir/sub.d");
+        assert_eq!(text(&["echo", "{/.}"], &v), "echo file.tar");
+        assert_eq!(text(&["echo", "{#}", "{%}"], &v), "echo 7 2");
+        assert_eq!(
+            text(&["echo", "{1}", "{1.}", "{1/}"], &v),
+            "echo dir/sub.d/file.tar.gz dir/sub.d/file.tar file.tar.gz"
+        );
+        assert_eq!(text(&["echo", "{//}"], &["a"]), "echo .");
+        assert_eq!(text(&["echo", "{//}"], &["/a"]), "echo /");
+        assert_eq!(text(&["echo", "{.}"], &[".bashrc"]), "echo .bashrc");
+        assert_eq!(text(&["echo", "{.}"], &["a.b/c"]), "echo a.b/c");
+    }
+
+    #[test]
+    fn positions_and_several_sources() {
+        assert_eq!(text(&["cp", "{2}", "{1}"], &["a", "b"]), "cp b a");
+        assert_eq!(text(&["echo", "{}"], &["a", "b c"]), "echo a 'b c'");
+        assert_eq!(text(&["echo"], &["a", "b c"]), "echo a 'b c'");
+        assert_eq!(text(&["x{}y"], &["1"]), "x1y");
+    }
+
+    #[test]
+    fn values_are_appended_without_replacement_strings() {
+        assert_eq!(text(&["echo", "hi"], &["a b"]), "echo hi 'a b'");
+        assert_eq!(
+            text(&["echo", "{#}"], &["a"]),
+            "echo 7",
+            "{{#}} counts as one"
+        );
+    }
+
+    #[test]
+    fn other_braces_are_literal() {
+        assert_eq!(text(&["echo", "{abc}", "{}"], &["x"]), "echo {abc} x");
+        assert_eq!(text(&["echo", "{", "}"], &["x"]), "echo { } x");
+        assert_eq!(text(&["echo", "{}}"], &["x"]), "echo x}");
+    }
+
+    #[test]
+    fn bad_positions_are_errors() {
+        let err = Template::parse(&os(&["echo", "{3}"]), 2).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "{3} in the command, but there are only 2 input sources (::: or ::::)"
+        );
+        assert!(Template::parse(&os(&["echo", "{0}"]), 1).is_err());
+        assert!(Template::parse(&[], 1)
+            .unwrap_err()
+            .to_string()
+            .contains("command is needed"));
+    }
+
+    #[test]
+    fn hostile_values_are_quoted() {
+        assert_eq!(
+            text(&["echo", "{}"], &["$(touch pwned); rm -rf x"]),
+            "echo '$(touch pwned); rm -rf x'"
+        );
+        assert_eq!(text(&["echo", "{}"], &[""]), "echo ''");
+    }
+
+    #[test]
+    fn direct_only_when_the_shell_would_just_split() {
+        let direct =
+            |words: &[&str], sources| Template::parse(&os(words), sources).unwrap().is_direct();
+        assert!(direct(&["echo", "{}"], 1));
+        assert!(direct(&["true"], 1));
+        assert!(direct(&["/bin/echo", "x{}.out"], 1));
+        assert!(!direct(&["echo {}"], 1), "a space in a word");
+        assert!(!direct(&["echo", "{}", "|", "wc"], 1));
+        assert!(!direct(&["echo", "$HOME"], 1));
+        assert!(!direct(&["cd", "{}"], 1));
+        assert!(!direct(&["{}"], 1), "the program comes from the input");
+        assert!(!direct(&["no-such-program-here", "{}"], 1));
+        assert!(!direct(&["echo", "{}"], 2), "{{}} with several sources");
+        assert!(direct(&["echo", "{1}", "{2}"], 2));
+        assert!(!direct(&["echo", ""], 1));
+    }
+
+    /// The argv a job gets through `sh -c`, against the direct argv, for the same values.
+    #[test]
+    fn direct_argv_is_what_the_shell_gives() {
+        let cases: &[(&[&str], &[&str])] = &[
+            (&["printf", "%s@", "{}"], &["a b"]),
+            (&["printf", "%s@", "x{}y", "{.}"], &["it's $(x).txt"]),
+            (&["printf", "%s@"], &["", "*", "a\nb"]),
+            (&["printf", "%s@", "{2}", "{1/}", "{#}"], &["/d/f", "~"]),
+        ];
+        for (words, values) in cases {
+            let words = os(words);
+            let template = Template::parse(&words, values.len()).unwrap();
+            assert!(template.is_direct(), "{words:?}");
+            let rendered = template.render(&os(values), 3, 1);
+            let argv = rendered.direct.clone().unwrap();
+            let direct = Command::new(&argv[0])
+                .args(&argv[1..])
+                .output()
+                .unwrap()
+                .stdout;
+            let shell = Command::new("/bin/sh")
+                .arg("-c")
+                .arg(&rendered.text)
+                .output()
+                .unwrap()
+                .stdout;
+            assert_eq!(direct, shell, "{:?}", rendered.text);
+        }
+    }
+}

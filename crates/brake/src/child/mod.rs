@@ -68,7 +68,7 @@ mod sequence;
 mod sweep;
 mod sys;
 
-pub use sequence::terminate_all;
+pub use sequence::{terminate_all, Termination};
 pub use sweep::{become_subreaper, sweep_escaped, Swept};
 
 use sys::Seen;

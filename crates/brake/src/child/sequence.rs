@@ -27,10 +27,115 @@ enum Due {
     Never,
 }
 
-/// One child's progress through its sequence.
-struct Run {
+/// One child's walk through its termination sequence, for callers that drive many children
+/// from their own event loop (a job runner polling pipes and pidfds) instead of blocking in
+/// [`terminate_all`].
+///
+/// Call [`advance`](Termination::advance) when the loop wakes: it sends the steps that are due
+/// and finishes the child once it has ended. Between calls, sleep until
+/// [`next_due`](Termination::next_due) or until the child's pidfd is readable.
+///
+/// ```no_run
+/// use brake::child::{Child, ChildOptions, Termination};
+/// use std::process::Command;
+/// use std::time::Instant;
+///
+/// let mut child = Child::spawn(&mut Command::new("sleep").arg("60"), &ChildOptions::default())?;
+/// let mut termination = Termination::new();
+/// let exit = loop {
+///     if let Some(exit) = termination.advance(&mut child, false, Instant::now())? {
+///         break exit;
+///     }
+///     // A real loop polls the child's pidfd with `termination.next_due()` as its deadline.
+///     std::thread::sleep(std::time::Duration::from_millis(10));
+/// };
+/// assert!(exit.ended_by.is_some());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// Dropping it does nothing (the child's own drop kills what is left); a stop does nothing to
+/// it by itself: pass `forcing` to jump to the final SIGKILL.
+#[derive(Debug, Clone)]
+pub struct Termination {
     next: usize,
     due: Due,
+}
+
+impl Default for Termination {
+    fn default() -> Self {
+        Termination::new()
+    }
+}
+
+impl Termination {
+    /// A sequence about to send its first step.
+    pub fn new() -> Termination {
+        Termination {
+            next: 0,
+            due: Due::Now,
+        }
+    }
+
+    /// When the next step is due; `None` when only the child's end is awaited (the sequence
+    /// is over, or a wait too long to represent).
+    pub fn next_due(&self) -> Option<Instant> {
+        match self.due {
+            Due::Now => Some(Instant::now()),
+            Due::At(at) => Some(at),
+            Due::Never => None,
+        }
+    }
+
+    /// Finishes `child` if it has ended (what is left of its group gets SIGKILL, then it is
+    /// reaped) and returns its `Exit`; otherwise sends every step due at `now`, or jumps to
+    /// the final SIGKILL when `forcing`, and returns `None`.
+    pub fn advance(
+        &mut self,
+        child: &mut Child,
+        forcing: bool,
+        now: Instant,
+    ) -> io::Result<Option<Exit>> {
+        match child.look()? {
+            Seen::Ended | Seen::Reaped => return child.finish_terminated().map(Some),
+            Seen::Running => {}
+        }
+        let kill_step = child.termseq.kill_step();
+        if forcing && self.next <= kill_step {
+            child.send_step(kill_step, libc::SIGKILL)?;
+            self.next = child.termseq.steps().len();
+            self.due = Due::Never;
+            return Ok(None);
+        }
+        loop {
+            let due = match self.due {
+                Due::Now => true,
+                Due::At(at) => now >= at,
+                Due::Never => false,
+            };
+            if !due {
+                return Ok(None);
+            }
+            match child.termseq.steps().get(self.next).copied() {
+                None => {
+                    self.due = Due::Never;
+                    return Ok(None);
+                }
+                Some(TermStep::Signal(signal)) => {
+                    child.send_step(self.next, signal)?;
+                    self.due = Due::Now;
+                }
+                Some(TermStep::Wait(wait)) => {
+                    self.due = now.checked_add(wait).map_or(Due::Never, Due::At);
+                }
+            }
+            self.next += 1;
+        }
+    }
+}
+
+/// One child's progress in [`terminate_all`].
+struct Run {
+    termination: Termination,
     result: Option<io::Result<Exit>>,
 }
 
@@ -52,8 +157,7 @@ pub fn terminate_all(children: &mut [&mut Child], stop: Option<&Stop>) -> Vec<io
     let mut runs: Vec<Run> = children
         .iter()
         .map(|_| Run {
-            next: 0,
-            due: Due::Now,
+            termination: Termination::new(),
             result: None,
         })
         .collect();
@@ -63,14 +167,14 @@ pub fn terminate_all(children: &mut [&mut Child], stop: Option<&Stop>) -> Vec<io
         let now = Instant::now();
         for (child, run) in children.iter_mut().zip(runs.iter_mut()) {
             if run.result.is_none() {
-                run.result = round(child, run, forcing, now).transpose();
+                run.result = run.termination.advance(child, forcing, now).transpose();
             }
         }
         let pending: Vec<(BorrowedFd<'_>, Due)> = children
             .iter()
             .zip(&runs)
             .filter(|(_, run)| run.result.is_none())
-            .map(|(child, run)| (child.pidfd.as_fd(), run.due))
+            .map(|(child, run)| (child.pidfd.as_fd(), run.termination.due))
             .collect();
         if pending.is_empty() {
             break;
@@ -100,49 +204,4 @@ pub fn terminate_all(children: &mut [&mut Child], stop: Option<&Stop>) -> Vec<io
     runs.into_iter()
         .map(|run| run.result.expect("every run ends with a result"))
         .collect()
-}
-
-/// One round for one child: finishes it if it ended, otherwise sends the steps that are due.
-/// `Some` when the child is done (ended and reaped, or failed).
-fn round(
-    child: &mut Child,
-    run: &mut Run,
-    forcing: bool,
-    now: Instant,
-) -> io::Result<Option<Exit>> {
-    match child.look()? {
-        Seen::Ended | Seen::Reaped => return child.finish_terminated().map(Some),
-        Seen::Running => {}
-    }
-    let kill_step = child.termseq.kill_step();
-    if forcing && run.next <= kill_step {
-        child.send_step(kill_step, libc::SIGKILL)?;
-        run.next = child.termseq.steps().len();
-        run.due = Due::Never;
-        return Ok(None);
-    }
-    loop {
-        let due = match run.due {
-            Due::Now => true,
-            Due::At(at) => now >= at,
-            Due::Never => false,
-        };
-        if !due {
-            return Ok(None);
-        }
-        match child.termseq.steps().get(run.next).copied() {
-            None => {
-                run.due = Due::Never;
-                return Ok(None);
-            }
-            Some(TermStep::Signal(signal)) => {
-                child.send_step(run.next, signal)?;
-                run.due = Due::Now;
-            }
-            Some(TermStep::Wait(wait)) => {
-                run.due = now.checked_add(wait).map_or(Due::Never, Due::At);
-            }
-        }
-        run.next += 1;
-    }
 }

@@ -1,0 +1,409 @@
+//! The job runner's command line: clap's options, then the `:::` / `::::` input sources split off
+//! the command words, and the small value types (`--halt`, `--timeout`, `-j`) parsed into what
+//! the runner uses. Everything here is checked before a job starts or a joblog is opened.
+
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use brake::TermSeq;
+
+use crate::inputs::Source;
+
+/// Options of `brake [OPTIONS] COMMAND [ARGS...] [::: VALUES...] [:::: FILES...]`.
+#[derive(clap::Parser, Debug)]
+#[command(
+    name = "brake",
+    version,
+    about = "Run jobs in parallel; one Ctrl-C stops them all, loses nothing, and a run can resume",
+    long_about = None,
+    override_usage = "brake [OPTIONS] COMMAND [ARGS...] [::: VALUES...] [:::: FILES...]\n       \
+                      brake [OPTIONS] COMMAND [ARGS...] < LINES\n       \
+                      brake exec [--termseq SEQ] -- PROGRAM [ARGS...]",
+    after_help = AFTER_HELP,
+)]
+pub struct RunArgs {
+    /// Jobs to run at once [default: the number of CPUs]
+    #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = parse_jobs)]
+    pub jobs: Option<usize>,
+
+    /// Print each job's output when it ends, stdout and stderr whole (the default)
+    #[arg(long, overrides_with_all = ["line_buffer", "ungroup"])]
+    pub group: bool,
+
+    /// Print output line by line as jobs write it; lines of different jobs never mix
+    #[arg(long, overrides_with_all = ["group", "ungroup"])]
+    pub line_buffer: bool,
+
+    /// Jobs write straight to brake's stdout and stderr, unbuffered (output may interleave)
+    #[arg(short = 'u', long, overrides_with_all = ["group", "line_buffer"])]
+    pub ungroup: bool,
+
+    /// Print the outputs in the order of the inputs, not in the order jobs end
+    #[arg(short = 'k', long)]
+    pub keep_order: bool,
+
+    /// Prefix each output line with the job's input values and a tab
+    #[arg(long)]
+    pub tag: bool,
+
+    /// Record each finished job in FILE, in GNU parallel's joblog format
+    #[arg(long, value_name = "FILE")]
+    pub joblog: Option<PathBuf>,
+
+    /// Run only the jobs that have no line in --joblog (what an earlier run did not finish)
+    #[arg(long, requires = "joblog", conflicts_with = "resume_failed")]
+    pub resume: bool,
+
+    /// Like --resume, and also run again the jobs that failed
+    #[arg(long, requires = "joblog")]
+    pub resume_failed: bool,
+
+    /// When to stop early: never, or now|soon,fail|success|done=N or =P% (e.g. now,fail=1)
+    #[arg(long, value_name = "WHEN", value_parser = parse_halt, default_value = "never")]
+    pub halt: Halt,
+
+    /// Start a failing job again, up to N runs in all
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub retries: u32,
+
+    /// End a job that runs longer than this (the termination sequence); 30, 30s, 500ms, 5m, 2h
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+
+    /// Signals and waits (ms) that end a job on a stop or timeout: SIG,MS,SIG,MS,…,KILL
+    #[arg(long, value_name = "SEQ", default_value = "INT,2000,TERM,1000,KILL", value_parser = parse_termseq)]
+    pub termseq: TermSeq,
+
+    /// Print the commands instead of running them
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Show a progress bar with an ETA on stderr (only when stderr is a terminal)
+    #[arg(long)]
+    pub bar: bool,
+
+    /// Say more on stderr: how jobs are run, what a resumed joblog held
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+
+    /// Write the summary as JSON to FILE at the end
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+
+    /// The command, its arguments, then the input sources
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    pub command: Vec<OsString>,
+}
+
+const AFTER_HELP: &str = "\
+Inputs: `::: a b c` gives values, `:::: FILE` one value per line (`-` is stdin); several sources \
+give every combination, the first varying slowest. With no source, stdin's lines are the inputs.
+
+Replacement strings: {} the input, {.} without extension, {/} basename, {//} dirname, {/.} \
+basename without extension, {#} job number, {%} job slot, {1} {2} … one source's value (also \
+{1.} {1/} {1//} {1/.}). Without any, the values are appended. Values are shell-quoted: input \
+is never run as shell code.
+
+Stopping: the first Ctrl-C (or SIGTERM, SIGHUP) starts no new job and sends running jobs the \
+--termseq; a second Ctrl-C kills them at once. Finished jobs' output is all printed; with \
+--joblog, `--resume` later runs just what is missing.
+
+Summary: one `brake:` line on stderr at the end, when stderr is a terminal or when not every job \
+succeeded.
+
+Exit status: 0 all jobs succeeded; 1-100 the number of failed jobs; 101 more than 100 failed; \
+128+N stopped by signal N (130 after Ctrl-C, 143 after SIGTERM); 255 usage or internal error. \
+(GNU parallel also counts failures, but exits 255 after a signal.)
+
+`brake exec -- PROGRAM ARGS` runs one program and its whole process tree under the same \
+contract; see `brake exec --help`.";
+
+/// `-j`: a positive count.
+fn parse_jobs(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1 (the number of jobs run at once)".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!(
+            "{text:?} is not a number of jobs (expected a whole number such as 4)"
+        )),
+    }
+}
+
+fn parse_termseq(text: &str) -> Result<TermSeq, String> {
+    text.parse::<TermSeq>().map_err(|err| err.to_string())
+}
+
+/// `--timeout`: a number of seconds, or a number with a unit (ms, s, m, h, d).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || {
+        format!("{text:?} is not a duration (expected seconds such as 30 or 2.5, or 500ms, 30s, 5m, 2h, 1d)")
+    };
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let value: f64 = number.parse().map_err(|_| bad())?;
+    let scale = match unit {
+        "" | "s" => 1.0,
+        "ms" => 0.001,
+        "m" => 60.0,
+        "h" => 3600.0,
+        "d" => 86_400.0,
+        _ => return Err(bad()),
+    };
+    let seconds = value * scale;
+    if !seconds.is_finite() || seconds <= 0.0 {
+        return Err(format!("{text:?}: a timeout must be more than zero"));
+    }
+    Duration::try_from_secs_f64(seconds).map_err(|_| bad())
+}
+
+/// `--halt`: when a run stops early by itself.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Halt {
+    /// `soon` (no new jobs, running ones finish) or `now` (running ones are ended too).
+    pub now: bool,
+    /// What is counted.
+    pub on: HaltOn,
+    /// How many.
+    pub threshold: Threshold,
+}
+
+/// What `--halt` counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HaltOn {
+    /// Never halt.
+    Never,
+    /// Failed jobs.
+    Fail,
+    /// Succeeded jobs.
+    Success,
+    /// Finished jobs, either way.
+    Done,
+}
+
+/// A `--halt` threshold.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Threshold {
+    /// This many jobs.
+    Count(u64),
+    /// This share of the jobs (of all jobs when their number is known, else of those finished,
+    /// once at least three have).
+    Percent(f64),
+}
+
+impl Halt {
+    /// Whether the rule fires, given the counts so far and the number of jobs when known.
+    pub fn fires(&self, failed: u64, succeeded: u64, total: Option<u64>) -> bool {
+        let count = match self.on {
+            HaltOn::Never => return false,
+            HaltOn::Fail => failed,
+            HaltOn::Success => succeeded,
+            HaltOn::Done => failed + succeeded,
+        };
+        match self.threshold {
+            Threshold::Count(n) => count >= n,
+            Threshold::Percent(p) => {
+                let base = match total {
+                    Some(total) => total,
+                    None if failed + succeeded >= 3 => failed + succeeded,
+                    None => return false,
+                };
+                base > 0 && count as f64 * 100.0 >= p * base as f64
+            }
+        }
+    }
+}
+
+impl fmt::Display for Halt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let on = match self.on {
+            HaltOn::Never => return f.write_str("never"),
+            HaltOn::Fail => "fail",
+            HaltOn::Success => "success",
+            HaltOn::Done => "done",
+        };
+        let when = if self.now { "now" } else { "soon" };
+        match self.threshold {
+            Threshold::Count(n) => write!(f, "{when},{on}={n}"),
+            Threshold::Percent(p) => write!(f, "{when},{on}={p}%"),
+        }
+    }
+}
+
+/// `--halt`: `never`, `now|soon,fail|success|done=N|P%`, or GNU parallel's short forms `0`
+/// (never), `1` (soon,fail=1) and `2` (now,fail=1).
+pub fn parse_halt(text: &str) -> Result<Halt, String> {
+    let bad = || {
+        format!(
+            "{text:?} is not a halt rule (expected never, or now|soon,fail|success|done=N or =P%, \
+             e.g. now,fail=1 or soon,fail=10%)"
+        )
+    };
+    let never = Halt {
+        now: false,
+        on: HaltOn::Never,
+        threshold: Threshold::Count(0),
+    };
+    let short = |now| Halt {
+        now,
+        on: HaltOn::Fail,
+        threshold: Threshold::Count(1),
+    };
+    match text {
+        "never" | "0" => return Ok(never),
+        "1" => return Ok(short(false)),
+        "2" => return Ok(short(true)),
+        _ => {}
+    }
+    let (when, rule) = text.split_once(',').ok_or_else(bad)?;
+    let now = match when {
+        "now" => true,
+        "soon" => false,
+        _ => return Err(bad()),
+    };
+    let (on, amount) = rule.split_once('=').ok_or_else(bad)?;
+    let on = match on {
+        "fail" => HaltOn::Fail,
+        "success" => HaltOn::Success,
+        "done" => HaltOn::Done,
+        _ => return Err(bad()),
+    };
+    let threshold = match amount.strip_suffix('%') {
+        Some(percent) => match percent.parse::<f64>() {
+            Ok(p) if p > 0.0 && p <= 100.0 => Threshold::Percent(p),
+            _ => return Err(bad()),
+        },
+        None => match amount.parse::<u64>() {
+            Ok(n) if n > 0 => Threshold::Count(n),
+            _ => return Err(bad()),
+        },
+    };
+    Ok(Halt { now, on, threshold })
+}
+
+/// The command words split from their input sources.
+#[derive(Debug)]
+pub struct Split {
+    /// The command and its arguments (the template).
+    pub words: Vec<OsString>,
+    /// The sources in order; empty when the inputs come from stdin.
+    pub sources: Vec<Source>,
+}
+
+/// Splits `COMMAND ARGS ::: values :::: files` at the source markers. A `:::` begins a source
+/// of the values that follow; after `::::` each word names a file (or `-`, stdin) that is a
+/// source of its own, as in GNU parallel.
+pub fn split_sources(all: &[OsString]) -> Result<Split, String> {
+    let marker = |word: &OsStr| word == ":::" || word == "::::";
+    let start = all.iter().position(|w| marker(w)).unwrap_or(all.len());
+    let words = all[..start].to_vec();
+    if words.is_empty() {
+        return Err("a command is needed before ::: or :::: (e.g. brake echo ::: a b)".into());
+    }
+    let mut sources = Vec::new();
+    let mut rest = &all[start..];
+    while let Some((kind, after)) = rest.split_first() {
+        let end = after.iter().position(|w| marker(w)).unwrap_or(after.len());
+        let (items, next) = after.split_at(end);
+        if kind == ":::" {
+            sources.push(Source::Args(items.to_vec()));
+        } else {
+            if items.is_empty() {
+                return Err(":::: needs at least one file name (or - for stdin)".into());
+            }
+            sources.extend(items.iter().map(|file| Source::File(PathBuf::from(file))));
+        }
+        rest = next;
+    }
+    Ok(Split { words, sources })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(text: &str) -> Vec<OsString> {
+        text.split(' ').map(OsString::from).collect()
+    }
+
+    #[test]
+    fn jobs_must_be_positive_numbers() {
+        assert_eq!(parse_jobs("8"), Ok(8));
+        assert!(parse_jobs("0").unwrap_err().contains("at least 1"));
+        assert!(parse_jobs("abc").unwrap_err().contains("\"abc\""));
+        assert!(parse_jobs("-3").is_err());
+    }
+
+    #[test]
+    fn durations_take_units() {
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("2.5"), Ok(Duration::from_millis(2500)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert!(parse_duration("0").unwrap_err().contains("more than zero"));
+        assert!(parse_duration("10x")
+            .unwrap_err()
+            .contains("not a duration"));
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("1e400").is_err());
+    }
+
+    #[test]
+    fn halt_rules_parse_and_fire() {
+        let rule = parse_halt("now,fail=2").unwrap();
+        assert!(rule.now);
+        assert!(!rule.fires(1, 10, None));
+        assert!(rule.fires(2, 0, None));
+        assert_eq!(rule.to_string(), "now,fail=2");
+        let short = parse_halt("1").unwrap();
+        assert_eq!(short.to_string(), "soon,fail=1");
+        let pct = parse_halt("soon,fail=10%").unwrap();
+        assert!(!pct.fires(9, 0, Some(100)));
+        assert!(pct.fires(10, 0, Some(100)));
+        assert!(!pct.fires(1, 0, None), "needs three finished jobs");
+        assert!(pct.fires(1, 2, None));
+        assert!(!parse_halt("never").unwrap().fires(100, 0, None));
+        for bad in [
+            "later,fail=1",
+            "now,fail",
+            "now,fail=0",
+            "now,oops=1",
+            "now,fail=150%",
+        ] {
+            assert!(
+                parse_halt(bad).unwrap_err().contains("not a halt rule"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn sources_split_at_markers() {
+        let split = split_sources(&words("echo {1} {2} ::: a b ::: 1 2 3")).unwrap();
+        assert_eq!(split.words, words("echo {1} {2}"));
+        assert_eq!(split.sources.len(), 2);
+        let split = split_sources(&words("wc -l :::: x.txt - ::: a")).unwrap();
+        assert_eq!(split.sources.len(), 3);
+        assert!(matches!(&split.sources[1], Source::File(p) if p.as_os_str() == "-"));
+        let split = split_sources(&words("echo hi")).unwrap();
+        assert!(split.sources.is_empty());
+        let split = split_sources(&words("echo :::")).unwrap();
+        assert!(matches!(&split.sources[0], Source::Args(v) if v.is_empty()));
+        assert!(split_sources(&words("::: a"))
+            .unwrap_err()
+            .contains("command"));
+        assert!(split_sources(&words("cat ::::"))
+            .unwrap_err()
+            .contains("file"));
+    }
+}

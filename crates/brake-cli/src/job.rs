@@ -1,0 +1,278 @@
+//! One job: what it is (its inputs and number), starting it under brake's supervision, reading
+//! what it writes without ever blocking, and deciding at its end whether it succeeded, failed
+//! or was interrupted.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use brake::child::{Child, ChildOptions, Exit, Termination};
+
+use crate::output::{JobOutput, Output, Stream};
+use crate::template::Rendered;
+
+/// The environment variable every process of a run carries, for the final sweep of
+/// descendants that escaped their job's process group.
+pub const RUN_VAR: &str = "BRAKE_RUN";
+
+/// The shell that runs commands that need one.
+const SHELL: &str = "/bin/sh";
+
+/// A job waiting to start.
+#[derive(Debug)]
+pub struct Job {
+    /// Its number, from 1, in input order (`{#}`, the joblog's Seq).
+    pub seq: u64,
+    /// One value per input source.
+    pub args: Vec<OsString>,
+    /// Which run this is, from 1 (`--retries`).
+    pub attempt: u32,
+}
+
+/// Why brake is ending a running job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// The run is stopping (a signal, or `--halt now`).
+    Stop,
+    /// It ran past `--timeout`.
+    Timeout,
+}
+
+/// How a job ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Exited 0 by itself.
+    Done,
+    /// Exited non-zero or was killed, by itself or by `--timeout`.
+    Failed,
+    /// brake ended it because the run stopped.
+    Interrupted,
+}
+
+/// What the job runs with: its rendered command and how brake starts it.
+pub struct Spawn<'a> {
+    /// The rendered command.
+    pub rendered: &'a Rendered,
+    /// Whether its stdout and stderr are captured.
+    pub capture: bool,
+    /// Supervision options (termination sequence, process group, parent-death signal).
+    pub options: &'a ChildOptions,
+    /// The run's marker value for [`RUN_VAR`].
+    pub run_id: &'a str,
+}
+
+/// A started job.
+pub struct Running {
+    /// The job.
+    pub job: Job,
+    /// Its slot, from 1 (`{%}`).
+    pub slot: usize,
+    /// Its command as one shell line (joblog, messages).
+    pub command: OsString,
+    /// The process.
+    pub child: Child,
+    /// Its stdout pipe, until it reaches end of file.
+    pub stdout: Option<File>,
+    /// Its stderr pipe, until it reaches end of file.
+    pub stderr: Option<File>,
+    /// What it wrote and is not printed yet.
+    pub output: JobOutput,
+    /// Bytes read from its stdout (the joblog's Receive).
+    pub received: u64,
+    /// When it started, for the joblog.
+    pub started: SystemTime,
+    /// When it started, for its runtime and timeout.
+    pub started_at: Instant,
+    /// When `--timeout` ends it.
+    pub deadline: Option<Instant>,
+    /// Set once brake has begun ending it.
+    pub ending: Option<(Termination, Cause)>,
+}
+
+/// Why a job could not start.
+pub struct StartError {
+    /// The job, to try again or count.
+    pub job: Job,
+    /// The operating system's reason.
+    pub error: io::Error,
+}
+
+impl StartError {
+    /// Whether trying again later may work: out of processes, descriptors or memory.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self.error.raw_os_error(),
+            Some(libc::EAGAIN | libc::EMFILE | libc::ENFILE | libc::ENOMEM)
+        )
+    }
+
+    /// The status a shell would give for this failure: 127 not found, 126 not runnable.
+    pub fn shell_status(&self) -> i32 {
+        match self.error.kind() {
+            io::ErrorKind::NotFound => 127,
+            _ => 126,
+        }
+    }
+}
+
+/// Starts `job` in `slot`; `timeout` sets its deadline and `tag` its `--tag` prefix.
+pub fn start(
+    job: Job,
+    slot: usize,
+    spawn: &Spawn<'_>,
+    timeout: Option<Duration>,
+    tag: Option<Vec<u8>>,
+) -> Result<Running, StartError> {
+    let mut command = match &spawn.rendered.direct {
+        Some(argv) => {
+            let mut command = Command::new(&argv[0]);
+            command.args(&argv[1..]);
+            command
+        }
+        None => {
+            let mut command = Command::new(SHELL);
+            command.arg("-c").arg(&spawn.rendered.text);
+            command
+        }
+    };
+    command.env(RUN_VAR, spawn.run_id).stdin(Stdio::null());
+    if spawn.capture {
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    }
+    let mut child = match Child::spawn(&mut command, spawn.options) {
+        Ok(child) => child,
+        Err(error) => return Err(StartError { job, error }),
+    };
+    let stdout = child.std_mut().stdout.take().map(nonblocking);
+    let stderr = child.std_mut().stderr.take().map(nonblocking);
+    let started_at = Instant::now();
+    Ok(Running {
+        job,
+        slot,
+        command: spawn.rendered.text.clone(),
+        child,
+        stdout,
+        stderr,
+        output: JobOutput::new(tag),
+        received: 0,
+        started: SystemTime::now(),
+        started_at,
+        deadline: timeout.and_then(|t| started_at.checked_add(t)),
+        ending: None,
+    })
+}
+
+/// A pipe's read end, set non-blocking so the run's one loop never waits on a single job.
+fn nonblocking(pipe: impl Into<OwnedFd>) -> File {
+    let fd: OwnedFd = pipe.into();
+    if let Ok(flags) = rustix::fs::fcntl_getfl(&fd) {
+        let _ = rustix::fs::fcntl_setfl(&fd, flags | rustix::fs::OFlags::NONBLOCK);
+    }
+    File::from(fd)
+}
+
+/// The `--tag` prefix for a job: its values joined by spaces, then a tab.
+pub fn tag_for(args: &[OsString]) -> Vec<u8> {
+    let mut tag = Vec::new();
+    for (i, arg) in args.iter().enumerate() {
+        if i > 0 {
+            tag.push(b' ');
+        }
+        tag.extend_from_slice(arg.as_bytes());
+    }
+    tag.push(b'\t');
+    tag
+}
+
+impl Running {
+    /// Reads what is waiting in its pipes, without blocking, into `output`. A pipe at end of
+    /// file is closed. Returns an error only when printing failed (stdout closed).
+    pub fn read_pipes(&mut self, output: &mut Output) -> io::Result<()> {
+        let mut buffer = [0u8; 64 * 1024];
+        for stream in [Stream::Out, Stream::Err] {
+            let pipe = match stream {
+                Stream::Out => &mut self.stdout,
+                Stream::Err => &mut self.stderr,
+            };
+            while let Some(file) = pipe {
+                match file.read(&mut buffer) {
+                    Ok(0) => *pipe = None,
+                    Ok(n) => {
+                        if stream == Stream::Out {
+                            self.received += n as u64;
+                        }
+                        output.chunk(&mut self.output, stream, &buffer[..n])?;
+                    }
+                    Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                    // WouldBlock: nothing more for now. Anything else: the pipe is unusable.
+                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(_) => *pipe = None,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The descriptors the loop waits on: the pidfd, then the open pipes.
+    pub fn fds(&self) -> impl Iterator<Item = std::os::fd::BorrowedFd<'_>> {
+        std::iter::once(self.child.pidfd())
+            .chain(self.stdout.as_ref().map(AsFd::as_fd))
+            .chain(self.stderr.as_ref().map(AsFd::as_fd))
+    }
+
+    /// How the job ended, given its exit.
+    pub fn ending(&self, exit: &Exit) -> Ending {
+        match self.ending {
+            Some((_, Cause::Stop)) if exit.ended_by.is_some() => Ending::Interrupted,
+            Some((_, Cause::Timeout)) => Ending::Failed,
+            _ if exit.status.success() => Ending::Done,
+            _ => Ending::Failed,
+        }
+    }
+
+    /// Its command, for messages: lossy, and cut short when long.
+    pub fn describe(&self) -> String {
+        describe_command(&self.command)
+    }
+}
+
+/// A command for a one-line message: lossy UTF-8, newlines shown as `\n`, at most 80 chars.
+pub fn describe_command(command: &OsStr) -> String {
+    let text = command.to_string_lossy().replace('\n', "\\n");
+    match text.char_indices().nth(80) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
+/// The joblog's Exitval and Signal for an exit: the exit code (or -1 when a signal ended it)
+/// and the signal number (0 when none).
+pub fn joblog_status(exit: &Exit) -> (i32, i32) {
+    match (exit.code(), exit.signal()) {
+        (Some(code), _) => (code, 0),
+        (None, Some(signal)) => (-1, signal),
+        (None, None) => (-1, 0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_join_values() {
+        let args = vec![OsString::from("a b"), OsString::from("c")];
+        assert_eq!(tag_for(&args), b"a b c\t");
+    }
+
+    #[test]
+    fn long_commands_are_cut_for_messages() {
+        let long = OsString::from("x".repeat(200));
+        assert_eq!(describe_command(&long).chars().count(), 81);
+        assert_eq!(describe_command(OsStr::new("a\nb")), "a\\nb");
+    }
+}

@@ -1,0 +1,939 @@
+//! The job runner: one loop on the main thread starts jobs as slots free up, and sleeps in one
+//! `poll` on every running job's pidfd and pipes, the stop's wake-up socket and the input
+//! feed's doorbell. When the run stops (a signal, `--halt now`) it sends each running job the
+//! termination sequence from the same loop, so output keeps being read while jobs wind down.
+//!
+//! # Invariants
+//!
+//! 1. Every job is spawned and reaped on the main thread, which lives as long as the run: the
+//!    parent-death signal is tied to the spawning thread (see `brake::child::Child::spawn`).
+//! 2. A job is counted once, when it ends (or, for jobs never started, at the end): the
+//!    summary's counts add up to the jobs read. Only jobs that ended by themselves (or by
+//!    `--timeout`) get a joblog line, so `--resume` runs interrupted ones again.
+//! 3. No job starts before the joblog's lowest recorded job has been checked against this
+//!    run's command line: a log from another command is refused before anything runs.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+use std::ffi::{OsStr, OsString};
+use std::io::{self, IsTerminal, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, TryRecvError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use brake::child::{become_subreaper, sweep_escaped, ChildOptions, Termination};
+use brake::{Activity, Notice, NoticeEvent, Phase, Reason, Stop};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rustix::event::{poll, PollFd, PollFlags};
+
+use crate::cli::{split_sources, Halt, HaltOn, RunArgs};
+use crate::inputs::{InputError, Inputs, Source};
+use crate::job::{self, Cause, Ending, Job, Running, Spawn, StartError};
+use crate::joblog::{Entry, Joblog, Mode as LogMode, Previous};
+use crate::output::{Mode, Output};
+use crate::quote::quote;
+use crate::summary::{self, Summary, INTERNAL_ERROR};
+use crate::template::Template;
+
+/// Jobs read ahead of the slots by the input thread.
+const FEED: usize = 1024;
+
+/// The exit status when stdout was closed under the run (as SIGPIPE would give).
+const STDOUT_CLOSED: u8 = 128 + libc::SIGPIPE as u8;
+
+/// A run that could not begin: bad arguments or inputs, an unusable joblog. Nothing ran.
+#[derive(Debug)]
+pub struct RunError(pub String);
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn refuse(err: impl std::fmt::Display) -> RunError {
+    RunError(err.to_string())
+}
+
+/// Runs the jobs `args` describes; `argv` is brake's own command line, for the resume hint.
+/// Returns the exit status.
+pub fn run(args: &RunArgs, argv: &[OsString]) -> Result<u8, RunError> {
+    let split = split_sources(&args.command).map_err(RunError)?;
+    let sources = if split.sources.is_empty() {
+        vec![Source::Stdin]
+    } else {
+        split.sources
+    };
+    let reads_stdin = sources.iter().any(|s| {
+        matches!(s, Source::Stdin) || matches!(s, Source::File(p) if p.as_os_str() == "-")
+    });
+    let template = Template::parse(&split.words, sources.len()).map_err(refuse)?;
+    let uses_slot = split
+        .words
+        .iter()
+        .any(|w| w.as_encoded_bytes().windows(3).any(|x| x == b"{%}"));
+    let inputs = Inputs::open(sources).map_err(refuse)?;
+    let wanted = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let (jobs, warning) = crate::limits::fit_jobs(wanted);
+    if let Some(warning) = warning {
+        eprintln!("brake: {warning}");
+    }
+    if reads_stdin && io::stdin().is_terminal() {
+        eprintln!("brake: reading inputs from the terminal, one per line (end with Ctrl-D)");
+    }
+
+    if args.verbose {
+        let how = if template.is_direct() {
+            "directly (the command needs no shell)"
+        } else {
+            "through /bin/sh -c"
+        };
+        eprintln!("brake: {jobs} job(s) at once, each run {how}");
+    }
+
+    let stop = Stop::new();
+    // The termination sequence is the grace period: it ends in SIGKILL by itself, and only a
+    // second signal should cut it short.
+    stop.set_grace(Duration::MAX);
+    stop.install_signals().map_err(refuse)?;
+
+    if args.dry_run {
+        return dry_run(&template, inputs, jobs, &stop);
+    }
+
+    let (joblog, previous) = match &args.joblog {
+        Some(path) => {
+            let mode = if args.resume_failed {
+                LogMode::ResumeFailed
+            } else if args.resume {
+                LogMode::Resume
+            } else {
+                LogMode::Fresh
+            };
+            let (log, previous) = Joblog::open(path, mode).map_err(refuse)?;
+            if let Some(torn) = previous.torn() {
+                eprintln!("brake: {torn}");
+            }
+            if args.verbose && mode != LogMode::Fresh {
+                eprintln!(
+                    "brake: {} holds {} job line(s), {} job(s) succeeded",
+                    path.display(),
+                    previous.lines(),
+                    previous.succeeded()
+                );
+            }
+            (Some(log), Some(previous))
+        }
+        None => (None, None),
+    };
+
+    // Escaped descendants come back to brake when orphaned, for the sweep at the end.
+    let _ = become_subreaper();
+    let run_id = format!("{}-{}", std::process::id(), now_nanos());
+    let total = inputs.total();
+    let counters = Arc::new(Counters::default());
+    let bar = progress_bar(args.bar, total);
+    stop.set_notice(notice(bar.clone()));
+    let _activity = {
+        let counters = Arc::clone(&counters);
+        stop.report_activity(move || counters.activity(total))
+    };
+
+    let (waker_rx, waker_tx) = UnixStream::pair().map_err(refuse)?;
+    waker_tx.set_nonblocking(true).map_err(refuse)?;
+    waker_rx.set_nonblocking(true).map_err(refuse)?;
+    let _waker = stop.on_change(move |_| {
+        let _ = (&waker_tx).write(&[1]);
+    });
+    let (feed, doorbell) = feed(inputs, &stop, &counters).map_err(refuse)?;
+
+    let mode = if args.ungroup {
+        Mode::Ungroup
+    } else if args.line_buffer {
+        Mode::LineBuffer
+    } else {
+        Mode::Group
+    };
+    let options = ChildOptions {
+        termseq: args.termseq.clone(),
+        ..ChildOptions::default()
+    };
+    let mut runner = Runner {
+        args,
+        template,
+        check_commands: !uses_slot,
+        jobs,
+        total,
+        stop: stop.clone(),
+        options,
+        run_id,
+        slots: (0..jobs).map(|_| None).collect(),
+        free: (1..=jobs).map(Reverse).collect(),
+        pending: VecDeque::new(),
+        feed,
+        feed_open: true,
+        doorbell,
+        waker: waker_rx,
+        output: Output::new(mode, args.keep_order, bar.clone()),
+        joblog,
+        previous,
+        verified: false,
+        counters,
+        bar,
+        seen_phase: Phase::Running,
+        halted: false,
+        blocked: false,
+        fatal: None,
+        stdout_closed: false,
+        done: 0,
+        failed: 0,
+        interrupted: 0,
+        skipped: 0,
+        started: Instant::now(),
+    };
+    runner.verified = runner
+        .previous
+        .as_ref()
+        .is_none_or(|p| p.lowest_seq().is_none());
+    runner.run_loop()?;
+    Ok(runner.finish(argv))
+}
+
+/// Counts shared with the stop's notice (read from the signal watcher thread).
+#[derive(Default)]
+struct Counters {
+    running: AtomicUsize,
+    /// Jobs read from the input.
+    read: AtomicU64,
+    /// Jobs started (first attempts) or skipped: no longer waiting.
+    consumed: AtomicU64,
+    /// Set by the input thread when it has read all of the input.
+    input_done: std::sync::atomic::AtomicBool,
+}
+
+impl Counters {
+    fn activity(&self, total: Option<u64>) -> Activity {
+        let known = total.unwrap_or_else(|| self.read.load(Ordering::Relaxed));
+        let waiting = known.saturating_sub(self.consumed.load(Ordering::Relaxed));
+        Activity {
+            running: self.running.load(Ordering::Relaxed),
+            not_started: usize::try_from(waiting).unwrap_or(usize::MAX),
+        }
+    }
+}
+
+/// What the input thread sends: a job, or why reading stopped.
+type Fed = Result<Job, InputError>;
+
+/// Starts the thread that reads the input into jobs, `FEED` ahead of the runner, and rings
+/// the returned socket after each one so the loop's `poll` wakes for it.
+fn feed(
+    inputs: Inputs,
+    stop: &Stop,
+    counters: &Arc<Counters>,
+) -> io::Result<(Receiver<Fed>, UnixStream)> {
+    let (tx, rx) = mpsc::sync_channel::<Fed>(FEED);
+    let (bell_rx, bell_tx) = UnixStream::pair()?;
+    bell_rx.set_nonblocking(true)?;
+    bell_tx.set_nonblocking(true)?;
+    let stop = stop.clone();
+    let counters = Arc::clone(counters);
+    std::thread::Builder::new()
+        .name("brake-input".into())
+        .spawn(move || {
+            let mut seq = 0u64;
+            for item in inputs {
+                if stop.is_stopping() {
+                    return;
+                }
+                let fed = item.map(|args| {
+                    seq += 1;
+                    Job {
+                        seq,
+                        args,
+                        attempt: 1,
+                    }
+                });
+                let failed = fed.is_err();
+                if fed.is_ok() {
+                    counters.read.fetch_add(1, Ordering::Relaxed);
+                }
+                if tx.send(fed).is_err() || failed {
+                    let _ = (&bell_tx).write(&[1]);
+                    return;
+                }
+                // A full socket only means the loop has a ring it has not read yet.
+                let _ = (&bell_tx).write(&[1]);
+            }
+            counters.input_done.store(true, Ordering::Relaxed);
+            drop(tx);
+            let _ = (&bell_tx).write(&[1]);
+        })?;
+    Ok((rx, bell_rx))
+}
+
+struct Runner<'a> {
+    args: &'a RunArgs,
+    template: Template,
+    /// Whether commands can be compared with the joblog's (not when they hold `{%}`).
+    check_commands: bool,
+    jobs: usize,
+    total: Option<u64>,
+    stop: Stop,
+    options: ChildOptions,
+    run_id: String,
+    /// Running jobs by slot (index = slot - 1).
+    slots: Vec<Option<Running>>,
+    /// Free slots, lowest first.
+    free: BinaryHeap<Reverse<usize>>,
+    /// Jobs read and not started, retries first.
+    pending: VecDeque<Job>,
+    feed: Receiver<Fed>,
+    feed_open: bool,
+    doorbell: UnixStream,
+    waker: UnixStream,
+    output: Output,
+    joblog: Option<Joblog>,
+    previous: Option<Previous>,
+    /// Invariant 3: the joblog's lowest job has been checked (or there is none).
+    verified: bool,
+    counters: Arc<Counters>,
+    bar: Option<ProgressBar>,
+    seen_phase: Phase,
+    /// `--halt` fired: no new job starts.
+    halted: bool,
+    /// A spawn failed for want of processes or descriptors: wait for a job to end.
+    blocked: bool,
+    /// An error that ends the run with status 255 once running jobs are done.
+    fatal: Option<String>,
+    stdout_closed: bool,
+    done: u64,
+    failed: u64,
+    interrupted: u64,
+    skipped: u64,
+    started: Instant,
+}
+
+impl Runner<'_> {
+    fn running(&self) -> usize {
+        self.jobs - self.free.len()
+    }
+
+    fn may_start(&self) -> bool {
+        !self.stop.is_stopping() && !self.halted && self.fatal.is_none() && !self.blocked
+    }
+
+    fn run_loop(&mut self) -> Result<(), RunError> {
+        loop {
+            self.pull()?;
+            self.follow_phase();
+            if self.verified && self.may_start() {
+                self.start_jobs();
+            }
+            let running = self.running();
+            let no_more = !self.may_start() || (self.pending.is_empty() && !self.feed_open);
+            if running == 0 && (no_more || (self.blocked && self.pending.is_empty())) {
+                return Ok(());
+            }
+            let touched = self.wait();
+            self.service(&touched);
+        }
+    }
+
+    /// Takes jobs from the feed into `pending`: enough to fill the free slots, or all of them
+    /// up to the joblog's lowest job while it is unchecked. Skips (and checks) jobs the joblog
+    /// shows done.
+    fn pull(&mut self) -> Result<(), RunError> {
+        drain(&self.doorbell);
+        while self.feed_open && (!self.verified || self.pending.len() <= self.free.len()) {
+            let job = match self.feed.try_recv() {
+                Ok(Ok(job)) => job,
+                Ok(Err(err)) => {
+                    self.feed_open = false;
+                    self.fatal_error(format!("reading the input: {err}"));
+                    break;
+                }
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    self.feed_open = false;
+                    break;
+                }
+            };
+            if let Some(previous) = &self.previous {
+                if let Some(lowest) = previous.lowest_seq() {
+                    if job.seq >= lowest {
+                        self.verified = true;
+                    }
+                }
+                if previous.skip(job.seq) {
+                    if self.check_commands {
+                        let rendered = self.template.render(&job.args, job.seq, 1);
+                        if let Err(err) = previous.check(job.seq, &rendered.text) {
+                            if self.counters.consumed.load(Ordering::Relaxed) == self.skipped {
+                                return Err(refuse(err)); // nothing has run: refuse the run
+                            }
+                            self.fatal_error(err.to_string());
+                            break;
+                        }
+                    }
+                    self.skipped += 1;
+                    self.counters.consumed.fetch_add(1, Ordering::Relaxed);
+                    if let Err(err) = self.output.skipped(job.seq) {
+                        self.lost_stdout(&err);
+                    }
+                    if let Some(bar) = &self.bar {
+                        bar.inc(1);
+                    }
+                    continue;
+                }
+            }
+            self.pending.push_back(job);
+        }
+        if !self.feed_open {
+            self.verified = true;
+        }
+        Ok(())
+    }
+
+    fn start_jobs(&mut self) {
+        while self.may_start() {
+            let Some(Reverse(slot)) = self.free.peek().copied() else {
+                return;
+            };
+            let Some(job) = self.pending.pop_front() else {
+                return;
+            };
+            self.free.pop();
+            let rendered = self.template.render(&job.args, job.seq, slot);
+            let spawn = Spawn {
+                rendered: &rendered,
+                capture: self.output.captures(),
+                options: &self.options,
+                run_id: &self.run_id,
+            };
+            let tag = self.args.tag.then(|| job::tag_for(&job.args));
+            let first = job.attempt == 1;
+            match job::start(job, slot, &spawn, self.args.timeout, tag) {
+                Ok(running) => {
+                    if first {
+                        self.counters.consumed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    self.counters.running.fetch_add(1, Ordering::Relaxed);
+                    self.slots[slot - 1] = Some(running);
+                }
+                Err(err) => {
+                    self.free.push(Reverse(slot));
+                    self.start_failed(err, &rendered.text, first);
+                }
+            }
+        }
+    }
+
+    fn start_failed(&mut self, err: StartError, command: &OsStr, first: bool) {
+        if err.is_transient() && self.running() > 0 {
+            // Out of processes or descriptors: try again when a running job ends.
+            self.pending.push_front(err.job);
+            self.blocked = true;
+            return;
+        }
+        if first {
+            self.counters.consumed.fetch_add(1, Ordering::Relaxed);
+        }
+        eprintln!(
+            "brake: job {} could not start: {}: {}",
+            err.job.seq,
+            err.error,
+            job::describe_command(command)
+        );
+        if !err.is_transient() {
+            // The shell would have run and failed the same way: record it like one.
+            let entry = Entry {
+                seq: err.job.seq,
+                start: std::time::SystemTime::now(),
+                runtime: Duration::ZERO,
+                send: 0,
+                receive: 0,
+                exitval: err.shell_status(),
+                signal: 0,
+                command: command.to_owned(),
+            };
+            self.record(&entry);
+        }
+        self.failed += 1;
+        self.after_count();
+    }
+
+    /// Reacts to a new phase: on stopping, every running job gets the termination sequence.
+    fn follow_phase(&mut self) {
+        let phase = self.stop.phase();
+        if phase == self.seen_phase {
+            return;
+        }
+        if self.seen_phase == Phase::Running {
+            for running in self.slots.iter_mut().flatten() {
+                if running.ending.is_none() {
+                    running.ending = Some((Termination::new(), Cause::Stop));
+                }
+            }
+            if let Some(joblog) = &mut self.joblog {
+                let _ = joblog.sync();
+            }
+            if let Some(bar) = &self.bar {
+                bar.finish_and_clear();
+            }
+        }
+        self.seen_phase = phase;
+        let all: Vec<bool> = vec![true; self.slots.len()];
+        self.service(&all);
+    }
+
+    /// Sleeps in `poll` until a job ends or writes, a termination step or deadline is due,
+    /// the phase changes or the feed has jobs; returns which slots to look at.
+    fn wait(&mut self) -> Vec<bool> {
+        let now = Instant::now();
+        let mut until: Option<Instant> = None;
+        let mut soonest = |at: Instant| until = Some(until.map_or(at, |u| u.min(at)));
+        let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(2 + 3 * self.running());
+        let mut owners: Vec<usize> = Vec::with_capacity(fds.capacity());
+        fds.push(PollFd::new(&self.waker, PollFlags::IN));
+        owners.push(usize::MAX);
+        if self.feed_open && (!self.verified || self.pending.len() <= self.free.len()) {
+            fds.push(PollFd::new(&self.doorbell, PollFlags::IN));
+            owners.push(usize::MAX);
+        }
+        for (index, running) in self.slots.iter().enumerate() {
+            let Some(running) = running else { continue };
+            match &running.ending {
+                Some((termination, _)) => {
+                    if let Some(due) = termination.next_due() {
+                        soonest(due);
+                    }
+                }
+                None => {
+                    if let Some(deadline) = running.deadline {
+                        soonest(deadline);
+                    }
+                }
+            }
+            for fd in running.fds() {
+                fds.push(PollFd::from_borrowed_fd(fd, PollFlags::IN));
+                owners.push(index);
+            }
+        }
+        let timeout = until.map(|u| {
+            rustix::event::Timespec::try_from(u.saturating_duration_since(now)).unwrap_or(
+                rustix::event::Timespec {
+                    tv_sec: i64::MAX,
+                    tv_nsec: 0,
+                },
+            )
+        });
+        let mut touched = vec![false; self.slots.len()];
+        match poll(&mut fds, timeout.as_ref()) {
+            Ok(_) => {
+                for (fd, &owner) in fds.iter().zip(&owners) {
+                    if owner != usize::MAX && !fd.revents().is_empty() {
+                        touched[owner] = true;
+                    }
+                }
+            }
+            // EINTR, or no memory for poll: look at everything, then wait again.
+            Err(_) => touched.fill(true),
+        }
+        drop(fds);
+        drain(&self.waker);
+        let now = Instant::now();
+        for (index, running) in self.slots.iter().enumerate() {
+            let Some(running) = running else { continue };
+            let due = match &running.ending {
+                Some((termination, _)) => termination.next_due().is_some_and(|d| d <= now),
+                None => running.deadline.is_some_and(|d| d <= now),
+            };
+            if due || self.stop.is_forcing() {
+                touched[index] = true;
+            }
+        }
+        touched
+    }
+
+    /// Reads the touched jobs' output, advances their termination, and finishes those that
+    /// ended.
+    fn service(&mut self, touched: &[bool]) {
+        let forcing = self.stop.is_forcing();
+        for (index, _) in touched.iter().enumerate().filter(|(_, &t)| t) {
+            let Some(running) = self.slots[index].as_mut() else {
+                continue;
+            };
+            if let Err(err) = running.read_pipes(&mut self.output) {
+                self.lost_stdout(&err);
+                continue;
+            }
+            let now = Instant::now();
+            if running.ending.is_none() && running.deadline.is_some_and(|d| d <= now) {
+                running.ending = Some((Termination::new(), Cause::Timeout));
+            }
+            let result = match &mut running.ending {
+                Some((termination, _)) => termination.advance(&mut running.child, forcing, now),
+                None => running.child.try_wait(),
+            };
+            match result {
+                Ok(Some(exit)) => self.finish_job(index, exit),
+                Ok(None) => {}
+                Err(err) => {
+                    let running = self.slots[index].take().expect("a running job");
+                    self.free.push(Reverse(running.slot));
+                    self.counters.running.fetch_sub(1, Ordering::Relaxed);
+                    self.fatal_error(format!(
+                        "lost track of job {} ({}): {err}",
+                        running.job.seq,
+                        running.describe()
+                    ));
+                    self.failed += 1;
+                }
+            }
+        }
+    }
+
+    fn finish_job(&mut self, index: usize, exit: brake::child::Exit) {
+        let mut running = self.slots[index].take().expect("a running job");
+        self.free.push(Reverse(running.slot));
+        self.counters.running.fetch_sub(1, Ordering::Relaxed);
+        self.blocked = false;
+        if let Err(err) = running.read_pipes(&mut self.output) {
+            self.lost_stdout(&err);
+        }
+        let ending = running.ending(&exit);
+        let timed_out = matches!(running.ending, Some((_, Cause::Timeout)));
+        if timed_out {
+            eprintln!(
+                "brake: job {} timed out after {:?}, {exit}: {}",
+                running.job.seq,
+                self.args.timeout.unwrap_or_default(),
+                running.describe()
+            );
+        }
+        if ending == Ending::Failed && running.job.attempt < self.args.retries && self.may_start() {
+            running.output.clear();
+            self.pending.push_front(Job {
+                seq: running.job.seq,
+                args: running.job.args,
+                attempt: running.job.attempt + 1,
+            });
+            return;
+        }
+        if let Err(err) = self.output.finished(running.job.seq, running.output) {
+            self.lost_stdout(&err);
+        }
+        if ending != Ending::Interrupted {
+            let (exitval, signal) = job::joblog_status(&exit);
+            let entry = Entry {
+                seq: running.job.seq,
+                start: running.started,
+                runtime: running.started_at.elapsed(),
+                send: 0,
+                receive: running.received,
+                exitval,
+                signal,
+                command: running.command,
+            };
+            self.record(&entry);
+        }
+        match ending {
+            Ending::Done => self.done += 1,
+            Ending::Failed => self.failed += 1,
+            Ending::Interrupted => self.interrupted += 1,
+        }
+        self.after_count();
+    }
+
+    /// Appends a joblog line; a log that cannot be written ends the run (what is not recorded
+    /// would run again on resume, or be lost).
+    fn record(&mut self, entry: &Entry) {
+        let Some(joblog) = &mut self.joblog else {
+            return;
+        };
+        if let Err(err) = joblog.record(entry) {
+            let path = joblog.path().display().to_string();
+            self.joblog = None;
+            self.fatal_error(format!("cannot write the joblog {path}: {err}"));
+        }
+    }
+
+    /// After a job is counted: the bar moves, and `--halt` may fire.
+    fn after_count(&mut self) {
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+        }
+        let halt: Halt = self.args.halt;
+        if self.halted || halt.on == HaltOn::Never {
+            return;
+        }
+        if halt.fires(self.failed, self.done, self.total) {
+            self.halted = true;
+            let running = self.running();
+            if halt.now {
+                eprintln!("brake: --halt {halt} reached; ending {running} running job(s)");
+                self.stop.request(Reason::Halted);
+            } else {
+                eprintln!(
+                    "brake: --halt {halt} reached; no new jobs, waiting for {running} running"
+                );
+            }
+        }
+    }
+
+    fn fatal_error(&mut self, message: String) {
+        eprintln!("brake: {message}");
+        if self.fatal.is_none() {
+            self.fatal = Some(message);
+        }
+    }
+
+    /// stdout is gone (a closed pipe): nothing more can be shown, so the run stops.
+    fn lost_stdout(&mut self, err: &io::Error) {
+        if !self.stdout_closed {
+            self.stdout_closed = true;
+            if err.kind() != io::ErrorKind::BrokenPipe {
+                eprintln!("brake: cannot write output: {err}");
+            }
+            self.stop.request(Reason::Requested);
+        }
+    }
+
+    /// The end: held output printed, the log synced, escaped processes swept, the summary.
+    fn finish(mut self, argv: &[OsString]) -> u8 {
+        if let Err(err) = self.output.finish() {
+            self.lost_stdout(&err);
+        }
+        if let Some(joblog) = &mut self.joblog {
+            if let Err(err) = joblog.sync() {
+                eprintln!(
+                    "brake: cannot sync the joblog {}: {err}",
+                    joblog.path().display()
+                );
+            }
+        }
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+        let swept = sweep_escaped(job::RUN_VAR, &self.run_id, &[]);
+        if !swept.is_empty() {
+            eprintln!(
+                "brake: ended {} process(es) that jobs had left running",
+                swept.len()
+            );
+        }
+        self.stop.wait_announced();
+
+        // Retries that never got to run count as the failures they were.
+        let retries = self.pending.iter().filter(|job| job.attempt > 1).count() as u64;
+        self.failed += retries;
+        let read = self.counters.read.load(Ordering::Relaxed);
+        let input_complete =
+            self.total.is_some() || self.counters.input_done.load(Ordering::Relaxed);
+        let known = self.total.unwrap_or(read);
+        let counted = self.done + self.failed + self.interrupted + self.skipped;
+        let signal_code = self.stop.exit_code();
+        let exit_code = if self.fatal.is_some() {
+            INTERNAL_ERROR
+        } else if let Some(code) = signal_code {
+            summary::exit_code(Some(code), self.failed)
+        } else if self.stdout_closed {
+            STDOUT_CLOSED
+        } else {
+            summary::exit_code(None, self.failed)
+        };
+        let mut summary = Summary {
+            done: self.done,
+            failed: self.failed,
+            interrupted: self.interrupted,
+            not_started: known.saturating_sub(counted),
+            input_complete,
+            skipped: self.skipped,
+            stopped_by: self
+                .stop
+                .stopping()
+                .filter(|_| signal_code.is_some() || self.halted)
+                .map(|t| t.reason.to_string()),
+            exit_code,
+            seconds: self.started.elapsed().as_secs_f64(),
+            joblog: self.args.joblog.clone(),
+            resume_with: None,
+        };
+        if self.args.joblog.is_some() && (summary.incomplete() || summary.failed > 0) {
+            summary.resume_with = Some(resume_hint(argv, summary.incomplete()));
+        }
+        let clean = exit_code == 0 && !summary.incomplete();
+        if !clean || io::stderr().is_terminal() {
+            eprintln!("{summary}");
+        }
+        if let Some(path) = &self.args.json {
+            if let Err(err) = summary.write_json(path) {
+                eprintln!("brake: cannot write {}: {err}", path.display());
+                return INTERNAL_ERROR;
+            }
+        }
+        exit_code
+    }
+}
+
+/// The command that resumes this run: brake's own arguments with `--resume` (or
+/// `--resume-failed`, when all that is left is failures) put first.
+fn resume_hint(argv: &[OsString], incomplete: bool) -> String {
+    let flag = if incomplete {
+        "--resume"
+    } else {
+        "--resume-failed"
+    };
+    let mut hint = format!("brake {flag}");
+    for arg in argv.iter().skip(1) {
+        if arg == "--resume" || arg == "--resume-failed" {
+            continue;
+        }
+        hint.push(' ');
+        hint.push_str(&quote(arg).to_string_lossy());
+    }
+    if hint.chars().count() > 200 {
+        return format!("the same brake command with {flag}");
+    }
+    hint
+}
+
+/// `--dry-run`: the commands, one per line, nothing run and no joblog touched.
+fn dry_run(template: &Template, inputs: Inputs, jobs: usize, stop: &Stop) -> Result<u8, RunError> {
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::with_capacity(64 * 1024, stdout.lock());
+    let mut seq = 0u64;
+    for item in inputs {
+        if stop.is_stopping() {
+            break;
+        }
+        let args = match item {
+            Ok(args) => args,
+            Err(err) => {
+                let _ = out.flush();
+                eprintln!("brake: reading the input: {err}");
+                return Ok(INTERNAL_ERROR);
+            }
+        };
+        seq += 1;
+        let slot = ((seq - 1) % jobs as u64) as usize + 1;
+        let rendered = template.render(&args, seq, slot);
+        let written = out
+            .write_all(rendered.text.as_encoded_bytes())
+            .and_then(|()| out.write_all(b"\n"));
+        if written.is_err() {
+            return Ok(STDOUT_CLOSED);
+        }
+    }
+    if out.flush().is_err() {
+        return Ok(STDOUT_CLOSED);
+    }
+    stop.wait_announced();
+    Ok(stop
+        .exit_code()
+        .and_then(|code| u8::try_from(code).ok())
+        .unwrap_or(0))
+}
+
+/// The stop's one-line notices, written above the progress bar when there is one.
+fn notice(bar: Option<ProgressBar>) -> Notice {
+    Notice::custom(move |event: &NoticeEvent| {
+        let line = notice_line(event)?;
+        match &bar {
+            Some(bar) if !bar.is_hidden() => {
+                bar.suspend(|| eprintln!("{line}"));
+                None
+            }
+            _ => Some(line),
+        }
+    })
+}
+
+fn notice_line(event: &NoticeEvent) -> Option<String> {
+    let Reason::Signal(signal) = event.transition.reason else {
+        return None;
+    };
+    let activity = event.activity.unwrap_or_default();
+    match event.phase {
+        Phase::Stopping => {
+            let again = if signal == libc::SIGINT {
+                "Ctrl-C".to_string()
+            } else {
+                Reason::Signal(signal).to_string()
+            };
+            Some(format!(
+                "brake: stopping — {} running, {} not started ({again} again to force)",
+                activity.running, activity.not_started
+            ))
+        }
+        Phase::Forcing => Some(format!(
+            "brake: forcing stop now — killing {} running",
+            activity.running
+        )),
+        Phase::Running => None,
+    }
+}
+
+fn progress_bar(wanted: bool, total: Option<u64>) -> Option<ProgressBar> {
+    if !wanted {
+        return None;
+    }
+    // indicatif's stderr target hides itself when stderr is not a terminal.
+    let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
+    let template = if total.is_some() {
+        "{elapsed_precise} [{wide_bar}] {pos}/{len} ETA {eta}"
+    } else {
+        "{elapsed_precise} {spinner} {pos} done"
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.enable_steady_tick(Duration::from_millis(200));
+    Some(bar)
+}
+
+/// Reads a wake-up socket empty.
+fn drain(socket: &UnixStream) {
+    let mut buffer = [0u8; 256];
+    while let Ok(n) = (&*socket).read(&mut buffer) {
+        if n == 0 {
+            break;
+        }
+    }
+}
+
+fn now_nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resume_hints_put_the_flag_first() {
+        let argv: Vec<OsString> = ["brake", "--joblog", "run.log", "echo", "a b", ":::", "x"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        assert_eq!(
+            resume_hint(&argv, true),
+            "brake --resume --joblog run.log echo 'a b' ::: x"
+        );
+        let again: Vec<OsString> = ["brake", "--resume", "--joblog", "r", "true"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        assert_eq!(
+            resume_hint(&again, false),
+            "brake --resume-failed --joblog r true"
+        );
+    }
+}

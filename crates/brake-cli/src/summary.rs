@@ -1,0 +1,164 @@
+//! What a run did, counted: the one-line summary on stderr, the `--json` file, and the exit
+//! status (see the table in `brake --help`).
+
+use std::ffi::OsString;
+use std::fmt;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+/// A run's counts. They add up: done + failed + interrupted + not started + skipped = all jobs
+/// (when the input was read to its end).
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Summary {
+    /// Jobs that ran and exited 0.
+    pub done: u64,
+    /// Jobs that ran and failed (non-zero exit, killed, timed out, could not start).
+    pub failed: u64,
+    /// Jobs that were running when the run stopped, and were ended by brake.
+    pub interrupted: u64,
+    /// Jobs that never started because the run stopped.
+    pub not_started: u64,
+    /// False when the run stopped before reading all its input: more jobs than `not_started`
+    /// never started.
+    pub input_complete: bool,
+    /// Jobs not run because the joblog shows them done (`--resume`).
+    pub skipped: u64,
+    /// What stopped the run early, if anything: `SIGINT`, `SIGTERM`, `halt rule`, ….
+    pub stopped_by: Option<String>,
+    /// brake's exit status.
+    pub exit_code: u8,
+    /// Wall-clock seconds the run took.
+    pub seconds: f64,
+    /// The joblog, if there was one.
+    pub joblog: Option<PathBuf>,
+    /// The command to resume the run, when there is something to resume.
+    pub resume_with: Option<String>,
+}
+
+/// Exit status for usage and internal errors.
+pub const INTERNAL_ERROR: u8 = 255;
+
+/// The exit status: 128 + the signal that stopped the run, else the number of failed jobs (101
+/// for more than 100), else 0.
+pub fn exit_code(stopped_by_signal: Option<i32>, failed: u64) -> u8 {
+    match stopped_by_signal {
+        Some(code) => u8::try_from(code).unwrap_or(INTERNAL_ERROR),
+        None => u8::try_from(failed.min(101)).expect("at most 101"),
+    }
+}
+
+impl Summary {
+    /// Whether the run left jobs to run again with `--resume`.
+    pub fn incomplete(&self) -> bool {
+        self.interrupted > 0 || self.not_started > 0 || !self.input_complete
+    }
+
+    /// Writes the summary as JSON to `path`, through a temporary file renamed into place, so
+    /// the file is either the old one or the whole new one.
+    pub fn write_json(&self, path: &Path) -> io::Result<()> {
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        let mut name = OsString::from(".");
+        name.push(path.file_name().unwrap_or_default());
+        name.push(format!(".{}.tmp", std::process::id()));
+        let tmp = dir.join(name);
+        let result = (|| {
+            let mut file = fs::File::create(&tmp)?;
+            serde_json::to_writer_pretty(&mut file, self)?;
+            file.write_all(b"\n")?;
+            file.sync_all()?;
+            fs::rename(&tmp, path)
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result
+    }
+}
+
+impl fmt::Display for Summary {
+    /// `brake: 37 done, 2 failed, 8 interrupted, 953 not started — resume with: brake …`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "brake: {} done", self.done)?;
+        if self.failed > 0 {
+            write!(f, ", {} failed", self.failed)?;
+        }
+        if self.interrupted > 0 {
+            write!(f, ", {} interrupted", self.interrupted)?;
+        }
+        if self.not_started > 0 || !self.input_complete {
+            write!(f, ", {} not started", self.not_started)?;
+            if !self.input_complete {
+                f.write_str(" (and the unread rest of the input)")?;
+            }
+        }
+        if self.skipped > 0 {
+            write!(f, ", {} skipped (done in an earlier run)", self.skipped)?;
+        }
+        if let Some(by) = &self.stopped_by {
+            write!(f, "; stopped by {by}")?;
+        }
+        if let Some(resume) = &self.resume_with {
+            write!(f, " — resume with: {resume}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_the_table() {
+        assert_eq!(exit_code(None, 0), 0);
+        assert_eq!(exit_code(None, 3), 3);
+        assert_eq!(exit_code(None, 100), 100);
+        assert_eq!(exit_code(None, 101), 101);
+        assert_eq!(exit_code(None, 5000), 101);
+        assert_eq!(exit_code(Some(130), 7), 130);
+    }
+
+    #[test]
+    fn the_line_names_only_what_happened() {
+        let mut summary = Summary {
+            done: 37,
+            input_complete: true,
+            ..Summary::default()
+        };
+        assert_eq!(summary.to_string(), "brake: 37 done");
+        summary.failed = 2;
+        summary.interrupted = 8;
+        summary.not_started = 953;
+        summary.stopped_by = Some("SIGINT (Ctrl-C)".into());
+        summary.resume_with = Some("brake --resume --joblog run.log sleep ::: 1".into());
+        assert_eq!(
+            summary.to_string(),
+            "brake: 37 done, 2 failed, 8 interrupted, 953 not started; stopped by SIGINT \
+             (Ctrl-C) — resume with: brake --resume --joblog run.log sleep ::: 1"
+        );
+        assert!(summary.incomplete());
+    }
+
+    #[test]
+    fn json_is_written_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("summary.json");
+        let summary = Summary {
+            done: 3,
+            input_complete: true,
+            ..Summary::default()
+        };
+        summary.write_json(&path).unwrap();
+        let value: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(value["done"], 3);
+        assert_eq!(value["exit_code"], 0);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temp left");
+    }
+}
