@@ -68,6 +68,9 @@ pub struct Joblog {
     file: File,
     path: PathBuf,
     line: String,
+    /// A torn last line to cut off before the first new line: not at open, so a run refused
+    /// after reading the log leaves the file as it was.
+    cut_to: Option<u64>,
 }
 
 /// What an earlier run recorded.
@@ -109,19 +112,19 @@ impl Joblog {
             Mode::Resume | Mode::ResumeFailed => previous.read(&file)?,
         };
         let length = file.metadata().map_err(|err| io_error("read", err))?.len();
-        if keep < length {
-            file.set_len(keep)
-                .map_err(|err| io_error("truncate", err))?;
-        }
+        let mut cut_to = (keep < length).then_some(keep);
         if keep == 0 {
+            file.set_len(0).map_err(|err| io_error("truncate", err))?;
             file.write_all(HEADER.as_bytes())
                 .map_err(|err| io_error("write", err))?;
+            cut_to = None;
         }
         Ok((
             Joblog {
                 file,
                 path: path.to_owned(),
                 line: String::with_capacity(256),
+                cut_to,
             },
             previous,
         ))
@@ -129,6 +132,10 @@ impl Joblog {
 
     /// Appends `entry` as one complete line, in one write.
     pub fn record(&mut self, entry: &Entry) -> io::Result<()> {
+        if let Some(length) = self.cut_to {
+            self.file.set_len(length)?;
+            self.cut_to = None;
+        }
         self.line.clear();
         let start = entry
             .start
@@ -152,6 +159,9 @@ impl Joblog {
 
     /// Flushes the log to disk (at a stop and at the end of a run).
     pub fn sync(&mut self) -> io::Result<()> {
+        if let Some(length) = self.cut_to.take() {
+            self.file.set_len(length)?;
+        }
         self.file.sync_all()
     }
 
@@ -213,7 +223,7 @@ impl Previous {
         if let Some((bad, _)) = pending_bad {
             self.torn = Some(format!(
                 "the last line ({bad}) of the joblog {name} was incomplete (an earlier run was \
-                 killed while writing it) and was removed; its job will run again"
+                 killed while writing it); it is dropped, and its job will run again"
             ));
         }
         Ok(kept)
