@@ -7,6 +7,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -57,6 +58,8 @@ pub enum Ending {
 pub struct Spawn<'a> {
     /// The rendered command.
     pub rendered: &'a Rendered,
+    /// The program's path, for a direct command (see `Template::program`).
+    pub program: Option<&'a std::path::Path>,
     /// Whether its stdout and stderr are captured.
     pub capture: bool,
     /// Supervision options (termination sequence, process group, parent-death signal).
@@ -129,8 +132,9 @@ pub fn start(
 ) -> Result<Running, StartError> {
     let mut command = match &spawn.rendered.direct {
         Some(argv) => {
-            let mut command = Command::new(&argv[0]);
-            command.args(&argv[1..]);
+            let mut command =
+                Command::new(spawn.program.map_or(argv[0].as_os_str(), |p| p.as_os_str()));
+            command.arg0(&argv[0]).args(&argv[1..]);
             command
         }
         None => {

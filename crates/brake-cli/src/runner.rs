@@ -411,6 +411,7 @@ impl Runner<'_> {
             let rendered = self.template.render(&job.args, job.seq, slot);
             let spawn = Spawn {
                 rendered: &rendered,
+                program: self.template.program(),
                 capture: self.output.captures(),
                 options: &self.options,
                 run_id: &self.run_id,

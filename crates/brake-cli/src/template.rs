@@ -9,7 +9,7 @@
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::quote::{is_safe_byte, push_quoted};
 
@@ -53,8 +53,8 @@ pub struct Template {
     words: Vec<Vec<Part>>,
     /// No replacement string anywhere: values are appended.
     append: bool,
-    /// Jobs run without a shell (see [`Template::is_direct`]).
-    direct: bool,
+    /// The program's path, when jobs run without a shell (see [`Template::is_direct`]).
+    direct: Option<PathBuf>,
 }
 
 /// A template that cannot be used. Its message is one line.
@@ -117,7 +117,13 @@ impl Template {
     /// Whether jobs run without a shell: every literal is made of characters the shell leaves
     /// alone, and the program is a fixed, existing executable that is not a shell word.
     pub fn is_direct(&self) -> bool {
-        self.direct
+        self.direct.is_some()
+    }
+
+    /// Where the program was found, when jobs run without a shell: exec it by this path (with
+    /// the argv's first word as its `argv[0]`) instead of searching `$PATH` for every job.
+    pub fn program(&self) -> Option<&Path> {
+        self.direct.as_deref()
     }
 
     /// The command for the job with `args` (one value per source), number `seq` and slot
@@ -138,7 +144,7 @@ impl Template {
                 push_quoted(&mut text, arg.as_bytes());
             }
         }
-        let direct = self.direct.then(|| {
+        let direct = self.direct.is_some().then(|| {
             let mut argv: Vec<OsString> = self
                 .words
                 .iter()
@@ -308,7 +314,7 @@ fn strip_extension(value: &[u8]) -> &[u8] {
 
 /// Whether the shell would do nothing for these words but split them (see
 /// [`Template::is_direct`]).
-fn direct_capable(words: &[Vec<Part>], sources: usize) -> bool {
+fn direct_capable(words: &[Vec<Part>], sources: usize) -> Option<PathBuf> {
     let literals_safe = words.iter().all(|word| {
         word.iter().all(|part| match part {
             Part::Literal(bytes) => bytes.iter().all(|&b| is_safe_byte(b)),
@@ -318,28 +324,32 @@ fn direct_capable(words: &[Vec<Part>], sources: usize) -> bool {
         })
     });
     if !literals_safe {
-        return false;
+        return None;
     }
     // An empty word vanishes in the shell's split.
     if words
         .iter()
         .any(|word| matches!(word.as_slice(), [Part::Literal(bytes)] if bytes.is_empty()))
     {
-        return false;
+        return None;
     }
     let program = match words[0].as_slice() {
         [Part::Literal(bytes)] => bytes,
-        _ => return false,
+        _ => return None,
     };
     let name = OsStr::from_bytes(program);
     if name.to_str().is_some_and(|n| SHELL_WORDS.contains(&n)) {
-        return false;
+        return None;
     }
     if program.contains(&b'/') {
-        return is_executable(Path::new(name));
+        let path = PathBuf::from(name);
+        return is_executable(&path).then_some(path);
     }
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| is_executable(&dir.join(name))))
+    // Found once here rather than by every job's exec walking `$PATH`.
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| is_executable(candidate))
 }
 
 fn is_executable(path: &Path) -> bool {
