@@ -28,6 +28,11 @@ pub struct RunArgs {
     #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = parse_jobs)]
     pub jobs: Option<usize>,
 
+    /// Keep each command word one argument, quoting its own text too (e.g. brake -q sh -c
+    /// 'echo $0' ::: a); without it, the words are joined into one shell command line
+    #[arg(short = 'q', long)]
+    pub quote: bool,
+
     /// Print each job's output when it ends, stdout and stderr whole (the default)
     #[arg(long, overrides_with_all = ["line_buffer", "ungroup"])]
     pub group: bool,
@@ -108,8 +113,10 @@ give every combination, the first varying slowest. With no source, stdin's lines
 
 Replacement strings: {} the input, {.} without extension, {/} basename, {//} dirname, {/.} \
 basename without extension, {#} job number, {%} job slot, {1} {2} … one source's value (also \
-{1.} {1/} {1//} {1/.}). Without any, the values are appended. Values are shell-quoted: input \
-is never run as shell code.
+{1.} {1/} {1//} {1/.}). Without any, the values are appended. As in GNU parallel, the command's \
+words are joined by spaces into one shell command line (`brake 'gzip -c {} > {}.gz' ::: a`); \
+-q keeps each word one argument instead. Values are always shell-quoted: input is never run as \
+shell code. Commands that need no shell are executed directly.
 
 Stopping: the first Ctrl-C (or SIGTERM, SIGHUP) starts no new job and sends running jobs the \
 --termseq; a second Ctrl-C kills them at once. Finished jobs' output is all printed; with \

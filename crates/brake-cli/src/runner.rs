@@ -69,7 +69,7 @@ pub fn run(args: &RunArgs, argv: &[OsString]) -> Result<u8, RunError> {
     let reads_stdin = sources.iter().any(|s| {
         matches!(s, Source::Stdin) || matches!(s, Source::File(p) if p.as_os_str() == "-")
     });
-    let template = Template::parse(&split.words, sources.len()).map_err(refuse)?;
+    let template = Template::parse(&split.words, sources.len(), args.quote).map_err(refuse)?;
     let uses_slot = split
         .words
         .iter()

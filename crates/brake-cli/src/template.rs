@@ -53,6 +53,8 @@ pub struct Template {
     words: Vec<Vec<Part>>,
     /// No replacement string anywhere: values are appended.
     append: bool,
+    /// `-q`: each word is one shell word, its literal text quoted too.
+    quote_words: bool,
     /// The program's path, when jobs run without a shell (see [`Template::is_direct`]).
     direct: Option<PathBuf>,
 }
@@ -91,8 +93,14 @@ const SHELL_WORDS: &[&str] = &[
 ];
 
 impl Template {
-    /// Parses the command `words` for jobs with `sources` values each.
-    pub fn parse(words: &[OsString], sources: usize) -> Result<Template, TemplateError> {
+    /// Parses the command `words` for jobs with `sources` values each. With `quote_words`
+    /// (`-q`), each word stays one argument, its own text quoted as well as the values put in
+    /// (GNU parallel's `-q`): `brake -q sh -c 'echo $0' {}` runs `sh -c 'echo $0' VALUE`.
+    pub fn parse(
+        words: &[OsString],
+        sources: usize,
+        quote_words: bool,
+    ) -> Result<Template, TemplateError> {
         if words.is_empty() {
             return Err(TemplateError(
                 "a command is needed (e.g. brake echo ::: a b)".into(),
@@ -106,10 +114,11 @@ impl Template {
             .iter()
             .flatten()
             .any(|part| !matches!(part, Part::Literal(_)));
-        let direct = direct_capable(&words, sources);
+        let direct = direct_capable(&words, sources, quote_words);
         Ok(Template {
             words,
             append,
+            quote_words,
             direct,
         })
     }
@@ -133,6 +142,14 @@ impl Template {
         for (i, word) in self.words.iter().enumerate() {
             if i > 0 {
                 text.push(b' ');
+            }
+            if self.quote_words {
+                let mut raw = Vec::new();
+                for part in word {
+                    render_part(&mut raw, part, args, seq, slot, false);
+                }
+                push_quoted(&mut text, &raw);
+                continue;
             }
             for part in word {
                 render_part(&mut text, part, args, seq, slot, true);
@@ -314,22 +331,25 @@ fn strip_extension(value: &[u8]) -> &[u8] {
 
 /// Whether the shell would do nothing for these words but split them (see
 /// [`Template::is_direct`]).
-fn direct_capable(words: &[Vec<Part>], sources: usize) -> Option<PathBuf> {
-    let literals_safe = words.iter().all(|word| {
-        word.iter().all(|part| match part {
-            Part::Literal(bytes) => bytes.iter().all(|&b| is_safe_byte(b)),
-            // Several values in one `{}` are several shell words: leave that to the shell.
-            Part::Value(From::All, _) => sources <= 1,
-            _ => true,
-        })
-    });
+fn direct_capable(words: &[Vec<Part>], sources: usize, quote_words: bool) -> Option<PathBuf> {
+    // Quoted words are single arguments whatever they hold.
+    let literals_safe = quote_words
+        || words.iter().all(|word| {
+            word.iter().all(|part| match part {
+                Part::Literal(bytes) => bytes.iter().all(|&b| is_safe_byte(b)),
+                // Several values in one `{}` are several shell words: leave that to the shell.
+                Part::Value(From::All, _) => sources <= 1,
+                _ => true,
+            })
+        });
     if !literals_safe {
         return None;
     }
     // An empty word vanishes in the shell's split.
-    if words
-        .iter()
-        .any(|word| matches!(word.as_slice(), [Part::Literal(bytes)] if bytes.is_empty()))
+    if !quote_words
+        && words
+            .iter()
+            .any(|word| matches!(word.as_slice(), [Part::Literal(bytes)] if bytes.is_empty()))
     {
         return None;
     }
@@ -367,7 +387,7 @@ mod tests {
     }
 
     fn text(words: &[&str], args: &[&str]) -> String {
-        let template = Template::parse(&os(words), args.len().max(1)).unwrap();
+        let template = Template::parse(&os(words), args.len().max(1), false).unwrap();
         template
             .render(&os(args), 7, 2)
             .text
@@ -421,13 +441,13 @@ mod tests {
 
     #[test]
     fn bad_positions_are_errors() {
-        let err = Template::parse(&os(&["echo", "{3}"]), 2).unwrap_err();
+        let err = Template::parse(&os(&["echo", "{3}"]), 2, false).unwrap_err();
         assert_eq!(
             err.to_string(),
             "{3} in the command, but there are only 2 input sources (::: or ::::)"
         );
-        assert!(Template::parse(&os(&["echo", "{0}"]), 1).is_err());
-        assert!(Template::parse(&[], 1)
+        assert!(Template::parse(&os(&["echo", "{0}"]), 1, false).is_err());
+        assert!(Template::parse(&[], 1, false)
             .unwrap_err()
             .to_string()
             .contains("command is needed"));
@@ -444,8 +464,11 @@ mod tests {
 
     #[test]
     fn direct_only_when_the_shell_would_just_split() {
-        let direct =
-            |words: &[&str], sources| Template::parse(&os(words), sources).unwrap().is_direct();
+        let direct = |words: &[&str], sources| {
+            Template::parse(&os(words), sources, false)
+                .unwrap()
+                .is_direct()
+        };
         assert!(direct(&["echo", "{}"], 1));
         assert!(direct(&["true"], 1));
         assert!(direct(&["/bin/echo", "x{}.out"], 1));
@@ -460,6 +483,18 @@ mod tests {
         assert!(!direct(&["echo", ""], 1));
     }
 
+    #[test]
+    fn quoted_words_stay_single_arguments() {
+        let words = os(&["sh", "-c", "echo $0; exit 1", "{}"]);
+        let template = Template::parse(&words, 1, true).unwrap();
+        let rendered = template.render(&os(&["a b"]), 1, 1);
+        assert_eq!(rendered.text, "sh -c 'echo $0; exit 1' 'a b'");
+        assert_eq!(
+            rendered.direct.unwrap(),
+            os(&["sh", "-c", "echo $0; exit 1", "a b"])
+        );
+    }
+
     /// The argv a job gets through `sh -c`, against the direct argv, for the same values.
     #[test]
     fn direct_argv_is_what_the_shell_gives() {
@@ -471,7 +506,7 @@ mod tests {
         ];
         for (words, values) in cases {
             let words = os(words);
-            let template = Template::parse(&words, values.len()).unwrap();
+            let template = Template::parse(&words, values.len(), false).unwrap();
             assert!(template.is_direct(), "{words:?}");
             let rendered = template.render(&os(values), 3, 1);
             let argv = rendered.direct.clone().unwrap();
