@@ -102,7 +102,7 @@ pub fn run(options: &Options) -> Result<u8, ExecError> {
         .map_err(|err| ExecError::Internal(format!("lost track of the program: {err}")))?;
     let swept = sweep_escaped(RUN_VAR, &run_id, &[]);
     if !swept.is_empty() {
-        eprintln!(
+        say!(
             "brake: ended {} process(es) that had left the program's process group",
             swept.len()
         );

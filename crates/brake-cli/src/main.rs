@@ -7,6 +7,15 @@
 //! than 100 failed; 128 + N after signal N stopped the run (130 for Ctrl-C); 255 for usage and
 //! internal errors. `brake exec` exits with the program's own status (see `exec.rs`).
 
+/// `eprintln!` that never panics: a closed terminal (SIGHUP) or a closed stderr must not turn
+/// an orderly stop into a crash, so brake's own messages ignore write errors.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod cli;
 mod exec;
 mod inputs;
@@ -60,7 +69,7 @@ fn main() -> ExitCode {
     match runner::run(&args, &argv) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            eprintln!("brake: {err}");
+            say!("brake: {err}");
             ExitCode::from(INTERNAL_ERROR)
         }
     }
@@ -75,7 +84,7 @@ fn exec_main(argv: Vec<OsString>) -> ExitCode {
     match exec::run(&options) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            eprintln!("brake: {err}");
+            say!("brake: {err}");
             ExitCode::from(err.exit_code())
         }
     }

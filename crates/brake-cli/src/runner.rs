@@ -80,10 +80,10 @@ pub fn run(args: &RunArgs, argv: &[OsString]) -> Result<u8, RunError> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let (jobs, warning) = crate::limits::fit_jobs(wanted);
     if let Some(warning) = warning {
-        eprintln!("brake: {warning}");
+        say!("brake: {warning}");
     }
     if reads_stdin && io::stdin().is_terminal() {
-        eprintln!("brake: reading inputs from the terminal, one per line (end with Ctrl-D)");
+        say!("brake: reading inputs from the terminal, one per line (end with Ctrl-D)");
     }
 
     if args.verbose {
@@ -92,7 +92,7 @@ pub fn run(args: &RunArgs, argv: &[OsString]) -> Result<u8, RunError> {
         } else {
             "through /bin/sh -c"
         };
-        eprintln!("brake: {jobs} job(s) at once, each run {how}");
+        say!("brake: {jobs} job(s) at once, each run {how}");
     }
 
     let stop = Stop::new();
@@ -116,10 +116,10 @@ pub fn run(args: &RunArgs, argv: &[OsString]) -> Result<u8, RunError> {
             };
             let (log, previous) = Joblog::open(path, mode).map_err(refuse)?;
             if let Some(torn) = previous.torn() {
-                eprintln!("brake: {torn}");
+                say!("brake: {torn}");
             }
             if args.verbose && mode != LogMode::Fresh {
-                eprintln!(
+                say!(
                     "brake: {} holds {} job line(s), {} job(s) succeeded",
                     path.display(),
                     previous.lines(),
@@ -444,7 +444,7 @@ impl Runner<'_> {
         if first {
             self.counters.consumed.fetch_add(1, Ordering::Relaxed);
         }
-        eprintln!(
+        say!(
             "brake: job {} could not start: {}: {}",
             err.job.seq,
             err.error,
@@ -610,7 +610,7 @@ impl Runner<'_> {
         let ending = running.ending(&exit);
         let timed_out = matches!(running.ending, Some((_, Cause::Timeout)));
         if timed_out {
-            eprintln!(
+            say!(
                 "brake: job {} timed out after {:?}, {exit}: {}",
                 running.job.seq,
                 self.args.timeout.unwrap_or_default(),
@@ -677,18 +677,16 @@ impl Runner<'_> {
             self.halted = true;
             let running = self.running();
             if halt.now {
-                eprintln!("brake: --halt {halt} reached; ending {running} running job(s)");
+                say!("brake: --halt {halt} reached; ending {running} running job(s)");
                 self.stop.request(Reason::Halted);
             } else {
-                eprintln!(
-                    "brake: --halt {halt} reached; no new jobs, waiting for {running} running"
-                );
+                say!("brake: --halt {halt} reached; no new jobs, waiting for {running} running");
             }
         }
     }
 
     fn fatal_error(&mut self, message: String) {
-        eprintln!("brake: {message}");
+        say!("brake: {message}");
         if self.fatal.is_none() {
             self.fatal = Some(message);
         }
@@ -699,7 +697,7 @@ impl Runner<'_> {
         if !self.stdout_closed {
             self.stdout_closed = true;
             if err.kind() != io::ErrorKind::BrokenPipe {
-                eprintln!("brake: cannot write output: {err}");
+                say!("brake: cannot write output: {err}");
             }
             self.stop.request(Reason::Requested);
         }
@@ -712,7 +710,7 @@ impl Runner<'_> {
         }
         if let Some(joblog) = &mut self.joblog {
             if let Err(err) = joblog.sync() {
-                eprintln!(
+                say!(
                     "brake: cannot sync the joblog {}: {err}",
                     joblog.path().display()
                 );
@@ -723,7 +721,7 @@ impl Runner<'_> {
         }
         let swept = sweep_escaped(job::RUN_VAR, &self.run_id, &[]);
         if !swept.is_empty() {
-            eprintln!(
+            say!(
                 "brake: ended {} process(es) that jobs had left running",
                 swept.len()
             );
@@ -770,11 +768,11 @@ impl Runner<'_> {
         }
         let clean = exit_code == 0 && !summary.incomplete();
         if !clean || io::stderr().is_terminal() {
-            eprintln!("{summary}");
+            say!("{summary}");
         }
         if let Some(path) = &self.args.json {
             if let Err(err) = summary.write_json(path) {
-                eprintln!("brake: cannot write {}: {err}", path.display());
+                say!("brake: cannot write {}: {err}", path.display());
                 return INTERNAL_ERROR;
             }
         }
@@ -817,7 +815,7 @@ fn dry_run(template: &Template, inputs: Inputs, jobs: usize, stop: &Stop) -> Res
             Ok(args) => args,
             Err(err) => {
                 let _ = out.flush();
-                eprintln!("brake: reading the input: {err}");
+                say!("brake: reading the input: {err}");
                 return Ok(INTERNAL_ERROR);
             }
         };
@@ -847,7 +845,7 @@ fn notice(bar: Option<ProgressBar>) -> Notice {
         let line = notice_line(event)?;
         match &bar {
             Some(bar) if !bar.is_hidden() => {
-                bar.suspend(|| eprintln!("{line}"));
+                bar.suspend(|| say!("{line}"));
                 None
             }
             _ => Some(line),
