@@ -8,6 +8,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
+use std::io::Write as _;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
@@ -86,10 +87,10 @@ pub struct Rendered {
 /// program of the same effect. With one of these first, jobs go through the shell.
 const SHELL_WORDS: &[&str] = &[
     ".", ":", "!", "{", "}", "[[", "]]", "alias", "bg", "break", "case", "cd", "command",
-    "continue", "declare", "do", "done", "elif", "else", "esac", "eval", "exec", "exit", "export",
-    "fg", "fi", "for", "function", "getopts", "hash", "if", "jobs", "let", "local", "read",
-    "readonly", "return", "select", "set", "shift", "source", "then", "times", "trap", "type",
-    "typeset", "ulimit", "umask", "unalias", "unset", "until", "wait", "while",
+    "continue", "coproc", "declare", "do", "done", "elif", "else", "esac", "eval", "exec", "exit",
+    "export", "fg", "fi", "for", "function", "getopts", "hash", "if", "in", "jobs", "let", "local",
+    "read", "readonly", "return", "select", "set", "shift", "source", "then", "time", "times",
+    "trap", "type", "typeset", "ulimit", "umask", "unalias", "unset", "until", "wait", "while",
 ];
 
 impl Template {
@@ -202,8 +203,13 @@ fn render_part(
     };
     match part {
         Part::Literal(bytes) => out.extend_from_slice(bytes),
-        Part::Seq => out.extend_from_slice(seq.to_string().as_bytes()),
-        Part::Slot => out.extend_from_slice(slot.to_string().as_bytes()),
+        // Written straight into `out`: no String per number per job.
+        Part::Seq => {
+            let _ = write!(out, "{seq}");
+        }
+        Part::Slot => {
+            let _ = write!(out, "{slot}");
+        }
         Part::Value(From::Source(n), edit) => {
             let value = args.get(*n).map_or(&[][..], |a| a.as_bytes());
             put(out, apply(*edit, value));
@@ -302,7 +308,8 @@ fn apply(edit: Edit, value: &[u8]) -> &[u8] {
     }
 }
 
-/// The part after the last `/` (all of it when there is none).
+/// The part after the last `/` (all of it when there is none). Plain text rules, not path
+/// normalisation: `a/b/` gives an empty basename.
 fn basename(value: &[u8]) -> &[u8] {
     match value.iter().rposition(|&b| b == b'/') {
         Some(slash) => &value[slash + 1..],
@@ -310,7 +317,8 @@ fn basename(value: &[u8]) -> &[u8] {
     }
 }
 
-/// The part before the last `/`: `.` when there is none, `/` for a file in the root.
+/// The part before the last `/`: `.` when there is none, `/` for a file in the root. Plain text
+/// rules: `a/b/` gives `a/b` (as its basename is empty), `a//b` gives `a/`.
 fn dirname(value: &[u8]) -> &[u8] {
     match value.iter().rposition(|&b| b == b'/') {
         Some(0) => b"/",
@@ -334,9 +342,13 @@ fn strip_extension(value: &[u8]) -> &[u8] {
 fn direct_capable(words: &[Vec<Part>], sources: usize, quote_words: bool) -> Option<PathBuf> {
     // Quoted words are single arguments whatever they hold.
     let literals_safe = quote_words
-        || words.iter().all(|word| {
+        || words.iter().enumerate().all(|(i, word)| {
             word.iter().all(|part| match part {
-                Part::Literal(bytes) => bytes.iter().all(|&b| is_safe_byte(b)),
+                // `=` is only special in words before the program (assignments); the program
+                // word itself must not hold one, or sh would assign instead of running it.
+                Part::Literal(bytes) => bytes
+                    .iter()
+                    .all(|&b| is_safe_byte(b) || (b == b'=' && i > 0)),
                 // Several values in one `{}` are several shell words: leave that to the shell.
                 Part::Value(From::All, _) => sources <= 1,
                 _ => true,
@@ -412,6 +424,13 @@ mod tests {
         assert_eq!(text(&["echo", "{//}"], &["/a"]), "echo /");
         assert_eq!(text(&["echo", "{.}"], &[".bashrc"]), "echo .bashrc");
         assert_eq!(text(&["echo", "{.}"], &["a.b/c"]), "echo a.b/c");
+        assert_eq!(text(&["echo", "{.}"], &["dir/.bashrc"]), "echo dir/.bashrc");
+        assert_eq!(text(&["echo", "{/}", "{//}"], &["a/b/"]), "echo '' a/b");
+        assert_eq!(text(&["echo", "{/.}"], &["x.tar.gz"]), "echo x.tar");
+        assert_eq!(
+            text(&["echo", "{2//}", "{2/.}"], &["a", "d/e.f"]),
+            "echo d e"
+        );
     }
 
     #[test]
@@ -481,6 +500,9 @@ mod tests {
         assert!(!direct(&["echo", "{}"], 2), "{{}} with several sources");
         assert!(direct(&["echo", "{1}", "{2}"], 2));
         assert!(!direct(&["echo", ""], 1));
+        assert!(direct(&["echo", "if={}", "of=x"], 1), "= in an argument");
+        assert!(!direct(&["A=1", "{}"], 1), "an assignment, not a program");
+        assert!(!direct(&["time", "true"], 1), "a keyword in bash and ksh");
     }
 
     #[test]
@@ -522,6 +544,46 @@ mod tests {
                 .unwrap()
                 .stdout;
             assert_eq!(direct, shell, "{:?}", rendered.text);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+
+        /// Whatever the values hold, the direct argv is the one `sh -c` gives the program.
+        #[test]
+        fn direct_argv_matches_sh_for_any_values(
+            values in proptest::collection::vec(
+                proptest::collection::vec(
+                    proptest::prop_oneof![
+                        1u8..=255,
+                        proptest::sample::select(b"'\"\\$`!*?[]{}()<>|&;#~=./ \t\n".to_vec()),
+                    ],
+                    0..12,
+                ),
+                2,
+            ),
+        ) {
+            let values: Vec<OsString> = values.into_iter().map(OsString::from_vec).collect();
+            // A script read by sh (not exec'd, so no ETXTBSY race with other tests' spawns)
+            // prints its arguments NUL-terminated, with only safe characters in the template.
+            let dir = tempfile::tempdir().unwrap();
+            let script = dir.path().join("show");
+            std::fs::write(&script, "printf '%s\\0' \"$@\"\n").unwrap();
+            let mut words = vec![OsString::from("sh"), script.into_os_string()];
+            words.extend(os(&["{1}", "x={2.}", "{1//}/{2/}", "{#}"]));
+            let template = Template::parse(&words, 2, false).unwrap();
+            proptest::prop_assert!(template.is_direct());
+            let rendered = template.render(&values, 42, 3);
+            let shell = Command::new("/bin/sh")
+                .arg("-c")
+                .arg(&rendered.text)
+                .output()
+                .unwrap()
+                .stdout;
+            let argv = rendered.direct.unwrap();
+            let direct = Command::new(&argv[0]).args(&argv[1..]).output().unwrap().stdout;
+            proptest::prop_assert_eq!(direct, shell);
         }
     }
 }
