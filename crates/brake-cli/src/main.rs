@@ -27,6 +27,7 @@ mod quote;
 mod runner;
 mod summary;
 mod template;
+mod watchdog;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -57,6 +58,9 @@ enum ExecCommand {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = watchdog::run_if_guard() {
+        return ExitCode::from(code);
+    }
     let argv: Vec<OsString> = std::env::args_os().collect();
     // `exec` as the first word is the wrapper; anything else is a command to run in parallel.
     if argv.get(1).is_some_and(|word| word == "exec") {

@@ -23,7 +23,7 @@ use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use brake::child::{become_subreaper, sweep_escaped, ChildOptions, Termination};
+use brake::child::{become_subreaper, ignored_signals, sweep_escaped, ChildOptions, Termination};
 use brake::{Activity, Notice, NoticeEvent, Phase, Reason, Stop};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rustix::event::{poll, PollFd, PollFlags};
@@ -36,6 +36,7 @@ use crate::output::{Mode, Output};
 use crate::quote::quote;
 use crate::summary::{self, Summary, INTERNAL_ERROR};
 use crate::template::Template;
+use crate::watchdog::Guard;
 
 /// Jobs read ahead of the slots by the input thread.
 const FEED: usize = 1024;
@@ -158,8 +159,19 @@ pub fn run(args: &RunArgs, argv: &[OsString]) -> Result<u8, RunError> {
     } else {
         Mode::Group
     };
+    // With a guard to end what a SIGKILLed brake leaves, jobs need no parent-death signal, and
+    // with no ignored signal to undo, std spawns them by vfork rather than fork.
+    let guard = match Guard::start(&run_id) {
+        Ok(guard) => Some(guard),
+        Err(err) => {
+            say!("brake: cannot start the run's guard process ({err}); jobs get a parent-death signal instead");
+            None
+        }
+    };
     let options = ChildOptions {
         termseq: args.termseq.clone(),
+        parent_death_signal: guard.is_none().then_some(libc::SIGKILL),
+        reset_signals: guard.is_none() || !ignored_signals().is_empty(),
         ..ChildOptions::default()
     };
     let mut runner = Runner {
@@ -199,8 +211,12 @@ pub fn run(args: &RunArgs, argv: &[OsString]) -> Result<u8, RunError> {
         .previous
         .as_ref()
         .is_none_or(|p| p.lowest_seq().is_none());
-    runner.run_loop()?;
-    Ok(runner.finish(argv))
+    let ran = runner.run_loop();
+    let code = ran.map(|()| runner.finish(argv));
+    if let Some(guard) = guard {
+        guard.finish();
+    }
+    code
 }
 
 /// Counts shared with the stop's notice (read from the signal watcher thread).

@@ -69,7 +69,7 @@ mod sweep;
 mod sys;
 
 pub use sequence::{terminate_all, Termination};
-pub use sweep::{become_subreaper, sweep_escaped, Swept};
+pub use sweep::{become_subreaper, end_marked, sweep_escaped, Swept};
 
 use sys::Seen;
 
@@ -105,6 +105,14 @@ impl Default for ChildOptions {
             termseq: TermSeq::default(),
         }
     }
+}
+
+/// The signals this process ignores that a child would inherit through `exec` (SIGPIPE aside,
+/// which std resets). When it is empty, exec alone gives a child default signal actions, and
+/// [`ChildOptions::reset_signals`] can be `false`; with no parent-death signal either, std then
+/// spawns with `posix_spawn` (a vfork) instead of fork, which is markedly cheaper per child.
+pub fn ignored_signals() -> Vec<i32> {
+    sys::ignored_signals()
 }
 
 /// The last signal of the termination sequence that brake sent before a child ended.

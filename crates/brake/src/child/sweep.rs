@@ -86,6 +86,65 @@ pub fn sweep_escaped(key: &str, value: &str, keep: &[u32]) -> Vec<Swept> {
     swept
 }
 
+/// Ends every live process, wherever it is in the process tree, whose environment (as it was
+/// started) holds `key=value`, except this process and those in `keep`; returns what it ended.
+///
+/// For a guard that outlives its run (a process that learns the run's brake was SIGKILLed and
+/// ends what it left behind). Each process is SIGKILLed through a pidfd opened before the
+/// marker is read again, so a reused pid is never hit; ended children of this process are
+/// reaped. It rescans until a scan finds nothing, for at most 5 s.
+pub fn end_marked(key: &str, value: &str, keep: &[u32]) -> Vec<Swept> {
+    let marker = format!("{key}={value}").into_bytes();
+    let me = std::process::id();
+    let limit = Instant::now() + SWEEP_LIMIT;
+    let mut ended = Vec::new();
+    loop {
+        let found = scan_any(me, &marker, keep);
+        if found.is_empty() {
+            break;
+        }
+        for (_, pidfd) in &found {
+            let _ = sys::pidfd_signal(pidfd.as_fd(), libc::SIGKILL);
+        }
+        for (one, pidfd) in found {
+            // A pidfd turns readable when its process has ended.
+            let _ = sys::wait_readable(&[pidfd.as_fd()], Some(limit));
+            let _ = sys::reap_pidfd(pidfd.as_fd());
+            ended.push(one);
+        }
+        if Instant::now() >= limit {
+            break;
+        }
+    }
+    ended
+}
+
+/// Live processes other than `me` that carry `marker` and are not in `keep`, each with a pidfd
+/// opened on it after which the marker was read again.
+fn scan_any(me: u32, marker: &[u8], keep: &[u32]) -> Vec<(Swept, OwnedFd)> {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let live = |pid: u32| parent_of_live(pid).is_some() && carries(pid, marker);
+    dir.flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| *pid != me && !keep.contains(pid))
+        .filter(|&pid| live(pid))
+        .filter_map(|pid| {
+            let pidfd = sys::pidfd_open(pid).ok()?;
+            live(pid).then(|| {
+                (
+                    Swept {
+                        pid,
+                        cmdline: cmdline(pid),
+                    },
+                    pidfd,
+                )
+            })
+        })
+        .collect()
+}
+
 /// Live children of `me` that carry `marker` and are not in `keep`, each with a pidfd opened
 /// on it after which the marker was read again.
 fn scan(me: u32, marker: &[u8], keep: &[u32]) -> Vec<(Swept, OwnedFd)> {

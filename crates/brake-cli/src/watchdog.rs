@@ -1,0 +1,85 @@
+//! The run's guard: a small process that outlives a SIGKILLed brake by a moment and ends every
+//! job process the run left behind.
+//!
+//! Jobs are started without a parent-death signal, so that std can spawn them with
+//! `posix_spawn` (a vfork, markedly cheaper than fork for short jobs). What the parent-death
+//! signal did, the guard does instead, and more: brake holds the write end of a pipe that is
+//! the guard's stdin; when brake ends in any way, SIGKILL included, the kernel closes it, the
+//! guard reads end of file, and ends every process that carries the run's marker — jobs and
+//! any descendants that escaped their process group.
+//!
+//! The guard is brake itself, started again with [`GUARD_VAR`] set to the run's id. It runs in
+//! a process group of its own, so the terminal's Ctrl-C does not reach it, and it does not
+//! carry the run's marker itself.
+
+use std::ffi::OsString;
+use std::io::{self, Read};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use std::os::unix::process::CommandExt;
+
+use crate::job::RUN_VAR;
+
+/// The environment variable that turns a start of brake into a run's guard; its value is the
+/// run's id.
+pub const GUARD_VAR: &str = "BRAKE_GUARD_FOR";
+
+/// A running guard, from brake's side. Dropping it without [`finish`](Guard::finish) closes the
+/// pipe, and the guard sweeps and ends on its own.
+pub struct Guard {
+    child: Child,
+    pipe: Option<ChildStdin>,
+}
+
+impl Guard {
+    /// Starts the guard for `run_id`.
+    pub fn start(run_id: &str) -> io::Result<Guard> {
+        let exe = std::env::current_exe()?;
+        let mut child = Command::new(exe)
+            .env(GUARD_VAR, run_id)
+            .env_remove(RUN_VAR)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()?;
+        let pipe = child.stdin.take();
+        Ok(Guard { child, pipe })
+    }
+
+    /// The end of a run: the guard is told (its pipe closes), makes its last sweep, and is
+    /// waited for, at most a few seconds, so it does not outlive brake.
+    pub fn finish(mut self) {
+        drop(self.pipe.take());
+        let until = Instant::now() + Duration::from_secs(6);
+        while Instant::now() < until {
+            match self.child.try_wait() {
+                Ok(Some(_)) | Err(_) => return,
+                Ok(None) => std::thread::sleep(Duration::from_millis(1)),
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// If this start of brake is a guard, runs it and returns its exit status; `None` otherwise.
+pub fn run_if_guard() -> Option<u8> {
+    let run_id: OsString = std::env::var_os(GUARD_VAR)?;
+    let run_id = run_id.to_str()?.to_owned();
+    // The pipe from brake is the only thing read: end of file (or any error) means brake is
+    // gone or done.
+    let mut byte = [0u8; 64];
+    let mut stdin = io::stdin().lock();
+    loop {
+        match stdin.read(&mut byte) {
+            Ok(0) => break,
+            Ok(_) => continue,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        }
+    }
+    brake::child::end_marked(RUN_VAR, &run_id, &[]);
+    Some(0)
+}
