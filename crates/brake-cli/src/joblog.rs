@@ -1,15 +1,20 @@
 //! The joblog: one line per finished job in GNU parallel's column format (so its tools, and
 //! people used to them, read ours), appended as each job ends, and read back to resume.
 //!
+//! The columns, tab-separated, after a header line naming them: `Seq`, `Host` (`:`, the local
+//! machine), `Starttime` (Unix seconds, `%10.3f`), `JobRuntime` (seconds, `%10.3f`), `Send`,
+//! `Receive`, `Exitval`, `Signal`, `Command`.
+//!
 //! Each line goes out in one `write(2)` on a file opened `O_APPEND`, with no buffer in
 //! between: a runner killed at any moment leaves every earlier line whole, and at worst one
 //! torn last line, which the next `--resume` reports and cuts off before appending.
 //!
 //! The Command column is kept to one line: `\` is written `\\`, and tab, newline and carriage
-//! return `\t`, `\n` and `\r`.
+//! return `\t`, `\n` and `\r`. A command that is not UTF-8 is written lossily (U+FFFD for the
+//! bad bytes); commands are compared in that escaped, lossy form, so a resume still matches.
 
 use std::collections::HashMap;
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::fmt::{self, Write as _};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
@@ -37,7 +42,7 @@ pub struct Entry {
     /// The signal that ended it (0 when none).
     pub signal: i32,
     /// Its command line.
-    pub command: std::ffi::OsString,
+    pub command: OsString,
 }
 
 /// How a joblog is opened.
@@ -67,28 +72,40 @@ impl std::error::Error for JoblogError {}
 pub struct Joblog {
     file: File,
     path: PathBuf,
+    /// Reused for every line, so recording allocates nothing once it has grown.
     line: String,
     /// A torn last line to cut off before the first new line: not at open, so a run refused
-    /// after reading the log leaves the file as it was.
+    /// after reading the log (a different command line, say) leaves the file as it was.
     cut_to: Option<u64>,
 }
 
+/// What one job's lines in an earlier run recorded.
+#[derive(Debug)]
+struct Logged {
+    /// The command of its latest line, as written (escaped).
+    command: String,
+    /// Whether any of its lines succeeded.
+    succeeded: bool,
+}
+
 /// What an earlier run recorded.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Previous {
     path: PathBuf,
-    mode: Option<Mode>,
-    /// Per job: its latest command (escaped) and whether any of its lines succeeded.
-    jobs: HashMap<u64, (String, bool)>,
+    mode: Mode,
+    jobs: HashMap<u64, Logged>,
     lines: usize,
+    succeeded: usize,
+    lowest: Option<u64>,
+    highest: Option<u64>,
     torn: Option<String>,
 }
 
 impl Joblog {
-    /// Opens the log at `path` in `mode`. `Fresh` truncates it and writes the header; the
-    /// resume modes read it (a missing or empty file is a new log), tolerate a torn last line
-    /// (reported by [`Previous::torn`] and cut off), and refuse a file that is not a joblog or
-    /// has a bad line before its last.
+    /// Opens the log at `path` in `mode`. `Fresh` creates or truncates it and writes the
+    /// header; the resume modes read it (a missing or empty file is a new log), tolerate a
+    /// torn last line (reported by [`Previous::torn`] and cut off before the first new line),
+    /// and refuse a file that is not a joblog or has a bad line before its last.
     pub fn open(path: &Path, mode: Mode) -> Result<(Joblog, Previous), JoblogError> {
         let io_error = |what: &str, err: io::Error| {
             JoblogError(format!(
@@ -104,20 +121,26 @@ impl Joblog {
             .map_err(|err| io_error("open", err))?;
         let mut previous = Previous {
             path: path.to_owned(),
-            mode: Some(mode),
-            ..Previous::default()
+            mode,
+            jobs: HashMap::new(),
+            lines: 0,
+            succeeded: 0,
+            lowest: None,
+            highest: None,
+            torn: None,
         };
         let keep = match mode {
             Mode::Fresh => 0,
             Mode::Resume | Mode::ResumeFailed => previous.read(&file)?,
         };
-        let length = file.metadata().map_err(|err| io_error("read", err))?.len();
-        let mut cut_to = (keep < length).then_some(keep);
+        let mut cut_to = None;
         if keep == 0 {
             file.set_len(0).map_err(|err| io_error("truncate", err))?;
             file.write_all(HEADER.as_bytes())
                 .map_err(|err| io_error("write", err))?;
-            cut_to = None;
+        } else {
+            let length = file.metadata().map_err(|err| io_error("read", err))?.len();
+            cut_to = (keep < length).then_some(keep);
         }
         Ok((
             Joblog {
@@ -132,15 +155,13 @@ impl Joblog {
 
     /// Appends `entry` as one complete line, in one write.
     pub fn record(&mut self, entry: &Entry) -> io::Result<()> {
-        if let Some(length) = self.cut_to {
-            self.file.set_len(length)?;
-            self.cut_to = None;
-        }
+        self.cut_torn()?;
         self.line.clear();
         let start = entry
             .start
             .duration_since(UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64());
+        // Writing to a String cannot fail.
         let _ = write!(
             self.line,
             "{}\t:\t{:10.3}\t{:10.3}\t{}\t{}\t{}\t{}\t",
@@ -159,9 +180,7 @@ impl Joblog {
 
     /// Flushes the log to disk (at a stop and at the end of a run).
     pub fn sync(&mut self) -> io::Result<()> {
-        if let Some(length) = self.cut_to.take() {
-            self.file.set_len(length)?;
-        }
+        self.cut_torn()?;
         self.file.sync_all()
     }
 
@@ -169,18 +188,26 @@ impl Joblog {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    fn cut_torn(&mut self) -> io::Result<()> {
+        if let Some(length) = self.cut_to {
+            self.file.set_len(length)?;
+            self.cut_to = None;
+        }
+        Ok(())
+    }
 }
 
 impl Previous {
     /// Reads the log; returns how many bytes of it to keep (0: write a new header).
     fn read(&mut self, file: &File) -> Result<u64, JoblogError> {
         let name = self.path.display().to_string();
-        let mut reader = BufReader::new(file);
+        let mut reader = BufReader::with_capacity(64 * 1024, file);
         let mut line = Vec::new();
         let mut kept: u64 = 0;
         let mut number = 0usize;
         // A bad line is an error unless it turns out to be the last.
-        let mut pending_bad: Option<(usize, u64)> = None;
+        let mut bad: Option<usize> = None;
         loop {
             line.clear();
             let n = reader
@@ -190,9 +217,11 @@ impl Previous {
                 break;
             }
             number += 1;
-            if let Some((bad, _)) = pending_bad {
+            if let Some(bad) = bad {
                 return Err(JoblogError(format!(
-                    "the joblog {name} has a bad line {bad}; fix or delete the file"
+                    "line {bad} of the joblog {name} is not a job line (nine tab-separated \
+                     columns, Seq to Command); fix or remove that line, or delete the file to \
+                     start over"
                 )));
             }
             let complete = line.last() == Some(&b'\n');
@@ -205,72 +234,92 @@ impl Previous {
                     return Ok(0); // a header torn by a kill: nothing was recorded
                 }
                 return Err(JoblogError(format!(
-                    "{name} is not a joblog (its first line is not the Seq/Host/Starttime/… \
-                     header); give --joblog another file"
+                    "{name} is not a joblog (its first line is not the \
+                     Seq/Host/Starttime/… header); give --joblog another file"
                 )));
             }
-            match complete.then(|| parse(&line)).flatten() {
+            match line.strip_suffix(b"\n").and_then(parse) {
                 Some((seq, succeeded, command)) => {
-                    let entry = self.jobs.entry(seq).or_insert((String::new(), false));
-                    entry.0 = command;
-                    entry.1 |= succeeded;
-                    self.lines += 1;
+                    self.add(seq, succeeded, command);
                     kept += n as u64;
                 }
-                None => pending_bad = Some((number, kept)),
+                None => bad = Some(number),
             }
         }
-        if let Some((bad, _)) = pending_bad {
+        if let Some(bad) = bad {
             self.torn = Some(format!(
-                "the last line ({bad}) of the joblog {name} was incomplete (an earlier run was \
-                 killed while writing it); it is dropped, and its job will run again"
+                "the last line ({bad}) of the joblog {name} was incomplete (the previous run was \
+                 killed while writing it) and is removed; its job will run again"
             ));
         }
         Ok(kept)
     }
 
+    fn add(&mut self, seq: u64, succeeded: bool, command: String) {
+        self.lines += 1;
+        self.lowest = Some(self.lowest.map_or(seq, |lowest| lowest.min(seq)));
+        self.highest = Some(self.highest.map_or(seq, |highest| highest.max(seq)));
+        let job = self.jobs.entry(seq).or_insert(Logged {
+            command: String::new(),
+            succeeded: false,
+        });
+        job.command = command;
+        if succeeded && !job.succeeded {
+            job.succeeded = true;
+            self.succeeded += 1;
+        }
+    }
+
     /// Whether job `seq` is skipped: with `--resume` when it has a line, with
-    /// `--resume-failed` when one of its lines succeeded.
+    /// `--resume-failed` when one of its lines succeeded (Exitval 0 and Signal 0); never in a
+    /// fresh log.
     pub fn skip(&self, seq: u64) -> bool {
         match (self.mode, self.jobs.get(&seq)) {
-            (Some(Mode::Resume), Some(_)) => true,
-            (Some(Mode::ResumeFailed), Some((_, succeeded))) => *succeeded,
+            (Mode::Resume, Some(_)) => true,
+            (Mode::ResumeFailed, Some(job)) => job.succeeded,
             _ => false,
         }
     }
 
-    /// Checks that job `seq` runs the command the log recorded for it (its latest line).
+    /// Checks that job `seq` runs the command the log recorded for it (its latest line),
+    /// comparing escaped forms. Ok when the job has no line.
     pub fn check(&self, seq: u64, command: &OsStr) -> Result<(), JoblogError> {
-        let Some((logged, _)) = self.jobs.get(&seq) else {
+        let Some(job) = self.jobs.get(&seq) else {
             return Ok(());
         };
-        let mut ours = String::new();
+        let mut ours = String::with_capacity(job.command.len());
         escape_into(&mut ours, &command.to_string_lossy());
-        if *logged == ours {
+        if job.command == ours {
             return Ok(());
         }
         Err(JoblogError(format!(
             "{} was written by a different command line: its job {seq} ran `{}`, this run's \
              job {seq} is `{}`; use another --joblog file, or delete it to start over",
             self.path.display(),
-            shorten(logged),
+            shorten(&job.command),
             shorten(&ours)
         )))
     }
 
-    /// The lowest job number with a line.
-    pub fn lowest_seq(&self) -> Option<u64> {
-        self.jobs.keys().min().copied()
+    /// The highest job number with a line (commands can be checked up to it before starting).
+    #[cfg(test)]
+    pub fn max_seq(&self) -> Option<u64> {
+        self.highest
     }
 
-    /// Job lines read.
+    /// The lowest job number with a line.
+    pub fn lowest_seq(&self) -> Option<u64> {
+        self.lowest
+    }
+
+    /// Job lines read (a torn last line is not counted).
     pub fn lines(&self) -> usize {
         self.lines
     }
 
-    /// Jobs with a successful line.
+    /// Jobs with a successful line (a job logged several times counts once).
     pub fn succeeded(&self) -> usize {
-        self.jobs.values().filter(|(_, ok)| *ok).count()
+        self.succeeded
     }
 
     /// What was wrong with the last line, if it was torn (a warning for the user).
@@ -279,20 +328,27 @@ impl Previous {
     }
 }
 
-/// Parses a job line: its number, whether it succeeded, and its command (as written).
+/// Parses a job line (without its `\n`): its number, whether it succeeded, and its command as
+/// written. The numbers must parse; the command is taken lossily, since GNU parallel writes
+/// commands as raw bytes.
 fn parse(line: &[u8]) -> Option<(u64, bool, String)> {
-    let text = std::str::from_utf8(line).ok()?.strip_suffix('\n')?;
-    let columns: Vec<&str> = text.splitn(9, '\t').collect();
-    let [seq, _host, start, runtime, _send, _receive, exitval, signal, command] = columns[..]
-    else {
-        return None;
-    };
-    let seq: u64 = seq.parse().ok()?;
-    start.trim().parse::<f64>().ok()?;
-    runtime.trim().parse::<f64>().ok()?;
-    let exitval: i32 = exitval.parse().ok()?;
-    let signal: i32 = signal.parse().ok()?;
-    Some((seq, exitval == 0 && signal == 0, command.to_owned()))
+    let mut columns = line.splitn(9, |&b| b == b'\t');
+    let mut next = || columns.next();
+    let seq: u64 = number(next()?)?;
+    next()?; // Host
+    let _start: f64 = number(next()?)?;
+    let _runtime: f64 = number(next()?)?;
+    let _send: u64 = number(next()?)?;
+    let _receive: u64 = number(next()?)?;
+    let exitval: i32 = number(next()?)?;
+    let signal: i32 = number(next()?)?;
+    let command = String::from_utf8_lossy(next()?).into_owned();
+    Some((seq, exitval == 0 && signal == 0, command))
+}
+
+/// A number column, padding allowed (`%10.3f` pads with spaces).
+fn number<T: std::str::FromStr>(column: &[u8]) -> Option<T> {
+    std::str::from_utf8(column).ok()?.trim().parse().ok()
 }
 
 fn escape_into(out: &mut String, command: &str) {
@@ -307,6 +363,7 @@ fn escape_into(out: &mut String, command: &str) {
     }
 }
 
+/// A command cut to fit in a one-line message.
 fn shorten(text: &str) -> String {
     match text.char_indices().nth(60) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
@@ -318,7 +375,7 @@ fn shorten(text: &str) -> String {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
 
     fn entry(seq: u64, exitval: i32, command: &str) -> Entry {
         Entry {
@@ -333,83 +390,213 @@ mod tests {
         }
     }
 
+    fn write_log(path: &Path, entries: &[Entry]) {
+        let (mut log, _) = Joblog::open(path, Mode::Fresh).unwrap();
+        for entry in entries {
+            log.record(entry).unwrap();
+        }
+    }
+
+    fn read(path: &Path) -> String {
+        std::fs::read_to_string(path).unwrap()
+    }
+
     #[test]
     fn lines_have_gnu_parallels_columns() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("run.log");
-        let (mut log, _) = Joblog::open(&path, Mode::Fresh).unwrap();
-        log.record(&entry(1, 0, "echo a")).unwrap();
-        log.record(&entry(2, 3, "printf 'x\ty\n'\\")).unwrap();
-        let text = std::fs::read_to_string(&path).unwrap();
+        let mut early = entry(2, -1, "sleep 9");
+        early.start = UNIX_EPOCH + Duration::from_millis(5_250);
+        early.runtime = Duration::from_micros(12_345_678);
+        early.send = 12;
+        early.signal = 15;
+        write_log(&path, &[entry(1, 0, "echo a"), early]);
         assert_eq!(
-            text,
-            format!(
-                "{HEADER}1\t:\t1700000000.123\t     2.500\t0\t6\t0\t0\techo a\n\
-                 2\t:\t1700000000.123\t     2.500\t0\t6\t3\t0\tprintf 'x\\ty\\n'\\\\\n"
-            )
+            read(&path),
+            "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n\
+             1\t:\t1700000000.123\t     2.500\t0\t6\t0\t0\techo a\n\
+             2\t:\t     5.250\t    12.346\t12\t6\t-1\t15\tsleep 9\n"
         );
+    }
+
+    #[test]
+    fn the_command_column_is_escaped_to_one_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.log");
+        let command = "printf 'x\ty\n' \\ a\rb";
+        write_log(&path, &[entry(1, 0, command)]);
+        let text = read(&path);
+        let line = text.lines().nth(1).unwrap();
+        assert!(line.ends_with("\tprintf 'x\\ty\\n' \\\\ a\\rb"), "{line}");
+        assert_eq!(text.lines().count(), 2);
+        let (_, previous) = Joblog::open(&path, Mode::Resume).unwrap();
+        assert!(previous.check(1, OsStr::new(command)).is_ok());
+        assert!(previous
+            .check(1, OsStr::new("printf 'x\\ty\\n' \\ a\rb"))
+            .is_err());
+    }
+
+    #[test]
+    fn a_command_that_is_not_utf8_is_written_lossily_and_still_matches() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.log");
+        let mut job = entry(1, 0, "");
+        job.command = OsString::from_vec(b"echo \xff".to_vec());
+        write_log(&path, std::slice::from_ref(&job));
+        assert!(read(&path).ends_with("\techo \u{fffd}\n"));
+        let (_, previous) = Joblog::open(&path, Mode::Resume).unwrap();
+        assert!(previous.check(1, &job.command).is_ok());
     }
 
     #[test]
     fn resume_skips_logged_jobs_and_resume_failed_only_successes() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("run.log");
-        let (mut log, _) = Joblog::open(&path, Mode::Fresh).unwrap();
-        log.record(&entry(1, 0, "a")).unwrap();
-        log.record(&entry(3, 1, "c")).unwrap();
-        drop(log);
+        let mut killed = entry(4, -1, "d");
+        killed.signal = 9;
+        write_log(&path, &[entry(3, 1, "c"), entry(1, 0, "a"), killed]);
         let (mut log, previous) = Joblog::open(&path, Mode::Resume).unwrap();
-        assert!(previous.skip(1) && previous.skip(3) && !previous.skip(2));
-        assert_eq!((previous.lines(), previous.succeeded()), (2, 1));
-        assert_eq!(previous.lowest_seq(), Some(1));
+        assert!(previous.skip(1) && previous.skip(3) && previous.skip(4) && !previous.skip(2));
+        assert_eq!((previous.lines(), previous.succeeded()), (3, 1));
+        assert_eq!(
+            (previous.lowest_seq(), previous.max_seq()),
+            (Some(1), Some(4))
+        );
+        assert!(previous.torn().is_none());
         log.record(&entry(2, 0, "b")).unwrap();
         drop(log);
+
+        let (mut log, previous) = Joblog::open(&path, Mode::ResumeFailed).unwrap();
+        assert!(previous.skip(1) && previous.skip(2));
+        assert!(!previous.skip(3) && !previous.skip(4) && !previous.skip(5));
+        // A retried job gets a second line; one success is enough, whatever came after.
+        log.record(&entry(3, 0, "c")).unwrap();
+        log.record(&entry(4, 2, "d")).unwrap();
+        drop(log);
         let (_, previous) = Joblog::open(&path, Mode::ResumeFailed).unwrap();
-        assert!(previous.skip(1) && previous.skip(2) && !previous.skip(3));
+        assert!(previous.skip(3) && !previous.skip(4));
+        assert_eq!((previous.lines(), previous.succeeded()), (6, 3));
+        let mut log_again = OpenOptions::new().append(true).open(&path).unwrap();
+        log_again
+            .write_all(b"3\t:\t1.000\t1.000\t0\t0\t1\t0\tc\n")
+            .unwrap();
+        let (_, previous) = Joblog::open(&path, Mode::ResumeFailed).unwrap();
+        assert!(previous.skip(3), "a later failure does not undo a success");
+        assert_eq!(previous.succeeded(), 3);
+
         let (_, fresh) = Joblog::open(&path, Mode::Fresh).unwrap();
         assert!(!fresh.skip(1));
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), HEADER);
+        assert_eq!((fresh.lines(), fresh.max_seq()), (0, None));
+        assert_eq!(read(&path), HEADER);
     }
 
     #[test]
-    fn a_missing_log_is_a_new_one() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("new.log");
-        let (_, previous) = Joblog::open(&path, Mode::Resume).unwrap();
-        assert_eq!(previous.lines(), 0);
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), HEADER);
-    }
-
-    #[test]
-    fn a_torn_last_line_is_cut_off_and_reported() {
+    fn check_compares_with_the_latest_line() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("run.log");
-        let (mut log, _) = Joblog::open(&path, Mode::Fresh).unwrap();
+        write_log(&path, &[entry(1, 1, "old"), entry(1, 0, "new")]);
+        let (_, previous) = Joblog::open(&path, Mode::Resume).unwrap();
+        assert!(previous.check(1, OsStr::new("new")).is_ok());
+        assert!(previous.check(1, OsStr::new("old")).is_err());
+    }
+
+    #[test]
+    fn a_missing_or_empty_log_is_a_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new.log");
+        let (mut log, previous) = Joblog::open(&path, Mode::Resume).unwrap();
+        assert_eq!((previous.lines(), previous.max_seq()), (0, None));
+        assert!(!previous.skip(1));
+        assert_eq!(read(&path), HEADER);
         log.record(&entry(1, 0, "a")).unwrap();
-        drop(log);
+        assert_eq!(read(&path).lines().count(), 2);
+
+        std::fs::write(&path, "").unwrap();
+        let (_, previous) = Joblog::open(&path, Mode::ResumeFailed).unwrap();
+        assert_eq!(previous.lines(), 0);
+        assert_eq!(read(&path), HEADER);
+
+        // A header cut short by a kill: nothing had been recorded.
+        std::fs::write(&path, "Seq\tHost\tStart").unwrap();
+        let (_, previous) = Joblog::open(&path, Mode::Resume).unwrap();
+        assert_eq!(previous.lines(), 0);
+        assert_eq!(read(&path), HEADER);
+    }
+
+    #[test]
+    fn a_torn_last_line_is_reported_and_cut_off_before_the_next_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.log");
+        write_log(&path, &[entry(1, 0, "a")]);
+        let whole = read(&path);
         let mut file = OpenOptions::new().append(true).open(&path).unwrap();
         file.write_all(b"2\t:\t1700000000.1").unwrap();
         drop(file);
+
         let (mut log, previous) = Joblog::open(&path, Mode::Resume).unwrap();
-        assert!(previous.torn().unwrap().contains("incomplete"));
+        let torn = previous.torn().unwrap();
+        assert!(
+            torn.contains("last line (3)") && torn.contains("incomplete"),
+            "{torn}"
+        );
+        assert!(torn.contains(&path.display().to_string()), "{torn}");
         assert!(!previous.skip(2));
+        assert_eq!(previous.lines(), 1);
+        // Nothing is cut until the run writes.
+        assert!(read(&path).ends_with("1700000000.1"));
         log.record(&entry(2, 0, "b")).unwrap();
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert_eq!(text.lines().count(), 3, "{text}");
-        assert!(text.ends_with("\tb\n"));
+        let text = read(&path);
+        assert_eq!(
+            text,
+            format!("{whole}2\t:\t1700000000.123\t     2.500\t0\t6\t0\t0\tb\n")
+        );
+        drop(log);
+        let (_, previous) = Joblog::open(&path, Mode::Resume).unwrap();
+        assert!(previous.torn().is_none());
+        assert_eq!(previous.lines(), 2);
     }
 
     #[test]
-    fn a_bad_line_in_the_middle_is_an_error() {
+    fn a_complete_but_unparsable_last_line_counts_as_torn() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("run.log");
-        std::fs::write(
-            &path,
-            format!("{HEADER}garbage\n1\t:\t1.0\t1.0\t0\t0\t0\t0\ta\n"),
-        )
-        .unwrap();
-        let err = Joblog::open(&path, Mode::Resume).err().unwrap();
-        assert!(err.to_string().contains("bad line 2"), "{err}");
+        write_log(&path, &[entry(1, 0, "a")]);
+        let whole = read(&path);
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(b"2\t:\tx\n").unwrap();
+        drop(file);
+        let (mut log, previous) = Joblog::open(&path, Mode::Resume).unwrap();
+        assert!(previous.torn().is_some());
+        log.sync().unwrap();
+        assert_eq!(read(&path), whole);
+    }
+
+    #[test]
+    fn a_bad_line_in_the_middle_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.log");
+        let content = format!(
+            "{HEADER}1\t:\t1.0\t1.0\t0\t0\t0\t0\ta\n2\t:\t1.0\tlong\t0\t0\t0\t0\tb\n\
+             3\t:\t1.0\t1.0\t0\t0\t0\t0\tc\n"
+        );
+        std::fs::write(&path, &content).unwrap();
+        let err = Joblog::open(&path, Mode::Resume).err().unwrap().to_string();
+        assert!(err.starts_with("line 3 of the joblog "), "{err}");
+        assert!(err.contains(&path.display().to_string()), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+        assert_eq!(read(&path), content, "a refused log is left as it was");
+    }
+
+    #[test]
+    fn gnu_parallels_raw_bytes_in_a_command_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.log");
+        let mut content = HEADER.as_bytes().to_vec();
+        content.extend_from_slice(b"1\t:\t1.0\t1.0\t0\t0\t0\t0\techo \xff\n");
+        content.extend_from_slice(b"2\t:\t1.0\t1.0\t0\t0\t0\t0\techo b\n");
+        std::fs::write(&path, &content).unwrap();
+        let (_, previous) = Joblog::open(&path, Mode::Resume).unwrap();
+        assert_eq!(previous.lines(), 2);
     }
 
     #[test]
@@ -419,16 +606,27 @@ mod tests {
         std::fs::write(&path, "my notes\n").unwrap();
         let err = Joblog::open(&path, Mode::Resume).err().unwrap();
         assert!(err.to_string().contains("is not a joblog"), "{err}");
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "my notes\n");
+        assert!(err.to_string().contains("notes.txt"), "{err}");
+        assert_eq!(read(&path), "my notes\n");
+    }
+
+    #[test]
+    fn an_unopenable_log_names_the_path_and_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("no-dir").join("run.log");
+        let err = Joblog::open(&path, Mode::Resume).err().unwrap().to_string();
+        assert!(err.contains("cannot open the joblog"), "{err}");
+        assert!(
+            err.contains("no-dir/run.log") && err.contains("No such file"),
+            "{err}"
+        );
     }
 
     #[test]
     fn a_different_command_line_is_named() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("run.log");
-        let (mut log, _) = Joblog::open(&path, Mode::Fresh).unwrap();
-        log.record(&entry(3, 0, "echo b")).unwrap();
-        drop(log);
+        write_log(&path, &[entry(3, 0, "echo b")]);
         let (_, previous) = Joblog::open(&path, Mode::Resume).unwrap();
         assert!(previous.check(3, OsStr::new("echo b")).is_ok());
         assert!(previous.check(4, OsStr::new("anything")).is_ok());
@@ -436,24 +634,54 @@ mod tests {
             .check(3, OsStr::new("echo c"))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("different command line"), "{err}");
-        assert!(
-            err.contains("`echo b`") && err.contains("`echo c`"),
-            "{err}"
+        assert_eq!(
+            err,
+            format!(
+                "{} was written by a different command line: its job 3 ran `echo b`, this \
+                 run's job 3 is `echo c`; use another --joblog file, or delete it to start over",
+                path.display()
+            )
         );
+    }
+
+    /// A joblog line, valid or not, to build files the reader must survive.
+    fn line() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            (any::<u16>(), -3i32..3, 0i32..3, "[ -~]{0,20}").prop_map(|(seq, exit, sig, cmd)| {
+                format!(
+                    "{seq}\t:\t{:10.3}\t{:10.3}\t0\t0\t{exit}\t{sig}\t{cmd}\n",
+                    1.5, 0.25
+                )
+                .into_bytes()
+            }),
+            prop::collection::vec(any::<u8>(), 0..60),
+            prop::collection::vec(prop_oneof![Just(b'\t'), Just(b'\n'), Just(b'1')], 0..20),
+        ]
     }
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(128))]
 
         #[test]
-        fn any_bytes_after_the_header_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+        fn any_bytes_after_the_header_never_panic(
+            lines in prop::collection::vec(line(), 0..8),
+            tail in prop::collection::vec(any::<u8>(), 0..40),
+        ) {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("run.log");
             let mut content = HEADER.as_bytes().to_vec();
-            content.extend_from_slice(&bytes);
+            content.extend(lines.concat());
+            content.extend_from_slice(&tail);
             std::fs::write(&path, &content).unwrap();
-            let _ = Joblog::open(&path, Mode::Resume);
+            if let Ok((mut log, previous)) = Joblog::open(&path, Mode::Resume) {
+                // Whatever was accepted, a new line leaves a log that reads back cleanly.
+                log.record(&entry(70_000, 0, "new")).unwrap();
+                drop(log);
+                let (_, again) = Joblog::open(&path, Mode::Resume).unwrap();
+                prop_assert!(again.torn().is_none());
+                prop_assert_eq!(again.lines(), previous.lines() + 1);
+                prop_assert!(again.skip(70_000));
+            }
         }
     }
 }

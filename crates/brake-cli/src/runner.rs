@@ -93,7 +93,10 @@ pub fn run(args: &RunArgs, argv: &[OsString]) -> Result<u8, RunError> {
         } else {
             "through /bin/sh -c"
         };
-        say!("brake: {jobs} job(s) at once, each run {how}");
+        say!(
+            "brake: {jobs} job(s) at once, {} value(s) per job, each run {how}",
+            inputs.sources()
+        );
     }
 
     let stop = Stop::new();
