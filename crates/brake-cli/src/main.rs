@@ -9,10 +9,14 @@
 
 /// `eprintln!` that never panics: a closed terminal (SIGHUP) or a closed stderr must not turn
 /// an orderly stop into a crash, so brake's own messages ignore write errors.
+/// The line is formatted first and written in one call: one write to a terminal, not one per
+/// formatted piece, and never split by another thread's output.
 macro_rules! say {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
+        let mut line = format!($($arg)*);
+        line.push('\n');
+        let _ = std::io::stderr().write_all(line.as_bytes());
     }};
 }
 

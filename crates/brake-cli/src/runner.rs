@@ -204,6 +204,7 @@ pub fn run(args: &RunArgs, argv: &[OsString]) -> Result<u8, RunError> {
         blocked: false,
         fatal: None,
         stdout_closed: false,
+        guard: None,
         done: 0,
         failed: 0,
         interrupted: 0,
@@ -214,12 +215,15 @@ pub fn run(args: &RunArgs, argv: &[OsString]) -> Result<u8, RunError> {
         .previous
         .as_ref()
         .is_none_or(|p| p.lowest_seq().is_none());
-    let ran = runner.run_loop();
-    let code = ran.map(|()| runner.finish(argv));
-    if let Some(guard) = guard {
-        guard.finish();
+    runner.guard = guard;
+    if let Err(err) = runner.run_loop() {
+        // Refused before any job ran: the guard has nothing to end, but must not outlive us.
+        if let Some(guard) = runner.guard.take() {
+            guard.wait();
+        }
+        return Err(err);
     }
-    code
+    Ok(runner.finish(argv))
 }
 
 /// Counts shared with the stop's notice (read from the signal watcher thread).
@@ -330,6 +334,8 @@ struct Runner<'a> {
     /// An error that ends the run with status 255 once running jobs are done.
     fatal: Option<String>,
     stdout_closed: bool,
+    /// The run's guard process (see `watchdog.rs`), told all is clear after the final sweep.
+    guard: Option<Guard>,
     done: u64,
     failed: u64,
     interrupted: u64,
@@ -738,7 +744,11 @@ impl Runner<'_> {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
-        let swept = sweep_escaped(job::RUN_VAR, &self.run_id, &[]);
+        let keep: Vec<u32> = self.guard.iter().map(Guard::id).collect();
+        let swept = sweep_escaped(job::RUN_VAR, &self.run_id, &keep);
+        if let Some(guard) = &mut self.guard {
+            guard.all_clear();
+        }
         if !swept.is_empty() {
             say!(
                 "brake: ended {} process(es) that jobs had left running",
@@ -789,11 +799,15 @@ impl Runner<'_> {
         if !clean || io::stderr().is_terminal() {
             say!("{summary}");
         }
+        let mut exit_code = exit_code;
         if let Some(path) = &self.args.json {
             if let Err(err) = summary.write_json(path) {
                 say!("brake: cannot write {}: {err}", path.display());
-                return INTERNAL_ERROR;
+                exit_code = INTERNAL_ERROR;
             }
+        }
+        if let Some(guard) = self.guard.take() {
+            guard.wait();
         }
         exit_code
     }

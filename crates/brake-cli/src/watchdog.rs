@@ -13,20 +13,22 @@
 //! carry the run's marker itself.
 
 use std::ffi::OsString;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use std::os::unix::process::CommandExt;
 
 use crate::job::RUN_VAR;
 
+/// What brake writes to the guard at a normal end: nothing is left to end.
+const ALL_CLEAR: u8 = b'.';
+
 /// The environment variable that turns a start of brake into a run's guard; its value is the
 /// run's id.
 pub const GUARD_VAR: &str = "BRAKE_GUARD_FOR";
 
-/// A running guard, from brake's side. Dropping it without [`finish`](Guard::finish) closes the
-/// pipe, and the guard sweeps and ends on its own.
+/// A running guard, from brake's side. Dropping it without [`all_clear`](Guard::all_clear)
+/// closes the pipe, and the guard sweeps and ends on its own.
 pub struct Guard {
     child: Child,
     pipe: Option<ChildStdin>,
@@ -48,18 +50,21 @@ impl Guard {
         Ok(Guard { child, pipe })
     }
 
-    /// The end of a run: the guard is told (its pipe closes), makes its last sweep, and is
-    /// waited for, at most a few seconds, so it does not outlive brake.
-    pub fn finish(mut self) {
-        drop(self.pipe.take());
-        let until = Instant::now() + Duration::from_secs(6);
-        while Instant::now() < until {
-            match self.child.try_wait() {
-                Ok(Some(_)) | Err(_) => return,
-                Ok(None) => std::thread::sleep(Duration::from_millis(1)),
-            }
+    /// The guard's process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Tells the guard that brake has swept the run itself: it exits without a sweep of its own.
+    pub fn all_clear(&mut self) {
+        if let Some(mut pipe) = self.pipe.take() {
+            let _ = pipe.write_all(&[ALL_CLEAR]);
         }
-        let _ = self.child.kill();
+    }
+
+    /// Waits for the guard to exit (it does once its pipe closes), so it does not outlive brake.
+    pub fn wait(mut self) {
+        drop(self.pipe.take());
         let _ = self.child.wait();
     }
 }
@@ -70,16 +75,19 @@ pub fn run_if_guard() -> Option<u8> {
     let run_id = run_id.to_str()?.to_owned();
     // The pipe from brake is the only thing read: end of file (or any error) means brake is
     // gone or done.
-    let mut byte = [0u8; 64];
+    let mut bytes = [0u8; 64];
     let mut stdin = io::stdin().lock();
+    let mut clear = false;
     loop {
-        match stdin.read(&mut byte) {
+        match stdin.read(&mut bytes) {
             Ok(0) => break,
-            Ok(_) => continue,
+            Ok(n) => clear = bytes[..n].contains(&ALL_CLEAR),
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => break,
         }
     }
-    brake::child::end_marked(RUN_VAR, &run_id, &[]);
+    if !clear {
+        brake::child::end_marked(RUN_VAR, &run_id, &[]);
+    }
     Some(0)
 }
