@@ -14,6 +14,7 @@ import json
 import os
 import pty
 import select
+import signal
 import statistics
 import sys
 import time
@@ -62,6 +63,10 @@ def drain(fd, seconds):
 def trial(command, running):
     pid, fd = pty.fork()
     if pid == 0:
+        # A script started in the background inherits SIGINT and SIGQUIT ignored, and a runner
+        # rightly keeps an ignored SIGINT ignored: give the command a terminal's defaults.
+        for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGHUP, signal.SIGXFSZ):
+            signal.signal(sig, signal.SIG_DFL)
         os.execvp(command[0], command)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
