@@ -78,7 +78,7 @@ pub struct Rendered {
     /// The command as one shell command line: run with `sh -c`, shown by `--dry-run`, written
     /// to the joblog.
     pub text: OsString,
-    /// `Some(argv)` (argv[0] the program) when the job can be executed without a shell, with
+    /// `Some(argv)` (`argv[0]` the program) when the job can be executed without a shell, with
     /// exactly the arguments the shell would have given it.
     pub direct: Option<Vec<OsString>>,
 }
