@@ -17,7 +17,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use brake::child::{
-    become_subreaper, sweep_escaped, terminate_all, Child, ChildOptions, EndedBy, Exit,
+    become_subreaper, end_marked, sweep_escaped, terminate_all, Child, ChildOptions, EndedBy, Exit,
+    Termination,
 };
 use brake::{Notice, Reason, Stop, TermSeq, TermStep};
 use brake_testkit::{marked_processes, Session, Status, MARKER_VAR};
@@ -308,6 +309,86 @@ fn a_child_that_ignores_int_and_term_is_killed_at_the_last_step() {
             "killed by SIGKILL (sent by brake, step 5 of the sequence)"
         );
         assert_all_gone(&token);
+    });
+}
+
+#[test]
+fn a_termination_driven_from_a_callers_loop_escalates_and_finishes() {
+    bounded(|| {
+        let token = token("driven");
+        let script = r#"trap "" INT; echo ready; while :; do sleep 0.05; done"#;
+        let mut child = Child::spawn(&mut sh(script, &token), &options("INT,200,KILL")).unwrap();
+        Lines::of(&mut child).ready();
+        let started = Instant::now();
+        let mut termination = Termination::new();
+        let mut rounds = 0;
+        let exit = loop {
+            if let Some(exit) = termination
+                .advance(&mut child, false, Instant::now())
+                .unwrap()
+            {
+                break exit;
+            }
+            rounds += 1;
+            thread::sleep(Duration::from_millis(10));
+        };
+        assert!(
+            started.elapsed() >= Duration::from_millis(200),
+            "INT was ignored"
+        );
+        assert!(rounds > 1, "the caller's loop came back between steps");
+        assert_eq!(exit.signal(), Some(libc::SIGKILL), "{exit}");
+        assert_eq!(
+            exit.ended_by,
+            Some(EndedBy {
+                step: 2,
+                signal: libc::SIGKILL
+            })
+        );
+        assert_all_gone(&token);
+    });
+}
+
+#[test]
+fn a_termination_forced_jumps_to_kill() {
+    bounded(|| {
+        let token = token("forced");
+        let script = r#"trap "" INT TERM; echo ready; while :; do sleep 0.05; done"#;
+        let mut child = Child::spawn(&mut sh(script, &token), &options("INT,60000,KILL")).unwrap();
+        Lines::of(&mut child).ready();
+        let mut termination = Termination::new();
+        assert!(termination
+            .advance(&mut child, false, Instant::now())
+            .unwrap()
+            .is_none());
+        let exit = loop {
+            if let Some(exit) = termination
+                .advance(&mut child, true, Instant::now())
+                .unwrap()
+            {
+                break exit;
+            }
+            thread::sleep(Duration::from_millis(5));
+        };
+        assert_eq!(exit.signal(), Some(libc::SIGKILL), "{exit}");
+        assert_all_gone(&token);
+    });
+}
+
+#[test]
+fn end_marked_ends_marked_processes_anywhere_in_the_tree() {
+    bounded(|| {
+        let token = token("end-marked");
+        // A grandchild in a session of its own: not this process's child.
+        let mut command = sh("setsid sleep 300 & echo ready; wait", &token);
+        command.env("BRAKE_TEST_RUN", &token);
+        let mut child = Child::spawn(&mut command, &options("KILL")).unwrap();
+        Lines::of(&mut child).ready();
+        assert!(eventually(LIMIT, || marked_processes(&token).len() >= 2));
+        let ended = end_marked("BRAKE_TEST_RUN", &token, &[]);
+        assert!(ended.iter().any(|p| p.cmdline == "sleep 300"), "{ended:?}");
+        assert_all_gone(&token);
+        let _ = child.terminate(None);
     });
 }
 
