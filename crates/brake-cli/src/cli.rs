@@ -126,8 +126,9 @@ Summary: one `brake:` line on stderr at the end, when stderr is a terminal or wh
 succeeded.
 
 Exit status: 0 all jobs succeeded; 1-100 the number of failed jobs; 101 more than 100 failed; \
-128+N stopped by signal N (130 after Ctrl-C, 143 after SIGTERM); 255 usage or internal error. \
-(GNU parallel also counts failures, but exits 255 after a signal.)
+128+N stopped by signal N (130 after Ctrl-C, 143 after SIGTERM, 129 when the terminal \
+closed); 141 stdout was closed; 255 usage or internal error. (GNU parallel also counts \
+failures, but exits 255 after a signal.)
 
 `brake exec -- PROGRAM ARGS` runs one program and its whole process tree under the same \
 contract; see `brake exec --help`.";
