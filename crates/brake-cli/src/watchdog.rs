@@ -73,6 +73,13 @@ impl Guard {
 pub fn run_if_guard() -> Option<u8> {
     let run_id: OsString = std::env::var_os(GUARD_VAR)?;
     let run_id = run_id.to_str()?.to_owned();
+    // A guard's stdin is the pipe from its brake. A program that merely inherited the variable
+    // (a user's shell, say) has a terminal or file there, and stays an ordinary brake.
+    let stdin_is_pipe = rustix::fs::fstat(io::stdin())
+        .is_ok_and(|stat| rustix::fs::FileType::from_raw_mode(stat.st_mode).is_fifo());
+    if !stdin_is_pipe {
+        return None;
+    }
     // The pipe from brake is the only thing read: end of file (or any error) means brake is
     // gone or done.
     let mut bytes = [0u8; 64];
