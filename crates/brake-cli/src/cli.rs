@@ -98,12 +98,7 @@ pub struct RunArgs {
     pub json: Option<PathBuf>,
 
     /// The command, its arguments, then the input sources
-    #[arg(
-        required = true,
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "COMMAND"
-    )]
+    #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
 }
 

@@ -41,11 +41,22 @@ enum Edit {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Part {
     Literal(Vec<u8>),
-    Value(From, Edit),
+    /// A value, and the shell quoting the template puts around it (see [`Context`]).
+    Value(From, Edit, Context),
     /// `{#}`
     Seq,
     /// `{%}`
     Slot,
+}
+
+/// Where a replacement string stands in the shell line the template makes: bare, or inside the
+/// template's own single or double quotes. Each needs its own escaping for a value to stay one
+/// literal piece of data: `'{}'` and `"{}"` in a template are as safe as a bare `{}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Context {
+    Bare,
+    Single,
+    Double,
 }
 
 /// A parsed command template.
@@ -107,10 +118,13 @@ impl Template {
                 "a command is needed (e.g. brake echo ::: a b)".into(),
             ));
         }
-        let words: Vec<Vec<Part>> = words
+        let mut words: Vec<Vec<Part>> = words
             .iter()
             .map(|word| parse_word(word.as_bytes(), sources))
             .collect::<Result<_, _>>()?;
+        if !quote_words {
+            set_contexts(&mut words);
+        }
         let append = !words
             .iter()
             .flatten()
@@ -194,12 +208,11 @@ fn render_part(
     slot: usize,
     quoted: bool,
 ) {
-    let put = |out: &mut Vec<u8>, value: &[u8]| {
-        if quoted {
-            push_quoted(out, value);
-        } else {
-            out.extend_from_slice(value);
-        }
+    let put = |out: &mut Vec<u8>, value: &[u8], context: Context| match (quoted, context) {
+        (false, _) => out.extend_from_slice(value),
+        (true, Context::Bare) => push_quoted(out, value),
+        (true, Context::Single) => push_in_single_quotes(out, value),
+        (true, Context::Double) => push_in_double_quotes(out, value),
     };
     match part {
         Part::Literal(bytes) => out.extend_from_slice(bytes),
@@ -210,18 +223,72 @@ fn render_part(
         Part::Slot => {
             let _ = write!(out, "{slot}");
         }
-        Part::Value(From::Source(n), edit) => {
+        Part::Value(From::Source(n), edit, context) => {
             let value = args.get(*n).map_or(&[][..], |a| a.as_bytes());
-            put(out, apply(*edit, value));
+            put(out, apply(*edit, value), *context);
         }
-        Part::Value(From::All, edit) => {
+        Part::Value(From::All, edit, context) => {
             for (i, arg) in args.iter().enumerate() {
                 if i > 0 {
                     out.push(b' ');
                 }
-                put(out, apply(*edit, arg.as_bytes()));
+                put(out, apply(*edit, arg.as_bytes()), *context);
             }
         }
+    }
+}
+
+/// Records, for each replacement string, the shell quoting the template's own text puts around
+/// it. The words are one shell line joined by spaces, so quotes carry from word to word.
+fn set_contexts(words: &mut [Vec<Part>]) {
+    let mut context = Context::Bare;
+    let mut escaped = false;
+    for part in words.iter_mut().flatten() {
+        match part {
+            Part::Literal(bytes) => {
+                for &byte in bytes.iter() {
+                    if escaped {
+                        escaped = false;
+                        continue;
+                    }
+                    context = match (context, byte) {
+                        (Context::Bare | Context::Double, b'\\') => {
+                            escaped = true;
+                            context
+                        }
+                        (Context::Bare, b'\'') => Context::Single,
+                        (Context::Bare, b'"') => Context::Double,
+                        (Context::Single, b'\'') | (Context::Double, b'"') => Context::Bare,
+                        (context, _) => context,
+                    };
+                }
+            }
+            Part::Value(_, _, at) => *at = context,
+            Part::Seq | Part::Slot => {}
+        }
+    }
+}
+
+/// `value` inside the template's single quotes: each `'` closes them, is escaped, and reopens
+/// them; nothing else is special there.
+fn push_in_single_quotes(out: &mut Vec<u8>, value: &[u8]) {
+    for &byte in value {
+        if byte == b'\'' {
+            out.extend_from_slice(b"'\\''");
+        } else {
+            out.push(byte);
+        }
+    }
+}
+
+/// `value` inside the template's double quotes: `$`, `` ` ``, `"` and `\` get a backslash, the
+/// only characters the shell acts on there.
+fn push_in_double_quotes(out: &mut Vec<u8>, value: &[u8]) {
+    for &byte in value {
+        if matches!(byte, b'$' | b'`' | b'"' | b'\\') {
+            out.push(b'\\');
+        }
+        out.push(byte);
     }
 }
 
@@ -231,7 +298,9 @@ fn parse_word(word: &[u8], sources: usize) -> Result<Vec<Part>, TemplateError> {
     let mut literal = Vec::new();
     let mut i = 0;
     while i < word.len() {
-        if word[i] == b'{' {
+        // `\{}` is the shell's escaped brace, not a replacement string.
+        let escaped = word[..i].iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 1;
+        if word[i] == b'{' && !escaped {
             if let Some((part, len)) = replacement(&word[i..], sources)? {
                 if !literal.is_empty() {
                     parts.push(Part::Literal(std::mem::take(&mut literal)));
@@ -273,7 +342,7 @@ fn replacement(text: &[u8], sources: usize) -> Result<Option<(Part, usize)>, Tem
         _ => return Ok(None),
     };
     if digits == 0 {
-        return Ok(Some((Part::Value(From::All, edit), len)));
+        return Ok(Some((Part::Value(From::All, edit, Context::Bare), len)));
     }
     let shown = String::from_utf8_lossy(&text[..len]);
     let n: usize = std::str::from_utf8(&inner[..digits])
@@ -294,7 +363,10 @@ fn replacement(text: &[u8], sources: usize) -> Result<Option<(Part, usize)>, Tem
             "{shown} in the command, but there {have} (::: or ::::)"
         )));
     }
-    Ok(Some((Part::Value(From::Source(n - 1), edit), len)))
+    Ok(Some((
+        Part::Value(From::Source(n - 1), edit, Context::Bare),
+        len,
+    )))
 }
 
 /// Applies a replacement string's edit to a value.
@@ -350,7 +422,7 @@ fn direct_capable(words: &[Vec<Part>], sources: usize, quote_words: bool) -> Opt
                     .iter()
                     .all(|&b| is_safe_byte(b) || (b == b'=' && i > 0)),
                 // Several values in one `{}` are several shell words: leave that to the shell.
-                Part::Value(From::All, _) => sources <= 1,
+                Part::Value(From::All, _, _) => sources <= 1,
                 _ => true,
             })
         });
@@ -503,6 +575,41 @@ mod tests {
         assert!(direct(&["echo", "if={}", "of=x"], 1), "= in an argument");
         assert!(!direct(&["A=1", "{}"], 1), "an assignment, not a program");
         assert!(!direct(&["time", "true"], 1), "a keyword in bash and ksh");
+    }
+
+    /// A value put inside the template's own quotes, `'{}'` or `"{}"`, still arrives as data.
+    #[test]
+    fn values_inside_the_templates_quotes_stay_data() {
+        let hostile = "it's \"$(echo pwned)\" `id` \\ $HOME";
+        for template in [
+            "printf '[%s]' '{}'",
+            "printf '[%s]' \"{}\"",
+            "printf '[%s]' \"a'{}\"",
+        ] {
+            let parsed = Template::parse(&os(&[template]), 1, false).unwrap();
+            let rendered = parsed.render(&os(&[hostile]), 1, 1);
+            let out = Command::new("/bin/sh")
+                .arg("-c")
+                .arg(&rendered.text)
+                .output()
+                .unwrap();
+            let expected = if template.contains("a'") {
+                format!("[a'{hostile}]")
+            } else {
+                format!("[{hostile}]")
+            };
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                expected,
+                "{template}: {:?}",
+                rendered.text
+            );
+        }
+    }
+
+    #[test]
+    fn an_escaped_brace_is_not_a_replacement_string() {
+        assert_eq!(text(&["echo", "\\{}"], &["a"]), "echo \\{} a");
     }
 
     #[test]
