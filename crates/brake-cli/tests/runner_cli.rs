@@ -177,7 +177,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
     /// Whatever bytes a value holds (no NUL: exec arguments cannot hold one), it reaches the job
-    /// as exactly one argument, through the shell (a template with a pipe) and without it.
+    /// as exactly one argument: without a shell, through it, and inside the template's quotes.
     #[test]
     fn any_value_arrives_as_one_literal_argument(
         values in prop::collection::vec(
@@ -193,7 +193,13 @@ proptest! {
     ) {
         let args: Vec<OsString> = values.iter().cloned().map(OsString::from_vec).collect();
         // Direct (-q keeps `%s\0` one word, as printf needs it) and through the shell.
-        for template in [&["-q", "printf", "%s\\0"][..], &["printf '%s\\0' {} | cat"][..]] {
+        // Direct, through the shell, and inside the template's own single and double quotes.
+        for template in [
+            &["-q", "printf", "%s\\0"][..],
+            &["printf '%s\\0' {} | cat"][..],
+            &["printf '%s\\0' '{}'"][..],
+            &["printf '%s\\0' \"{}\""][..],
+        ] {
             let mut command = Command::new(env!("CARGO_BIN_EXE_brake"));
             command.args(["-k", "-j", "2"]).args(template).arg(":::").args(&args);
             let out = command.output().unwrap();
