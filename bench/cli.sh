@@ -1,105 +1,349 @@
 #!/usr/bin/env bash
 # The `brake` runner against xargs -P, GNU parallel and rust-parallel, side by side in one run:
-# throughput of 2,000 `true` jobs, peak memory of a 10,000,000-line --dry-run, and Ctrl-C ->
-# exit in a real terminal with 3 and 64 running jobs. Prints medians and ratios (how many times
-# faster or smaller brake is) as a Markdown table.
+#   1. throughput: 2,000 jobs of `true` at -j 2 and -j 8, the inputs as stdin lines for every
+#      tool (brake, `xargs -P N -n 1`, `parallel -j N`, `rust-parallel -j N`);
+#   2. memory: peak RSS of `seq 10000000 | TOOL --dry-run echo` (brake, GNU parallel,
+#      rust-parallel; xargs has no dry run). The rivals are slow at it (GNU parallel does
+#      ~200 lines/s here), so each gets a time budget and is SIGKILLed when it runs out; the
+#      table says how many lines it got through;
+#   3. stop latency in a real terminal, Ctrl-C press to exit, with 3 and 64 running `sleep 30`
+#      jobs (brake, GNU parallel, xargs; brake and GNU parallel also both with GNU parallel's
+#      --termseq): `cargo bench -p brake-cli --bench stop_latency`.
+# Then one final table of ratios: how many times faster (or smaller) brake is than each rival.
 #
-#   bash bench/cli.sh [RUNS] [STOP_TRIALS]     # defaults: 10 hyperfine runs, 10 Ctrl-C trials
+# 1 times each command with python3's os.wait4 (wall time; CPU: user+sys of the tool and its
+# jobs); 2 takes the peak RSS of the tool process from GNU time's %M (python's own ru_maxrss
+# would count python's memory too: a child's peak includes its parent's until the exec).
+# Throughput rounds are interleaved (every command once per round, in a rotating order, after
+# one untimed warm-up round), so that the noise of a small machine hits all tools alike;
+# medians are reported. Quote ratios, not times across runs. Every tool starts with SIGINT,
+# SIGQUIT, SIGPIPE and SIGXFSZ at their defaults, as from an interactive shell, even when this
+# script runs in the background (which ignores SIGINT and SIGQUIT; brake keeps ignored signals
+# ignored in its jobs, which costs it its fast spawn path).
 #
-# Installs what it needs (GNU parallel, hyperfine, GNU time with apt; rust-parallel with cargo).
-# Not run in CI: it takes a few minutes and its numbers are only meaningful side by side.
+# Usage: bench/cli.sh [ROUNDS [STOP_TRIALS [MEM_BUDGET_S]]]
+#   ROUNDS        throughput rounds (default 7, or $ROUNDS; a round takes ~25 s on 2 cores,
+#                 GNU parallel ~17 s of it)
+#   STOP_TRIALS   Ctrl-C trials per stop contender (default 20, or $STOP_TRIALS; ~3 s a round)
+#   MEM_BUDGET_S  seconds each rival's dry run may take (default 30, or $MEM_BUDGET_S)
+# The defaults take about 6 minutes on 2 cores (throughput ~3.5, memory ~1, stop ~1.5).
+# Installs what is missing: GNU parallel and GNU time (apt), rust-parallel (cargo install
+# --locked). Needs cargo and python3. Not run in CI.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
 
-# Started from a script or in the background, this shell may have inherited SIGINT and SIGQUIT
-# ignored (and Python ignores SIGXFSZ); brake keeps ignored signals ignored and then resets
-# them in each job by the slower fork path. Measure what an interactive user gets: defaults.
-if [ -z "${BRAKE_BENCH_DEFAULTS:-}" ]; then
-    export BRAKE_BENCH_DEFAULTS=1
-    exec python3 -c 'import os, signal, sys
-for s in (signal.SIGINT, signal.SIGQUIT, signal.SIGXFSZ):
-    signal.signal(s, signal.SIG_DFL)
-os.execvp("bash", ["bash"] + sys.argv[1:])' "$0" "$@"
+rounds="${1:-${ROUNDS:-7}}"
+stop_trials="${2:-${STOP_TRIALS:-20}}"
+mem_budget="${3:-${MEM_BUDGET_S:-30}}"
+
+export PATH="$HOME/.cargo/bin:$PATH"
+command -v python3 >/dev/null || { echo "cli.sh: python3 is needed" >&2; exit 1; }
+command -v xargs >/dev/null || { echo "cli.sh: xargs (findutils) is needed" >&2; exit 1; }
+need_apt=()
+command -v parallel >/dev/null || need_apt+=(parallel)
+[ -x /usr/bin/time ] || need_apt+=(time)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    sudo=()
+    [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+    "${sudo[@]}" apt-get update -qq
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
+# moreutils also ships a `parallel`, which takes none of these options.
+parallel_version=$(parallel --will-cite --version 2>/dev/null | head -1 || true)
+case "$parallel_version" in
+    "GNU parallel"*) ;;
+    *) echo "cli.sh: \`parallel\` is not GNU parallel (moreutils'?)" >&2; exit 1 ;;
+esac
+command -v rust-parallel >/dev/null || cargo install rust-parallel --locked --quiet
 
-RUNS=${1:-10}
-STOP_TRIALS=${2:-10}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
-need_apt=()
-command -v parallel >/dev/null || need_apt+=(parallel)
-command -v hyperfine >/dev/null || need_apt+=(hyperfine)
-[ -x /usr/bin/time ] || need_apt+=(time)
-if [ ${#need_apt[@]} -gt 0 ]; then
-    apt-get update -qq && apt-get install -y -qq "${need_apt[@]}" >/dev/null
-fi
-command -v rust-parallel >/dev/null || cargo install rust-parallel --locked --quiet
-export PATH="$HOME/.cargo/bin:$PATH"
+echo "brake vs xargs -P, GNU parallel, rust-parallel"
+echo "$parallel_version; $(xargs --version | head -1);" \
+    "$(rust-parallel --version); python: $(python3 --version 2>&1)"
+echo "cores: $(nproc); $(uname -sr)"
+echo
 
-cargo build --release --quiet -p brake-cli --manifest-path "$ROOT/Cargo.toml"
+echo "== build: cargo build --release -p brake-cli"
+cargo build --release --quiet -p brake-cli
 BRAKE="$ROOT/target/release/brake"
-seq 2000 > "$WORK/in"
-mapfile -t ARGS < "$WORK/in"
+echo
 
-echo "== throughput: 2,000 jobs of true (hyperfine, $RUNS runs each)" >&2
-for j in 2 8; do
-    hyperfine -N --warmup 1 --runs "$RUNS" --export-json "$WORK/tp$j.json" --style none \
-        -n brake "$BRAKE -j $j true :::: $WORK/in" \
-        -n xargs "xargs -P $j -n 1 -a $WORK/in true" \
-        -n "GNU parallel" "parallel --will-cite -j $j true :::: $WORK/in" \
-        -n rust-parallel "rust-parallel -j $j true ::: ${ARGS[*]}" >/dev/null
-done
+cat > "$WORK/cli_bench.py" <<'PY'
+"""Throughput and dry-run memory of brake and its rivals; the final ratio table."""
+import json
+import os
+import signal
+import statistics
+import sys
+import threading
+import time
 
-echo "== memory: --dry-run over stdin lines" >&2
-peak_kb() { /usr/bin/time -f %M -o "$WORK/rss" bash -c "$1" >/dev/null 2>&1; cat "$WORK/rss"; }
-BRAKE_RSS=$(peak_kb "seq 10000000 | $BRAKE --dry-run echo")
-# GNU parallel needs about four minutes for 100,000 lines here; 10,000 show its footprint.
-PARALLEL_RSS=$(peak_kb "seq 10000 | parallel --will-cite --dry-run echo")
+JOBS = 2000
+DRY_LINES = 10_000_000
+GNU_TERMSEQ = "TERM,200,TERM,100,TERM,50,KILL,25"
+# Reset to their defaults in every spawned tool: a terminal's shell gives them so, while this
+# script may run with SIGINT and SIGQUIT ignored, and python ignores SIGPIPE and SIGXFSZ.
+DEFAULTED = (signal.SIGINT, signal.SIGQUIT, signal.SIGPIPE, signal.SIGXFSZ)
 
-echo "== Ctrl-C -> exit in a pty ($STOP_TRIALS trials each)" >&2
-SLEEPS=$(printf '30 %.0s' $(seq 100))
-GNU_SEQ=TERM,200,TERM,100,TERM,50,KILL,25
-stop() { python3 "$ROOT/bench/pty_stop.py" "$STOP_TRIALS" "$1" -- "${@:2}"; }
-for j in 3 64; do
-    stop "$j" "$BRAKE" -j "$j" sleep ::: $SLEEPS > "$WORK/stop-brake-$j.json"
-    stop "$j" parallel --will-cite -j "$j" sleep ::: $SLEEPS > "$WORK/stop-parallel-$j.json"
-    stop "$j" bash -c "printf '30\n%.0s' {1..100} | xargs -P $j -n 1 sleep" > "$WORK/stop-xargs-$j.json"
-    stop "$j" "$BRAKE" --termseq "$GNU_SEQ" -j "$j" sleep ::: $SLEEPS > "$WORK/stop-brake-gnuseq-$j.json"
-    stop "$j" parallel --will-cite --termseq "$GNU_SEQ" -j "$j" sleep ::: $SLEEPS > "$WORK/stop-parallel-gnuseq-$j.json"
-done
 
-python3 - "$WORK" "$BRAKE_RSS" "$PARALLEL_RSS" <<'EOF'
-import json, sys
-work, brake_rss, parallel_rss = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+def run(argv, stdin_path):
+    """Runs argv with stdin from a file and stdout to /dev/null; wall ms, CPU ms, status."""
+    actions = [
+        (os.POSIX_SPAWN_OPEN, 0, stdin_path, os.O_RDONLY, 0),
+        (os.POSIX_SPAWN_OPEN, 1, "/dev/null", os.O_WRONLY, 0),
+    ]
+    start = time.perf_counter()
+    pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=actions, setsigdef=DEFAULTED)
+    _, status, usage = os.wait4(pid, 0)
+    wall = (time.perf_counter() - start) * 1e3
+    return wall, (usage.ru_utime + usage.ru_stime) * 1e3, os.waitstatus_to_exitcode(status)
 
-def medians(path):
-    runs = json.load(open(path))["results"]
-    return {r["command"]: r["median"] * 1000 for r in runs}
 
-print("| what | brake | xargs -P | GNU parallel | rust-parallel |")
-print("|---|---|---|---|---|")
-for j in (2, 8):
-    m = medians(f"{work}/tp{j}.json")
-    b = m["brake"]
-    cells = [f"{m[t]:.0f} ms ({m[t] / b:.2f}×)" for t in ("xargs", "GNU parallel", "rust-parallel")]
-    print(f"| 2,000 × `true`, -j {j} | {b:.0f} ms | " + " | ".join(cells) + " |")
+def throughput(work, brake, rounds):
+    inputs = f"{work}/inputs"
+    with open(inputs, "w") as f:
+        f.write("".join(f"{i}\n" for i in range(1, JOBS + 1)))
+    commands = []
+    for j in (2, 8):
+        commands += [
+            ("brake", j, [brake, "-j", str(j), "true"]),
+            ("xargs -P", j, ["xargs", "-P", str(j), "-n", "1", "true"]),
+            ("GNU parallel", j, ["parallel", "--will-cite", "-j", str(j), "true"]),
+            ("rust-parallel", j, ["rust-parallel", "-j", str(j), "true"]),
+        ]
+    wall = {(n, j): [] for n, j, _ in commands}
+    cpu = {(n, j): [] for n, j, _ in commands}
+    print(f"{JOBS:,} jobs of `true`, inputs as stdin lines; {rounds} interleaved rounds "
+          f"after 1 warm-up round", flush=True)
+    for r in range(rounds + 1):
+        shift = r % len(commands)
+        line = []
+        for name, j, argv in commands[shift:] + commands[:shift]:
+            w, c, code = run(argv, inputs)
+            if code != 0:
+                sys.exit(f"cli.sh: {' '.join(argv)} < inputs exited with {code}")
+            if r > 0:
+                wall[(name, j)].append(w)
+                cpu[(name, j)].append(c)
+                line.append(f"{name} -j {j} {w:.0f}")
+        if r > 0:
+            print(f"  round {r:>2} (ms): " + ", ".join(line), flush=True)
+    rows = []
+    for name, j, argv in commands:
+        w = wall[(name, j)]
+        rows.append({"tool": name, "jobs": j, "median_ms": statistics.median(w),
+                     "min_ms": min(w), "max_ms": max(w),
+                     "cpu_ms": statistics.median(cpu[(name, j)]), "runs": len(w),
+                     "command": " ".join(argv) + " < inputs"})
+    print()
+    print(f"Throughput, {JOBS:,} × `true` (wall ms, median of {rounds}; cpu: user+sys of the tool "
+          f"and its jobs, median; ratio = tool's median / brake's: how many times faster brake is)")
+    print(f"{'tool':<14} {'-j':>3} {'median':>8} {'min':>8} {'max':>8} {'cpu':>8} "
+          f"{'µs/job':>7} {'ratio':>7}")
+    for row in rows:
+        base = next(r for r in rows if r["tool"] == "brake" and r["jobs"] == row["jobs"])
+        ratio = "—" if row["tool"] == "brake" else f"{row['median_ms'] / base['median_ms']:.2f}×"
+        print(f"{row['tool']:<14} {row['jobs']:>3} {row['median_ms']:>8.0f} {row['min_ms']:>8.0f} "
+              f"{row['max_ms']:>8.0f} {row['cpu_ms']:>8.0f} {row['median_ms'] * 1e3 / JOBS:>7.0f} "
+              f"{ratio:>7}")
+    return rows
 
-print(f"| peak RSS, `--dry-run` over stdin | {brake_rss / 1024:.1f} MB (10,000,000 lines) | — "
-      f"| {parallel_rss / 1024:.1f} MB (10,000 lines) | — |")
 
-def stop(name):
-    return json.load(open(f"{work}/stop-{name}.json"))
+def children(pid):
+    """The processes whose parent is `pid`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            if int(stat[stat.rfind(")") + 2:].split()[1]) == pid:
+                found.append(int(entry))
+    return found
 
-for j in (3, 64):
-    b, p, x = stop(f"brake-{j}"), stop(f"parallel-{j}"), stop(f"xargs-{j}")
-    bg, pg = stop(f"brake-gnuseq-{j}"), stop(f"parallel-gnuseq-{j}")
-    def cell(r, base):
-        extra = "" if r["left_behind"] == 0 else f", {r['left_behind']} left"
-        return f"{r['median_ms']:.1f} ms ({r['median_ms'] / base:.2f}×, exit {r['status']}, {r['max_presses']} press{extra})"
-    print(f"| Ctrl-C → exit, {j} running `sleep` | {b['median_ms']:.1f} ms (exit {b['status']}, "
-          f"{b['max_presses']} press, {b['left_behind']} left) | {cell(x, b['median_ms'])} | "
-          f"{cell(p, b['median_ms'])} | — |")
-    print(f"| the same, both with `--termseq {'TERM,200,TERM,100,TERM,50,KILL,25'}` | "
-          f"{bg['median_ms']:.1f} ms | — | {cell(pg, bg['median_ms'])} | — |")
-EOF
+
+def dry_run(argv, budget, rss_path):
+    """`seq DRY_LINES | argv`, its output lines counted; argv's peak RSS and lines done.
+
+    The peak RSS comes from GNU time (`%M`), not from os.wait4 here: a child's ru_maxrss also
+    counts the memory of the process it was spawned from, up to its exec, and python's ~15 MB
+    would hide the tool's. When the budget runs out, the tool (GNU time's child) is SIGKILLed;
+    GNU time still reports its peak.
+    """
+    seq_r, seq_w = os.pipe()
+    out_r, out_w = os.pipe()
+    seq = os.posix_spawnp("seq", ["seq", str(DRY_LINES)], os.environ,
+                          file_actions=[(os.POSIX_SPAWN_DUP2, seq_w, 1)], setsigdef=DEFAULTED)
+    start = time.perf_counter()
+    timed = ["/usr/bin/time", "-f", "%M", "-o", rss_path] + argv
+    pid = os.posix_spawn(timed[0], timed, os.environ, file_actions=[
+        (os.POSIX_SPAWN_DUP2, seq_r, 0), (os.POSIX_SPAWN_DUP2, out_w, 1)], setsigdef=DEFAULTED)
+    for fd in (seq_r, seq_w, out_w):
+        os.close(fd)
+    lines = [0]
+
+    def count():
+        while chunk := os.read(out_r, 1 << 20):
+            lines[0] += chunk.count(b"\n")
+
+    reader = threading.Thread(target=count)
+    reader.start()
+    killed = []
+
+    def out_of_time():
+        for child in children(pid):
+            killed.append(child)
+            os.kill(child, signal.SIGKILL)
+
+    timer = threading.Timer(budget, out_of_time)
+    timer.start()
+    _, status, _ = os.wait4(pid, 0)
+    elapsed = time.perf_counter() - start
+    timer.cancel()
+    if killed:
+        os.kill(seq, signal.SIGKILL)
+    os.waitpid(seq, 0)
+    reader.join()
+    os.close(out_r)
+    code = os.waitstatus_to_exitcode(status)
+    if not killed and code != 0:
+        sys.exit(f"cli.sh: seq {DRY_LINES} | {' '.join(argv)} exited with {code}")
+    with open(rss_path) as f:
+        rss_kib = int(f.read().split()[-1])
+    return {"rss_kib": rss_kib, "lines": lines[0], "seconds": elapsed, "finished": not killed}
+
+
+def memory(work, brake, budget):
+    print(f"`seq {DRY_LINES} | TOOL --dry-run echo`, output lines counted; brake without a "
+          f"limit, each rival for at most {budget:.0f} s", flush=True)
+    tools = [
+        ("brake", [brake, "--dry-run", "echo"], 600),
+        ("GNU parallel", ["parallel", "--will-cite", "--dry-run", "echo"], budget),
+        ("rust-parallel", ["rust-parallel", "--dry-run", "echo"], budget),
+    ]
+    rows = []
+    for name, argv, limit in tools:
+        row = dry_run(argv, limit, f"{work}/rss")
+        row["tool"] = name
+        rows.append(row)
+    brake_row = rows[0]
+    if not brake_row["finished"] or brake_row["lines"] != DRY_LINES:
+        print(f"  brake printed {brake_row['lines']:,} lines, not {DRY_LINES:,}")
+    print()
+    print("Memory, peak RSS of the tool process (MiB; ratio = tool's / brake's; goal for brake: "
+          "≤ 30 MB)")
+    print(f"{'tool':<14} {'peak RSS':>9} {'lines done':>12} {'seconds':>8} {'lines/s':>10} "
+          f"{'ratio':>7}")
+    for row in rows:
+        ratio = "—" if row is brake_row else f"{row['rss_kib'] / brake_row['rss_kib']:.2f}×"
+        note = "" if row["finished"] else "  (budget ran out; SIGKILLed)"
+        rate = row["lines"] / row["seconds"] if row["seconds"] > 0 else 0
+        print(f"{row['tool']:<14} {row['rss_kib'] / 1024:>9.1f} {row['lines']:>12,} "
+              f"{row['seconds']:>8.1f} {rate:>10,.0f} {ratio:>7}{note}")
+    mb = brake_row["rss_kib"] * 1024 / 1e6
+    print(f"goal, brake ≤ 30 MB: {mb:.1f} MB: {'met' if mb <= 30 else 'NOT met'}")
+    return rows
+
+
+def final(work):
+    with open(f"{work}/throughput.json") as f:
+        tp = json.load(f)
+    with open(f"{work}/memory.json") as f:
+        mem = json.load(f)
+    stop = []
+    if os.path.exists(f"{work}/stop.json"):
+        with open(f"{work}/stop.json") as f:
+            stop = json.load(f)["results"]
+    print("| measure | brake | vs xargs -P | vs GNU parallel | vs rust-parallel | goal |")
+    print("|---|---|---|---|---|---|")
+
+    for j in (2, 8):
+        by = {r["tool"]: r for r in tp if r["jobs"] == j}
+        b = by["brake"]["median_ms"]
+        x, p, r = (by[t]["median_ms"] / b for t in ("xargs -P", "GNU parallel", "rust-parallel"))
+        cells = [f"{by[t]['median_ms']:.0f} ms, **{by[t]['median_ms'] / b:.2f}×**"
+                 for t in ("xargs -P", "GNU parallel", "rust-parallel")]
+        goals = [f"≥ 1× xargs {'met' if x >= 1.0 else 'NOT met'}",
+                 f"≥ 10× GNU {'met' if p >= 10.0 else 'NOT met'}",
+                 f"> rust-parallel {'met' if r > 1.0 else 'NOT met'}"]
+        print(f"| throughput, 2,000 × `true`, -j {j} | {b:.0f} ms | " + " | ".join(cells)
+              + f" | {'; '.join(goals)} |")
+
+    by = {r["tool"]: r for r in mem}
+    b = by["brake"]
+
+    def mem_cell(t):
+        r = by[t]
+        done = "" if r["finished"] else f" after {r['lines']:,} lines in {r['seconds']:.0f} s"
+        return f"{r['rss_kib'] / 1024:.1f} MiB{done}, **{r['rss_kib'] / b['rss_kib']:.2f}×**"
+
+    mb = b["rss_kib"] * 1024 / 1e6
+    print(f"| peak RSS, `seq 10000000 \\| … --dry-run echo` | {b['rss_kib'] / 1024:.1f} MiB "
+          f"({b['seconds']:.1f} s) | — | {mem_cell('GNU parallel')} | {mem_cell('rust-parallel')} "
+          f"| ≤ 30 MB {'met' if mb <= 30 else 'NOT met'} |")
+
+    for j in (3, 64):
+        for termseq in (None, GNU_TERMSEQ):
+            rows = {r["name"].split(",")[0]: r for r in stop
+                    if r["jobs"] == j and r["termseq"] == termseq}
+            b = rows.get("brake")
+            if not b or b["median_ms"] is None:
+                continue
+
+            def cell(name):
+                r = rows.get(name)
+                if not r or r["median_ms"] is None:
+                    return "—"
+                exits = ", ".join(r["statuses"])
+                left = f", {r['left_max']} alive at exit" if r["left_max"] else ""
+                return (f"{r['median_ms']:.1f} ms, **{r['median_ms'] / b['median_ms']:.2f}×** "
+                        f"({exits}, {r['presses_max']} press{left})")
+
+            p = rows.get("GNU parallel")
+            met = (p is not None and p["median_ms"] is not None and b["failed"] == 0
+                   and b["median_ms"] <= p["median_ms"])
+            what = f"Ctrl-C → exit, {j} running `sleep 30`"
+            if termseq:
+                what += ", both `--termseq` GNU's"
+            print(f"| {what} | {b['median_ms']:.1f} ms ({b['ok']}/{b['ok'] + b['failed']} ok) | "
+                  f"{cell('xargs -P') if not termseq else '—'} | {cell('GNU parallel')} | — | "
+                  f"≤ GNU parallel {'met' if met else 'NOT met'} |")
+    print()
+    print("Ratios: the rival's median time (or peak RSS) over brake's; above 1 means brake is "
+          "faster (or smaller). Stop rows: median Ctrl-C → exit latency; xargs dies of the SIGINT "
+          "at once without waiting for its jobs (they get the same SIGINT), hence \"alive at "
+          f"exit\". GNU's termseq: {GNU_TERMSEQ}.")
+
+
+if __name__ == "__main__":
+    what, work = sys.argv[1], sys.argv[2]
+    if what == "throughput":
+        result = throughput(work, sys.argv[3], int(sys.argv[4]))
+    elif what == "memory":
+        result = memory(work, sys.argv[3], float(sys.argv[4]))
+    else:
+        final(work)
+        sys.exit(0)
+    with open(f"{work}/{what}.json", "w") as f:
+        json.dump(result, f, indent=1)
+PY
+
+echo "== 1. throughput"
+python3 "$WORK/cli_bench.py" throughput "$WORK" "$BRAKE" "$rounds"
+echo
+
+echo "== 2. memory"
+python3 "$WORK/cli_bench.py" memory "$WORK" "$BRAKE" "$mem_budget"
+echo
+
+echo "== 3. stop latency: cargo bench -p brake-cli --bench stop_latency -- $stop_trials"
+cargo bench --quiet -p brake-cli --bench stop_latency -- "$stop_trials" --json "$WORK/stop.json"
+echo
+
+echo "== summary: how many times faster (or smaller) brake is"
+python3 "$WORK/cli_bench.py" final "$WORK"

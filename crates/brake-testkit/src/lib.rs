@@ -76,6 +76,7 @@ mod exit;
 mod output;
 mod procs;
 mod session;
+pub mod stats;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -31,6 +31,7 @@ use std::process::Command as StdCommand;
 use std::thread;
 use std::time::Duration;
 
+use brake_testkit::stats::{ms, stats, tail};
 use brake_testkit::{example_path, Command, Session, Status};
 
 const WORKERS: usize = 16;
@@ -238,43 +239,6 @@ fn report(contenders: &[Contender], trials: usize) {
          most any trial needed; ok: trials that passed every check — exit 130, one press, \
          \"main exit\" printed last, no marked process left)"
     );
-}
-
-struct Stats {
-    median: f64,
-    p90: f64,
-    min: f64,
-    max: f64,
-}
-
-fn stats(times: &[Duration]) -> Option<Stats> {
-    if times.is_empty() {
-        return None;
-    }
-    let mut sorted: Vec<f64> = times.iter().map(|&t| ms(t)).collect();
-    sorted.sort_by(f64::total_cmp);
-    let n = sorted.len();
-    let median = if n % 2 == 1 {
-        sorted[n / 2]
-    } else {
-        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
-    };
-    let rank = (n * 9).div_ceil(10).max(1);
-    Some(Stats {
-        median,
-        p90: sorted[rank - 1],
-        min: sorted[0],
-        max: sorted[n - 1],
-    })
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 fn workspace_root() -> PathBuf {
