@@ -61,29 +61,7 @@ impl fmt::Display for Swept {
 ///
 /// [`Child`]: super::Child
 pub fn sweep_escaped(key: &str, value: &str, keep: &[u32]) -> Vec<Swept> {
-    let marker = format!("{key}={value}").into_bytes();
-    let me = std::process::id();
-    let limit = Instant::now() + SWEEP_LIMIT;
-    let mut swept = Vec::new();
-    loop {
-        let found = scan(me, &marker, keep);
-        if found.is_empty() {
-            break;
-        }
-        for (_, pidfd) in &found {
-            let _ = sys::pidfd_signal(pidfd.as_fd(), libc::SIGKILL);
-        }
-        for (swept_one, pidfd) in found {
-            while !sys::reap_pidfd(pidfd.as_fd()) && Instant::now() < limit {
-                let _ = sys::wait_readable(&[pidfd.as_fd()], Some(limit));
-            }
-            swept.push(swept_one);
-        }
-        if Instant::now() >= limit {
-            break;
-        }
-    }
-    swept
+    kill_marked(key, value, keep, Scope::Children)
 }
 
 /// Ends every live process, wherever it is in the process tree, whose environment (as it was
@@ -94,12 +72,29 @@ pub fn sweep_escaped(key: &str, value: &str, keep: &[u32]) -> Vec<Swept> {
 /// marker is read again, so a reused pid is never hit; ended children of this process are
 /// reaped. It rescans until a scan finds nothing, for at most 5 s.
 pub fn end_marked(key: &str, value: &str, keep: &[u32]) -> Vec<Swept> {
+    kill_marked(key, value, keep, Scope::Anywhere)
+}
+
+/// Where [`kill_marked`] looks for marked processes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// This process's children only (orphans re-parented to a subreaper among them).
+    Children,
+    /// Every process but this one.
+    Anywhere,
+}
+
+/// SIGKILLs the live marked processes in `scope` (not in `keep`) through pidfds, waits for
+/// each to end and reaps those that are this process's children; rescans until a scan finds
+/// nothing (a killed process's own escaped children may be re-parented here in turn), for at
+/// most [`SWEEP_LIMIT`].
+fn kill_marked(key: &str, value: &str, keep: &[u32], scope: Scope) -> Vec<Swept> {
     let marker = format!("{key}={value}").into_bytes();
     let me = std::process::id();
     let limit = Instant::now() + SWEEP_LIMIT;
     let mut ended = Vec::new();
     loop {
-        let found = scan_any(me, &marker, keep);
+        let found = scan(me, &marker, keep, scope);
         if found.is_empty() {
             break;
         }
@@ -107,7 +102,8 @@ pub fn end_marked(key: &str, value: &str, keep: &[u32]) -> Vec<Swept> {
             let _ = sys::pidfd_signal(pidfd.as_fd(), libc::SIGKILL);
         }
         for (one, pidfd) in found {
-            // A pidfd turns readable when its process has ended.
+            // A pidfd turns readable when its process has ended (a child of ours: once it
+            // is a zombie, ready to reap).
             let _ = sys::wait_readable(&[pidfd.as_fd()], Some(limit));
             let _ = sys::reap_pidfd(pidfd.as_fd());
             ended.push(one);
@@ -119,36 +115,14 @@ pub fn end_marked(key: &str, value: &str, keep: &[u32]) -> Vec<Swept> {
     ended
 }
 
-/// Live processes other than `me` that carry `marker` and are not in `keep`, each with a pidfd
-/// opened on it after which the marker was read again.
-fn scan_any(me: u32, marker: &[u8], keep: &[u32]) -> Vec<(Swept, OwnedFd)> {
-    let Ok(dir) = fs::read_dir("/proc") else {
-        return Vec::new();
+/// Live processes in `scope` that carry `marker` and are not `me` or in `keep`, each with a
+/// pidfd opened on it after which the marker was read again.
+fn scan(me: u32, marker: &[u8], keep: &[u32], scope: Scope) -> Vec<(Swept, OwnedFd)> {
+    let listed = match scope {
+        Scope::Children => children(me),
+        Scope::Anywhere => None,
     };
-    let live = |pid: u32| parent_of_live(pid).is_some() && carries(pid, marker);
-    dir.flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| *pid != me && !keep.contains(pid))
-        .filter(|&pid| live(pid))
-        .filter_map(|pid| {
-            let pidfd = sys::pidfd_open(pid).ok()?;
-            live(pid).then(|| {
-                (
-                    Swept {
-                        pid,
-                        cmdline: cmdline(pid),
-                    },
-                    pidfd,
-                )
-            })
-        })
-        .collect()
-}
-
-/// Live children of `me` that carry `marker` and are not in `keep`, each with a pidfd opened
-/// on it after which the marker was read again.
-fn scan(me: u32, marker: &[u8], keep: &[u32]) -> Vec<(Swept, OwnedFd)> {
-    let candidates: Vec<u32> = match children(me) {
+    let candidates: Vec<u32> = match listed {
         Some(children) => children,
         None => {
             let Ok(dir) = fs::read_dir("/proc") else {
@@ -159,16 +133,24 @@ fn scan(me: u32, marker: &[u8], keep: &[u32]) -> Vec<(Swept, OwnedFd)> {
                 .collect()
         }
     };
+    let wanted = |pid: u32| {
+        let in_scope = match (scope, parent_of_live(pid)) {
+            (_, None) => false,
+            (Scope::Children, Some(parent)) => parent == me,
+            (Scope::Anywhere, Some(_)) => pid != me,
+        };
+        in_scope && carries(pid, marker)
+    };
     candidates
         .into_iter()
         .filter(|pid| !keep.contains(pid))
-        .filter(|&pid| parent_of_live(pid) == Some(me) && carries(pid, marker))
+        .filter(|&pid| wanted(pid))
         .filter_map(|pid| {
             let pidfd = sys::pidfd_open(pid).ok()?;
             // The pidfd pins the process it was opened on. If `pid` was reused before the
-            // open, the newcomer must carry the marker and be our child to be touched; if it
-            // is reused after, the signal goes to the pidfd's (ended) process and does nothing.
-            (parent_of_live(pid) == Some(me) && carries(pid, marker)).then(|| {
+            // open, the newcomer must pass the same test to be touched; if it is reused
+            // after, the signal goes to the pidfd's (ended) process and does nothing.
+            wanted(pid).then(|| {
                 (
                     Swept {
                         pid,
