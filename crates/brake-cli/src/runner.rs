@@ -71,10 +71,6 @@ pub fn run(args: &RunArgs, argv: &[OsString]) -> Result<u8, RunError> {
         matches!(s, Source::Stdin) || matches!(s, Source::File(p) if p.as_os_str() == "-")
     });
     let template = Template::parse(&split.words, sources.len(), args.quote).map_err(refuse)?;
-    let uses_slot = split
-        .words
-        .iter()
-        .any(|w| w.as_encoded_bytes().windows(3).any(|x| x == b"{%}"));
     let inputs = Inputs::open(sources).map_err(refuse)?;
     let wanted = args
         .jobs
@@ -180,7 +176,6 @@ pub fn run(args: &RunArgs, argv: &[OsString]) -> Result<u8, RunError> {
     let mut runner = Runner {
         args,
         template,
-        check_commands: !uses_slot,
         jobs,
         total,
         stop: stop.clone(),
@@ -302,8 +297,6 @@ fn feed(
 struct Runner<'a> {
     args: &'a RunArgs,
     template: Template,
-    /// Whether commands can be compared with the joblog's (not when they hold `{%}`).
-    check_commands: bool,
     jobs: usize,
     total: Option<u64>,
     stop: Stop,
@@ -395,7 +388,8 @@ impl Runner<'_> {
                     }
                 }
                 if previous.skip(job.seq) {
-                    if self.check_commands {
+                    // A command holding `{%}` depends on the slot it ran in: not comparable.
+                    if !self.template.uses_slot() {
                         let rendered = self.template.render(&job.args, job.seq, 1);
                         if let Err(err) = previous.check(job.seq, &rendered.text) {
                             if self.counters.consumed.load(Ordering::Relaxed) == self.skipped {

@@ -144,6 +144,11 @@ impl Template {
         self.direct.is_some()
     }
 
+    /// Whether the command holds `{%}`: the same job renders differently in another slot.
+    pub fn uses_slot(&self) -> bool {
+        self.words.iter().flatten().any(|part| *part == Part::Slot)
+    }
+
     /// Where the program was found, when jobs run without a shell: exec it by this path (with
     /// the argv's first word as its `argv[0]`) instead of searching `$PATH` for every job.
     pub fn program(&self) -> Option<&Path> {
