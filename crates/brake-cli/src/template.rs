@@ -643,20 +643,21 @@ mod tests {
             let template = Template::parse(&words, values.len(), false).unwrap();
             assert!(template.is_direct(), "{words:?}");
             let rendered = template.render(&os(values), 3, 1);
-            let argv = rendered.direct.clone().unwrap();
-            let direct = Command::new(&argv[0])
-                .args(&argv[1..])
-                .output()
-                .unwrap()
-                .stdout;
-            let shell = Command::new("/bin/sh")
-                .arg("-c")
-                .arg(&rendered.text)
-                .output()
-                .unwrap()
-                .stdout;
+            let (direct, shell) = run_both_ways(&rendered);
             assert_eq!(direct, shell, "{:?}", rendered.text);
         }
+    }
+
+    /// What a rendered job prints run directly from its argv, and through `sh -c` from its text.
+    fn run_both_ways(rendered: &Rendered) -> (Vec<u8>, Vec<u8>) {
+        let argv = rendered.direct.as_ref().expect("a direct command");
+        let direct = Command::new(&argv[0]).args(&argv[1..]).output().unwrap();
+        let shell = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(&rendered.text)
+            .output()
+            .unwrap();
+        (direct.stdout, shell.stdout)
     }
 
     proptest::proptest! {
@@ -687,14 +688,7 @@ mod tests {
             let template = Template::parse(&words, 2, false).unwrap();
             proptest::prop_assert!(template.is_direct());
             let rendered = template.render(&values, 42, 3);
-            let shell = Command::new("/bin/sh")
-                .arg("-c")
-                .arg(&rendered.text)
-                .output()
-                .unwrap()
-                .stdout;
-            let argv = rendered.direct.unwrap();
-            let direct = Command::new(&argv[0]).args(&argv[1..]).output().unwrap().stdout;
+            let (direct, shell) = run_both_ways(&rendered);
             proptest::prop_assert_eq!(direct, shell);
         }
     }
