@@ -77,6 +77,7 @@ mod output;
 mod procs;
 mod session;
 pub mod stats;
+pub mod torture;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -1,0 +1,117 @@
+//! What the torture tests share: how many trials to run, and the one-line tally each test
+//! prints so that `bench/torture.sh` can add the lines up into its table.
+//!
+//! A torture test runs [`trials`] trials in CI (a fast slice) and as many as the long run asks
+//! for through `BRAKE_TORTURE_TRIALS`. At its end it prints its [`Tally`] as one line starting
+//! with [`TALLY_PREFIX`] and then asserts that nothing was left behind, lost or panicked, so a
+//! failing test still prints what it saw.
+
+use std::fmt;
+
+/// The start of every tally line: `torture-tally model=… trials=… …`.
+pub const TALLY_PREFIX: &str = "torture-tally";
+
+/// Trials per test: `BRAKE_TORTURE_TRIALS` when set (the long run), else `ci_default`.
+///
+/// # Panics
+///
+/// If the variable is set to something other than a positive number.
+pub fn trials(ci_default: usize) -> usize {
+    scaled("BRAKE_TORTURE_TRIALS", ci_default)
+}
+
+/// Cases per fuzz target: `BRAKE_TORTURE_FUZZ_CASES` when set, else `ci_default`.
+///
+/// # Panics
+///
+/// If the variable is set to something other than a positive number.
+pub fn fuzz_cases(ci_default: u32) -> u32 {
+    let cases = scaled("BRAKE_TORTURE_FUZZ_CASES", ci_default as usize);
+    u32::try_from(cases).expect("BRAKE_TORTURE_FUZZ_CASES fits in u32")
+}
+
+fn scaled(var: &str, ci_default: usize) -> usize {
+    match std::env::var(var) {
+        Err(_) => ci_default,
+        Ok(text) => match text.trim().parse::<usize>() {
+            Ok(n) if n > 0 => n,
+            _ => panic!("{var}={text:?}: expected a positive whole number"),
+        },
+    }
+}
+
+/// What one torture test did and found. Printed by [`Tally::finish`].
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Tally {
+    /// The model or path under attack: `threads`, `process-pool`, `cli`, `fuzz-template`, …
+    pub model: String,
+    /// Trials run (fuzz: cases).
+    pub trials: usize,
+    /// Faults injected: presses, signals, kills, closed terminals, exhausted limits.
+    pub faults: usize,
+    /// Bad inputs tried (fuzz cases, malformed files, misuse).
+    pub bad_inputs: usize,
+    /// Processes found alive after a trial ended (must be 0).
+    pub left_behind: usize,
+    /// Results that finished but were not reported, or were counted twice (must be 0).
+    pub lost: usize,
+    /// Panics of the program under test (must be 0).
+    pub panics: usize,
+}
+
+impl Tally {
+    /// An empty tally for `model`.
+    pub fn new(model: &str) -> Tally {
+        Tally {
+            model: model.to_owned(),
+            ..Tally::default()
+        }
+    }
+
+    /// Prints the tally line, then fails the test if anything was left behind, lost, or
+    /// panicked.
+    ///
+    /// # Panics
+    ///
+    /// When `left_behind`, `lost` or `panics` is not 0.
+    pub fn finish(&self) {
+        println!("{self}");
+        assert_eq!(self.left_behind, 0, "processes left behind: {self}");
+        assert_eq!(self.lost, 0, "results lost: {self}");
+        assert_eq!(self.panics, 0, "panics: {self}");
+    }
+}
+
+impl fmt::Display for Tally {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{TALLY_PREFIX} model={} trials={} faults={} bad_inputs={} left_behind={} lost={} \
+             panics={}",
+            self.model,
+            self.trials,
+            self.faults,
+            self.bad_inputs,
+            self.left_behind,
+            self.lost,
+            self.panics
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tally_line_names_every_count() {
+        let mut tally = Tally::new("cli");
+        tally.trials = 10;
+        tally.faults = 14;
+        assert_eq!(
+            tally.to_string(),
+            "torture-tally model=cli trials=10 faults=14 bad_inputs=0 left_behind=0 lost=0 \
+             panics=0"
+        );
+    }
+}
