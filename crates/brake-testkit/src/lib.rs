@@ -41,9 +41,9 @@
 //! a working directory starts in `$HOME`, and a missing one silently falls back to `$HOME`
 //! (the kit always passes the test's directory and checks it); a relative program path such
 //! as `target/debug/x` is looked up in `PATH` (the kit makes it absolute); `Child::kill` sends
-//! SIGHUP and then sleeps up to 250 ms (the kit uses its own kills); and dropping the master's
-//! writer types a newline and EOF into the terminal (the kit drops it only after the program
-//! is gone).
+//! SIGHUP and then sleeps up to 250 ms (the kit uses its own kills); and dropping its writer
+//! of the master types a newline and EOF into the terminal (the kit reads and writes through
+//! descriptors of its own, so [`Session::hang_up`] closes the terminal with nothing typed).
 //!
 //! The kit also sets `NOFLSH` on the terminal: by default a ^C discards output the program
 //! wrote but the reader had not consumed yet, which would make tests depend on thread timing.

@@ -1,9 +1,16 @@
 //! What the terminal shows: a reader thread drains the pty master into a shared log.
 
+use std::fs::File;
 use std::io::{self, Read};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::Instant;
+
+/// How long the reader sleeps in `poll(2)` before it looks whether it should let go of the
+/// terminal: the longest a [`Output::let_go`] waits.
+const LET_GO_TICK_MS: i32 = 10;
 
 /// How a [`Output::wait_until`] ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +27,9 @@ pub(crate) enum Wait {
 pub(crate) struct Output {
     state: Mutex<State>,
     changed: Condvar,
+    /// Set to make the reader close its descriptor of the master, so that the terminal can
+    /// be hung up by closing the last one.
+    letting_go: AtomicBool,
 }
 
 struct State {
@@ -28,14 +38,16 @@ struct State {
 }
 
 impl Output {
-    /// Starts the thread that copies everything `reader` yields into the log.
-    pub(crate) fn start(reader: Box<dyn Read + Send>) -> io::Result<(Arc<Output>, JoinHandle<()>)> {
+    /// Starts the thread that copies everything `reader`, a descriptor of the pty master of
+    /// its own, yields into the log.
+    pub(crate) fn start(reader: File) -> io::Result<(Arc<Output>, JoinHandle<()>)> {
         let output = Arc::new(Output {
             state: Mutex::new(State {
                 bytes: Vec::new(),
                 ended: false,
             }),
             changed: Condvar::new(),
+            letting_go: AtomicBool::new(false),
         });
         let pump = Arc::clone(&output);
         let handle = thread::Builder::new()
@@ -44,10 +56,25 @@ impl Output {
         Ok((output, handle))
     }
 
-    fn pump(&self, mut reader: Box<dyn Read + Send>) {
+    fn pump(&self, mut reader: File) {
         let mut buf = [0u8; 8192];
-        loop {
-            // portable-pty turns the EIO that follows the last slave close into Ok(0).
+        // The reader sleeps in poll rather than read so that it can be told to let go of its
+        // descriptor: a read blocked in another thread would keep the master open.
+        while !self.letting_go.load(Ordering::Acquire) {
+            let mut polled = libc::pollfd {
+                fd: reader.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: `polled` is one valid, writable pollfd that outlives the call, for a
+            // descriptor `reader` keeps open.
+            let rc = unsafe { libc::poll(&mut polled, 1, LET_GO_TICK_MS) };
+            if rc == 0
+                || (rc < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted)
+            {
+                continue;
+            }
+            // A hangup or error is reported by the read below (EIO once every slave is closed).
             match reader.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => {
@@ -55,11 +82,18 @@ impl Output {
                     self.changed.notify_all();
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // EIO: the last holder of the slave end closed it.
                 Err(_) => break,
             }
         }
         self.lock().ended = true;
         self.changed.notify_all();
+    }
+
+    /// Asks the reader to stop reading and close its descriptor of the master; returns at
+    /// once (join the reader's thread to know it has).
+    pub(crate) fn let_go(&self) {
+        self.letting_go.store(true, Ordering::Release);
     }
 
     // The pump never panics while holding the lock, but a test thread might: keep going.

@@ -2,9 +2,10 @@
 
 use std::cell::Cell;
 use std::fmt;
+use std::fs::File;
 use std::io::{self, Write};
 use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -39,9 +40,10 @@ pub struct Session {
     pidfd: Option<OwnedFd>,
     token: String,
     child: Box<dyn Child + Send + Sync>,
-    writer: Box<dyn Write + Send>,
-    // Kept so the terminal lives exactly as long as the session.
-    _master: Box<dyn MasterPty + Send>,
+    /// `None` once the terminal was hung up ([`Session::hang_up`]).
+    writer: Option<Box<dyn Write + Send>>,
+    /// Kept so the terminal lives exactly as long as the session, or until it is hung up.
+    master: Option<Box<dyn MasterPty + Send>>,
     output: Arc<Output>,
     reader: Option<JoinHandle<()>>,
     presses: u32,
@@ -87,14 +89,10 @@ impl Session {
             .openpty(PtySize::default())
             .map_err(pty_error("openpty"))?;
         keep_output_on_interrupt(&*pair.master)?;
-        let reader = pair
-            .master
-            .try_clone_reader()
-            .map_err(pty_error("cloning the pty reader"))?;
-        let writer = pair
-            .master
-            .take_writer()
-            .map_err(pty_error("taking the pty writer"))?;
+        let reader = own_master_descriptor(&*pair.master)?;
+        // Not portable-pty's writer: dropping that one types a newline and EOF into the
+        // terminal, which a hangup must not be preceded by.
+        let writer: Box<dyn Write + Send> = Box::new(own_master_descriptor(&*pair.master)?);
         // Started before the program, so a failure here leaves nothing running.
         let (output, reader) = Output::start(reader)?;
         let child = pair
@@ -123,8 +121,8 @@ impl Session {
             pidfd,
             token,
             child,
-            writer,
-            _master: pair.master,
+            writer: Some(writer),
+            master: Some(pair.master),
             output,
             reader: Some(reader),
             presses: 0,
@@ -215,8 +213,12 @@ impl Session {
     /// instant the write returned, when the byte is in the terminal's input and the line
     /// discipline is about to signal. The terminal echoes `^C` into the output.
     pub fn press_ctrl_c(&mut self) -> io::Result<()> {
-        self.writer.write_all(&[CTRL_C])?;
-        self.writer.flush()?;
+        let writer = self
+            .writer
+            .as_mut()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "the terminal is closed"))?;
+        writer.write_all(&[CTRL_C])?;
+        writer.flush()?;
         let at = Instant::now();
         self.presses += 1;
         self.first_stop.get_or_insert(at);
@@ -236,6 +238,25 @@ impl Session {
         let at = Instant::now();
         self.first_stop.get_or_insert(at);
         Ok(())
+    }
+
+    /// Closes the terminal, as closing a terminal window does: every descriptor of the pty
+    /// master is closed, and the kernel hangs the terminal up, sending SIGHUP to the program
+    /// (the session's leader) and to the foreground process group. Then waits for the end
+    /// like [`wait_exit`](Session::wait_exit).
+    ///
+    /// Counts as the first stop request if none was made yet, but not as a press. What the
+    /// program writes after the hangup is lost, as it is for a closed window; its writes to
+    /// the terminal fail with EIO from then on.
+    pub fn hang_up(mut self, timeout: Duration) -> Result<Finished, KitError> {
+        self.output.let_go();
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        self.writer = None;
+        self.master = None;
+        self.first_stop.get_or_insert(Instant::now());
+        self.wait_exit(timeout)
     }
 
     /// Waits for the program to end, then reports and kills what it left behind.
@@ -431,6 +452,22 @@ fn new_token() -> String {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
     format!("{}-{n}-{nanos:08x}", std::process::id())
+}
+
+/// A descriptor of the pty master that the kit owns (close-on-exec), so that the kit decides
+/// when each one is closed.
+fn own_master_descriptor(master: &dyn MasterPty) -> io::Result<File> {
+    let fd = master
+        .as_raw_fd()
+        .ok_or_else(|| io::Error::other("the pty master has no file descriptor"))?;
+    // SAFETY: `master` keeps `fd` open for the whole call; F_DUPFD_CLOEXEC returns a new
+    // descriptor or -1 and touches no memory of ours.
+    let copy = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if copy == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just returned `copy` to us and nothing else owns it.
+    Ok(File::from(unsafe { OwnedFd::from_raw_fd(copy) }))
 }
 
 fn pty_error<E: fmt::Display>(during: &'static str) -> impl FnOnce(E) -> io::Error {

@@ -223,3 +223,34 @@ fn a_cargo_example_is_found_and_stopped() {
 fn a_missing_example_names_the_command_that_builds_it() {
     example_path("no-such-example");
 }
+
+#[test]
+fn hanging_up_sends_sighup_to_the_program() {
+    let session = sh("echo ready; read -r line; exit 3");
+    session.wait_for("ready", 1, LONG).unwrap();
+    let finished = session.hang_up(LONG).unwrap();
+
+    assert_eq!(
+        finished.status,
+        Status::Signaled(libc::SIGHUP),
+        "{}",
+        finished.output
+    );
+    assert_eq!(finished.presses, 0);
+    assert!(finished.since_first_stop.is_some());
+    assert!(finished.survivors.is_empty(), "{:?}", finished.survivors);
+}
+
+#[test]
+fn a_hangup_reaches_the_foreground_group_too() {
+    let session = sh("trap 'echo got-hup' HUP; sleep 300 & echo ready; wait");
+    session.wait_for("ready", 1, LONG).unwrap();
+    let token = session.marker().to_owned();
+    let finished = session.hang_up(LONG).unwrap();
+
+    // sh handles HUP (its echo fails on the closed terminal, the trap still ends the wait)
+    // and exits; its background sleep is in the same foreground group and gets HUP too.
+    assert!(finished.status.code().is_some(), "{:?}", finished.status);
+    assert!(finished.survivors.is_empty(), "{:?}", finished.survivors);
+    assert!(marked_processes(&token).is_empty());
+}
