@@ -4,9 +4,11 @@
 //! A torture test runs [`trials`] trials in CI (a fast slice) and as many as the long run asks
 //! for through `BRAKE_TORTURE_TRIALS`. At its end it prints its [`Tally`] as one line starting
 //! with [`TALLY_PREFIX`] and then asserts that nothing was left behind, lost or panicked, so a
-//! failing test still prints what it saw.
+//! failing test still prints what it saw. Random trials draw from an [`Rng`] whose seed is
+//! printed, and `BRAKE_TORTURE_SEED` replays it.
 
 use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The start of every tally line: `torture-tally model=… trials=… …`.
 pub const TALLY_PREFIX: &str = "torture-tally";
@@ -37,6 +39,50 @@ fn scaled(var: &str, ci_default: usize) -> usize {
             Ok(n) if n > 0 => n,
             _ => panic!("{var}={text:?}: expected a positive whole number"),
         },
+    }
+}
+
+/// A small xorshift generator: trials need variety and a printed seed to replay them, not
+/// statistical quality.
+#[derive(Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator for `model`, seeded from `BRAKE_TORTURE_SEED` or the clock.
+    pub fn for_model(model: &str) -> Rng {
+        let seed = std::env::var("BRAKE_TORTURE_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64)
+            });
+        println!("{model}: BRAKE_TORTURE_SEED={seed}");
+        Rng(seed | 1)
+    }
+
+    /// The next raw value.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A value in `lo..=hi`.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next_u64() % (hi - lo + 1)
+    }
+
+    /// One of `items`.
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.next_u64() as usize % items.len()]
+    }
+
+    /// A duration in `0..=max`.
+    pub fn millis(&mut self, max: u64) -> Duration {
+        Duration::from_millis(self.range(0, max))
     }
 }
 

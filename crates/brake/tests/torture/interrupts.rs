@@ -9,55 +9,13 @@
 
 use std::time::Duration;
 
-use brake_testkit::torture::{trials, Tally};
+use brake_testkit::torture::{trials, Rng, Tally};
 use brake_testkit::{example_path, Command, Finished, Session, Status};
 
 use crate::support::{count_of, last_line, report_counts};
 
 /// No trial should come near this: a stop takes at most its grace period plus a little.
 const LIMIT: Duration = Duration::from_secs(60);
-
-/// A small xorshift generator: the trials need variety and a printed seed, not quality.
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator for `model`, seeded from `BRAKE_TORTURE_SEED` or the clock.
-    pub fn for_model(model: &str) -> Rng {
-        let seed = std::env::var("BRAKE_TORTURE_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(1, |d| d.as_nanos() as u64)
-            });
-        println!("{model}: BRAKE_TORTURE_SEED={seed}");
-        Rng(seed | 1)
-    }
-
-    /// The next raw value.
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    /// A value in `lo..=hi`.
-    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next() % (hi - lo + 1)
-    }
-
-    /// One of `items`.
-    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.next() as usize % items.len()]
-    }
-
-    /// A duration in `0..=max`.
-    pub fn millis(&mut self, max: u64) -> Duration {
-        Duration::from_millis(self.range(0, max))
-    }
-}
 
 /// One trial's program, and what its run should look like.
 struct Trial {
