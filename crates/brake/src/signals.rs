@@ -10,8 +10,11 @@
 //! to Forcing. Reading bytes instead of signal-hook's coalescing iterator means two quick presses
 //! are two presses, never one.
 //!
-//! A third signal ends the process from inside the handler with `_exit(128 + signal)`: the last
-//! resort for a program wedged so badly that forcing the stop does not bring it to an exit.
+//! A signal that comes when the stop has been forcing for a second or more ends the process from
+//! inside the handler with `_exit(128 + signal)`: the last resort for a program wedged so badly
+//! that forcing the stop does not bring it to an exit. Signals that come sooner (a user
+//! hammering Ctrl-C, fifty presses in a tenth of a second) change nothing more, so a run that is
+//! still ending in order gets to print its report.
 //!
 //! Installing again with another `Stop` routes signals to the new one from then on, and counts
 //! presses afresh; installing the same `Stop` again changes nothing. After
@@ -25,7 +28,7 @@
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::thread;
 
@@ -37,6 +40,13 @@ pub const STOP_SIGNALS: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 
 /// Signals since the last install, counted inside the handler for the last-resort exit.
 static HANDLER_COUNT: AtomicUsize = AtomicUsize::new(0);
+
+/// When the forcing signal came (`CLOCK_MONOTONIC`, in nanoseconds; 0: not yet).
+static FORCED_AT_NS: AtomicU64 = AtomicU64::new(0);
+
+/// How long a forced stop has to end the process before a further signal ends it from the
+/// handler.
+const LAST_RESORT_AFTER_NS: u64 = 1_000_000_000;
 
 struct Installed {
     stop: Stop,
@@ -53,7 +63,8 @@ static SETUP: OnceLock<Result<Vec<i32>, io::ErrorKind>> = OnceLock::new();
 
 impl Stop {
     /// Makes SIGINT, SIGTERM and SIGHUP drive this `Stop`: the first signal begins stopping, the
-    /// second forces, a third exits the process at once (see the [module docs](crate::signals)).
+    /// second forces, and one that comes a second or more after that exits the process at once
+    /// (see the [module docs](crate::signals)).
     ///
     /// Call it early in `main`, before starting threads that might block signals. The handlers
     /// stay for the life of the process; installing another `Stop` later redirects them.
@@ -71,6 +82,7 @@ impl Stop {
             });
             EARLY_PHASE.store(std::ptr::null_mut(), Ordering::SeqCst);
             HANDLER_COUNT.store(0, Ordering::SeqCst);
+            FORCED_AT_NS.store(0, Ordering::SeqCst);
         }
         Ok(())
     }
@@ -115,8 +127,8 @@ pub fn uninstall_signals() {
 /// Registers the handlers and starts the watcher; returns the signals handled.
 fn setup() -> io::Result<Vec<i32>> {
     let (mut reader, writer) = UnixStream::pair()?;
-    // A full socket must never block a signal handler; a lost byte only matters past the third
-    // signal, when the handler has already ended the process.
+    // A full socket must never block a signal handler; a lost byte only matters past the second
+    // signal, which the handler no longer sends on.
     writer.set_nonblocking(true)?;
     let write_fd = writer.as_raw_fd();
     // The write end lives as long as the handlers that use it: for the life of the process.
@@ -127,8 +139,9 @@ fn setup() -> io::Result<Vec<i32>> {
         if signal != libc::SIGTERM && ignored_now(signal)? {
             continue;
         }
-        // SAFETY: the action only performs async-signal-safe operations: an atomic add, a
-        // `write(2)` of one byte to a non-blocking socket, and `_exit(2)`. It allocates nothing,
+        // SAFETY: the action only performs async-signal-safe operations: atomic loads, stores
+        // and adds, `clock_gettime(2)`, a `write(2)` of one byte to a non-blocking socket, and
+        // `_exit(2)`. It allocates nothing,
         // takes no lock, and signal-hook-registry preserves errno around it.
         unsafe {
             signal_hook::low_level::register(signal, move || on_signal(signal, write_fd))?;
@@ -151,11 +164,33 @@ fn setup() -> io::Result<Vec<i32>> {
     Ok(handled)
 }
 
+/// `CLOCK_MONOTONIC` in nanoseconds; async-signal-safe.
+fn monotonic_ns() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid, writable timespec on this stack frame; clock_gettime is
+    // async-signal-safe and writes only there.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    (now.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(now.tv_nsec as u64)
+}
+
 /// The signal handler's whole work. Must stay async-signal-safe.
 fn on_signal(signal: i32, write_fd: RawFd) {
     let count = HANDLER_COUNT.fetch_add(1, Ordering::SeqCst) + 1;
+    if count == 2 {
+        FORCED_AT_NS.store(monotonic_ns(), Ordering::SeqCst);
+    }
     if count >= 3 {
-        signal_hook::low_level::exit(exit_code_for_signal(signal));
+        let forced_at = FORCED_AT_NS.load(Ordering::SeqCst);
+        if forced_at != 0 && monotonic_ns().saturating_sub(forced_at) >= LAST_RESORT_AFTER_NS {
+            signal_hook::low_level::exit(exit_code_for_signal(signal));
+        }
+        // Already forcing: the watcher has nothing more to do with it.
+        return;
     }
     let early = EARLY_PHASE.load(Ordering::SeqCst);
     if count == 1 && !early.is_null() {
