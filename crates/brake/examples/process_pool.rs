@@ -15,6 +15,10 @@
 //!   the termination sequence.
 //! * `sleep`: an interruptible sleep.
 
+#[macro_use]
+#[path = "support/say.rs"]
+mod say;
+
 #[path = "support/seed_task.rs"]
 mod seed_task;
 
@@ -64,7 +68,7 @@ fn main() -> ExitCode {
     match run(&args, &registry) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("process_pool: {err}");
+            warn!("process_pool: {err}");
             ExitCode::from(2)
         }
     }
@@ -86,8 +90,8 @@ fn run(args: &Args, registry: &Registry) -> Result<ExitCode, Box<dyn std::error:
         drop(pool.submit(&WORK, &work));
     }
     let report = pool.join();
-    println!("{report}");
-    println!("main exit");
+    say!("{report}");
+    say!("main exit");
     Ok(ExitCode::from(report.exit_code() as u8))
 }
 

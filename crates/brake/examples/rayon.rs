@@ -10,6 +10,10 @@
 //! time. Prints `computing …` at the start, then how many items were done, the report, and last
 //! `main exit`. Exits 0 when every item ran, 130 after Ctrl-C.
 
+#[macro_use]
+#[path = "support/say.rs"]
+mod say;
+
 use std::process::ExitCode;
 
 use brake::rayon::StopExt;
@@ -43,10 +47,10 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let stop = Stop::new();
     if let Err(err) = stop.install_signals() {
-        eprintln!("rayon: {err}");
+        warn!("rayon: {err}");
         return ExitCode::from(2);
     }
-    println!(
+    say!(
         "computing {} items on {} threads",
         args.items,
         rayon::current_num_threads()
@@ -59,11 +63,13 @@ fn main() -> ExitCode {
                 .map(|item| heavy(item, rounds))
                 .reduce(|| 0, |a, b| a ^ b)
         });
-    println!(
+    say!(
         "items done: {} of {} (checksum {:016x})",
-        checksum.report.done, args.items, checksum.value
+        checksum.report.done,
+        args.items,
+        checksum.value
     );
-    println!("{}", checksum.report);
-    println!("main exit");
+    say!("{}", checksum.report);
+    say!("main exit");
     ExitCode::from(checksum.report.exit_code() as u8)
 }

@@ -20,6 +20,10 @@
 //! stopped. `--limit N` runs at most N tasks at once; `--threads N` sets the runtime's worker
 //! threads and `--current-thread` uses the current-thread runtime instead.
 
+#[macro_use]
+#[path = "support/say.rs"]
+mod say;
+
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -68,7 +72,7 @@ fn main() -> ExitCode {
     match run(&args) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("tasks: {err}");
+            warn!("tasks: {err}");
             ExitCode::from(2)
         }
     }
@@ -107,13 +111,13 @@ fn run(args: &Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     // A busy task never reaches an `.await`, so dropping the runtime would wait for it for
     // ever: leave its thread behind; the process ends it.
     runtime.shutdown_background();
-    println!("{report}");
-    println!("main exit");
+    say!("{report}");
+    say!("main exit");
     Ok(ExitCode::from(report.exit_code() as u8))
 }
 
 async fn task(kind: Kind, length: Option<Duration>, stop: Stop) -> TaskResult<()> {
-    println!("task started");
+    say!("task started");
     let deadline = length.map(|length| Instant::now() + length);
     let over = || deadline.is_some_and(|deadline| Instant::now() >= deadline);
     match kind {
@@ -121,7 +125,7 @@ async fn task(kind: Kind, length: Option<Duration>, stop: Stop) -> TaskResult<()
             let mut x = 0u64;
             while !over() {
                 if stop.is_stopping() {
-                    println!("handler exit");
+                    say!("handler exit");
                     return Err(Stopped.into());
                 }
                 for i in 0..10_000 {
@@ -139,7 +143,7 @@ async fn task(kind: Kind, length: Option<Duration>, stop: Stop) -> TaskResult<()
         Kind::Sleep => {
             let length = length.unwrap_or(Duration::from_secs(24 * 3600));
             if stop.sleep_async(length).await.is_interrupted() {
-                println!("handler exit");
+                say!("handler exit");
                 return Err(Stopped.into());
             }
         }

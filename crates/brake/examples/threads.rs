@@ -17,6 +17,10 @@
 //! With `--seconds S` each task ends by itself after S seconds; without it, tasks run until
 //! stopped.
 
+#[macro_use]
+#[path = "support/say.rs"]
+mod say;
+
 #[path = "support/seed_task.rs"]
 mod seed_task;
 
@@ -52,7 +56,7 @@ fn main() -> ExitCode {
     match run(&args) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("threads: {err}");
+            warn!("threads: {err}");
             ExitCode::from(2)
         }
     }
@@ -72,7 +76,7 @@ fn run(args: &Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         pool.spawn(move |stop| seed_task::run(kind, length, stop));
     }
     let report = pool.join();
-    println!("{report}");
-    println!("main exit");
+    say!("{report}");
+    say!("main exit");
     Ok(ExitCode::from(report.exit_code() as u8))
 }

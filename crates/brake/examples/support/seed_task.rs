@@ -20,7 +20,7 @@ pub enum Kind {
 
 /// Runs one task of `kind` for `length` (until stopped when `None`).
 pub fn run(kind: Kind, length: Option<Duration>, stop: &Stop) -> TaskResult<()> {
-    println!("worker started");
+    say!("worker started");
     let deadline = length.map(|length| Instant::now() + length);
     let over = || deadline.is_some_and(|deadline| Instant::now() >= deadline);
     match kind {
@@ -28,7 +28,7 @@ pub fn run(kind: Kind, length: Option<Duration>, stop: &Stop) -> TaskResult<()> 
             let mut x = 0u64;
             while !over() {
                 if stop.is_stopping() {
-                    println!("handler exit");
+                    say!("handler exit");
                     return Err(Stopped.into());
                 }
                 for i in 0..10_000 {
@@ -45,7 +45,7 @@ pub fn run(kind: Kind, length: Option<Duration>, stop: &Stop) -> TaskResult<()> 
         Kind::Sleep => {
             let length = length.unwrap_or(Duration::from_secs(24 * 3600));
             if stop.sleep(length).is_interrupted() {
-                println!("handler exit");
+                say!("handler exit");
                 return Err(Stopped.into());
             }
         }

@@ -10,3 +10,4 @@ mod support;
 
 mod hostile;
 mod interrupts;
+mod signals;
