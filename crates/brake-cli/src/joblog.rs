@@ -175,7 +175,38 @@ impl Joblog {
         );
         escape_into(&mut self.line, &entry.command.to_string_lossy());
         self.line.push('\n');
-        self.file.write_all(self.line.as_bytes())
+        let mut written = 0;
+        while written < self.line.len() {
+            match self.file.write(&self.line.as_bytes()[written..]) {
+                Ok(0) => {
+                    return self.unwrite(written, io::ErrorKind::WriteZero.into());
+                }
+                Ok(n) => written += n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return self.unwrite(written, err),
+            }
+        }
+        Ok(())
+    }
+
+    /// After a line failed part-way (a full disk or a file-size limit lets the first write
+    /// through short, and the next fails), cuts off the `written` bytes that went out so the
+    /// log ends with a whole line; returns `err`. The file's end is this line's end: brake is
+    /// the log's only writer.
+    fn unwrite(&mut self, written: usize, err: io::Error) -> io::Result<()> {
+        if written > 0 {
+            let cut = self
+                .file
+                .metadata()
+                .and_then(|m| self.file.set_len(m.len().saturating_sub(written as u64)));
+            if let Err(cut) = cut {
+                return Err(io::Error::new(
+                    err.kind(),
+                    format!("{err}, and its last line is incomplete ({cut})"),
+                ));
+            }
+        }
+        Err(err)
     }
 
     /// Flushes the log to disk (at a stop and at the end of a run).

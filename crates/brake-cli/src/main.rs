@@ -62,6 +62,7 @@ enum ExecCommand {
 }
 
 fn main() -> ExitCode {
+    survive_file_size_limit();
     if let Some(code) = watchdog::run_if_guard() {
         return ExitCode::from(code);
     }
@@ -95,6 +96,26 @@ fn exec_main(argv: Vec<OsString>) -> ExitCode {
             say!("brake: {err}");
             ExitCode::from(err.exit_code())
         }
+    }
+}
+
+/// Makes a write past `RLIMIT_FSIZE` fail with `EFBIG` instead of killing brake with SIGXFSZ,
+/// so a joblog or output file that hits the limit is reported and the run stops in order.
+///
+/// The signal is caught by a handler that does nothing, not ignored: an exec resets a caught
+/// signal to its default but keeps an ignored one ignored, and jobs must get the default.
+/// The handler is process-wide, whichever thread the signal is sent to.
+fn survive_file_size_limit() {
+    extern "C" fn nothing(_: libc::c_int) {}
+    // SAFETY: `sigaction` is given a zeroed, then filled, `struct sigaction` on our stack and a
+    // handler that touches nothing (trivially async-signal-safe); SA_RESTART keeps other
+    // system calls from seeing EINTR. No other code of brake handles SIGXFSZ.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = nothing as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(libc::SIGXFSZ, &action, std::ptr::null_mut());
     }
 }
 

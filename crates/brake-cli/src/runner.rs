@@ -32,6 +32,7 @@ use crate::cli::{split_sources, Halt, HaltOn, RunArgs};
 use crate::inputs::{InputError, Inputs, Source};
 use crate::job::{self, Cause, Ending, Job, Running, Spawn, StartError};
 use crate::joblog::{Entry, Joblog, Mode as LogMode, Previous};
+use crate::limits::{Refused, Throttle};
 use crate::output::{Mode, Output};
 use crate::quote::quote;
 use crate::summary::{self, Summary, INTERNAL_ERROR};
@@ -197,6 +198,7 @@ pub fn run(args: &RunArgs, argv: &[OsString]) -> Result<u8, RunError> {
         seen_phase: Phase::Running,
         halted: false,
         blocked: false,
+        throttle: Throttle::new(jobs),
         fatal: None,
         stdout_closed: false,
         guard: None,
@@ -322,8 +324,11 @@ struct Runner<'a> {
     seen_phase: Phase,
     /// `--halt` fired: no new job starts.
     halted: bool,
-    /// A spawn failed for want of processes or descriptors: wait for a job to end.
+    /// A spawn failed for want of processes or descriptors: wait for a job to end, or for
+    /// the throttle's retry time when none runs.
     blocked: bool,
+    /// How many jobs may run since the machine refused one (see `limits::Throttle`).
+    throttle: Throttle,
     /// An error that ends the run with status 255 once running jobs are done.
     fatal: Option<String>,
     stdout_closed: bool,
@@ -342,18 +347,38 @@ impl Runner<'_> {
     }
 
     fn may_start(&self) -> bool {
-        !self.stop.is_stopping() && !self.halted && self.fatal.is_none() && !self.blocked
+        self.may_start_later() && !self.blocked
+    }
+
+    /// Whether jobs may start once a refused start is retried.
+    fn may_start_later(&self) -> bool {
+        !self.stop.is_stopping() && !self.halted && self.fatal.is_none()
+    }
+
+    /// A refused start is tried again when a job ends (`finish_job`) or, with none running,
+    /// at the throttle's retry time.
+    fn unblock_when_due(&mut self) {
+        if self.blocked
+            && self.running() == 0
+            && self
+                .throttle
+                .retry_at()
+                .is_none_or(|at| at <= Instant::now())
+        {
+            self.blocked = false;
+        }
     }
 
     fn run_loop(&mut self) -> Result<(), RunError> {
         loop {
             self.pull()?;
             self.follow_phase();
+            self.unblock_when_due();
             if self.verified && self.may_start() {
                 self.start_jobs();
             }
             let running = self.running();
-            let no_more = !self.may_start() || (self.pending.is_empty() && !self.feed_open);
+            let no_more = !self.may_start_later() || (self.pending.is_empty() && !self.feed_open);
             if running == 0 && (no_more || (self.blocked && self.pending.is_empty())) {
                 return Ok(());
             }
@@ -419,7 +444,7 @@ impl Runner<'_> {
     }
 
     fn start_jobs(&mut self) {
-        while self.may_start() {
+        while self.may_start() && self.running() < self.throttle.cap() {
             let Some(Reverse(slot)) = self.free.peek().copied() else {
                 return;
             };
@@ -444,6 +469,7 @@ impl Runner<'_> {
                     }
                     self.counters.running.fetch_add(1, Ordering::Relaxed);
                     self.slots[slot - 1] = Some(running);
+                    self.throttle.started();
                 }
                 Err(err) => {
                     self.free.push(Reverse(slot));
@@ -454,10 +480,18 @@ impl Runner<'_> {
     }
 
     fn start_failed(&mut self, err: StartError, command: &OsStr, first: bool) {
-        if err.is_transient() && self.running() > 0 {
-            // Out of processes or descriptors: try again when a running job ends.
+        if err.is_transient() {
+            // Out of processes, descriptors or memory: the job did not run, so it is neither
+            // counted nor logged; it goes first when a start is tried again. Given up, it is
+            // one of the jobs not started, which `--resume` runs.
+            let running = self.running();
             self.pending.push_front(err.job);
             self.blocked = true;
+            match self.throttle.refused(&err.error, running, Instant::now()) {
+                Refused::Wait(Some(warning)) => say!("brake: {warning}"),
+                Refused::Wait(None) => {}
+                Refused::GiveUp(message) => self.fatal_error(message),
+            }
             return;
         }
         if first {
@@ -469,20 +503,18 @@ impl Runner<'_> {
             err.error,
             job::describe_command(command)
         );
-        if !err.is_transient() {
-            // The shell would have run and failed the same way: record it like one.
-            let entry = Entry {
-                seq: err.job.seq,
-                start: std::time::SystemTime::now(),
-                runtime: Duration::ZERO,
-                send: 0,
-                receive: 0,
-                exitval: err.shell_status(),
-                signal: 0,
-                command: command.to_owned(),
-            };
-            self.record(&entry);
-        }
+        // The shell would have run and failed the same way: record it like one.
+        let entry = Entry {
+            seq: err.job.seq,
+            start: std::time::SystemTime::now(),
+            runtime: Duration::ZERO,
+            send: 0,
+            receive: 0,
+            exitval: err.shell_status(),
+            signal: 0,
+            command: command.to_owned(),
+        };
+        self.record(&entry);
         self.failed += 1;
         self.after_count();
     }
@@ -524,6 +556,9 @@ impl Runner<'_> {
         if self.feed_open && (!self.verified || self.pending.len() <= self.free.len()) {
             fds.push(PollFd::new(&self.doorbell, PollFlags::IN));
             owners.push(usize::MAX);
+        }
+        if let Some(retry) = self.throttle.retry_at().filter(|_| self.blocked) {
+            soonest(retry);
         }
         for (index, running) in self.slots.iter().enumerate() {
             let Some(running) = running else { continue };
@@ -670,16 +705,23 @@ impl Runner<'_> {
         self.after_count();
     }
 
-    /// Appends a joblog line; a log that cannot be written ends the run (what is not recorded
-    /// would run again on resume, or be lost).
+    /// Appends a joblog line. A log that cannot be written (a full disk, a file-size limit)
+    /// stops the run as a Ctrl-C would, with status 255: every job from here on would go
+    /// unrecorded and run again on resume, so letting running jobs finish or starting new ones
+    /// only repeats work. The log keeps only whole lines (see `Joblog::record`).
     fn record(&mut self, entry: &Entry) {
         let Some(joblog) = &mut self.joblog else {
             return;
         };
         if let Err(err) = joblog.record(entry) {
             let path = joblog.path().display().to_string();
+            let _ = joblog.sync();
             self.joblog = None;
-            self.fatal_error(format!("cannot write the joblog {path}: {err}"));
+            self.fatal_error(format!(
+                "cannot write the joblog {path}: {err}; stopping the run (make room or raise \
+                 the limit, then run it again with --resume)"
+            ));
+            self.stop.request(Reason::Requested);
         }
     }
 
