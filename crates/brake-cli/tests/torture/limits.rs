@@ -1,1 +1,681 @@
-//! (filled in below)
+//! Exhausted limits against the job runner: too few open files for the `-j` asked, process
+//! starts refused with `EAGAIN`, and a joblog that hits a file-size limit or a full disk. In
+//! each case the run says so in one line, no job is lost or run twice, the joblog holds whole
+//! lines for exactly the jobs that finished, and `--resume` then runs just the rest.
+//!
+//! brake runs as a plain child here (no terminal is needed) with its limits set in `pre_exec`.
+//! Every process of a run carries the kit's marker in its environment, so what outlives the
+//! run is found in `/proc`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::CString;
+use std::fs;
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{ChildStdin, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use brake_testkit::torture::{trials, Tally};
+use brake_testkit::{marked_processes, MARKER_VAR};
+
+/// No run comes near this; one that does is killed and fails its trial.
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// A job appends its number to `ran.txt` (one `O_APPEND` write: whole lines even in parallel)
+/// and then becomes a short sleep: one process per job, which forks nothing itself.
+const JOB: &str = "echo {} >> ran.txt; exec sleep 0.0$(({} % 4))";
+
+/// The joblog's header line.
+const HEADER: &str = "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand";
+
+/// How one run of brake ended.
+struct Ran {
+    status: ExitStatus,
+    stderr: String,
+    /// Marked processes still alive after brake exited (killed by now).
+    left_behind: usize,
+}
+
+impl Ran {
+    fn describe(&self) -> String {
+        format!("{:?}, stderr: {:?}", self.status, self.stderr)
+    }
+}
+
+/// The arguments of a run of `jobs` jobs at `-j parallel`, logging to `joblog`.
+fn job_args(parallel: usize, jobs: usize, joblog: &str, resume: bool) -> Vec<String> {
+    let mut args = vec![format!("-j{parallel}"), format!("--joblog={joblog}")];
+    if resume {
+        args.push("--resume".into());
+    }
+    args.extend([JOB.to_string(), ":::".into()]);
+    args.extend((1..=jobs).map(|i| i.to_string()));
+    args
+}
+
+/// A `pre_exec` closure: a limit set in brake's process before it starts.
+type Limit = Box<dyn FnMut() -> io::Result<()> + Send + Sync>;
+
+/// What feeds brake's stdin while it runs (on a thread of its own).
+type Feed = Box<dyn FnOnce(ChildStdin) + Send>;
+
+/// Runs brake in `dir` with `args`; `limit`, if given, runs in the child before exec.
+fn brake(dir: &Path, args: &[String], token: &str, limit: Option<Limit>) -> Ran {
+    brake_fed(dir, args, token, limit, None)
+}
+
+/// [`brake`], with stdin given to `feed` (else `/dev/null`).
+fn brake_fed(
+    dir: &Path,
+    args: &[String],
+    token: &str,
+    limit: Option<Limit>,
+    feed: Option<Feed>,
+) -> Ran {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_brake"));
+    command
+        .args(args)
+        .current_dir(dir)
+        .env(MARKER_VAR, token)
+        .stdin(if feed.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(limit) = limit {
+        // SAFETY: every `limit` closure of this file calls only async-signal-safe functions
+        // (setrlimit, open, write, close, setgroups, setgid, setuid) on data prepared before the
+        // fork, and allocates nothing.
+        unsafe {
+            command.pre_exec(limit);
+        }
+    }
+    let mut child = command.spawn().expect("brake starts");
+    let feeder = feed.map(|feed| {
+        let stdin = child.stdin.take().unwrap();
+        std::thread::spawn(move || feed(stdin))
+    });
+    let out = reader(child.stdout.take().unwrap());
+    let err = reader(child.stderr.take().unwrap());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > LIMIT {
+            let _ = child.kill();
+            break child.wait().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    if let Some(feeder) = feeder {
+        feeder.join().unwrap();
+    }
+    let left = marked_processes(token);
+    for survivor in &left {
+        // SAFETY: kill(2) takes plain integers; the pid was alive and marked a moment ago.
+        unsafe {
+            libc::kill(survivor.pid as libc::pid_t, libc::SIGKILL);
+        }
+    }
+    // Jobs print nothing; stdout is read only so that brake never blocks on it.
+    out.join().unwrap();
+    Ran {
+        status,
+        stderr: err.join().unwrap(),
+        left_behind: left.len(),
+    }
+}
+
+fn reader(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = pipe.read_to_string(&mut text);
+        text
+    })
+}
+
+fn token(model: &str, trial: usize) -> String {
+    format!("{model}-{}-{trial}", std::process::id())
+}
+
+/// A `pre_exec` closure that sets `resource` to `value`, soft and hard.
+fn rlimit(resource: libc::__rlimit_resource_t, value: u64) -> Limit {
+    Box::new(move || {
+        let limit = libc::rlimit {
+            rlim_cur: value,
+            rlim_max: value,
+        };
+        // SAFETY: `limit` is a valid rlimit on this stack; setrlimit is async-signal-safe.
+        if unsafe { libc::setrlimit(resource, &limit) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    })
+}
+
+/// How often each job number appears in `ran.txt`, from byte `from` on.
+fn ran(dir: &Path, from: usize) -> BTreeMap<usize, usize> {
+    let text = fs::read_to_string(dir.join("ran.txt")).unwrap_or_default();
+    let mut counts = BTreeMap::new();
+    for line in text.get(from..).unwrap_or("").lines() {
+        if let Ok(n) = line.trim().parse() {
+            *counts.entry(n).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+fn ran_len(dir: &Path) -> usize {
+    fs::metadata(dir.join("ran.txt")).map_or(0, |m| m.len() as usize)
+}
+
+/// The job numbers with a line in the joblog at `path`, each line checked whole (nine
+/// columns, a number first, ending in a newline), with how many lines each has.
+fn logged(path: &Path) -> Result<BTreeMap<usize, usize>, String> {
+    let text = fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if !text.ends_with('\n') {
+        return Err(format!(
+            "the joblog does not end with a whole line: {:?}",
+            text.lines().last()
+        ));
+    }
+    let mut lines = text.lines();
+    if lines.next() != Some(HEADER) {
+        return Err("the joblog's first line is not the header".into());
+    }
+    let mut seqs = BTreeMap::new();
+    for line in lines {
+        let fields: Vec<&str> = line.split('\t').collect();
+        match (fields.len(), fields[0].parse::<usize>()) {
+            (9, Ok(seq)) => *seqs.entry(seq).or_insert(0) += 1,
+            _ => return Err(format!("bad joblog line {line:?}")),
+        }
+    }
+    Ok(seqs)
+}
+
+/// Problems with `counts` (job number → times seen) against "each of 1..=jobs exactly once",
+/// and how many jobs they concern.
+fn exactly_once(what: &str, counts: &BTreeMap<usize, usize>, jobs: usize) -> (usize, String) {
+    let missing: Vec<usize> = (1..=jobs).filter(|n| !counts.contains_key(n)).collect();
+    let twice: Vec<usize> = counts
+        .iter()
+        .filter(|&(&n, &c)| c > 1 || n == 0 || n > jobs)
+        .map(|(&n, _)| n)
+        .collect();
+    let bad = missing.len() + twice.len();
+    let text = if bad == 0 {
+        String::new()
+    } else {
+        format!(
+            "{what}: missing {:?}, more than once or unknown {:?}",
+            first(&missing),
+            first(&twice)
+        )
+    };
+    (bad, text)
+}
+
+fn first(list: &[usize]) -> &[usize] {
+    &list[..list.len().min(20)]
+}
+
+/// brake's own lines on stderr that start with `prefix`.
+fn said<'a>(stderr: &'a str, prefix: &str) -> Vec<&'a str> {
+    stderr
+        .lines()
+        .filter(|l| l.starts_with(&format!("brake: {prefix}")))
+        .collect()
+}
+
+/// 64 open files, soft and hard, and -j 500: the run fits -j with a one-line warning and does
+/// all 1,000 jobs, each once.
+#[test]
+fn torture_limits_nofile() {
+    const JOBS: usize = 1000;
+    let mut tally = Tally::new("limits-nofile");
+    let mut failures = Vec::new();
+    for trial in 0..trials(1) {
+        tally.trials += 1;
+        let dir = tempfile::tempdir().unwrap();
+        let args = job_args(500, JOBS, "run.log", false);
+        let token = token("limits-nofile", trial);
+        let run = brake(
+            dir.path(),
+            &args,
+            &token,
+            Some(rlimit(libc::RLIMIT_NOFILE, 64)),
+        );
+        tally.left_behind += run.left_behind;
+        let warned = said(&run.stderr, "-j 500 needs about");
+        println!("{}", run.stderr.trim_end());
+        tally.faults += warned.len();
+        if run.status.code() != Some(0) {
+            failures.push(format!("trial {trial}: {}", run.describe()));
+        }
+        if warned.len() != 1 || !warned[0].contains("the limit is 64") {
+            failures.push(format!(
+                "trial {trial}: expected one warning fitting -j to 64 files: {:?}",
+                run.stderr
+            ));
+        }
+        if run.stderr.lines().count() != warned.len() {
+            failures.push(format!("trial {trial}: more on stderr: {:?}", run.stderr));
+        }
+        each_once(
+            &mut tally,
+            &mut failures,
+            &format!("trial {trial}"),
+            dir.path(),
+            JOBS,
+        );
+    }
+    tally.finish();
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// Where a small `pids.max` can be put on brake alone: a new child of the pids controller's
+/// root, cgroup v1 or v2. Removed when dropped.
+struct PidsCgroup {
+    dir: PathBuf,
+}
+
+impl PidsCgroup {
+    fn create(name: &str) -> Result<PidsCgroup, String> {
+        let root = [
+            Path::new("/sys/fs/cgroup/pids"),
+            Path::new("/sys/fs/cgroup"),
+        ]
+        .into_iter()
+        .find(|root| {
+            root.join("cgroup.procs").exists()
+                && (root.ends_with("pids")
+                    || fs::read_to_string(root.join("cgroup.subtree_control"))
+                        .is_ok_and(|c| c.split_whitespace().any(|c| c == "pids")))
+        })
+        .ok_or("no pids controller under /sys/fs/cgroup (v1 pids/, or v2 with pids enabled)")?;
+        let dir = root.join(name);
+        fs::create_dir(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let cgroup = PidsCgroup { dir };
+        cgroup.set_max("max")?;
+        Ok(cgroup)
+    }
+
+    fn set_max(&self, max: &str) -> Result<(), String> {
+        let path = self.dir.join("pids.max");
+        fs::write(&path, max).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    }
+
+    /// How often a fork was refused for `pids.max`.
+    fn refusals(&self) -> usize {
+        fs::read_to_string(self.dir.join("pids.events"))
+            .ok()
+            .and_then(|events| {
+                events
+                    .lines()
+                    .find_map(|l| l.strip_prefix("max ")?.trim().parse().ok())
+            })
+            .unwrap_or(0)
+    }
+
+    /// A `pre_exec` closure that moves the child into this cgroup ("0" is the writer itself).
+    fn enter(&self) -> Limit {
+        let procs = CString::new(self.dir.join("cgroup.procs").as_os_str().as_bytes()).unwrap();
+        Box::new(move || {
+            // SAFETY: open, write and close are async-signal-safe; `procs` is a valid C string
+            // made before the fork, and the written byte is a static.
+            unsafe {
+                let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                if fd < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                let written = libc::write(fd, b"0".as_ptr().cast(), 1);
+                let err = io::Error::last_os_error();
+                libc::close(fd);
+                if written != 1 {
+                    return Err(err);
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+impl Drop for PidsCgroup {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir(&self.dir);
+    }
+}
+
+/// Checks that each of jobs `1..=jobs` appears exactly once in `dir`'s `ran.txt` and in its
+/// joblog `run.log`.
+fn each_once(tally: &mut Tally, failures: &mut Vec<String>, trial: &str, dir: &Path, jobs: usize) {
+    let (lost, text) = exactly_once("ran.txt", &ran(dir, 0), jobs);
+    tally.lost += lost;
+    if lost > 0 {
+        failures.push(format!("{trial}: {text}"));
+    }
+    match logged(&dir.join("run.log")) {
+        Ok(seqs) => {
+            let (lost, text) = exactly_once("joblog", &seqs, jobs);
+            tally.lost += lost;
+            if lost > 0 {
+                failures.push(format!("{trial}: {text}"));
+            }
+        }
+        Err(e) => {
+            tally.lost += jobs;
+            failures.push(format!("{trial}: {e}"));
+        }
+    }
+}
+
+/// A feed for brake's stdin that first waits until brake is up and idle (reading stdin, no
+/// job yet) and sets `pids.max` to what it holds then plus `room`, then writes the job inputs
+/// `1..=jobs` and closes stdin, lifting the limit first after `lift`, if given.
+fn squeeze(cgroup: &Path, room: usize, jobs: usize, lift: Option<Duration>) -> Feed {
+    let cgroup = cgroup.to_owned();
+    Box::new(move |mut stdin| {
+        let current = || {
+            fs::read_to_string(cgroup.join("pids.current"))
+                .ok()
+                .and_then(|t| t.trim().parse::<usize>().ok())
+                .unwrap_or(0)
+        };
+        // brake is up when its count of processes and threads (the guard's too) stays put.
+        let began = Instant::now();
+        let mut own = current();
+        let mut steady = Instant::now();
+        while steady.elapsed() < Duration::from_millis(150) && began.elapsed() < LIMIT / 4 {
+            std::thread::sleep(Duration::from_millis(10));
+            if current() != own {
+                own = current();
+                steady = Instant::now();
+            }
+        }
+        fs::write(cgroup.join("pids.max"), (own + room).to_string()).unwrap();
+        let lines: String = (1..=jobs).map(|i| format!("{i}\n")).collect();
+        let _ = stdin.write_all(lines.as_bytes());
+        let _ = stdin.flush();
+        if let Some(lift) = lift {
+            std::thread::sleep(lift);
+            fs::write(cgroup.join("pids.max"), "max").unwrap();
+        }
+    })
+}
+
+/// Process starts refused with EAGAIN by a small `pids.max` on brake's cgroup (root is not
+/// held to RLIMIT_NPROC), in two ways: room for three jobs next to brake while -j asks for
+/// 50, and for a while room for none. brake lowers its -j with one warning and retries (when a
+/// job ends; with none running, after a back-off); every job runs once, none counted failed.
+#[test]
+fn torture_limits_nproc() {
+    /// (jobs, room for jobs under pids.max, when the limit is lifted)
+    const SCENARIOS: [(usize, usize, Option<Duration>); 2] =
+        [(200, 3, None), (30, 0, Some(Duration::from_millis(400)))];
+    let mut tally = Tally::new("limits-nproc");
+    let mut failures = Vec::new();
+    for trial in 0..trials(1) {
+        for (scenario, &(jobs, room, lift)) in SCENARIOS.iter().enumerate() {
+            let name = format!("brake-torture-{}-{trial}-{scenario}", std::process::id());
+            let cgroup = match PidsCgroup::create(&name) {
+                Ok(cgroup) => cgroup,
+                Err(why) => {
+                    println!(
+                        "torture_limits_nproc: not run: {why}; EAGAIN cannot be made real here"
+                    );
+                    return;
+                }
+            };
+            tally.trials += 1;
+            let label = format!("trial {trial}, room for {room}");
+            let dir = tempfile::tempdir().unwrap();
+            let token = token("limits-nproc", trial * 10 + scenario);
+            let args = ["-j50", "--joblog=run.log", JOB].map(String::from);
+            let run = brake_fed(
+                dir.path(),
+                &args,
+                &token,
+                Some(cgroup.enter()),
+                Some(squeeze(&cgroup.dir, room, jobs, lift)),
+            );
+            tally.left_behind += run.left_behind;
+            let refused = cgroup.refusals();
+            tally.faults += refused;
+            println!("{}", run.stderr.trim_end());
+            // With no room, starts are retried (after a back-off) until the limit lifts.
+            if refused < if room == 0 { 2 } else { 1 } {
+                failures.push(format!("{label}: only {refused} fork(s) refused"));
+            }
+            if run.status.code() != Some(0) {
+                failures.push(format!("{label}: {}", run.describe()));
+            }
+            let warned = said(&run.stderr, "cannot start more processes (");
+            let most = format!("): running at most {} at a time", room.max(1));
+            if warned.len() != 1
+                || (room == 0 && !warned[0].ends_with(&most))
+                || run.stderr.lines().count() != 1
+            {
+                failures.push(format!(
+                    "{label}: expected one warning and nothing else: {:?}",
+                    run.stderr
+                ));
+            }
+            each_once(&mut tally, &mut failures, &label, dir.path(), jobs);
+        }
+    }
+    tally.finish();
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// The joblog's first run fails to write a line part-way (`run` gives the limit); checks
+/// what a failed run must leave, then resumes without the limit (after `unlimit`) and checks
+/// that the resumed run did exactly the jobs with no line, and the log ends whole and
+/// complete. Returns a description of each problem; counts into `tally`.
+fn joblog_trial(
+    tally: &mut Tally,
+    dir: &Path,
+    joblog: &str,
+    token: &str,
+    limit: Option<Limit>,
+    unlimit: impl FnOnce(),
+) -> Vec<String> {
+    const JOBS: usize = 200;
+    let mut failures = Vec::new();
+    let log_path = dir.join(joblog);
+    let run = brake(dir, &job_args(8, JOBS, joblog, false), token, limit);
+    tally.left_behind += run.left_behind;
+    if run.status.signal().is_some() || run.status.code() != Some(255) {
+        failures.push(format!(
+            "the first run should fail with 255: {}",
+            run.describe()
+        ));
+    }
+    let errors = said(&run.stderr, "cannot write the joblog ");
+    println!("{}", run.stderr.trim_end());
+    tally.faults += errors.len();
+    if errors.len() != 1 || !errors[0].contains(joblog) || !errors[0].contains("--resume") {
+        failures.push(format!(
+            "expected one line naming the joblog: {:?}",
+            run.stderr
+        ));
+    }
+    let summary = said(&run.stderr, "").into_iter().last().unwrap_or_default();
+    if !summary.contains("not started") || !summary.contains("--resume") {
+        failures.push(format!("the summary should offer a resume: {summary:?}"));
+    }
+    let before = match logged(&log_path) {
+        Ok(seqs) => seqs,
+        Err(e) => {
+            tally.lost += JOBS;
+            return vec![format!("after the failed run: {e}")];
+        }
+    };
+    let ran_before = ran(dir, 0);
+    // A line is written only for a job that ran to its end, once.
+    let unrun: Vec<usize> = before
+        .iter()
+        .filter(|&(n, &c)| c != 1 || !ran_before.contains_key(n))
+        .map(|(&n, _)| n)
+        .collect();
+    tally.lost += unrun.len();
+    if !unrun.is_empty() {
+        failures.push(format!("logged but never run, or twice: {unrun:?}"));
+    }
+    if before.is_empty() || before.len() >= JOBS {
+        failures.push(format!(
+            "the limit should hit mid-run, but {} job(s) were logged",
+            before.len()
+        ));
+    }
+
+    unlimit();
+    let from = ran_len(dir);
+    let resumed = brake(dir, &job_args(8, JOBS, joblog, true), token, None);
+    tally.left_behind += resumed.left_behind;
+    if resumed.status.code() != Some(0) || !resumed.stderr.is_empty() {
+        failures.push(format!("the resumed run: {}", resumed.describe()));
+    }
+    let again = ran(dir, from);
+    let expected: BTreeSet<usize> = (1..=JOBS).filter(|n| !before.contains_key(n)).collect();
+    let got: BTreeSet<usize> = again.keys().copied().collect();
+    let wrong =
+        expected.symmetric_difference(&got).count() + again.values().filter(|&&c| c > 1).count();
+    tally.lost += wrong;
+    if wrong > 0 {
+        failures.push(format!(
+            "--resume should run exactly the {} unlogged jobs; it ran {} (first differences: {:?})",
+            expected.len(),
+            again.len(),
+            expected
+                .symmetric_difference(&got)
+                .take(20)
+                .collect::<Vec<_>>()
+        ));
+    }
+    match logged(&log_path) {
+        Ok(seqs) => {
+            let (lost, text) = exactly_once("joblog after --resume", &seqs, JOBS);
+            tally.lost += lost;
+            if lost > 0 {
+                failures.push(text);
+            }
+        }
+        Err(e) => {
+            tally.lost += JOBS;
+            failures.push(format!("after --resume: {e}"));
+        }
+    }
+    failures
+}
+
+/// The joblog hits brake's RLIMIT_FSIZE: brake survives SIGXFSZ, reports EFBIG in one line,
+/// stops with 255 leaving whole lines only, and --resume (no limit) does the rest.
+#[test]
+fn torture_limits_fsize() {
+    /// Room for the header and about forty lines; the jobs' own `ran.txt` (they inherit the
+    /// limit) stays well under it.
+    const FSIZE: u64 = 3000;
+    let mut tally = Tally::new("limits-fsize");
+    let mut failures = Vec::new();
+    for trial in 0..trials(1) {
+        tally.trials += 1;
+        let dir = tempfile::tempdir().unwrap();
+        let token = token("limits-fsize", trial);
+        let limit = rlimit(libc::RLIMIT_FSIZE, FSIZE);
+        for problem in joblog_trial(
+            &mut tally,
+            dir.path(),
+            "run.log",
+            &token,
+            Some(limit),
+            || {},
+        ) {
+            failures.push(format!("trial {trial}: {problem}"));
+        }
+    }
+    tally.finish();
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// A small tmpfs mounted for the test, unmounted when dropped.
+struct Tmpfs {
+    dir: PathBuf,
+}
+
+impl Tmpfs {
+    fn mount(dir: PathBuf, size: &str) -> Result<Tmpfs, String> {
+        fs::create_dir(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&dir)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run mount: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "mount -t tmpfs failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(Tmpfs { dir })
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let unmounted = Command::new("umount")
+            .arg(&self.dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !unmounted {
+            let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+        }
+    }
+}
+
+/// The joblog is on a full tmpfs: one line naming it and ENOSPC, status 255, whole lines
+/// only; after the filler is removed, --resume does the rest.
+#[test]
+fn torture_limits_enospc() {
+    let mut tally = Tally::new("limits-enospc");
+    let mut failures = Vec::new();
+    for trial in 0..trials(1) {
+        let dir = tempfile::tempdir().unwrap();
+        let small = match Tmpfs::mount(dir.path().join("small"), "64k") {
+            Ok(small) => small,
+            Err(why) => {
+                println!("torture_limits_enospc: not run: {why}; a full disk cannot be made here");
+                return;
+            }
+        };
+        tally.trials += 1;
+        // 15 of the 16 pages: the log has one page, about sixty lines.
+        let filler = small.dir.join("filler");
+        if let Err(e) = fs::write(&filler, vec![0u8; 60 * 1024]) {
+            failures.push(format!("trial {trial}: cannot fill the tmpfs: {e}"));
+            continue;
+        }
+        let token = token("limits-enospc", trial);
+        let problems = joblog_trial(
+            &mut tally,
+            dir.path(),
+            "small/run.log",
+            &token,
+            None,
+            || fs::remove_file(&filler).unwrap(),
+        );
+        for problem in problems {
+            failures.push(format!("trial {trial}: {problem}"));
+        }
+        drop(small);
+    }
+    tally.finish();
+    assert!(failures.is_empty(), "{failures:#?}");
+}
