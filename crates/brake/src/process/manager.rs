@@ -489,9 +489,7 @@ impl Manager {
     /// every reply to the end, reap everyone, sweep, settle the run.
     fn stop_all(&mut self) {
         self.queued = 0;
-        for job in std::mem::take(&mut self.queue) {
-            cancel_job(&self.shared, job);
-        }
+        cancel_jobs(&self.shared, std::mem::take(&mut self.queue));
         for worker in self.workers.values_mut() {
             worker.requests = None;
         }
@@ -579,8 +577,18 @@ fn fail_job(shared: &Shared, job: Job, why: &str) {
 }
 
 fn cancel_job(shared: &Shared, job: Job) {
-    let outcomes = job.ids().map(|_| Outcome::Cancelled);
-    shared.settle().items(&job.slot, job.first, outcomes);
+    cancel_jobs(shared, [job]);
+}
+
+/// Cancels every item of `jobs` in one batch: one lock, one wake-up of the waiters. A stop
+/// cancels thousands of queued items at once, and a wake-up per item would have the pool's
+/// callers contend for the lock with this thread, on cores that busy workers hold.
+fn cancel_jobs(shared: &Shared, jobs: impl IntoIterator<Item = Job>) {
+    let mut settle = shared.settle();
+    for job in jobs {
+        let outcomes = job.ids().map(|_| Outcome::Cancelled);
+        settle.items(&job.slot, job.first, outcomes);
+    }
 }
 
 /// Reaps a worker that has ended or is about to; `None` if it would not end.
