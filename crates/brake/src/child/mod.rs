@@ -18,7 +18,9 @@
 //!
 //! Descendants can leave the group (`setsid`, a daemon's double fork). A process that called
 //! [`become_subreaper`] inherits them when their parent dies, and [`sweep_escaped`] finds them
-//! by an environment marker and ends them.
+//! by an environment marker and ends them. A child that also clears its environment
+//! (`setsid env -i daemon &`) escapes both; a run cgroup ([`cgroup::RunCgroup`], cgroup v2)
+//! holds every descendant whatever it does, and `cgroup.kill` ends them all.
 //!
 //! ```no_run
 //! use brake::child::{Child, ChildOptions};
@@ -64,10 +66,12 @@ use std::time::{Duration, Instant};
 use crate::stop::Stop;
 use crate::termseq::{describe_signal, TermSeq};
 
+pub mod cgroup;
 mod sequence;
 mod sweep;
 mod sys;
 
+pub use cgroup::{CgroupJoin, RunCgroup};
 pub use sequence::{terminate_all, Termination};
 pub use sweep::{become_subreaper, end_marked, sweep_escaped, Swept};
 
@@ -94,6 +98,11 @@ pub struct ChildOptions {
     pub reset_signals: bool,
     /// How [`Child::terminate`] ends the child. Default `INT,2000,TERM,1000,KILL`.
     pub termseq: TermSeq,
+    /// A run cgroup the child joins before `exec` ([`RunCgroup::join`]), so that ending the
+    /// cgroup ends it and every descendant, escaped or not. Default `None`: the child stays in
+    /// this process's cgroup. Like the other pre-exec options it makes std fork rather than
+    /// `posix_spawn`; [`RunCgroup::move_self_in`] avoids that where the caller can move.
+    pub cgroup: Option<CgroupJoin>,
 }
 
 impl Default for ChildOptions {
@@ -103,6 +112,7 @@ impl Default for ChildOptions {
             parent_death_signal: Some(libc::SIGKILL),
             reset_signals: true,
             termseq: TermSeq::default(),
+            cgroup: None,
         }
     }
 }
@@ -225,6 +235,19 @@ impl Child {
         }
         if options.own_group {
             command.process_group(0);
+        }
+        if let Some(join) = &options.cgroup {
+            // The closure owns the descriptor: a command spawned again still has it open.
+            let procs = join.keep();
+            let fd = join.raw_fd();
+            // SAFETY: runs in the forked child before `exec`: `join_in_child` is one `write(2)`
+            // of a static byte to a descriptor the closure keeps open; nothing allocates.
+            unsafe {
+                command.pre_exec(move || {
+                    let _open = &procs;
+                    cgroup::join_in_child(fd)
+                });
+            }
         }
         if options.reset_signals || options.parent_death_signal.is_some() {
             let reset = options.reset_signals;

@@ -197,7 +197,7 @@ fn carries(pid: u32, marker: &[u8]) -> bool {
         .unwrap_or(false)
 }
 
-fn cmdline(pid: u32) -> String {
+pub(super) fn cmdline(pid: u32) -> String {
     let raw = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     let words: Vec<_> = raw
         .split(|&b| b == 0)
