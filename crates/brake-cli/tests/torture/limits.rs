@@ -12,9 +12,12 @@ use std::ffi::CString;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use brake_testkit::torture::{trials, Tally};
@@ -375,11 +378,208 @@ fn each_once(tally: &mut Tally, failures: &mut Vec<String>, trial: &str, dir: &P
     }
 }
 
-/// A feed for brake's stdin that first waits until brake is up and idle (reading stdin, no
-/// job yet) and sets `pids.max` to what it holds then plus `room`, then writes the job inputs
-/// `1..=jobs` and closes stdin, lifting the limit first after `lift`, if given.
-fn squeeze(cgroup: &Path, room: usize, jobs: usize, lift: Option<Duration>) -> Feed {
-    let cgroup = cgroup.to_owned();
+/// What refuses brake's forks with EAGAIN. Root is not held to RLIMIT_NPROC, so either a
+/// small `pids.max` on a cgroup of brake's own, or brake run as an unprivileged user under
+/// RLIMIT_NPROC.
+enum Pinch {
+    Cgroup(PidsCgroup),
+    User(u32),
+}
+
+/// The unprivileged user brake runs as for RLIMIT_NPROC.
+const NOBODY: u32 = 65534;
+
+/// brake's RLIMIT_NPROC as that user: above what `-j 50` needs (brake fits -j to the limit
+/// before a run), and filled up with sleeping processes.
+const NPROC: u64 = 80;
+
+impl Pinch {
+    fn name(&self) -> &'static str {
+        match self {
+            Pinch::Cgroup(_) => "pids cgroup",
+            Pinch::User(_) => "RLIMIT_NPROC",
+        }
+    }
+
+    /// The pinches this machine allows, or why there is none.
+    fn available(name: &str) -> Result<Vec<Pinch>, String> {
+        let mut pinches = Vec::new();
+        let mut why = Vec::new();
+        match PidsCgroup::create(name) {
+            Ok(cgroup) => pinches.push(Pinch::Cgroup(cgroup)),
+            Err(e) => why.push(e),
+        }
+        // SAFETY: geteuid only returns a number.
+        if unsafe { libc::geteuid() } == 0 {
+            pinches.push(Pinch::User(NOBODY));
+        } else {
+            why.push("not root, so brake cannot be run as another user".into());
+        }
+        if pinches.is_empty() {
+            return Err(why.join("; "));
+        }
+        Ok(pinches)
+    }
+
+    /// Runs brake in `dir` on inputs `1..=jobs` from stdin, with room for `room` jobs next to
+    /// its own processes and threads; after `lift`, if given, room for more.
+    fn run(
+        &self,
+        dir: &Path,
+        args: &[String],
+        token: &str,
+        (jobs, room, lift): (usize, usize, Option<Duration>),
+    ) -> Ran {
+        match self {
+            Pinch::Cgroup(cgroup) => brake_fed(
+                dir,
+                args,
+                token,
+                Some(cgroup.enter()),
+                Some(squeeze(cgroup.dir.clone(), room, jobs, lift)),
+            ),
+            Pinch::User(uid) => {
+                fs::set_permissions(dir, fs::Permissions::from_mode(0o777)).unwrap();
+                // A limit can only be set before brake starts (lowering another user's limit
+                // takes CAP_SYS_RESOURCE), so first: what does an idle brake hold?
+                let own = Arc::new(AtomicUsize::new(0));
+                let measured = Arc::clone(&own);
+                let idle = brake_fed(
+                    dir,
+                    &["-j50".into(), "true".into()],
+                    token,
+                    Some(as_user(*uid, None)),
+                    Some(Box::new(move |stdin| {
+                        measured.store(steady(|| tasks_of(NOBODY)), Ordering::SeqCst);
+                        drop(stdin);
+                    })),
+                );
+                assert_eq!(
+                    idle.status.code(),
+                    Some(0),
+                    "idle brake: {}",
+                    idle.describe()
+                );
+                let own = own.load(Ordering::SeqCst);
+                // The limit is set high enough that brake does not fit -j to it before the
+                // run (the room is what sleeping processes of the same user leave), and one of
+                // them ends at `lift`.
+                let room_after_hogs = own + room + usize::from(lift.is_some());
+                let hog = |secs: f64| {
+                    let mut hog = Command::new("sleep");
+                    hog.arg(secs.to_string()).stdin(Stdio::null());
+                    // SAFETY: see `as_user`.
+                    unsafe {
+                        hog.pre_exec(as_user(*uid, None));
+                    }
+                    hog.spawn().expect("sleep starts")
+                };
+                let mut hogs: Vec<_> = (room_after_hogs..NPROC as usize)
+                    .map(|_| hog(LIMIT.as_secs_f64()))
+                    .collect();
+                hogs.extend(lift.map(|lift| hog(lift.as_secs_f64())));
+                let run = brake_fed(
+                    dir,
+                    args,
+                    token,
+                    Some(as_user(*uid, Some(NPROC))),
+                    Some(Box::new(move |mut stdin| {
+                        let lines: String = (1..=jobs).map(|i| format!("{i}\n")).collect();
+                        let _ = stdin.write_all(lines.as_bytes());
+                        let _ = stdin.flush();
+                        // Closing stdin ends brake's input thread, which makes room.
+                        if let Some(lift) = lift {
+                            std::thread::sleep(lift);
+                        }
+                    })),
+                );
+                for mut hog in hogs {
+                    let _ = hog.kill();
+                    let _ = hog.wait();
+                }
+                run
+            }
+        }
+    }
+
+    /// Forks refused so far, where the kernel counts them.
+    fn refusals(&self) -> Option<usize> {
+        match self {
+            Pinch::Cgroup(cgroup) => Some(cgroup.refusals()),
+            Pinch::User(_) => None,
+        }
+    }
+}
+
+/// A `pre_exec` closure that runs the child as `uid` (group too), with RLIMIT_NPROC at
+/// `nproc` if given (set first: root may).
+fn as_user(uid: u32, nproc: Option<u64>) -> Limit {
+    let mut limit = nproc.map(|n| rlimit(libc::RLIMIT_NPROC, n));
+    Box::new(move || {
+        if let Some(limit) = &mut limit {
+            limit()?;
+        }
+        // SAFETY: setgroups, setgid and setuid are async-signal-safe system calls on plain
+        // integers (and an empty list).
+        unsafe {
+            if libc::setgroups(0, std::ptr::null()) != 0
+                || libc::setgid(uid) != 0
+                || libc::setuid(uid) != 0
+            {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Tasks (processes and threads) whose real user is `uid`.
+fn tasks_of(uid: u32) -> usize {
+    let wanted = format!("Uid:\t{uid}\t");
+    let Ok(procs) = fs::read_dir("/proc") else {
+        return 0;
+    };
+    procs
+        .flatten()
+        .filter(|p| {
+            p.file_name()
+                .to_str()
+                .is_some_and(|n| n.parse::<u32>().is_ok())
+        })
+        .flat_map(|p| {
+            fs::read_dir(p.path().join("task"))
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
+        .filter(|task| {
+            fs::read_to_string(task.path().join("status"))
+                .is_ok_and(|status| status.lines().any(|l| l.starts_with(&wanted)))
+        })
+        .count()
+}
+
+/// `count()` once it has stayed the same for 150 ms: brake is up, its threads and guard
+/// started, and idle (reading stdin).
+fn steady(count: impl Fn() -> usize) -> usize {
+    let began = Instant::now();
+    let mut seen = count();
+    let mut since = Instant::now();
+    while since.elapsed() < Duration::from_millis(150) && began.elapsed() < LIMIT / 4 {
+        std::thread::sleep(Duration::from_millis(10));
+        let now = count();
+        if now != seen {
+            seen = now;
+            since = Instant::now();
+        }
+    }
+    seen
+}
+
+/// A feed for brake's stdin that first waits until brake is up and idle and sets `pids.max`
+/// to what it holds then plus `room`, then writes the job inputs `1..=jobs` and closes stdin,
+/// lifting the limit first after `lift`, if given.
+fn squeeze(cgroup: PathBuf, room: usize, jobs: usize, lift: Option<Duration>) -> Feed {
     Box::new(move |mut stdin| {
         let current = || {
             fs::read_to_string(cgroup.join("pids.current"))
@@ -387,17 +587,7 @@ fn squeeze(cgroup: &Path, room: usize, jobs: usize, lift: Option<Duration>) -> F
                 .and_then(|t| t.trim().parse::<usize>().ok())
                 .unwrap_or(0)
         };
-        // brake is up when its count of processes and threads (the guard's too) stays put.
-        let began = Instant::now();
-        let mut own = current();
-        let mut steady = Instant::now();
-        while steady.elapsed() < Duration::from_millis(150) && began.elapsed() < LIMIT / 4 {
-            std::thread::sleep(Duration::from_millis(10));
-            if current() != own {
-                own = current();
-                steady = Instant::now();
-            }
-        }
+        let own = steady(current);
         fs::write(cgroup.join("pids.max"), (own + room).to_string()).unwrap();
         let lines: String = (1..=jobs).map(|i| format!("{i}\n")).collect();
         let _ = stdin.write_all(lines.as_bytes());
@@ -409,13 +599,13 @@ fn squeeze(cgroup: &Path, room: usize, jobs: usize, lift: Option<Duration>) -> F
     })
 }
 
-/// Process starts refused with EAGAIN by a small `pids.max` on brake's cgroup (root is not
-/// held to RLIMIT_NPROC), in two ways: room for three jobs next to brake while -j asks for
-/// 50, and for a while room for none. brake lowers its -j with one warning and retries (when a
-/// job ends; with none running, after a back-off); every job runs once, none counted failed.
+/// Process starts refused with EAGAIN, in two ways: room for three jobs next to brake while -j
+/// asks for 50, and for a while room for none. brake lowers its -j with one warning and
+/// retries (when a job ends; with none running, after a back-off); every job runs once, none
+/// counted failed. Each way runs under every pinch the machine allows (see [`Pinch`]).
 #[test]
 fn torture_limits_nproc() {
-    /// (jobs, room for jobs under pids.max, when the limit is lifted)
+    /// (jobs, room for jobs under the limit, when the limit is lifted)
     const SCENARIOS: [(usize, usize, Option<Duration>); 2] =
         [(200, 3, None), (30, 0, Some(Duration::from_millis(400)))];
     let mut tally = Tally::new("limits-nproc");
@@ -423,8 +613,8 @@ fn torture_limits_nproc() {
     for trial in 0..trials(1) {
         for (scenario, &(jobs, room, lift)) in SCENARIOS.iter().enumerate() {
             let name = format!("brake-torture-{}-{trial}-{scenario}", std::process::id());
-            let cgroup = match PidsCgroup::create(&name) {
-                Ok(cgroup) => cgroup,
+            let pinches = match Pinch::available(&name) {
+                Ok(pinches) => pinches,
                 Err(why) => {
                     println!(
                         "torture_limits_nproc: not run: {why}; EAGAIN cannot be made real here"
@@ -432,41 +622,43 @@ fn torture_limits_nproc() {
                     return;
                 }
             };
-            tally.trials += 1;
-            let label = format!("trial {trial}, room for {room}");
-            let dir = tempfile::tempdir().unwrap();
-            let token = token("limits-nproc", trial * 10 + scenario);
-            let args = ["-j50", "--joblog=run.log", JOB].map(String::from);
-            let run = brake_fed(
-                dir.path(),
-                &args,
-                &token,
-                Some(cgroup.enter()),
-                Some(squeeze(&cgroup.dir, room, jobs, lift)),
-            );
-            tally.left_behind += run.left_behind;
-            let refused = cgroup.refusals();
-            tally.faults += refused;
-            println!("{}", run.stderr.trim_end());
-            // With no room, starts are retried (after a back-off) until the limit lifts.
-            if refused < if room == 0 { 2 } else { 1 } {
-                failures.push(format!("{label}: only {refused} fork(s) refused"));
+            for (n, pinch) in pinches.into_iter().enumerate() {
+                tally.trials += 1;
+                let label = format!("trial {trial}, {}, room for {room}", pinch.name());
+                let dir = tempfile::tempdir().unwrap();
+                let token = token("limits-nproc", trial * 100 + scenario * 10 + n);
+                let args = ["-j50", "--joblog=run.log", JOB].map(String::from);
+                let before = pinch.refusals();
+                let run = pinch.run(dir.path(), &args, &token, (jobs, room, lift));
+                tally.left_behind += run.left_behind;
+                println!("{label}: {}", run.stderr.trim_end());
+                let warned = said(&run.stderr, "cannot start more processes (");
+                // Where the kernel does not count refusals, brake's warning is the evidence.
+                let refused = match (before, pinch.refusals()) {
+                    (Some(before), Some(after)) => after - before,
+                    _ => warned.len(),
+                };
+                tally.faults += refused;
+                // With no room, starts are retried (after a back-off) until the limit lifts.
+                let expected = if room == 0 && before.is_some() { 2 } else { 1 };
+                if refused < expected {
+                    failures.push(format!("{label}: only {refused} fork(s) refused"));
+                }
+                if run.status.code() != Some(0) {
+                    failures.push(format!("{label}: {}", run.describe()));
+                }
+                let most = format!("): running at most {} at a time", room.max(1));
+                if warned.len() != 1
+                    || (room == 0 && !warned[0].ends_with(&most))
+                    || run.stderr.lines().count() != 1
+                {
+                    failures.push(format!(
+                        "{label}: expected one warning and nothing else: {:?}",
+                        run.stderr
+                    ));
+                }
+                each_once(&mut tally, &mut failures, &label, dir.path(), jobs);
             }
-            if run.status.code() != Some(0) {
-                failures.push(format!("{label}: {}", run.describe()));
-            }
-            let warned = said(&run.stderr, "cannot start more processes (");
-            let most = format!("): running at most {} at a time", room.max(1));
-            if warned.len() != 1
-                || (room == 0 && !warned[0].ends_with(&most))
-                || run.stderr.lines().count() != 1
-            {
-                failures.push(format!(
-                    "{label}: expected one warning and nothing else: {:?}",
-                    run.stderr
-                ));
-            }
-            each_once(&mut tally, &mut failures, &label, dir.path(), jobs);
         }
     }
     tally.finish();
