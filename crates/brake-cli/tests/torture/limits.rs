@@ -665,6 +665,103 @@ fn torture_limits_nproc() {
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
+/// Refusals that never end: brake gives up after 30 s with none running, with one line, status
+/// 255 and no joblog line for the jobs not started; `--resume` then runs them all. Not in CI's
+/// slice for the 30 s it takes by design: run it with `--ignored`.
+#[test]
+#[ignore = "takes the 30 s brake waits before giving up"]
+fn torture_limits_nproc_give_up() {
+    const JOBS: usize = 20;
+    let mut tally = Tally::new("limits-nproc-give-up");
+    let mut failures = Vec::new();
+    let cgroup = match PidsCgroup::create(&format!("brake-torture-{}-give-up", std::process::id()))
+    {
+        Ok(cgroup) => cgroup,
+        Err(why) => {
+            println!("torture_limits_nproc_give_up: not run: {why}");
+            return;
+        }
+    };
+    tally.trials += 1;
+    let dir = tempfile::tempdir().unwrap();
+    let token = token("limits-nproc-give-up", 0);
+    let args = ["-j4", "--joblog=run.log", JOB].map(String::from);
+    let lines: String = (1..=JOBS).map(|i| format!("{i}\n")).collect();
+    let pids = cgroup.dir.clone();
+    let held = lines.clone();
+    let run = brake_fed(
+        dir.path(),
+        &args,
+        &token,
+        Some(cgroup.enter()),
+        Some(Box::new(move |mut stdin| {
+            let current = || {
+                fs::read_to_string(pids.join("pids.current"))
+                    .ok()
+                    .and_then(|t| t.trim().parse::<usize>().ok())
+                    .unwrap_or(0)
+            };
+            let own = steady(current);
+            fs::write(pids.join("pids.max"), own.to_string()).unwrap();
+            let _ = stdin.write_all(held.as_bytes());
+            let _ = stdin.flush();
+            // stdin stays open (brake's input thread keeps its place) until brake is gone.
+            let began = Instant::now();
+            while current() > 0 && began.elapsed() < LIMIT {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })),
+    );
+    tally.left_behind += run.left_behind;
+    tally.faults += cgroup.refusals();
+    println!("{}", run.stderr.trim_end());
+    let gave_up = said(
+        &run.stderr,
+        "could not start a job for 30 s, with none running (",
+    );
+    if run.status.code() != Some(255) || gave_up.len() != 1 {
+        failures.push(format!(
+            "expected status 255 and one line: {}",
+            run.describe()
+        ));
+    }
+    match logged(&dir.path().join("run.log")) {
+        Ok(seqs) if seqs.is_empty() => {}
+        Ok(seqs) => {
+            tally.lost += seqs.len();
+            failures.push(format!("jobs that never started were logged: {seqs:?}"));
+        }
+        Err(e) => failures.push(e),
+    }
+    if ran_len(dir.path()) > 0 {
+        failures.push("a job ran although no process could start".into());
+    }
+    let mut resume = args.to_vec();
+    resume.insert(0, "--resume".into());
+    let resumed = brake_fed(
+        dir.path(),
+        &resume,
+        &token,
+        None,
+        Some(Box::new(move |mut stdin| {
+            let _ = stdin.write_all(lines.as_bytes());
+        })),
+    );
+    tally.left_behind += resumed.left_behind;
+    if resumed.status.code() != Some(0) {
+        failures.push(format!("--resume: {}", resumed.describe()));
+    }
+    each_once(
+        &mut tally,
+        &mut failures,
+        "after --resume",
+        dir.path(),
+        JOBS,
+    );
+    tally.finish();
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
 /// The joblog's first run fails to write a line part-way (`run` gives the limit); checks
 /// what a failed run must leave, then resumes without the limit (after `unlimit`) and checks
 /// that the resumed run did exactly the jobs with no line, and the log ends whole and
