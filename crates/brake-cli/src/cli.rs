@@ -97,6 +97,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
 
+    /// Put the run's jobs in a cgroup of its own and end it with cgroup.kill (Linux, cgroup
+    /// v2): auto where one is writable, on to require it, off for process groups only
+    #[arg(long, value_name = "WHEN", value_enum, default_value_t = CgroupMode::Auto)]
+    pub cgroup: CgroupMode,
+
     /// The command, its arguments, then the input sources
     #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
@@ -117,6 +122,13 @@ Stopping: the first Ctrl-C (or SIGTERM, SIGHUP) starts no new job and sends runn
 --termseq; a second Ctrl-C kills them at once. Finished jobs' output is all printed; with \
 --joblog, `--resume` later runs just what is missing.
 
+Cgroups: where a writable cgroup v2 exists (root, or a delegated systemd scope), a run's jobs \
+start in a cgroup of the run's own, and the run ends with cgroup.kill, which also ends \
+descendants that left their process group and cleared their environment (setsid env -i …). \
+`--resume` first ends what a SIGKILLed run left in its cgroup. Elsewhere (or --cgroup off) jobs \
+are ended by process group and brake's subreaper sweep, which finds escaped descendants by an \
+environment variable. -v says which a run uses.
+
 Summary: one `brake:` line on stderr at the end, when stderr is a terminal or when not every job \
 succeeded.
 
@@ -127,6 +139,17 @@ failures, but exits 255 after a signal.)
 
 `brake exec -- PROGRAM ARGS` runs one program and its whole process tree under the same \
 contract; see `brake exec --help`.";
+
+/// `--cgroup`: whether a run's jobs go in a cgroup of its own.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CgroupMode {
+    /// Where a writable cgroup v2 exists; process groups elsewhere.
+    Auto,
+    /// Always; a run that cannot have one does not start.
+    On,
+    /// Never: process groups, the subreaper and the marker only.
+    Off,
+}
 
 /// `-j`: a positive count.
 fn parse_jobs(text: &str) -> Result<usize, String> {

@@ -8,12 +8,19 @@
 //! guard reads end of file, and ends every process that carries the run's marker — jobs and
 //! any descendants that escaped their process group.
 //!
+//! When the run has a cgroup (see `brake::child::cgroup`), the guard is told its path
+//! ([`GUARD_CGROUP_VAR`]) and ends it first, with `cgroup.kill`, which also reaches processes
+//! that cleared the marker from their environment; then it removes the cgroup, so a killed
+//! run leaves no empty directory behind.
+//!
 //! The guard is brake itself, started again with [`GUARD_VAR`] set to the run's id. It runs in
 //! a process group of its own, so the terminal's Ctrl-C does not reach it, and it does not
-//! carry the run's marker itself.
+//! carry the run's marker itself. It is started before brake moves into the run's cgroup, so
+//! it stays outside what it kills.
 
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
+use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 
 use std::os::unix::process::CommandExt;
@@ -27,6 +34,9 @@ const ALL_CLEAR: u8 = b'.';
 /// run's id.
 pub const GUARD_VAR: &str = "BRAKE_GUARD_FOR";
 
+/// The environment variable that gives a guard the directory of the run's cgroup, if it has one.
+pub const GUARD_CGROUP_VAR: &str = "BRAKE_GUARD_CGROUP";
+
 /// A running guard, from brake's side. Dropping it without [`all_clear`](Guard::all_clear)
 /// closes the pipe, and the guard sweeps and ends on its own.
 pub struct Guard {
@@ -35,10 +45,15 @@ pub struct Guard {
 }
 
 impl Guard {
-    /// Starts the guard for `run_id`.
-    pub fn start(run_id: &str) -> io::Result<Guard> {
+    /// Starts the guard for `run_id`, whose jobs run in the cgroup at `cgroup`, if any.
+    pub fn start(run_id: &str, cgroup: Option<&Path>) -> io::Result<Guard> {
         let exe = std::env::current_exe()?;
-        let mut child = Command::new(exe)
+        let mut command = Command::new(exe);
+        match cgroup {
+            Some(dir) => command.env(GUARD_CGROUP_VAR, dir),
+            None => command.env_remove(GUARD_CGROUP_VAR),
+        };
+        let mut child = command
             .env(GUARD_VAR, run_id)
             .env_remove(RUN_VAR)
             .stdin(Stdio::piped())
@@ -94,6 +109,9 @@ pub fn run_if_guard() -> Option<u8> {
         }
     }
     if !clear {
+        if let Some(dir) = std::env::var_os(GUARD_CGROUP_VAR) {
+            let _ = brake::child::cgroup::end_at(Path::new(&dir));
+        }
         brake::child::end_marked(RUN_VAR, &run_id, &[]);
     }
     Some(0)

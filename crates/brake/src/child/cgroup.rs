@@ -178,24 +178,29 @@ fn split_name(name: &str) -> Option<(&str, u32, u64)> {
     Some((parts.next()?, pid, start))
 }
 
-/// Whether the process that named a cgroup (`pid`, started at `start`) still runs. A start of
-/// 0 (unknown when the name was made) trusts the pid alone, erring on the side of "alive".
+/// Whether the process that named a cgroup (`pid`, started at `start`) still runs. A zombie
+/// does not: it can end nothing any more. A start of 0 (unknown when the name was made)
+/// trusts the pid alone, erring on the side of "alive".
 fn alive(pid: u32, start: u64) -> bool {
-    if !Path::new(&format!("/proc/{pid}")).exists() {
+    let Some((state, now)) = state_and_start(pid) else {
         return false;
-    }
-    start == 0 || start_time(pid).is_none_or(|now| now == start)
+    };
+    !matches!(state, 'Z' | 'X') && (start == 0 || now == start)
 }
 
-/// Field 22 of `/proc/<pid>/stat`: when the process started, in clock ticks since boot.
-fn start_time(pid: u32) -> Option<u64> {
+/// Fields 3 and 22 of `/proc/<pid>/stat`: the state, and when the process started (clock ticks
+/// since boot).
+fn state_and_start(pid: u32) -> Option<(char, u64)> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which may itself hold ") ") start at field 3.
-    stat[stat.rfind(')')? + 1..]
-        .split_whitespace()
-        .nth(22 - 3)?
-        .parse()
-        .ok()
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let start = fields.nth(22 - 4)?.parse().ok()?;
+    Some((state, start))
+}
+
+fn start_time(pid: u32) -> Option<u64> {
+    state_and_start(pid).map(|(_, start)| start)
 }
 
 /// A handle that makes children join a run cgroup (see [`ChildOptions::cgroup`]): the run
