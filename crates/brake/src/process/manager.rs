@@ -441,11 +441,14 @@ impl Manager {
             termseq: self.builder.termseq.clone(),
             ..ChildOptions::default()
         };
+        // The hello goes into the pipe before the worker exists, so the worker never waits
+        // for it: a start that finds none at once is not a pool's (see `worker::init`). It is
+        // far smaller than a pipe's buffer, so this write cannot block.
+        let mut requests = BufWriter::new(request_write);
+        write_frame(&mut requests, &Request::Hello { token })?;
         let child = Child::spawn(&mut command, &options)?;
         drop(request_read);
         drop(reply_write);
-        let mut requests = BufWriter::new(request_write);
-        write_frame(&mut requests, &Request::Hello { token })?;
         let events = self.events.clone();
         thread::Builder::new()
             .name(format!("brake-worker-{id}-replies"))

@@ -2,24 +2,34 @@
 //! into a worker that runs tasks until the pool closes its pipe.
 //!
 //! A pool starts the current executable again with [`WORKER_VAR`] set to a fresh token and two
-//! pipes on file descriptors [`REQUEST_FD`] and [`REPLY_FD`]. The worker takes the variable out
-//! of its environment at once (so nothing it starts inherits it), checks that both descriptors
-//! are pipes, and reads the pool's hello: only a hello carrying the same token makes it a
-//! worker. Anything else and `init` returns, and the program runs as if started by hand.
+//! pipes on file descriptors [`REQUEST_FD`] and [`REPLY_FD`], the pool's hello already waiting
+//! in the request pipe. The worker takes the variable out of its environment at once (so
+//! nothing it starts inherits it), checks that the descriptors are a pipe's read and write
+//! ends, and reads the hello: only a hello carrying the same token makes it a worker. Anything
+//! else and `init` returns, and the program runs as if started by hand.
+//!
+//! A program can inherit the variable without being a worker (exported by a user, passed on
+//! by a tool), with whatever happens to sit on fds 3 and 4: a make jobserver's pipes, a pipe
+//! nobody writes to. So until the hello has proven the start, `init` only borrows the two
+//! descriptors (they stay open, flags unchanged, for the program that owns them), reads at most
+//! [`MAX_HELLO`] bytes, and waits at most [`HELLO_WAIT`] for them: since the pool writes its
+//! hello before starting the worker, a real hello is never late.
 //!
 //! A worker has its own [`Stop`] with signal handling, so the pool's termination sequence
 //! reaches the task: the first signal (SIGINT by default) makes `stop.is_stopping()` true inside
 //! the task, and the second ends the worker at once.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter};
-use std::os::fd::{FromRawFd, RawFd};
+use std::io::{self, BufReader, BufWriter};
+use std::os::fd::{BorrowedFd, FromRawFd, RawFd};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
 
 use super::task::{Ran, Registry};
-use super::wire::{read_frame, write_frame, ItemResult, Reply, Request};
+use super::wire::{decode, read_frame, write_frame, ItemResult, Reply, Request};
 use crate::stop::{exit_code_for_signal, Notice, Phase, Reason, Stop};
 
 /// The environment variable that marks a start of the program as a pool's worker.
@@ -28,6 +38,13 @@ pub const WORKER_VAR: &str = "BRAKE_PROCESS_WORKER";
 pub(crate) const REQUEST_FD: RawFd = 3;
 /// The descriptor a worker writes replies to.
 pub(crate) const REPLY_FD: RawFd = 4;
+/// The largest hello frame's body read: a token is some tens of bytes, and anything longer is
+/// not from a pool.
+const MAX_HELLO: u32 = 4096;
+/// How long a start with the variable and two pipes waits for the hello before it runs as the
+/// normal program. Only a misuse ever waits: a pool's hello is in the pipe before the worker
+/// starts.
+const HELLO_WAIT: Duration = Duration::from_millis(500);
 
 /// Call first thing in `main` (before any thread starts). In a start of the program made by a
 /// [`ProcessPool`](crate::process::ProcessPool), runs tasks from `registry` until the pool is
@@ -52,11 +69,15 @@ pub fn init(registry: &Registry) {
     // Nothing the worker starts may believe it is a worker too. This runs before any thread of
     // the program exists, which is what makes changing the environment sound.
     std::env::remove_var(WORKER_VAR);
-    if !(is_pipe(REQUEST_FD) && is_pipe(REPLY_FD)) {
+    if !(is_pipe(REQUEST_FD, libc::O_RDONLY) && is_pipe(REPLY_FD, libc::O_WRONLY)) {
         return;
     }
-    // SAFETY: both descriptors are open pipes (checked just above) that the pool placed there
-    // for this process alone; nothing else in the program owns them.
+    match read_hello(Instant::now() + HELLO_WAIT) {
+        Some(hello) if token.to_str() == Some(hello.as_str()) => {}
+        _ => return,
+    }
+    // SAFETY: both descriptors are open pipes (checked above) that a pool placed there for this
+    // process alone, as the hello with this start's token proves; nothing else owns them.
     let (requests, replies) =
         unsafe { (File::from_raw_fd(REQUEST_FD), File::from_raw_fd(REPLY_FD)) };
     for fd in [REQUEST_FD, REPLY_FD] {
@@ -64,22 +85,69 @@ pub fn init(registry: &Registry) {
         // hold the pool's pipes open.
         unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     }
-    let mut requests = BufReader::new(requests);
-    match read_frame::<Request>(&mut requests) {
-        Ok(Some(Request::Hello { token: hello })) if token.to_str() == Some(hello.as_str()) => {}
-        _ => return,
-    }
+    let requests = BufReader::new(requests);
     let code = serve(registry, requests, BufWriter::new(replies));
     std::process::exit(code);
 }
 
-/// Whether `fd` is an open pipe.
-fn is_pipe(fd: RawFd) -> bool {
+/// Whether `fd` is an open pipe end opened for `access` (`O_RDONLY` or `O_WRONLY`).
+fn is_pipe(fd: RawFd, access: libc::c_int) -> bool {
     // SAFETY: an all-zero `stat` is a valid value for this plain C struct.
     let mut stat: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: `fstat` only writes into `stat`, a valid pointer; a closed `fd` gives an error.
     let rc = unsafe { libc::fstat(fd, &mut stat) };
-    rc == 0 && (stat.st_mode & libc::S_IFMT) == libc::S_IFIFO
+    if rc != 0 || (stat.st_mode & libc::S_IFMT) != libc::S_IFIFO {
+        return false;
+    }
+    // SAFETY: F_GETFL reads the descriptor's flags and changes nothing; `fd` is open.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    flags >= 0 && flags & libc::O_ACCMODE == access
+}
+
+/// The token of the hello frame on [`REQUEST_FD`], read without taking the descriptor and
+/// without reading past the frame (what follows is the pool's first request); `None` for
+/// anything else, a frame too long to be a hello, or nothing complete by `deadline`.
+fn read_hello(deadline: Instant) -> Option<String> {
+    // SAFETY: REQUEST_FD is open (checked by `is_pipe` just before) and stays open for this
+    // call: nothing else runs yet, and the borrow ends with the call.
+    let fd = unsafe { BorrowedFd::borrow_raw(REQUEST_FD) };
+    let mut len = [0u8; 4];
+    read_before(fd, &mut len, deadline).ok()?;
+    let len = u32::from_le_bytes(len);
+    if len > MAX_HELLO {
+        return None;
+    }
+    let mut body = vec![0u8; len as usize];
+    read_before(fd, &mut body, deadline).ok()?;
+    match decode::<Request>(&body) {
+        Ok(Request::Hello { token }) => Some(token),
+        _ => None,
+    }
+}
+
+/// Fills `buf` from `fd`, waiting for data at most until `deadline`.
+fn read_before(fd: BorrowedFd<'_>, buf: &mut [u8], deadline: Instant) -> io::Result<()> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        let timeout = Timespec::try_from(left).map_err(|_| io::ErrorKind::InvalidInput)?;
+        let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+        match poll(&mut fds, Some(&timeout)) {
+            Ok(0) | Err(rustix::io::Errno::INTR) => continue,
+            Ok(_) => {}
+            Err(err) => return Err(err.into()),
+        }
+        match rustix::io::read(fd, &mut buf[filled..]) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => filled += n,
+            Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Ok(())
 }
 
 /// The worker's loop; returns its exit status.
