@@ -180,8 +180,8 @@ pub fn run(args: &RunArgs, argv: &[OsString]) -> Result<u8, RunError> {
     };
     // brake moves into the run's cgroup itself (after starting the guard, which must stay
     // outside), so jobs start there by inheritance and keep std's vfork spawn. A pre-exec join
-    // (`ChildOptions::cgroup`) forces fork: 2,000 `true` jobs at -j2 took 1.7x as long as
-    // without a cgroup, moving in 1.1x (README). `RunCgroup::end` moves brake back out before
+    // (`ChildOptions::cgroup`) forces fork: 2,000 `true` jobs at -j2 took 1.6-1.7x as long as
+    // without a cgroup, moving in was within the noise (README). `RunCgroup::end` moves brake back out before
     // `cgroup.kill`, so brake is never killed with its jobs.
     let cgroup = enter_cgroup(args, cgroup, guard.as_ref())?;
     let mut runner = Runner {
