@@ -50,6 +50,7 @@
 
 pub mod child;
 mod error;
+mod first_step;
 mod outcome;
 pub mod process;
 #[cfg(feature = "rayon")]

@@ -28,11 +28,12 @@
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::thread;
 
 use crate::error::Error;
+use crate::first_step;
 use crate::stop::{exit_code_for_signal, Reason, Stop};
 
 /// The signals a [`Stop`] answers to.
@@ -40,6 +41,9 @@ pub const STOP_SIGNALS: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 
 /// Signals since the last install, counted inside the handler for the last-resort exit.
 static HANDLER_COUNT: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether the installed stop has no grace period, so that its first signal forces at once.
+static FORCE_AT_FIRST: AtomicBool = AtomicBool::new(false);
 
 /// When the forcing signal came (`CLOCK_MONOTONIC`, in nanoseconds; 0: not yet).
 static FORCED_AT_NS: AtomicU64 = AtomicU64::new(0);
@@ -75,12 +79,14 @@ impl Stop {
         }
         let mut installed = INSTALLED.lock().unwrap_or_else(PoisonError::into_inner);
         let same = matches!(&*installed, Some(current) if current.stop.same_as(self));
+        FORCE_AT_FIRST.store(self.grace().is_zero(), Ordering::SeqCst);
         if !same {
             *installed = Some(Installed {
                 stop: self.clone(),
                 seen: 0,
             });
             EARLY_PHASE.store(std::ptr::null_mut(), Ordering::SeqCst);
+            first_step::new_generation();
             HANDLER_COUNT.store(0, Ordering::SeqCst);
             FORCED_AT_NS.store(0, Ordering::SeqCst);
         }
@@ -120,8 +126,35 @@ pub fn ignored_at_start() -> Vec<i32> {
 /// Detaches the installed `Stop`, if any: from now on a stop signal ends the process as if brake
 /// had never handled it.
 pub fn uninstall_signals() {
-    *INSTALLED.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    let mut installed = INSTALLED.lock().unwrap_or_else(PoisonError::into_inner);
+    *installed = None;
+    first_step::new_generation();
     EARLY_PHASE.store(std::ptr::null_mut(), Ordering::SeqCst);
+}
+
+/// Tells the handler whether `stop`, if it is the installed one, now has no grace period.
+pub(crate) fn grace_changed(stop: &Stop) {
+    let installed = INSTALLED.lock().unwrap_or_else(PoisonError::into_inner);
+    if matches!(&*installed, Some(current) if current.stop.same_as(stop)) {
+        FORCE_AT_FIRST.store(stop.grace().is_zero(), Ordering::SeqCst);
+    }
+}
+
+/// Registers the child behind `pidfd` to get `signal` from the handler of the first stop
+/// signal (see [`first_step`]), if `stop` is the installed stop; `None` otherwise, or when the
+/// registry is full. Drop the registration before closing `pidfd`.
+pub(crate) fn tell_first_step(
+    stop: &Stop,
+    pidfd: std::os::fd::BorrowedFd<'_>,
+    signal: i32,
+) -> Option<first_step::Registration> {
+    // Under the lock, so that no install slips between the check and the registration's
+    // generation.
+    let installed = INSTALLED.lock().unwrap_or_else(PoisonError::into_inner);
+    match &*installed {
+        Some(current) if current.stop.same_as(stop) => first_step::Registration::new(pidfd, signal),
+        _ => None,
+    }
 }
 
 /// Registers the handlers and starts the watcher; returns the signals handled.
@@ -140,8 +173,8 @@ fn setup() -> io::Result<Vec<i32>> {
             continue;
         }
         // SAFETY: the action only performs async-signal-safe operations: atomic loads, stores
-        // and adds, `clock_gettime(2)`, a `write(2)` of one byte to a non-blocking socket, and
-        // `_exit(2)`. It allocates nothing,
+        // and adds, `clock_gettime(2)`, `pidfd_send_signal(2)` (`first_step::tell_all`), a
+        // `write(2)` of one byte to a non-blocking socket, and `_exit(2)`. It allocates nothing,
         // takes no lock, and signal-hook-registry preserves errno around it.
         unsafe {
             signal_hook::low_level::register(signal, move || on_signal(signal, write_fd))?;
@@ -191,6 +224,11 @@ fn on_signal(signal: i32, write_fd: RawFd) {
         }
         // Already forcing: the watcher has nothing more to do with it.
         return;
+    }
+    if count == 1 {
+        // Before anything else: supervised children hear of the stop now, not after the
+        // hops through the watcher thread (see `first_step`).
+        first_step::tell_all(FORCE_AT_FIRST.load(Ordering::SeqCst));
     }
     let early = EARLY_PHASE.load(Ordering::SeqCst);
     if count == 1 && !early.is_null() {

@@ -417,6 +417,7 @@ impl Stop {
     pub fn set_grace(&self, grace: Duration) {
         let nanos = u64::try_from(grace.as_nanos()).unwrap_or(u64::MAX);
         self.inner.grace_nanos.store(nanos, Ordering::Relaxed);
+        crate::signals::grace_changed(self);
     }
 
     /// Sets what the terminal is told on a phase change (see [`Notice`]).

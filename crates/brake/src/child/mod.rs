@@ -64,7 +64,7 @@ use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use crate::stop::Stop;
-use crate::termseq::{describe_signal, TermSeq};
+use crate::termseq::{describe_signal, TermSeq, TermStep};
 
 pub mod cgroup;
 mod sequence;
@@ -72,6 +72,7 @@ mod sweep;
 mod sys;
 
 pub use cgroup::{CgroupJoin, RunCgroup};
+pub(crate) use sequence::terminate_all_from;
 pub use sequence::{terminate_all, Termination};
 pub use sweep::{become_subreaper, end_marked, sweep_escaped, Swept};
 
@@ -406,6 +407,14 @@ impl Child {
             return Ok(Seen::Reaped);
         }
         sys::look(self.pidfd.as_fd())
+    }
+
+    /// The signal that begins the termination sequence, if it begins with one.
+    pub(crate) fn first_signal(&self) -> Option<i32> {
+        match self.termseq.steps().first() {
+            Some(&TermStep::Signal(signal)) => Some(signal),
+            _ => None,
+        }
     }
 
     /// Sends step `step` of the sequence (signal `signal`) and records it for `ended_by`.

@@ -76,6 +76,36 @@ impl Termination {
         }
     }
 
+    /// A sequence whose first step, a signal, was already sent to `child` by the signal
+    /// handler (see `crate::first_step`): it is recorded as sent, and the sequence goes on
+    /// from its second step. A sequence that does not begin with a signal begins as new.
+    pub(crate) fn after_first_step(child: &mut Child) -> Termination {
+        match child.termseq.steps().first() {
+            Some(&TermStep::Signal(signal)) => {
+                child.ended_by = Some(super::EndedBy { step: 0, signal });
+                Termination {
+                    next: 1,
+                    due: Due::Now,
+                }
+            }
+            _ => Termination::new(),
+        }
+    }
+
+    /// A sequence that the signal handler cut short with SIGKILL (a stop forcing at once): it
+    /// is recorded as the sequence's final step, and only the child's end is awaited.
+    pub(crate) fn after_kill(child: &mut Child) -> Termination {
+        let step = child.termseq.kill_step();
+        child.ended_by = Some(super::EndedBy {
+            step,
+            signal: libc::SIGKILL,
+        });
+        Termination {
+            next: child.termseq.steps().len(),
+            due: Due::Never,
+        }
+    }
+
     /// When the next step is due; `None` when only the child's end is awaited (the sequence
     /// is over, or a wait too long to represent).
     pub fn next_due(&self) -> Option<Instant> {
@@ -151,13 +181,24 @@ struct Run {
 /// See [`Child::terminate`] for what one child goes through. An error for one child (a signal
 /// refused with EPERM, say) is its result; the others are not affected.
 pub fn terminate_all(children: &mut [&mut Child], stop: Option<&Stop>) -> Vec<io::Result<Exit>> {
+    let starts = children.iter().map(|_| Termination::new()).collect();
+    terminate_all_from(children, starts, stop)
+}
+
+/// [`terminate_all`], with each child's sequence starting where `starts` says (see
+/// [`Termination::after_first_step`]).
+pub(crate) fn terminate_all_from(
+    children: &mut [&mut Child],
+    starts: Vec<Termination>,
+    stop: Option<&Stop>,
+) -> Vec<io::Result<Exit>> {
     // Without an eventfd (descriptors exhausted), the waits still end at each step's time, and
     // a forced stop is seen at the next one; the SIGKILL at the end is never lost.
     let waker = stop.and_then(|stop| Waker::new(stop).ok());
-    let mut runs: Vec<Run> = children
-        .iter()
-        .map(|_| Run {
-            termination: Termination::new(),
+    let mut runs: Vec<Run> = starts
+        .into_iter()
+        .map(|termination| Run {
+            termination,
             result: None,
         })
         .collect();

@@ -35,9 +35,13 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use super::pool::{Builder, Shared, Slot};
 use super::wire::{read_frame, write_frame, write_frame_unflushed, ItemResult, Reply, Request};
 use super::worker::{REPLY_FD, REQUEST_FD, WORKER_VAR};
-use crate::child::{become_subreaper, sweep_escaped, terminate_all, Child, ChildOptions, Exit};
+use crate::child::{
+    become_subreaper, sweep_escaped, terminate_all_from, Child, ChildOptions, Exit, Termination,
+};
 use crate::error::Error;
+use crate::first_step::Registration;
 use crate::outcome::{Outcome, TaskError};
+use crate::signals::tell_first_step;
 use std::io::Write;
 
 /// How long a new worker has to answer the handshake before it is taken for a program that
@@ -100,6 +104,9 @@ impl Job {
 
 /// One worker process, as the manager sees it.
 struct Worker {
+    /// The worker's entry in the signal handler's first-step registry. Declared before
+    /// `child` so that it is dropped before the child's pidfd is closed.
+    told: Option<Registration>,
     child: Child,
     /// Closed (dropped) to tell the worker there is no more work.
     requests: Option<BufWriter<PipeWriter>>,
@@ -447,6 +454,9 @@ impl Manager {
         let mut requests = BufWriter::new(request_write);
         write_frame(&mut requests, &Request::Hello { token })?;
         let child = Child::spawn(&mut command, &options)?;
+        let told = child
+            .first_signal()
+            .and_then(|signal| tell_first_step(&self.shared.stop, child.pidfd(), signal));
         drop(request_read);
         drop(reply_write);
         let events = self.events.clone();
@@ -464,6 +474,7 @@ impl Manager {
         self.workers.insert(
             id,
             Worker {
+                told,
                 child,
                 requests: Some(requests),
                 ready: false,
@@ -496,14 +507,29 @@ impl Manager {
         for worker in self.workers.values_mut() {
             worker.requests = None;
         }
+        // From here on this thread runs the sequences: the signal handler must not send a first
+        // step any more, to a worker that has had one already (see `first_step`).
+        let told: HashMap<u64, i32> = self
+            .workers
+            .iter()
+            .filter_map(|(&id, w)| Some((id, w.told.as_ref()?.disarm()?)))
+            .collect();
         {
-            let mut busy: Vec<&mut Child> = self
+            // Workers the signal handler already told go on from where it left them.
+            let (mut busy, starts): (Vec<&mut Child>, Vec<Termination>) = self
                 .workers
-                .values_mut()
-                .filter(|w| !w.sent.is_empty() || !w.ready)
-                .map(|w| &mut w.child)
-                .collect();
-            let _ = terminate_all(&mut busy, Some(&self.shared.stop));
+                .iter_mut()
+                .filter(|(_, w)| !w.sent.is_empty() || !w.ready)
+                .map(|(id, w)| {
+                    let start = match told.get(id).copied() {
+                        Some(libc::SIGKILL) => Termination::after_kill(&mut w.child),
+                        Some(_) => Termination::after_first_step(&mut w.child),
+                        None => Termination::new(),
+                    };
+                    (&mut w.child, start)
+                })
+                .unzip();
+            let _ = terminate_all_from(&mut busy, starts, Some(&self.shared.stop));
         }
         // Busy workers are gone, so their pipes end at once; idle ones are exiting by themselves.
         self.drain_until_gone(Duration::from_secs(5));

@@ -1,0 +1,154 @@
+//! The first step of a termination sequence, sent from inside the signal handler.
+//!
+//! A stop normally reaches a supervised child in hops: the handler wakes the `brake-signals`
+//! thread, which moves the stop, whose listener wakes the supervisor, which signals the child.
+//! Each hop is a thread that must be scheduled, and on a machine whose cores are all held by
+//! busy workers a woken thread waits for the running ones' time slices to end: measured at
+//! 15 ms for one hop with 16 busy process-pool workers on 2 cores. So a supervisor registers
+//! each child here with the first signal of its sequence, and the handler of the first stop
+//! signal sends it at once, to the child's whole process group, through the child's pidfd
+//! (no pid is ever signalled, so none that was reused either). The supervisor then sees
+//! what was sent ([`Registration::disarm`]) and goes on from the sequence's second step. When the stop has no
+//! grace period, it forces at once and the sequence would jump to SIGKILL: the handler sends
+//! SIGKILL instead.
+//!
+//! # Invariants
+//! 1. A slot holds a pidfd only while the [`Registration`] lives, and the registration is
+//!    dropped before the pidfd is closed; dropping it waits until no handler is reading the
+//!    registry, so a handler never signals a descriptor that was closed (or reused) under it.
+//! 2. A slot is one word (descriptor, signal, install generation), written and read whole: a
+//!    handler never pairs one child's descriptor with another's signal.
+//! 3. A registration counts only for the stop installed when it was made: installing another
+//!    stop bumps the generation, and the handler skips slots of older generations.
+
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
+
+/// Children told from the handler at most; more are told by their supervisor as usual.
+const SLOTS: usize = 256;
+
+/// Each slot: 0 when free, else `pidfd + 1` (bits 0..32), the signal (bits 32..40) and the
+/// install generation (bits 40..64).
+static SLOT: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
+/// The signal the handler sent the slot's child; 0 until it has.
+static TOLD: [AtomicI32; SLOTS] = [const { AtomicI32::new(0) }; SLOTS];
+/// Handlers reading the registry right now (invariant 1).
+static READERS: AtomicUsize = AtomicUsize::new(0);
+/// The install generation (invariant 3), kept to 24 bits.
+static GENERATION: AtomicU64 = AtomicU64::new(1);
+
+const GENERATION_MASK: u64 = 0xff_ffff;
+
+/// `pidfd_send_signal` flag (Linux 6.9): signal the process group the pidfd's process leads.
+const PIDFD_SIGNAL_PROCESS_GROUP: libc::c_uint = 1 << 2;
+
+/// A child the next first stop signal is sent to from the handler; unregisters on drop.
+#[derive(Debug)]
+pub(crate) struct Registration {
+    slot: usize,
+}
+
+impl Registration {
+    /// Registers the child behind `pidfd`, the leader of its own process group, to get
+    /// `signal` from the handler of the first stop signal of the stop installed now. `None`
+    /// when every slot is taken.
+    ///
+    /// The caller must drop the registration before closing `pidfd` (invariant 1).
+    pub(crate) fn new(pidfd: BorrowedFd<'_>, signal: i32) -> Option<Registration> {
+        let fd = u64::try_from(pidfd.as_raw_fd()).ok()?;
+        let signal = u64::try_from(signal).ok().filter(|&s| s < 256)?;
+        let generation = GENERATION.load(Ordering::SeqCst) & GENERATION_MASK;
+        let word = (fd + 1) | signal << 32 | generation << 40;
+        // A free slot's `TOLD` is 0: the drop that freed it cleared it last.
+        (0..SLOTS).find_map(|slot| {
+            SLOT[slot]
+                .compare_exchange(0, word, Ordering::SeqCst, Ordering::SeqCst)
+                .ok()
+                .map(|_| Registration { slot })
+        })
+    }
+
+    /// Takes the child out of the registry, so that no handler signals it from now on, and
+    /// returns the signal a handler sent it before, if one did: the registered one, or
+    /// SIGKILL when the stop was to force at once. A supervisor calls it when it begins the
+    /// child's sequence itself, so the child never gets the first step twice.
+    pub(crate) fn disarm(&self) -> Option<i32> {
+        SLOT[self.slot].store(0, Ordering::SeqCst);
+        // A handler that loaded the word before the store may still be signalling it: wait
+        // for it (a few system calls), after which `TOLD` is final.
+        while READERS.load(Ordering::SeqCst) != 0 {
+            std::thread::yield_now();
+        }
+        Some(TOLD[self.slot].load(Ordering::SeqCst)).filter(|&signal| signal != 0)
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.disarm();
+        // Last, once no handler can touch the slot: free for the next registration.
+        TOLD[self.slot].store(0, Ordering::SeqCst);
+    }
+}
+
+/// Called when a different stop is installed: registrations made before count no more.
+pub(crate) fn new_generation() {
+    GENERATION.fetch_add(1, Ordering::SeqCst);
+}
+
+/// The handler's part: signals every registered child of the current generation, with its
+/// registered signal, or with SIGKILL when `force` (a stop with no grace period forces at once,
+/// and a forced sequence jumps to SIGKILL). Only atomic operations and the
+/// `pidfd_send_signal` system call: async-signal-safe.
+pub(crate) fn tell_all(force: bool) {
+    READERS.fetch_add(1, Ordering::SeqCst);
+    let generation = GENERATION.load(Ordering::SeqCst) & GENERATION_MASK;
+    for (slot, told) in SLOT.iter().zip(&TOLD) {
+        let word = slot.load(Ordering::SeqCst);
+        if word == 0 || word >> 40 != generation {
+            continue;
+        }
+        let fd = ((word & 0xffff_ffff) - 1) as libc::c_int;
+        let signal = if force {
+            libc::SIGKILL
+        } else {
+            ((word >> 32) & 0xff) as libc::c_int
+        };
+        if send(fd, signal) {
+            told.store(signal, Ordering::SeqCst);
+            if signal != libc::SIGKILL {
+                // As the sequence does: a stopped child must wake to act on its signal.
+                send(fd, libc::SIGCONT);
+            }
+        }
+    }
+    READERS.fetch_sub(1, Ordering::SeqCst);
+}
+
+/// `signal` to the group led by the pidfd's process, or where the kernel cannot (before 6.9)
+/// to the process alone; whether it was sent.
+fn send(fd: libc::c_int, signal: libc::c_int) -> bool {
+    let group = PIDFD_SIGNAL_PROCESS_GROUP;
+    for flags in [group, 0] {
+        // SAFETY: pidfd_send_signal(2) takes a descriptor, a signal number, a null siginfo
+        // (meaning "as kill(2) would") and flags; it reads no memory of ours. A raw system
+        // call is async-signal-safe. `fd` is a live pidfd (invariant 1).
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                fd,
+                signal,
+                std::ptr::null::<libc::siginfo_t>(),
+                flags,
+            )
+        };
+        if rc == 0 {
+            return true;
+        }
+        // SAFETY: reading this thread's errno right after the failed call.
+        if flags == 0 || unsafe { *libc::__errno_location() } != libc::EINVAL {
+            return false;
+        }
+    }
+    false
+}
