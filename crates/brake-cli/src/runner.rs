@@ -1129,6 +1129,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn cgroup_stems_name_the_joblog_file_not_its_spelling() {
+        assert_eq!(cgroup_stem(None), "brake");
+        let dir = std::env::temp_dir();
+        let log = dir.join(format!("brake-stem-{}.log", std::process::id()));
+        std::fs::write(&log, "").unwrap();
+        let plain = cgroup_stem(Some(&log));
+        let dotted = cgroup_stem(Some(&dir.join(".").join(log.file_name().unwrap())));
+        std::fs::remove_file(&log).unwrap();
+        assert_eq!(plain, dotted);
+        assert!(
+            plain.starts_with("brake-") && plain.len() == "brake-".len() + 16,
+            "{plain}"
+        );
+        // FNV-1a is fixed: a resume by another build of brake finds the same cgroups.
+        assert_eq!(
+            cgroup_stem(Some(std::path::Path::new("/no/such/run.log"))),
+            "brake-27801d35cd1be903"
+        );
+    }
+
+    #[test]
     fn resume_hints_put_the_flag_first() {
         let argv: Vec<OsString> = ["brake", "--joblog", "run.log", "echo", "a b", ":::", "x"]
             .iter()

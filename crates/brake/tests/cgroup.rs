@@ -247,8 +247,12 @@ fn stale_cgroups_are_those_whose_creator_is_gone_and_end_at_clears_them() {
         swept.iter().map(|s| s.pid).collect::<Vec<_>>(),
         vec![sleeper.id()]
     );
-    // end_at reaped it: it was this process's child.
-    assert!(sleeper.try_wait().is_err() || sleeping(&arg).is_empty());
+    assert!(sleeping(&arg).is_empty());
+    let reaped = sleeper.try_wait();
+    assert!(
+        matches!(&reaped, Err(e) if e.raw_os_error() == Some(libc::ECHILD)),
+        "end_at reaped it, a child of this process: {reaped:?}"
+    );
     assert!(!gone.exists());
     assert!(stale(&stem).is_empty());
     end_at(&ours).unwrap();
@@ -334,6 +338,31 @@ fn moved_in() {
         child.try_wait().is_err() || child.try_wait().unwrap().is_some(),
         "the job ended"
     );
+    assert!(!dir.exists());
+
+    // Ending it from inside spares this process: the others are killed one by one through
+    // pidfds (the path kernels without cgroup.kill take too), and the directory stays, which
+    // is reported.
+    let mut cgroup = RunCgroup::create(&run_name("brake-test-self")).unwrap();
+    let dir = cgroup.path().to_owned();
+    cgroup.move_self_in().unwrap();
+    let arg = unique_sleep();
+    let _cleanup = Cleanup(arg.clone());
+    let mut child = escaping_job(&arg).spawn().unwrap();
+    assert!(eventually(|| sleeping(&arg).len() == 1));
+    let err = end_at(&dir).unwrap_err();
+    assert!(err.to_string().contains("this process is inside"), "{err}");
+    assert!(
+        sleeping(&arg).is_empty(),
+        "the escapee was killed without cgroup.kill"
+    );
+    let reaped = child.try_wait();
+    assert!(
+        matches!(&reaped, Err(e) if e.raw_os_error() == Some(libc::ECHILD)),
+        "end_at reaped the killed job, a child of this process: {reaped:?}"
+    );
+    assert_eq!(procs_of(&dir), vec![std::process::id()]);
+    assert!(cgroup.end().unwrap().is_empty());
     assert!(!dir.exists());
     println!("moved-in: ok");
 }

@@ -571,7 +571,14 @@ pub fn end_at(dir: &Path) -> io::Result<Vec<Swept>> {
         }
     }
     let swept: Vec<Swept> = ended.into_iter().map(|(one, _)| one).collect();
-    let left: Vec<u32> = members(dir).into_iter().filter(|pid| *pid != me).collect();
+    let mut left = members(dir);
+    if left.contains(&me) {
+        return Err(io::Error::other(format!(
+            "this process is inside {}: the others were ended, the cgroup stays",
+            dir.display()
+        )));
+    }
+    left.retain(|pid| *pid != me);
     if !left.is_empty() {
         return Err(io::Error::other(format!(
             "{} still holds {} process(es) after {END_LIMIT:?}",
@@ -639,6 +646,21 @@ mod tests {
             cgroup2_mount(spaced),
             Some(("/a b".into(), PathBuf::from("/mnt/c g")))
         );
+    }
+
+    #[test]
+    fn proc_paths_of_cgroup_directories_follow_our_own() {
+        let (Ok(dir), Ok(own)) = (own_dir(), fs::read_to_string("/proc/self/cgroup")) else {
+            return; // no cgroup v2 here
+        };
+        let own = own.lines().find_map(|l| l.strip_prefix("0::")).unwrap();
+        assert_eq!(proc_path_of(&dir).as_deref(), Some(own));
+        let below = if own == "/" {
+            "/run-x".to_owned()
+        } else {
+            format!("{own}/run-x")
+        };
+        assert_eq!(proc_path_of(&dir.join("run-x")), Some(below));
     }
 
     #[test]
