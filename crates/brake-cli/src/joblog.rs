@@ -9,6 +9,18 @@
 //! between: a runner killed at any moment leaves every earlier line whole, and at worst one
 //! torn last line, which the next `--resume` reports and cuts off before appending.
 //!
+//! # Where a joblog may be
+//!
+//! In a directory only you (and root) can write to, the path is opened as any program would,
+//! a symbolic link you made included. In a directory other users can write into (world-writable,
+//! like `/tmp`, sticky or not, or owned by another user), brake refuses a joblog that is a
+//! symbolic link, belongs to another user, or has other hard links: another user could have
+//! planted it there before the run, to make brake append to (or, with a fresh log, truncate) a
+//! file of yours, or read theirs as your log. A missing file is created there as usual. The
+//! checks are made on what was opened (`O_NOFOLLOW`, then `fstat` of the open descriptor, in
+//! the directory opened first), so nothing can be swapped in between a check and its use.
+//! Anywhere, a joblog must be a regular file: a FIFO would hang the resume's read.
+//!
 //! The Command column is kept to one line: `\` is written `\\`, and tab, newline and carriage
 //! return `\t`, `\n` and `\r`. A command that is not UTF-8 is written lossily (U+FFFD for the
 //! bad bytes); commands are compared in that escaped, lossy form, so a resume still matches.
@@ -16,10 +28,13 @@
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::fmt::{self, Write as _};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rustix::fs::{AtFlags, FileType, Mode as Permissions, OFlags};
+use rustix::io::Errno;
 
 /// The header line, as GNU parallel writes it.
 const HEADER: &str = "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n";
@@ -113,12 +128,7 @@ impl Joblog {
                 path.display()
             ))
         };
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(path)
-            .map_err(|err| io_error("open", err))?;
+        let mut file = open_file(path)?;
         let mut previous = Previous {
             path: path.to_owned(),
             mode,
@@ -227,6 +237,102 @@ impl Joblog {
         }
         Ok(())
     }
+}
+
+/// How the joblog's directory is opened: only to look at it and open a name in it.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const DIRECTORY: OFlags = OFlags::PATH.union(OFlags::DIRECTORY).union(OFlags::CLOEXEC);
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const DIRECTORY: OFlags = OFlags::RDONLY
+    .union(OFlags::DIRECTORY)
+    .union(OFlags::CLOEXEC);
+
+/// Opens, creating it if needed, the joblog at `path` for reading and appending, under the
+/// rules of "Where a joblog may be" (module docs). Every decision is taken on what was opened.
+fn open_file(path: &Path) -> Result<File, JoblogError> {
+    let shown = path.display();
+    let refuse = |why: String| JoblogError(format!("refusing the joblog {shown}: {why}"));
+    let cannot = |err: Errno| {
+        JoblogError(format!(
+            "cannot open the joblog {shown}: {}",
+            io::Error::from(err)
+        ))
+    };
+    let Some(name) = path.file_name() else {
+        return Err(refuse("it names a directory; give --joblog a file".into()));
+    };
+    let dir_path = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let dir = rustix::fs::open(dir_path, DIRECTORY, Permissions::empty()).map_err(cannot)?;
+    let dir_stat = rustix::fs::fstat(&dir).map_err(cannot)?;
+    let me = rustix::process::geteuid().as_raw();
+    let shared = dir_stat.st_mode & 0o002 != 0 || (dir_stat.st_uid != me && dir_stat.st_uid != 0);
+    let elsewhere = "give --joblog a path in a directory of your own";
+    let where_ = format!(
+        "it is in {}, a directory other users can write to",
+        dir_path.display()
+    );
+    let mut flags = OFlags::RDWR | OFlags::APPEND | OFlags::CREATE | OFlags::CLOEXEC;
+    // Opening a FIFO or a device must not block before it can be refused.
+    flags |= OFlags::NONBLOCK;
+    if shared {
+        flags |= OFlags::NOFOLLOW;
+    }
+    let fd = match rustix::fs::openat(&dir, name, flags, Permissions::from_raw_mode(0o666)) {
+        Ok(fd) => fd,
+        Err(Errno::LOOP) if shared => {
+            return Err(refuse(format!(
+                "it is a symbolic link and {where_}, where brake follows none (another user \
+                 could have planted it to make brake write to a file of yours); remove it, or \
+                 {elsewhere}"
+            )))
+        }
+        // The kernel may refuse another user's file there itself (`protected_regular`); say
+        // why in brake's words. The lookup only explains: the refusal is already made.
+        Err(err) if shared => {
+            return Err(
+                match rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+                    Ok(stat) if stat.st_uid != me => refuse(format!(
+                        "it belongs to another user (uid {}) and {where_}; remove it, or \
+                         {elsewhere}",
+                        stat.st_uid
+                    )),
+                    _ => cannot(err),
+                },
+            )
+        }
+        Err(err) => return Err(cannot(err)),
+    };
+    let stat = rustix::fs::fstat(&fd).map_err(cannot)?;
+    let kind = FileType::from_raw_mode(stat.st_mode);
+    if kind != FileType::RegularFile {
+        return Err(refuse(format!(
+            "it is not a regular file but {}; give --joblog a file",
+            match kind {
+                FileType::Fifo => "a FIFO",
+                FileType::Directory => "a directory",
+                FileType::CharacterDevice | FileType::BlockDevice => "a device",
+                FileType::Socket => "a socket",
+                _ => "something else",
+            }
+        )));
+    }
+    if shared && stat.st_uid != me {
+        return Err(refuse(format!(
+            "it belongs to another user (uid {}) and {where_}; remove it, or {elsewhere}",
+            stat.st_uid
+        )));
+    }
+    if shared && stat.st_nlink > 1 {
+        return Err(refuse(format!(
+            "it has {} hard links and {where_} (another user could have linked a file of \
+             yours there); remove it, or {elsewhere}",
+            stat.st_nlink
+        )));
+    }
+    Ok(File::from(fd))
 }
 
 impl Previous {
@@ -406,6 +512,7 @@ fn shorten(text: &str) -> String {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::fs::OpenOptions;
     use std::os::unix::ffi::OsStringExt;
 
     fn entry(seq: u64, exitval: i32, command: &str) -> Entry {

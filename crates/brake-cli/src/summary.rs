@@ -58,26 +58,31 @@ impl Summary {
 
     /// Writes the summary as JSON to `path`, through a temporary file renamed into place, so
     /// the file is either the old one or the whole new one.
+    ///
+    /// The temporary file gets an unpredictable name and is created exclusively (`O_EXCL`): in a
+    /// directory other users can write to, nobody can plant a link under its name beforehand to
+    /// make brake write into a file of theirs choosing. The rename replaces whatever `path`
+    /// was, a link included, and never writes through it.
     pub fn write_json(&self, path: &Path) -> io::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
         let dir = match path.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => Path::new("."),
         };
-        let mut name = OsString::from(".");
-        name.push(path.file_name().unwrap_or_default());
-        name.push(format!(".{}.tmp", std::process::id()));
-        let tmp = dir.join(name);
-        let result = (|| {
-            let mut file = fs::File::create(&tmp)?;
-            serde_json::to_writer_pretty(&mut file, self)?;
-            file.write_all(b"\n")?;
-            file.sync_all()?;
-            fs::rename(&tmp, path)
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        result
+        let mut prefix = OsString::from(".");
+        prefix.push(path.file_name().unwrap_or_default());
+        prefix.push(".");
+        // Readable as a file made by `File::create` would be (the umask applies).
+        let mut file = tempfile::Builder::new()
+            .prefix(&prefix)
+            .suffix(".tmp")
+            .permissions(fs::Permissions::from_mode(0o666))
+            .tempfile_in(dir)?;
+        serde_json::to_writer_pretty(&mut file, self)?;
+        file.write_all(b"\n")?;
+        file.as_file().sync_all()?;
+        // On error the temporary file is removed when dropped.
+        file.persist(path).map(drop).map_err(|err| err.error)
     }
 }
 

@@ -1,1 +1,376 @@
-//! (filled in below)
+//! Hostile files around a run: a joblog planted by another user in a directory everyone can
+//! write to (a symbolic link to one of your files, a dangling link, their own file, a hard
+//! link, a FIFO), and `--json`'s temporary file pre-planted under every name it could take.
+//!
+//! brake refuses such a joblog before any job runs (exit 255, one line naming the path and
+//! what to do, nothing written anywhere), follows a link you made in your own directory, and
+//! never writes `--json` through a planted link. "Another user" is uid 65534 (nobody): files
+//! are given to it with `chown`, which needs root; as another user those cases are skipped.
+
+use std::fs;
+use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use brake_testkit::torture::Tally;
+
+/// The other user.
+const NOBODY: u32 = 65534;
+
+/// What a victim's file holds before, and must hold after.
+const PRECIOUS: &str = "precious\n";
+
+/// A run's directories: `private` (0700, holds the victim's files), `shared` (0777),
+/// `sticky` (1777, like /tmp) and `theirs` (0755, owned by the other user when possible).
+struct Dirs {
+    _root: tempfile::TempDir,
+    private: PathBuf,
+    shared: PathBuf,
+    sticky: PathBuf,
+    theirs: PathBuf,
+}
+
+fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+fn dirs() -> Dirs {
+    let root = tempfile::tempdir().unwrap();
+    let make = |name: &str, mode: u32| {
+        let dir = root.path().join(name);
+        fs::create_dir(&dir).unwrap();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(mode)).unwrap();
+        dir
+    };
+    let dirs = Dirs {
+        private: make("private", 0o700),
+        shared: make("shared", 0o777),
+        sticky: make("sticky", 0o1777),
+        theirs: make("theirs", 0o755),
+        _root: root,
+    };
+    if is_root() {
+        std::os::unix::fs::chown(&dirs.theirs, Some(NOBODY), Some(NOBODY)).unwrap();
+    }
+    dirs
+}
+
+/// Runs brake in `dir` with `args` and a hard limit, so a hang fails instead of blocking.
+fn brake(dir: &Path, args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_brake"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// A refusal: exit 255, one line on stderr naming the path, no job run.
+fn check_refused(case: &str, out: &Output, path: &Path, ran: &Path) -> Option<String> {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    if out.status.code() != Some(255) {
+        return Some(format!(
+            "{case}: exit {:?}, not 255; stderr {stderr:?}",
+            out.status
+        ));
+    }
+    if lines.len() != 1 || !lines[0].contains(&path.display().to_string()) {
+        return Some(format!(
+            "{case}: not one line naming {}: {stderr:?}",
+            path.display()
+        ));
+    }
+    if !lines[0].contains("directory of your own") && !lines[0].contains("give --joblog a file") {
+        return Some(format!(
+            "{case}: the message does not say what to do: {stderr:?}"
+        ));
+    }
+    if ran.exists() {
+        return Some(format!("{case}: a job ran although the joblog was refused"));
+    }
+    None
+}
+
+/// The victim's file, unchanged.
+fn check_victim(case: &str, victim: &Path) -> Option<String> {
+    match fs::read_to_string(victim) {
+        Ok(text) if text == PRECIOUS => None,
+        other => Some(format!("{case}: {} changed: {other:?}", victim.display())),
+    }
+}
+
+/// A planted joblog, how to plant it, and whether it needs root.
+struct Plant {
+    name: &'static str,
+    needs_root: bool,
+    plant: fn(&Dirs, &Path),
+}
+
+fn lchown_nobody(path: &Path) {
+    std::os::unix::fs::lchown(path, Some(NOBODY), Some(NOBODY)).unwrap();
+}
+
+const PLANTS: &[Plant] = &[
+    Plant {
+        name: "a link to the victim's file in a world-writable directory",
+        needs_root: false,
+        plant: |dirs, victim| symlink(victim, dirs.shared.join("run.log")).unwrap(),
+    },
+    Plant {
+        name: "another user's link to the victim's file in a sticky directory",
+        needs_root: true,
+        plant: |dirs, victim| {
+            let link = dirs.sticky.join("run.log");
+            symlink(victim, &link).unwrap();
+            lchown_nobody(&link);
+        },
+    },
+    Plant {
+        name: "a dangling link to a file the victim does not have yet",
+        needs_root: false,
+        plant: |dirs, _| {
+            symlink(dirs.private.join("new.txt"), dirs.shared.join("run.log")).unwrap()
+        },
+    },
+    Plant {
+        name: "another user's file in a world-writable directory",
+        needs_root: true,
+        plant: |dirs, _| {
+            let file = dirs.shared.join("run.log");
+            fs::write(&file, PRECIOUS).unwrap();
+            lchown_nobody(&file);
+        },
+    },
+    Plant {
+        name: "another user's file in a sticky directory",
+        needs_root: true,
+        plant: |dirs, _| {
+            let file = dirs.sticky.join("run.log");
+            fs::write(&file, PRECIOUS).unwrap();
+            lchown_nobody(&file);
+        },
+    },
+    Plant {
+        name: "another user's file in their own directory",
+        needs_root: true,
+        plant: |dirs, _| {
+            let file = dirs.theirs.join("run.log");
+            fs::write(&file, PRECIOUS).unwrap();
+            lchown_nobody(&file);
+        },
+    },
+    Plant {
+        name: "a hard link to the victim's file in a world-writable directory",
+        needs_root: false,
+        plant: |dirs, victim| fs::hard_link(victim, dirs.shared.join("run.log")).unwrap(),
+    },
+    Plant {
+        name: "a FIFO in a world-writable directory",
+        needs_root: false,
+        plant: |dirs, _| mkfifo(&dirs.shared.join("run.log")),
+    },
+    Plant {
+        name: "a FIFO in the user's own directory",
+        needs_root: false,
+        plant: |dirs, _| mkfifo(&dirs.private.join("run.log")),
+    },
+];
+
+fn mkfifo(path: &Path) {
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::Mode::from_raw_mode(0o666),
+    )
+    .unwrap();
+}
+
+/// Where a plant put `run.log`.
+fn planted_log(dirs: &Dirs) -> PathBuf {
+    [&dirs.shared, &dirs.sticky, &dirs.theirs, &dirs.private]
+        .into_iter()
+        .map(|dir| dir.join("run.log"))
+        .find(|path| path.symlink_metadata().is_ok())
+        .expect("a plant made run.log")
+}
+
+/// Planted joblogs, fresh and resumed: each is refused before any job runs, the victim's files
+/// stay as they were (and a dangling link's target is not created), and the plant is left
+/// alone. A link the user made in their own directory is followed, and a joblog brake creates
+/// in a shared directory works, resume included.
+#[test]
+fn torture_hostile_joblog() {
+    let mut tally = Tally::new("hostile-cli");
+    let mut failures = Vec::new();
+    for plant in PLANTS {
+        if plant.needs_root && !is_root() {
+            println!(
+                "skipped (needs root to make another user's file): {}",
+                plant.name
+            );
+            continue;
+        }
+        for mode in [None, Some("--resume"), Some("--resume-failed")] {
+            let dirs = dirs();
+            let victim = dirs.private.join("victim.txt");
+            fs::write(&victim, PRECIOUS).unwrap();
+            (plant.plant)(&dirs, &victim);
+            let log = planted_log(&dirs);
+            let before = log.symlink_metadata().unwrap();
+            let ran = dirs.private.join("ran-a");
+            let mut args = vec!["--joblog".to_owned(), log.display().to_string()];
+            args.extend(mode.map(str::to_owned));
+            args.extend([
+                "touch".into(),
+                format!("{}/ran-{{}}", dirs.private.display()),
+            ]);
+            args.extend([":::".into(), "a".into()]);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let out = brake(&dirs.private, &args);
+            tally.trials += 1;
+            tally.bad_inputs += 1;
+            if String::from_utf8_lossy(&out.stderr).contains("panicked") {
+                tally.panics += 1;
+            }
+            let case = format!("{} ({})", plant.name, mode.unwrap_or("fresh"));
+            let after = log.symlink_metadata().unwrap();
+            failures.extend(
+                [
+                    check_refused(&case, &out, &log, &ran),
+                    check_victim(&case, &victim),
+                    dirs.private
+                        .join("new.txt")
+                        .exists()
+                        .then(|| format!("{case}: the dangling link's target was created")),
+                    (after.ino() != before.ino()
+                        || after.len() != before.len()
+                        || after.uid() != before.uid())
+                    .then(|| format!("{case}: the planted file was changed")),
+                ]
+                .into_iter()
+                .flatten(),
+            );
+        }
+    }
+
+    // The user's own link, in the user's own directory: followed, as any program would.
+    let dirs = dirs();
+    let real = dirs.private.join("real.log");
+    symlink(&real, dirs.private.join("link.log")).unwrap();
+    for mode in [None, Some("--resume")] {
+        let mut args = vec!["--joblog", "link.log"];
+        args.extend(mode);
+        args.extend(["true", ":::", "a"]);
+        let out = brake(&dirs.private, &args);
+        tally.trials += 1;
+        if !out.status.success() {
+            failures.push(format!("own link ({mode:?}): {out:?}"));
+        }
+    }
+    let text = fs::read_to_string(&real).unwrap_or_default();
+    if !text.starts_with("Seq\t") || text.lines().count() != 2 {
+        failures.push(format!("own link: the target is not the joblog: {text:?}"));
+    }
+
+    // A joblog brake creates itself in a world-writable directory is its own: it works, and
+    // so does resuming it.
+    for (dir, name) in [(&dirs.shared, "shared"), (&dirs.sticky, "sticky")] {
+        let log = dir.join("mine.log");
+        for mode in [None, Some("--resume")] {
+            let log = log.display().to_string();
+            let mut args = vec!["--joblog", log.as_str()];
+            args.extend(mode);
+            args.extend(["true", ":::", "a", "b"]);
+            let out = brake(&dirs.private, &args);
+            tally.trials += 1;
+            if !out.status.success() {
+                failures.push(format!(
+                    "a fresh joblog in the {name} directory ({mode:?}): {out:?}"
+                ));
+            }
+        }
+        let lines = fs::read_to_string(&log).unwrap_or_default().lines().count();
+        if lines != 3 {
+            failures.push(format!(
+                "a fresh joblog in the {name} directory: {lines} lines, not 3"
+            ));
+        }
+    }
+
+    if !failures.is_empty() {
+        println!("{tally}");
+        panic!("{}", failures.join("\n"));
+    }
+    tally.finish();
+}
+
+/// `--json` in a world-writable directory where every temporary name it might pick (and the
+/// destination itself) is a planted link to the victim's file: the victim is untouched, the
+/// destination becomes the summary, and no temporary file is left.
+#[test]
+fn torture_hostile_json() {
+    let mut tally = Tally::new("hostile-cli");
+    let mut failures = Vec::new();
+    for round in 0..3 {
+        let dirs = dirs();
+        let victim = dirs.private.join("victim.txt");
+        fs::write(&victim, PRECIOUS).unwrap();
+        let dest = dirs.shared.join("summary.json");
+        symlink(&victim, &dest).unwrap();
+        // The pids the next processes will get: a name made from brake's pid is among them.
+        let last: u32 = fs::read_to_string("/proc/sys/kernel/ns_last_pid")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        for pid in last + 1..last + 400 {
+            let _ = symlink(
+                &victim,
+                dirs.shared.join(format!(".summary.json.{pid}.tmp")),
+            );
+        }
+        let planted = fs::read_dir(&dirs.shared).unwrap().count();
+        let dest_text = dest.display().to_string();
+        let out = brake(&dirs.private, &["--json", &dest_text, "true", ":::", "a"]);
+        tally.trials += 1;
+        tally.bad_inputs += 1;
+        if String::from_utf8_lossy(&out.stderr).contains("panicked") {
+            tally.panics += 1;
+        }
+        let case = format!("--json round {round}");
+        failures.extend(check_victim(&case, &victim));
+        if !out.status.success() {
+            failures.push(format!("{case}: {out:?}"));
+        }
+        match dest.symlink_metadata() {
+            Ok(meta) if meta.file_type().is_file() => {
+                let text = fs::read_to_string(&dest).unwrap();
+                if serde_json::from_str::<serde_json::Value>(&text).is_err() {
+                    failures.push(format!("{case}: the summary is not JSON: {text:?}"));
+                }
+            }
+            other => failures.push(format!("{case}: the destination is {other:?}")),
+        }
+        let now = fs::read_dir(&dirs.shared).unwrap().count();
+        if now != planted {
+            failures.push(format!("{case}: {planted} entries before, {now} after"));
+        }
+    }
+    if !failures.is_empty() {
+        println!("{tally}");
+        panic!("{}", failures.join("\n"));
+    }
+    tally.finish();
+}
