@@ -202,6 +202,11 @@ fn dropping_a_run_cgroup_ends_and_removes_it() {
         "dropping the cgroup ended the escaped sleep"
     );
     assert!(!dir.exists());
+    // The join handle outlives its cgroup: a child spawned with it fails to start instead of
+    // running where nothing would end it.
+    let late = Child::spawn(&mut escaping_job(&arg), &options);
+    assert!(late.is_err(), "a start into a removed cgroup is refused");
+    assert!(sleeping(&arg).is_empty());
 }
 
 #[test]

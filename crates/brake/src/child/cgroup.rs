@@ -205,7 +205,9 @@ fn start_time(pid: u32) -> Option<u64> {
 
 /// A handle that makes children join a run cgroup (see [`ChildOptions::cgroup`]): the run
 /// cgroup's `cgroup.procs`, open for writing. Cheap to clone; dropping it closes nothing the
-/// [`RunCgroup`] still holds. A stop does nothing to it.
+/// [`RunCgroup`] still holds. A stop does nothing to it. Once its cgroup has been ended, a
+/// child spawned with it fails to start (the kernel refuses to move it into a removed cgroup)
+/// rather than run where nothing would end it.
 ///
 /// [`ChildOptions::cgroup`]: super::ChildOptions::cgroup
 #[derive(Clone)]
