@@ -389,9 +389,35 @@ enum Pinch {
 /// The unprivileged user brake runs as for RLIMIT_NPROC.
 const NOBODY: u32 = 65534;
 
-/// brake's RLIMIT_NPROC as that user: above what `-j 50` needs (brake fits -j to the limit
-/// before a run), and filled up with sleeping processes.
-const NPROC: u64 = 80;
+/// brake's RLIMIT_NPROC as that user, above what the user holds already: more than `-j 50`
+/// needs (brake fits -j to the limit before a run), and filled up with sleeping processes.
+const HEADROOM: usize = 70;
+
+/// Sleeping processes that hold places under the limit; killed when dropped, so that a
+/// failing trial leaves none to skew the next.
+struct Hogs(Vec<std::process::Child>);
+
+impl Hogs {
+    /// Starts one, as `uid`, for `time` at most.
+    fn start(&mut self, uid: u32, time: Duration) {
+        let mut hog = Command::new("sleep");
+        hog.arg(time.as_secs_f64().to_string()).stdin(Stdio::null());
+        // SAFETY: see `as_user`.
+        unsafe {
+            hog.pre_exec(as_user(uid, None));
+        }
+        self.0.push(hog.spawn().expect("sleep starts"));
+    }
+}
+
+impl Drop for Hogs {
+    fn drop(&mut self) {
+        for hog in &mut self.0 {
+            let _ = hog.kill();
+            let _ = hog.wait();
+        }
+    }
+}
 
 impl Pinch {
     fn name(&self) -> &'static str {
@@ -436,7 +462,13 @@ impl Pinch {
                 args,
                 token,
                 Some(cgroup.enter()),
-                Some(squeeze(cgroup.dir.clone(), room, jobs, lift)),
+                Some(squeeze(
+                    token.to_owned(),
+                    cgroup.dir.clone(),
+                    room,
+                    jobs,
+                    lift,
+                )),
             ),
             Pinch::User(uid) => {
                 fs::set_permissions(dir, fs::Permissions::from_mode(0o777)).unwrap();
@@ -444,13 +476,14 @@ impl Pinch {
                 // takes CAP_SYS_RESOURCE), so first: what does an idle brake hold?
                 let own = Arc::new(AtomicUsize::new(0));
                 let measured = Arc::clone(&own);
+                let marker = token.to_owned();
                 let idle = brake_fed(
                     dir,
                     &["-j50".into(), "true".into()],
                     token,
                     Some(as_user(*uid, None)),
                     Some(Box::new(move |stdin| {
-                        measured.store(steady(|| tasks_of(NOBODY)), Ordering::SeqCst);
+                        measured.store(steady(&marker, || tasks_of(NOBODY)), Ordering::SeqCst);
                         drop(stdin);
                     })),
                 );
@@ -464,25 +497,19 @@ impl Pinch {
                 // The limit is set high enough that brake does not fit -j to it before the
                 // run (the room is what sleeping processes of the same user leave), and one of
                 // them ends at `lift`.
-                let room_after_hogs = own + room + usize::from(lift.is_some());
-                let hog = |secs: f64| {
-                    let mut hog = Command::new("sleep");
-                    hog.arg(secs.to_string()).stdin(Stdio::null());
-                    // SAFETY: see `as_user`.
-                    unsafe {
-                        hog.pre_exec(as_user(*uid, None));
-                    }
-                    hog.spawn().expect("sleep starts")
-                };
-                let mut hogs: Vec<_> = (room_after_hogs..NPROC as usize)
-                    .map(|_| hog(LIMIT.as_secs_f64()))
-                    .collect();
-                hogs.extend(lift.map(|lift| hog(lift.as_secs_f64())));
+                let nproc = own + HEADROOM;
+                let mut hogs = Hogs(Vec::new());
+                for _ in own + room + usize::from(lift.is_some())..nproc {
+                    hogs.start(*uid, LIMIT);
+                }
+                if let Some(lift) = lift {
+                    hogs.start(*uid, lift);
+                }
                 let run = brake_fed(
                     dir,
                     args,
                     token,
-                    Some(as_user(*uid, Some(NPROC))),
+                    Some(as_user(*uid, Some(nproc as u64))),
                     Some(Box::new(move |mut stdin| {
                         let lines: String = (1..=jobs).map(|i| format!("{i}\n")).collect();
                         let _ = stdin.write_all(lines.as_bytes());
@@ -493,10 +520,7 @@ impl Pinch {
                         }
                     })),
                 );
-                for mut hog in hogs {
-                    let _ = hog.kill();
-                    let _ = hog.wait();
-                }
+                drop(hogs);
                 run
             }
         }
@@ -559,10 +583,13 @@ fn tasks_of(uid: u32) -> usize {
         .count()
 }
 
-/// `count()` once it has stayed the same for 150 ms: brake is up, its threads and guard
-/// started, and idle (reading stdin).
-fn steady(count: impl Fn() -> usize) -> usize {
+/// `count()` once brake's guard is up (the last step of its start) and the count has stayed
+/// the same for 150 ms: brake's threads and guard are started, and it is idle (reading stdin).
+fn steady(token: &str, count: impl Fn() -> usize) -> usize {
     let began = Instant::now();
+    while !guard_up(token) && began.elapsed() < LIMIT / 4 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let mut seen = count();
     let mut since = Instant::now();
     while since.elapsed() < Duration::from_millis(150) && began.elapsed() < LIMIT / 4 {
@@ -576,10 +603,26 @@ fn steady(count: impl Fn() -> usize) -> usize {
     seen
 }
 
+/// Whether the guard of the run marked `token` has started.
+fn guard_up(token: &str) -> bool {
+    marked_processes(token).iter().any(|p| {
+        fs::read(format!("/proc/{}/environ", p.pid)).is_ok_and(|env| {
+            env.split(|&b| b == 0)
+                .any(|var| var.starts_with(b"BRAKE_GUARD_FOR="))
+        })
+    })
+}
+
 /// A feed for brake's stdin that first waits until brake is up and idle and sets `pids.max`
 /// to what it holds then plus `room`, then writes the job inputs `1..=jobs` and closes stdin,
 /// lifting the limit first after `lift`, if given.
-fn squeeze(cgroup: PathBuf, room: usize, jobs: usize, lift: Option<Duration>) -> Feed {
+fn squeeze(
+    token: String,
+    cgroup: PathBuf,
+    room: usize,
+    jobs: usize,
+    lift: Option<Duration>,
+) -> Feed {
     Box::new(move |mut stdin| {
         let current = || {
             fs::read_to_string(cgroup.join("pids.current"))
@@ -587,7 +630,7 @@ fn squeeze(cgroup: PathBuf, room: usize, jobs: usize, lift: Option<Duration>) ->
                 .and_then(|t| t.trim().parse::<usize>().ok())
                 .unwrap_or(0)
         };
-        let own = steady(current);
+        let own = steady(&token, current);
         fs::write(cgroup.join("pids.max"), (own + room).to_string()).unwrap();
         let lines: String = (1..=jobs).map(|i| format!("{i}\n")).collect();
         let _ = stdin.write_all(lines.as_bytes());
@@ -689,6 +732,7 @@ fn torture_limits_nproc_give_up() {
     let lines: String = (1..=JOBS).map(|i| format!("{i}\n")).collect();
     let pids = cgroup.dir.clone();
     let held = lines.clone();
+    let marker = token.clone();
     let run = brake_fed(
         dir.path(),
         &args,
@@ -701,7 +745,7 @@ fn torture_limits_nproc_give_up() {
                     .and_then(|t| t.trim().parse::<usize>().ok())
                     .unwrap_or(0)
             };
-            let own = steady(current);
+            let own = steady(&marker, current);
             fs::write(pids.join("pids.max"), own.to_string()).unwrap();
             let _ = stdin.write_all(held.as_bytes());
             let _ = stdin.flush();
