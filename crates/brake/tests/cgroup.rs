@@ -371,3 +371,16 @@ fn moved_in() {
     assert!(!dir.exists());
     println!("moved-in: ok");
 }
+
+#[test]
+fn ending_a_cgroup_another_process_already_ended_is_not_an_error() {
+    let Some(cgroup) = run_cgroup("twice") else {
+        return;
+    };
+    let dir = cgroup.path().to_owned();
+    assert!(end_at(&dir).unwrap().is_empty());
+    assert!(!dir.exists());
+    // What the guard of a killed run and a resumed run may both do.
+    assert!(end_at(&dir).unwrap().is_empty());
+    assert!(cgroup.end().unwrap().is_empty());
+}

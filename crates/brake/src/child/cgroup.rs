@@ -596,12 +596,28 @@ pub fn end_at(dir: &Path) -> io::Result<Vec<Swept>> {
 /// returns whether it is empty. Sleeps in `poll` on `cgroup.events`, which the kernel marks
 /// with POLLPRI when `populated` changes.
 fn wait_empty(dir: &Path, until: Instant, me: u32) -> io::Result<bool> {
-    let events = fs::File::open(dir.join("cgroup.events"))
-        .map_err(|err| context(err, format!("cannot read {}/cgroup.events", dir.display())))?;
+    // Another process may end the same cgroup at the same time (a resumed run and a killed
+    // run's guard): one that is already gone is empty.
+    let gone = |err: &io::Error| err.kind() == io::ErrorKind::NotFound;
+    let events = match fs::File::open(dir.join("cgroup.events")) {
+        Ok(events) => events,
+        Err(err) if gone(&err) => return Ok(true),
+        Err(err) => {
+            return Err(context(
+                err,
+                format!("cannot read {}/cgroup.events", dir.display()),
+            ))
+        }
+    };
     loop {
         // `populated` alone would never drop while this process is inside; a zombie is no
         // longer listed in `cgroup.procs`, so the list is what counts.
-        if !populated(dir)? || members(dir).iter().all(|pid| *pid == me) {
+        let populated = match populated(dir) {
+            Ok(populated) => populated,
+            Err(err) if gone(&err) => return Ok(true),
+            Err(err) => return Err(err),
+        };
+        if !populated || members(dir).iter().all(|pid| *pid == me) {
             return Ok(true);
         }
         let now = Instant::now();
