@@ -520,6 +520,51 @@ fn torture_cgroup_verbose_names_the_path_in_both_modes() {
             failures.push(format!("--cgroup {mode}: {:?}\n{text}", out.status));
         }
     }
+    // Where none can be made (here: as an unprivileged user, if this test runs as root), `auto`
+    // says why it goes without and `on` refuses the run with one line, status 255.
+    // SAFETY: geteuid only returns a number.
+    if have.is_none() && unsafe { libc::geteuid() } == 0 {
+        for (mode, code) in [("auto", 0), ("on", 255)] {
+            let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_brake"));
+            command
+                .args(["-v", "--cgroup", mode, "true", ":::", "1"])
+                .current_dir("/");
+            // SAFETY: setgroups, setgid and setuid are async-signal-safe system calls on plain
+            // integers and a null list; nothing is allocated between fork and exec.
+            unsafe {
+                std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+                    if libc::setgroups(0, std::ptr::null()) != 0
+                        || libc::setgid(65534) != 0
+                        || libc::setuid(65534) != 0
+                    {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+            let out = command.output().unwrap();
+            tally.trials += 1;
+            tally.bad_inputs += usize::from(mode == "on");
+            let text = String::from_utf8_lossy(&out.stderr);
+            let right = match mode {
+                "auto" => text.contains("no cgroup for this run (cannot create "),
+                _ => {
+                    text.contains("--cgroup on: this run cannot have a cgroup: cannot create ")
+                        && text
+                            .lines()
+                            .filter(|l| !l.contains(" job(s) at once"))
+                            .count()
+                            == 1
+                }
+            };
+            if !right || out.status.code() != Some(code) {
+                failures.push(format!(
+                    "as nobody, --cgroup {mode}: {:?}\n{text}",
+                    out.status
+                ));
+            }
+        }
+    }
     // `on` where there is none is refused before anything runs.
     if let Some(why) = have {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_brake"))
