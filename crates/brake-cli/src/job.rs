@@ -228,14 +228,13 @@ impl Running {
             .chain(self.stderr.as_ref().map(AsFd::as_fd))
     }
 
-    /// How the job ended, given its exit.
-    pub fn ending(&self, exit: &Exit) -> Ending {
-        match self.ending {
-            Some((_, Cause::Stop)) if exit.ended_by.is_some() => Ending::Interrupted,
-            Some((_, Cause::Timeout)) => Ending::Failed,
-            _ if exit.status.success() => Ending::Done,
-            _ => Ending::Failed,
-        }
+    /// How the job ended, given its exit and whether the run is stopping.
+    pub fn ending(&self, exit: &Exit, stopping: bool) -> Ending {
+        classify(
+            self.ending.as_ref().map(|(_, cause)| *cause),
+            exit,
+            stopping,
+        )
     }
 
     /// Its command, for messages: lossy, and cut short when long.
@@ -263,9 +262,62 @@ pub fn joblog_status(exit: &Exit) -> (i32, i32) {
     }
 }
 
+/// How a job ended: `cause` is why brake began ending it, if it did.
+fn classify(cause: Option<Cause>, exit: &Exit, stopping: bool) -> Ending {
+    match cause {
+        Some(Cause::Stop) if exit.ended_by.is_some() => Ending::Interrupted,
+        Some(Cause::Timeout) => Ending::Failed,
+        // A job started a moment before a Ctrl-C (or a hangup) is still in brake's process
+        // group, between its start and its move to a group of its own, and gets the
+        // terminal's signal itself: its end is the stop's doing, and `--resume` must run it
+        // again.
+        _ if stopping && matches!(exit.signal(), Some(libc::SIGINT | libc::SIGHUP)) => {
+            Ending::Interrupted
+        }
+        _ if exit.status.success() => Ending::Done,
+        _ => Ending::Failed,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn exit(raw: i32, ended_by: Option<i32>) -> Exit {
+        use std::os::unix::process::ExitStatusExt;
+        Exit {
+            status: std::process::ExitStatus::from_raw(raw),
+            ended_by: ended_by.map(|signal| brake::child::EndedBy { step: 0, signal }),
+        }
+    }
+
+    #[test]
+    fn a_stop_signal_from_the_terminal_during_a_stop_is_an_interruption() {
+        let int = exit(libc::SIGINT, None);
+        assert_eq!(classify(None, &int, true), Ending::Interrupted);
+        assert_eq!(classify(Some(Cause::Stop), &int, true), Ending::Interrupted);
+        assert_eq!(
+            classify(None, &exit(libc::SIGHUP, None), true),
+            Ending::Interrupted
+        );
+        // Not stopping: the job's own business, a failure.
+        assert_eq!(classify(None, &int, false), Ending::Failed);
+        // A crash during a stop is still a crash.
+        assert_eq!(
+            classify(None, &exit(libc::SIGSEGV, None), true),
+            Ending::Failed
+        );
+        assert_eq!(classify(Some(Cause::Timeout), &int, true), Ending::Failed);
+        assert_eq!(classify(None, &exit(0, None), true), Ending::Done);
+        assert_eq!(
+            classify(
+                Some(Cause::Stop),
+                &exit(libc::SIGTERM, Some(libc::SIGTERM)),
+                true
+            ),
+            Ending::Interrupted
+        );
+    }
 
     #[test]
     fn tags_join_values() {

@@ -679,7 +679,7 @@ impl Runner<'_> {
         if let Err(err) = running.read_pipes(&mut self.output) {
             self.lost_stdout(&err);
         }
-        let ending = running.ending(&exit);
+        let ending = running.ending(&exit, self.stop.is_stopping());
         let timed_out = matches!(running.ending, Some((_, Cause::Timeout)));
         if timed_out {
             say!(
