@@ -6,6 +6,12 @@
 //! brake runs as a plain child here (no terminal is needed) with its limits set in `pre_exec`.
 //! Every process of a run carries the kit's marker in its environment, so what outlives the
 //! run is found in `/proc`.
+//!
+//! These tests run as root (here and in CI), which RLIMIT_NPROC does not hold back: refused
+//! forks come from a pids cgroup of brake's own, and from RLIMIT_NPROC with brake run as
+//! `nobody` (see [`Pinch`]). The full disk is a 64 KiB tmpfs mounted for the test. Where the
+//! machine allows neither, the test prints why and returns. Giving up after 30 s of refusals
+//! is `torture_limits_nproc_give_up`, left out of CI's slice (`--ignored` runs it).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::CString;
