@@ -500,12 +500,22 @@ fn escape_into(out: &mut String, command: &str) {
     }
 }
 
-/// A command cut to fit in a one-line message.
+/// A command cut to fit in a one-line message, its control characters shown escaped: a log
+/// (or a value) holding an escape sequence or a carriage return must not rewrite the terminal.
 fn shorten(text: &str) -> String {
-    match text.char_indices().nth(60) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_owned(),
+    let mut short = String::new();
+    for (i, c) in text.chars().enumerate() {
+        if i == 60 {
+            short.push('…');
+            break;
+        }
+        if c.is_control() {
+            short.extend(c.escape_debug());
+        } else {
+            short.push(c);
+        }
     }
+    short
 }
 
 #[cfg(test)]

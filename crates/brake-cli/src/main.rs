@@ -22,6 +22,8 @@ macro_rules! say {
 
 mod cli;
 mod exec;
+#[cfg(test)]
+mod fuzz;
 mod inputs;
 mod job;
 mod joblog;

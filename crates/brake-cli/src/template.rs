@@ -49,14 +49,30 @@ enum Part {
     Slot,
 }
 
-/// Where a replacement string stands in the shell line the template makes: bare, or inside the
-/// template's own single or double quotes. Each needs its own escaping for a value to stay one
-/// literal piece of data: `'{}'` and `"{}"` in a template are as safe as a bare `{}`.
+/// Where a replacement string stands in the shell line the template makes: its quoting (bare,
+/// or inside the template's own single or double quotes) and how many backquoted command
+/// substitutions hold it. Each needs its own escaping for a value to stay one literal piece of
+/// data: `'{}'`, `"{}"`, `"$(cmd {})"` and `` "`cmd {}`" `` are as safe as a bare `{}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Context {
+struct Context {
+    quote: Quote,
+    /// Backquote levels around it: the shell removes one level of backslashes (before `\`,
+    /// `` ` `` and `$`) from their text before running it, so each level needs one more.
+    backquotes: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Quote {
     Bare,
     Single,
     Double,
+}
+
+impl Context {
+    const BARE: Context = Context {
+        quote: Quote::Bare,
+        backquotes: 0,
+    };
 }
 
 /// A parsed command template.
@@ -213,11 +229,12 @@ fn render_part(
     slot: usize,
     quoted: bool,
 ) {
-    let put = |out: &mut Vec<u8>, value: &[u8], context: Context| match (quoted, context) {
-        (false, _) => out.extend_from_slice(value),
-        (true, Context::Bare) => push_quoted(out, value),
-        (true, Context::Single) => push_in_single_quotes(out, value),
-        (true, Context::Double) => push_in_double_quotes(out, value),
+    let put = |out: &mut Vec<u8>, value: &[u8], context: Context| {
+        if quoted {
+            push_in_context(out, value, context);
+        } else {
+            out.extend_from_slice(value);
+        }
     };
     match part {
         Part::Literal(bytes) => out.extend_from_slice(bytes),
@@ -243,35 +260,217 @@ fn render_part(
     }
 }
 
-/// Records, for each replacement string, the shell quoting the template's own text puts around
-/// it. The words are one shell line joined by spaces, so quotes carry from word to word.
-fn set_contexts(words: &mut [Vec<Part>]) {
-    let mut context = Context::Bare;
-    let mut escaped = false;
-    for part in words.iter_mut().flatten() {
-        match part {
-            Part::Literal(bytes) => {
-                for &byte in bytes.iter() {
-                    if escaped {
-                        escaped = false;
-                        continue;
-                    }
-                    context = match (context, byte) {
-                        (Context::Bare | Context::Double, b'\\') => {
-                            escaped = true;
-                            context
-                        }
-                        (Context::Bare, b'\'') => Context::Single,
-                        (Context::Bare, b'"') => Context::Double,
-                        (Context::Single, b'\'') | (Context::Double, b'"') => Context::Bare,
-                        (context, _) => context,
-                    };
-                }
-            }
-            Part::Value(_, _, at) => *at = context,
-            Part::Seq | Part::Slot => {}
+/// One command level of the shell line: the line itself, a `$(…)`, or a `` `…` ``.
+struct Level {
+    kind: LevelKind,
+    quote: Quote,
+    /// Open parentheses of subshells and arithmetic, so that only its own `)` ends a `$(`.
+    parens: usize,
+}
+
+#[derive(PartialEq, Eq)]
+enum LevelKind {
+    Line,
+    Dollar,
+    /// A backquoted command; `in_double`: opened inside double quotes, where `\"` is one of
+    /// the escapes its text loses.
+    Backquote {
+        in_double: bool,
+    },
+}
+
+/// The shell's reading of the template's literal text, as far as it decides how a value must
+/// be escaped (see [`set_contexts`]).
+struct Reader {
+    levels: Vec<Level>,
+    /// The last byte was a backslash that escapes this one.
+    escaped: bool,
+    /// The last byte was an unescaped `$` (a `(` now opens a command substitution).
+    dollar: bool,
+    /// Inside backquotes, the last byte was a backslash: the pair may lose it before parsing.
+    backquote_escape: bool,
+}
+
+impl Reader {
+    fn new() -> Reader {
+        Reader {
+            levels: vec![Level {
+                kind: LevelKind::Line,
+                quote: Quote::Bare,
+                parens: 0,
+            }],
+            escaped: false,
+            dollar: false,
+            backquote_escape: false,
         }
     }
+
+    fn backquotes(&self) -> usize {
+        self.levels
+            .iter()
+            .filter(|level| matches!(level.kind, LevelKind::Backquote { .. }))
+            .count()
+    }
+
+    fn context(&self) -> Context {
+        Context {
+            quote: self.top().quote,
+            backquotes: u8::try_from(self.backquotes()).unwrap_or(u8::MAX),
+        }
+    }
+
+    fn top(&self) -> &Level {
+        self.levels.last().expect("the line's level is never left")
+    }
+
+    /// Something other than literal text came: a replacement string, or the space joining
+    /// two words (which a word's trailing backslash escapes, and which no `$(` spans).
+    fn interrupt(&mut self) {
+        self.escaped = false;
+        self.dollar = false;
+        self.backquote_escape = false;
+    }
+
+    /// One byte of literal text. Inside backquotes the shell first finds the closing
+    /// backquote (the first unescaped one, quotes or not) and removes the backslash of `\\`,
+    /// `` \` `` and `\$` (and of `\"` within double quotes); the rest is read afresh.
+    fn read(&mut self, byte: u8) {
+        let innermost = self
+            .levels
+            .iter()
+            .rposition(|level| matches!(level.kind, LevelKind::Backquote { .. }));
+        let Some(innermost) = innermost else {
+            return self.parse(byte);
+        };
+        if std::mem::take(&mut self.backquote_escape) {
+            let in_double = matches!(
+                self.levels[innermost].kind,
+                LevelKind::Backquote { in_double: true }
+            );
+            match byte {
+                // A nested backquote: not followed; its text counts as this level's.
+                b'`' => {}
+                b'\\' | b'$' => self.parse(byte),
+                b'"' if in_double => self.parse(byte),
+                _ => {
+                    self.parse(b'\\');
+                    self.parse(byte);
+                }
+            }
+            return;
+        }
+        match byte {
+            b'\\' => self.backquote_escape = true,
+            b'`' => {
+                self.levels.truncate(innermost);
+                self.escaped = false;
+                self.dollar = false;
+            }
+            _ => self.parse(byte),
+        }
+    }
+
+    /// One byte as the shell parses a command: quotes, escapes, substitutions opening and
+    /// closing.
+    fn parse(&mut self, byte: u8) {
+        let after_dollar = std::mem::take(&mut self.dollar);
+        if std::mem::take(&mut self.escaped) {
+            return;
+        }
+        let top = self
+            .levels
+            .last_mut()
+            .expect("the line's level is never left");
+        if top.quote == Quote::Single {
+            if byte == b'\'' {
+                top.quote = Quote::Bare;
+            }
+            return;
+        }
+        let bare = top.quote == Quote::Bare;
+        match byte {
+            b'\\' => self.escaped = true,
+            b'$' => self.dollar = true,
+            b'`' => {
+                let in_double = !bare;
+                self.levels.push(Level {
+                    kind: LevelKind::Backquote { in_double },
+                    quote: Quote::Bare,
+                    parens: 0,
+                });
+            }
+            b'(' if after_dollar => self.levels.push(Level {
+                kind: LevelKind::Dollar,
+                quote: Quote::Bare,
+                parens: 0,
+            }),
+            b'(' if bare => top.parens += 1,
+            b')' if bare && top.parens > 0 => top.parens -= 1,
+            b')' if bare && top.kind == LevelKind::Dollar => {
+                self.levels.pop();
+            }
+            b'\'' if bare => top.quote = Quote::Single,
+            b'"' if bare => top.quote = Quote::Double,
+            b'"' => top.quote = Quote::Bare,
+            _ => {}
+        }
+    }
+}
+
+/// Records, for each replacement string, the shell quoting the template's own text puts around
+/// it. The words are one shell line joined by spaces, so quotes carry from word to word.
+///
+/// It follows the POSIX shell's rules as far as they decide how a value must be escaped:
+/// quotes, backslashes, and command substitutions, inside which quoting starts afresh (`"$(`
+/// and `` "` `` open a new command inside double quotes). Not followed, and best kept away from
+/// replacement strings: nested backquotes (`` \` `` inside `` `…` ``), a `case` pattern's lone
+/// `)` inside `$(…)`, and here-documents.
+fn set_contexts(words: &mut [Vec<Part>]) {
+    let mut reader = Reader::new();
+    for (i, word) in words.iter_mut().enumerate() {
+        if i > 0 {
+            reader.interrupt();
+        }
+        for part in word {
+            match part {
+                Part::Literal(bytes) => {
+                    for &byte in bytes.iter() {
+                        reader.read(byte);
+                    }
+                }
+                Part::Value(_, _, at) => {
+                    *at = reader.context();
+                    reader.interrupt();
+                }
+                Part::Seq | Part::Slot => reader.interrupt(),
+            }
+        }
+    }
+}
+
+/// `value`, escaped for where it stands (see [`Context`]).
+fn push_in_context(out: &mut Vec<u8>, value: &[u8], context: Context) {
+    let push = |out: &mut Vec<u8>, value: &[u8]| match context.quote {
+        Quote::Bare => push_quoted(out, value),
+        Quote::Single => push_in_single_quotes(out, value),
+        Quote::Double => push_in_double_quotes(out, value),
+    };
+    if context.backquotes == 0 {
+        return push(out, value);
+    }
+    let mut text = Vec::with_capacity(value.len() + 2);
+    push(&mut text, value);
+    for _ in 0..context.backquotes {
+        let mut outer = Vec::with_capacity(text.len() + 4);
+        for &byte in &text {
+            if matches!(byte, b'\\' | b'`' | b'$') {
+                outer.push(b'\\');
+            }
+            outer.push(byte);
+        }
+        text = outer;
+    }
+    out.extend_from_slice(&text);
 }
 
 /// `value` inside the template's single quotes: each `'` closes them, is escaped, and reopens
@@ -347,7 +546,7 @@ fn replacement(text: &[u8], sources: usize) -> Result<Option<(Part, usize)>, Tem
         _ => return Ok(None),
     };
     if digits == 0 {
-        return Ok(Some((Part::Value(From::All, edit, Context::Bare), len)));
+        return Ok(Some((Part::Value(From::All, edit, Context::BARE), len)));
     }
     let shown = String::from_utf8_lossy(&text[..len]);
     let n: usize = std::str::from_utf8(&inner[..digits])
@@ -369,7 +568,7 @@ fn replacement(text: &[u8], sources: usize) -> Result<Option<(Part, usize)>, Tem
         )));
     }
     Ok(Some((
-        Part::Value(From::Source(n - 1), edit, Context::Bare),
+        Part::Value(From::Source(n - 1), edit, Context::BARE),
         len,
     )))
 }
@@ -609,6 +808,52 @@ mod tests {
                 "{template}: {:?}",
                 rendered.text
             );
+        }
+    }
+
+    /// A command substitution inside double quotes (`"$(…)"`, `` "`…`" ``) starts a new
+    /// command, and a word's trailing backslash escapes the space that joins the next word, not
+    /// that word's first character. Values there used to be escaped for the wrong quoting, and
+    /// could run code.
+    #[test]
+    fn values_in_substitutions_and_after_a_trailing_backslash_stay_data() {
+        let hostile = "x; touch pwned `touch pwned` $(touch pwned) ' \" \\ (";
+        let cases: &[(&[&str], String)] = &[
+            (
+                &["printf", "[%s]", "\"$(printf %s {})\""],
+                format!("[{hostile}]"),
+            ),
+            (
+                &["printf", "[%s]", "\"`printf %s {}`\""],
+                format!("[{hostile}]"),
+            ),
+            (
+                &["printf", "[%s]", "\"$(printf %s \"{}\")\""],
+                format!("[{hostile}]"),
+            ),
+            (
+                &["printf", "[%s]", "\"$(printf %s '{}')\""],
+                format!("[{hostile}]"),
+            ),
+            (&["printf", "[%s]", "a\\", "'{}'"], format!("[a {hostile}]")),
+        ];
+        for (words, expected) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let template = Template::parse(&os(words), 1, false).unwrap();
+            let rendered = template.render(&os(&[hostile]), 1, 1);
+            let out = Command::new("/bin/sh")
+                .arg("-c")
+                .arg(&rendered.text)
+                .current_dir(dir.path())
+                .output()
+                .unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                *expected,
+                "{words:?}: {:?}",
+                rendered.text
+            );
+            assert!(!dir.path().join("pwned").exists(), "{:?}", rendered.text);
         }
     }
 
