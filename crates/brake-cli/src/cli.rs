@@ -56,8 +56,9 @@ pub struct RunArgs {
     /// Record each finished job in FILE, in GNU parallel's joblog format
     ///
     /// FILE must be a regular file. In a directory other users can write to (/tmp), brake
-    /// refuses a FILE that is a symbolic link, another user's file or a hard link (exit 255,
-    /// nothing run): someone could have planted it to make brake write to a file of yours.
+    /// refuses a FILE that is a symbolic link, another user's file or a hard link, or that is
+    /// reached through a symbolic link there (exit 255, nothing run): someone could have
+    /// planted it to make brake write to a file of yours.
     #[arg(long, value_name = "FILE")]
     pub joblog: Option<PathBuf>,
 

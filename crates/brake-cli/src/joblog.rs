@@ -14,11 +14,12 @@
 //! In a directory only you (and root) can write to, the path is opened as any program would,
 //! a symbolic link you made included. In a directory other users can write into (world-writable,
 //! like `/tmp`, sticky or not, or owned by another user), brake refuses a joblog that is a
-//! symbolic link, belongs to another user, or has other hard links: another user could have
-//! planted it there before the run, to make brake append to (or, with a fresh log, truncate) a
-//! file of yours, or read theirs as your log. A missing file is created there as usual. The
-//! checks are made on what was opened (`O_NOFOLLOW`, then `fstat` of the open descriptor, in
-//! the directory opened first), so nothing can be swapped in between a check and its use.
+//! symbolic link, belongs to another user, or has other hard links, and follows no symbolic
+//! link on the way to it: another user could have planted one there before the run, to make
+//! brake append to (or, with a fresh log, truncate) a file of yours, or read theirs as your
+//! log. A missing file is created there as usual. The checks are made on what was opened (the
+//! path walked one directory at a time with `O_NOFOLLOW` where others can write, then `fstat`
+//! of the open descriptor), so nothing can be swapped in between a check and its use.
 //! Anywhere, a joblog must be a regular file: a FIFO would hang the resume's read.
 //!
 //! The Command column is kept to one line: `\` is written `\\`, and tab, newline and carriage
@@ -30,7 +31,8 @@ use std::ffi::{OsStr, OsString};
 use std::fmt::{self, Write as _};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::os::fd::OwnedFd;
+use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustix::fs::{AtFlags, FileType, Mode as Permissions, OFlags};
@@ -265,11 +267,18 @@ fn open_file(path: &Path) -> Result<File, JoblogError> {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    let dir = rustix::fs::open(dir_path, DIRECTORY, Permissions::empty()).map_err(cannot)?;
-    let dir_stat = rustix::fs::fstat(&dir).map_err(cannot)?;
     let me = rustix::process::geteuid().as_raw();
-    let shared = dir_stat.st_mode & 0o002 != 0 || (dir_stat.st_uid != me && dir_stat.st_uid != 0);
     let elsewhere = "give --joblog a path in a directory of your own";
+    let (dir, shared) = open_dir(dir_path, me).map_err(|err| match err {
+        DirError::Io(err) => cannot(err),
+        DirError::Link(link, dir) => refuse(format!(
+            "{} is a symbolic link in {}, a directory other users can write to, where brake \
+             follows none (another user could have planted it to make brake write to a file \
+             of yours); remove it, or {elsewhere}",
+            link.display(),
+            dir.display()
+        )),
+    })?;
     let where_ = format!(
         "it is in {}, a directory other users can write to",
         dir_path.display()
@@ -333,6 +342,67 @@ fn open_file(path: &Path) -> Result<File, JoblogError> {
         )));
     }
     Ok(File::from(fd))
+}
+
+/// Why the joblog's directory could not be opened.
+enum DirError {
+    Io(Errno),
+    /// This component is a symbolic link in that directory, which is shared.
+    Link(PathBuf, PathBuf),
+}
+
+/// Opens `dir_path` one component at a time, so that no symbolic link is followed out of a
+/// directory other users can write to (a planted `/tmp/run` → `~/.config` would otherwise
+/// take the joblog into a directory of yours); whether the directory reached is itself such a
+/// directory comes with it. Links in directories only you can write to are followed.
+fn open_dir(dir_path: &Path, me: u32) -> Result<(OwnedFd, bool), DirError> {
+    let start = if dir_path.is_absolute() { "/" } else { "." };
+    let mut dir = rustix::fs::open(start, DIRECTORY, Permissions::empty()).map_err(DirError::Io)?;
+    let mut shared = is_shared(&dir, me)?;
+    let mut walked = PathBuf::from(start);
+    for component in dir_path.components() {
+        let name = match component {
+            Component::Normal(name) => name,
+            Component::ParentDir => OsStr::new(".."),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => continue,
+        };
+        let flags = if shared {
+            DIRECTORY | OFlags::NOFOLLOW
+        } else {
+            DIRECTORY
+        };
+        let next = match rustix::fs::openat(&dir, name, flags, Permissions::empty()) {
+            Ok(next) => next,
+            Err(err) => {
+                let link = shared
+                    && rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW).is_ok_and(
+                        |stat| FileType::from_raw_mode(stat.st_mode) == FileType::Symlink,
+                    );
+                return Err(if link {
+                    DirError::Link(walked.join(name), walked)
+                } else {
+                    DirError::Io(err)
+                });
+            }
+        };
+        walked.push(name);
+        // O_PATH with O_NOFOLLOW opens a link itself rather than failing: refuse it too.
+        let stat = rustix::fs::fstat(&next).map_err(DirError::Io)?;
+        if shared && FileType::from_raw_mode(stat.st_mode) != FileType::Directory {
+            let dir_walked = walked.parent().map(Path::to_path_buf).unwrap_or_default();
+            return Err(DirError::Link(walked, dir_walked));
+        }
+        shared = is_shared(&next, me)?;
+        dir = next;
+    }
+    Ok((dir, shared))
+}
+
+/// Whether other users can write into `dir`: it is world-writable, or another user's (root
+/// excepted). A group-writable directory is trusted like its group.
+fn is_shared(dir: &OwnedFd, me: u32) -> Result<bool, DirError> {
+    let stat = rustix::fs::fstat(dir).map_err(DirError::Io)?;
+    Ok(stat.st_mode & 0o002 != 0 || (stat.st_uid != me && stat.st_uid != 0))
 }
 
 impl Previous {

@@ -116,7 +116,8 @@ fn check_victim(case: &str, victim: &Path) -> Option<String> {
 struct Plant {
     name: &'static str,
     needs_root: bool,
-    plant: fn(&Dirs, &Path),
+    /// Plants, and returns the joblog's path.
+    plant: fn(&Dirs, &Path) -> PathBuf,
 }
 
 fn lchown_nobody(path: &Path) {
@@ -127,84 +128,97 @@ const PLANTS: &[Plant] = &[
     Plant {
         name: "a link to the victim's file in a world-writable directory",
         needs_root: false,
-        plant: |dirs, victim| symlink(victim, dirs.shared.join("run.log")).unwrap(),
+        plant: |dirs, victim| link(victim, dirs.shared.join("run.log"), false),
     },
     Plant {
         name: "another user's link to the victim's file in a sticky directory",
         needs_root: true,
-        plant: |dirs, victim| {
-            let link = dirs.sticky.join("run.log");
-            symlink(victim, &link).unwrap();
-            lchown_nobody(&link);
-        },
+        plant: |dirs, victim| link(victim, dirs.sticky.join("run.log"), true),
     },
     Plant {
         name: "a dangling link to a file the victim does not have yet",
         needs_root: false,
         plant: |dirs, _| {
-            symlink(dirs.private.join("new.txt"), dirs.shared.join("run.log")).unwrap()
+            link(
+                &dirs.private.join("new.txt"),
+                dirs.shared.join("run.log"),
+                false,
+            )
         },
     },
     Plant {
         name: "another user's file in a world-writable directory",
         needs_root: true,
-        plant: |dirs, _| {
-            let file = dirs.shared.join("run.log");
-            fs::write(&file, PRECIOUS).unwrap();
-            lchown_nobody(&file);
-        },
+        plant: |dirs, _| theirs(dirs.shared.join("run.log")),
     },
     Plant {
         name: "another user's file in a sticky directory",
         needs_root: true,
-        plant: |dirs, _| {
-            let file = dirs.sticky.join("run.log");
-            fs::write(&file, PRECIOUS).unwrap();
-            lchown_nobody(&file);
-        },
+        plant: |dirs, _| theirs(dirs.sticky.join("run.log")),
     },
     Plant {
         name: "another user's file in their own directory",
         needs_root: true,
-        plant: |dirs, _| {
-            let file = dirs.theirs.join("run.log");
-            fs::write(&file, PRECIOUS).unwrap();
-            lchown_nobody(&file);
-        },
+        plant: |dirs, _| theirs(dirs.theirs.join("run.log")),
     },
     Plant {
         name: "a hard link to the victim's file in a world-writable directory",
         needs_root: false,
-        plant: |dirs, victim| fs::hard_link(victim, dirs.shared.join("run.log")).unwrap(),
+        plant: |dirs, victim| {
+            let link = dirs.shared.join("run.log");
+            fs::hard_link(victim, &link).unwrap();
+            link
+        },
     },
     Plant {
         name: "a FIFO in a world-writable directory",
         needs_root: false,
-        plant: |dirs, _| mkfifo(&dirs.shared.join("run.log")),
+        plant: |dirs, _| mkfifo(dirs.shared.join("run.log")),
     },
     Plant {
         name: "a FIFO in the user's own directory",
         needs_root: false,
-        plant: |dirs, _| mkfifo(&dirs.private.join("run.log")),
+        plant: |dirs, _| mkfifo(dirs.private.join("run.log")),
+    },
+    Plant {
+        name: "a link to the victim's directory in a world-writable directory",
+        needs_root: false,
+        plant: |dirs, _| link(&dirs.private, dirs.shared.join("work"), false).join("run.log"),
+    },
+    Plant {
+        name: "another user's link to the victim's directory in a sticky directory",
+        needs_root: true,
+        plant: |dirs, _| {
+            let link = link(&dirs.private, dirs.sticky.join("work"), true);
+            link.join("..").join("sticky").join("work").join("run.log")
+        },
     },
 ];
 
-fn mkfifo(path: &Path) {
+/// A symbolic link at `at` to `target`, the other user's if `theirs`.
+fn link(target: &Path, at: PathBuf, theirs: bool) -> PathBuf {
+    symlink(target, &at).unwrap();
+    if theirs {
+        lchown_nobody(&at);
+    }
+    at
+}
+
+/// A file of the other user's at `at`.
+fn theirs(at: PathBuf) -> PathBuf {
+    fs::write(&at, PRECIOUS).unwrap();
+    lchown_nobody(&at);
+    at
+}
+
+fn mkfifo(path: PathBuf) -> PathBuf {
     rustix::fs::mkfifoat(
         rustix::fs::CWD,
-        path,
+        &path,
         rustix::fs::Mode::from_raw_mode(0o666),
     )
     .unwrap();
-}
-
-/// Where a plant put `run.log`.
-fn planted_log(dirs: &Dirs) -> PathBuf {
-    [&dirs.shared, &dirs.sticky, &dirs.theirs, &dirs.private]
-        .into_iter()
-        .map(|dir| dir.join("run.log"))
-        .find(|path| path.symlink_metadata().is_ok())
-        .expect("a plant made run.log")
+    path
 }
 
 /// Planted joblogs, fresh and resumed: each is refused before any job runs, the victim's files
@@ -227,9 +241,13 @@ fn torture_hostile_joblog() {
             let dirs = dirs();
             let victim = dirs.private.join("victim.txt");
             fs::write(&victim, PRECIOUS).unwrap();
-            (plant.plant)(&dirs, &victim);
-            let log = planted_log(&dirs);
-            let before = log.symlink_metadata().unwrap();
+            let log = (plant.plant)(&dirs, &victim);
+            let state = |path: &Path| {
+                path.symlink_metadata()
+                    .ok()
+                    .map(|m| (m.ino(), m.len(), m.uid()))
+            };
+            let before = state(&log);
             let ran = dirs.private.join("ran-a");
             let mut args = vec!["--joblog".to_owned(), log.display().to_string()];
             args.extend(mode.map(str::to_owned));
@@ -246,7 +264,7 @@ fn torture_hostile_joblog() {
                 tally.panics += 1;
             }
             let case = format!("{} ({})", plant.name, mode.unwrap_or("fresh"));
-            let after = log.symlink_metadata().unwrap();
+            let after = state(&log);
             failures.extend(
                 [
                     check_refused(&case, &out, &log, &ran),
@@ -255,10 +273,10 @@ fn torture_hostile_joblog() {
                         .join("new.txt")
                         .exists()
                         .then(|| format!("{case}: the dangling link's target was created")),
-                    (after.ino() != before.ino()
-                        || after.len() != before.len()
-                        || after.uid() != before.uid())
-                    .then(|| format!("{case}: the planted file was changed")),
+                    (after != before).then(|| format!("{case}: the planted file was changed")),
+                    (dirs.private.join("run.log").exists()
+                        && !plant.name.contains("own directory"))
+                    .then(|| format!("{case}: a joblog was made in the victim's directory")),
                 ]
                 .into_iter()
                 .flatten(),
