@@ -132,6 +132,9 @@ pub trait StopExt: ParallelIterator {
 impl<I: ParallelIterator> StopExt for I {}
 
 fn report(stop: &Stop, done: usize, not_started: usize, started: Instant) -> Report {
+    // A signal handler may have raised the phase before the stop's watcher recorded why
+    // (see `crate::first_step`): wait for the record, as the pools' `join` does.
+    stop.wait_announced();
     Report {
         done,
         cancelled: not_started,

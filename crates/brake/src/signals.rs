@@ -101,13 +101,21 @@ impl Stop {
 /// whose notice is off, use this.
 pub(crate) fn install_early(stop: &Stop) -> Result<(), Error> {
     stop.install_signals()?;
+    raise_early(stop);
+    Ok(())
+}
+
+/// Makes the handler raise the phase of `stop`, the installed one, to Stopping itself (see
+/// [`install_early`]); the clone kept for the handler is made once per stop. Takes no lock.
+fn raise_early(stop: &Stop) {
+    let cell = stop.phase_cell() as *const AtomicU8 as *mut AtomicU8;
+    if EARLY_PHASE.load(Ordering::SeqCst) == cell {
+        return;
+    }
     // The pointer must stay valid for as long as a handler may read it, which is for ever:
     // this stop is never freed.
-    let keep = stop.clone();
-    let cell = keep.phase_cell() as *const AtomicU8 as *mut AtomicU8;
-    std::mem::forget(keep);
+    std::mem::forget(stop.clone());
     EARLY_PHASE.store(cell, Ordering::SeqCst);
-    Ok(())
 }
 
 /// The signals among [`STOP_SIGNALS`] that brake left alone because they were ignored when the
@@ -152,7 +160,11 @@ pub(crate) fn tell_first_step(
     // generation.
     let installed = INSTALLED.lock().unwrap_or_else(PoisonError::into_inner);
     match &*installed {
-        Some(current) if current.stop.same_as(stop) => first_step::Registration::new(pidfd, signal),
+        Some(current) if current.stop.same_as(stop) => {
+            // A handler that tells children must also raise the stop itself: see `on_signal`.
+            raise_early(stop);
+            first_step::Registration::new(pidfd, signal)
+        }
         _ => None,
     }
 }
@@ -225,18 +237,20 @@ fn on_signal(signal: i32, write_fd: RawFd) {
         // Already forcing: the watcher has nothing more to do with it.
         return;
     }
-    if count == 1 {
-        // Before anything else: supervised children hear of the stop now, not after the
-        // hops through the watcher thread (see `first_step`).
-        first_step::tell_all(FORCE_AT_FIRST.load(Ordering::SeqCst));
-    }
     let early = EARLY_PHASE.load(Ordering::SeqCst);
     if count == 1 && !early.is_null() {
-        // SAFETY: a non-null pointer was stored by `install_early`, which leaked a clone of its
+        // SAFETY: a non-null pointer was stored by `raise_early`, which leaked a clone of its
         // stop so that the atomic lives for the rest of the process. A compare-exchange on an
         // atomic is async-signal-safe.
         let phase = unsafe { &*early };
         let _ = phase.compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst);
+    }
+    if count == 1 {
+        // Supervised children hear of the stop now, not after the hops through the watcher
+        // thread (see `first_step`). After the raise above: a pool whose workers all end
+        // before the watcher runs must already see its stop as stopping, or it would take
+        // their ends for a finished run.
+        first_step::tell_all(FORCE_AT_FIRST.load(Ordering::SeqCst));
     }
     let byte = signal as u8;
     // SAFETY: `write_fd` is the write end of a socket pair that is never closed, and the buffer

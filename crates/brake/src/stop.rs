@@ -24,9 +24,12 @@
 //!
 //! 1. The phase only moves forward, and each phase is entered at most once.
 //! 2. The recorded transitions in `state` are the truth; the atomic phase follows them, raised
-//!    while `state` is locked. One exception: in a process-pool worker, the signal handler
-//!    raises the atomic to Stopping itself, so that a busy task sees the stop without waiting
-//!    for the watcher thread to get a core; the watcher then records the transition as usual.
+//!    while `state` is locked. One exception: in a process-pool worker, and in a process whose
+//!    pool's workers the signal handler tells itself (`first_step`), the handler raises the
+//!    atomic to Stopping, so that a busy task sees the stop (and a pool sees its workers' ends
+//!    as a stop's) without waiting for the watcher thread to get a core; the watcher then
+//!    records the transition as usual. Whoever reports the reason waits for that record first
+//!    (`wait_announced`).
 //! 3. Listeners and the notice run on the thread that moved the phase, after the lock is released:
 //!    a listener may call back into the `Stop` without deadlock. Activity sources are the
 //!    exception: they run under the lock, to count the work at the instant of the change, and
