@@ -41,7 +41,7 @@ run() { # NAME ENV... -- FILTER [TEST-HARNESS-ARGS...]
     # each other's moments less random and their stops slower, not their results different.
     local part
     part="$(mktemp)"
-    if ! env "${env[@]}" cargo test --release --workspace --all-features --tests \
+    if ! env "${env[@]}" cargo test --release --workspace --all-features --tests --no-fail-fast \
         "$filter" -- --nocapture --test-threads=1 "$@" >"$part" 2>&1; then
         status=1
         echo "   FAILED:"
@@ -71,18 +71,18 @@ awk '
         }
     }
     END {
-        cols = "trials faults bad_inputs left_behind lost panics"
+        cols = "trials faults bad_inputs left_behind lost panics failed"
         split(cols, c, " ")
-        printf "| model | trials | faults injected | bad inputs | left behind | results lost | panics |\n"
-        printf "|---|---:|---:|---:|---:|---:|---:|\n"
+        printf "| model | trials | faults injected | bad inputs | left behind | results lost | panics | failed checks |\n"
+        printf "|---|---:|---:|---:|---:|---:|---:|---:|\n"
         for (i = 1; i <= n; i++) {
             m = order[i]
             printf "| %s |", m
-            for (j = 1; j <= 6; j++) { printf " %d |", v[m, c[j]]; t[j] += v[m, c[j]] }
+            for (j = 1; j <= 7; j++) { printf " %d |", v[m, c[j]]; t[j] += v[m, c[j]] }
             printf "\n"
         }
         printf "| **all** |"
-        for (j = 1; j <= 6; j++) printf " **%d** |", t[j]
+        for (j = 1; j <= 7; j++) printf " **%d** |", t[j]
         printf "\n"
     }' "$log"
 echo

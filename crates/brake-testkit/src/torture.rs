@@ -103,6 +103,9 @@ pub struct Tally {
     pub lost: usize,
     /// Panics of the program under test (must be 0).
     pub panics: usize,
+    /// Failed checks of any kind: a wrong exit status, a report or joblog that does not add
+    /// up, a hang, or any of the above (must be 0).
+    pub failed: usize,
 }
 
 impl Tally {
@@ -115,16 +118,17 @@ impl Tally {
     }
 
     /// Prints the tally line, then fails the test if anything was left behind, lost, or
-    /// panicked.
+    /// panicked, or a trial failed.
     ///
     /// # Panics
     ///
-    /// When `left_behind`, `lost` or `panics` is not 0.
+    /// When `left_behind`, `lost`, `panics` or `failed` is not 0.
     pub fn finish(&self) {
         println!("{self}");
         assert_eq!(self.left_behind, 0, "processes left behind: {self}");
         assert_eq!(self.lost, 0, "results lost: {self}");
         assert_eq!(self.panics, 0, "panics: {self}");
+        assert_eq!(self.failed, 0, "failed trials: {self}");
     }
 }
 
@@ -133,14 +137,15 @@ impl fmt::Display for Tally {
         write!(
             f,
             "{TALLY_PREFIX} model={} trials={} faults={} bad_inputs={} left_behind={} lost={} \
-             panics={}",
+             panics={} failed={}",
             self.model,
             self.trials,
             self.faults,
             self.bad_inputs,
             self.left_behind,
             self.lost,
-            self.panics
+            self.panics,
+            self.failed
         )
     }
 }
@@ -157,7 +162,7 @@ mod tests {
         assert_eq!(
             tally.to_string(),
             "torture-tally model=cli trials=10 faults=14 bad_inputs=0 left_behind=0 lost=0 \
-             panics=0"
+             panics=0 failed=0"
         );
     }
 }

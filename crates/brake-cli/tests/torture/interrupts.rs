@@ -81,6 +81,7 @@ fn torture_random_interrupts_runner() {
     for failure in &failures {
         println!("{failure}");
     }
+    tally.failed = failures.len();
     tally.finish();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
@@ -267,6 +268,7 @@ fn torture_random_interrupts_exec() {
     for failure in &failures {
         println!("{failure}");
     }
+    tally.failed = failures.len();
     tally.finish();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -169,6 +169,7 @@ fn torture_killed_runner_then_resume() {
     for failure in &failures {
         println!("{failure}");
     }
+    tally.failed = failures.len();
     tally.finish();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

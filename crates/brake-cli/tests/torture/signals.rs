@@ -119,6 +119,7 @@ fn torture(
     for failure in &failures {
         println!("{failure}");
     }
+    tally.failed = failures.len();
     tally.finish();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

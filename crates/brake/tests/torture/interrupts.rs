@@ -137,6 +137,7 @@ fn torture(model: &str, example: &str, count: usize, mut make: impl FnMut(&mut R
     for failure in &failures {
         println!("{failure}");
     }
+    tally.failed = failures.len();
     tally.finish();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

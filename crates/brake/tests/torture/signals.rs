@@ -90,6 +90,7 @@ fn torture(model: &str, scenario: impl Fn(&str, &[&str], &mut Tally) -> Result<(
     for failure in &failures {
         println!("{failure}");
     }
+    tally.failed = failures.len();
     tally.finish();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
