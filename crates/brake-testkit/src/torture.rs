@@ -124,7 +124,30 @@ impl Tally {
     ///
     /// When `left_behind`, `lost`, `panics` or `failed` is not 0.
     pub fn finish(&self) {
+        self.finish_with(&[]);
+    }
+
+    /// Like [`finish`](Tally::finish), for a test that collected what went wrong in its trials:
+    /// prints each failure, counts them in `failed`, prints the tally line, and fails the test
+    /// with the failures' text if there were any.
+    ///
+    /// # Panics
+    ///
+    /// When `failures` is not empty, or as [`finish`](Tally::finish) does.
+    pub fn finish_with(&self, failures: &[String]) {
+        for failure in failures {
+            println!("{failure}");
+        }
+        let tally = Tally {
+            failed: self.failed + failures.len(),
+            ..self.clone()
+        };
+        tally.print_and_check(failures);
+    }
+
+    fn print_and_check(&self, failures: &[String]) {
         println!("{self}");
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
         assert_eq!(self.left_behind, 0, "processes left behind: {self}");
         assert_eq!(self.lost, 0, "results lost: {self}");
         assert_eq!(self.panics, 0, "panics: {self}");

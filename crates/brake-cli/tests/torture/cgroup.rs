@@ -257,11 +257,7 @@ fn torture_cgroup_escaped_descendants_end_with_the_run() {
             Err(e) => failures.push(format!("trial {trial}, Ctrl-C: {e}")),
         }
     }
-    for failure in &failures {
-        println!("{failure}");
-    }
-    tally.finish();
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    tally.finish_with(&failures);
 }
 
 #[test]
@@ -345,11 +341,7 @@ fn torture_cgroup_fallback_ends_marked_escapees_and_not_env_i() {
         }
     }
     println!("cgroup-fallback: env -i escapees that outlived their run, as -v warns: {outlived}");
-    for failure in &failures {
-        println!("{failure}");
-    }
-    tally.finish();
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    tally.finish_with(&failures);
 }
 
 /// The guard of the run whose processes carry `token`: brake started again with
@@ -489,11 +481,7 @@ fn torture_cgroup_killed_runner_and_guard_then_resume() {
         }
         failures.extend(problems);
     }
-    for failure in &failures {
-        println!("{failure}");
-    }
-    tally.finish();
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    tally.finish_with(&failures);
 }
 
 #[test]
@@ -580,11 +568,7 @@ fn torture_cgroup_verbose_names_the_path_in_both_modes() {
             ));
         }
     }
-    for failure in &failures {
-        println!("{failure}");
-    }
-    tally.finish();
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    tally.finish_with(&failures);
 }
 
 #[test]
@@ -635,9 +619,5 @@ fn torture_cgroup_guard_ends_the_cgroup_of_a_killed_runner() {
             Err(e) => failures.push(format!("trial {trial}: {e}")),
         }
     }
-    for failure in &failures {
-        println!("{failure}");
-    }
-    tally.finish();
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    tally.finish_with(&failures);
 }

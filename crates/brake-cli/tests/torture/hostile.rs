@@ -328,11 +328,7 @@ fn torture_hostile_joblog() {
         }
     }
 
-    if !failures.is_empty() {
-        println!("{tally}");
-        panic!("{}", failures.join("\n"));
-    }
-    tally.finish();
+    tally.finish_with(&failures);
 }
 
 /// `--json` in a world-writable directory where every temporary name it might pick (and the
@@ -386,9 +382,5 @@ fn torture_hostile_json() {
             failures.push(format!("{case}: {planted} entries before, {now} after"));
         }
     }
-    if !failures.is_empty() {
-        println!("{tally}");
-        panic!("{}", failures.join("\n"));
-    }
-    tally.finish();
+    tally.finish_with(&failures);
 }

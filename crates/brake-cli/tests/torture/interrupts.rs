@@ -78,12 +78,7 @@ fn torture_random_interrupts_runner() {
             ));
         }
     }
-    for failure in &failures {
-        println!("{failure}");
-    }
-    tally.failed = failures.len();
-    tally.finish();
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    tally.finish_with(&failures);
 }
 
 /// Presses 1–3 times: the first somewhere in 0–120 % of `span`, the others 0–150 ms apart.
@@ -265,10 +260,5 @@ fn torture_random_interrupts_exec() {
             ));
         }
     }
-    for failure in &failures {
-        println!("{failure}");
-    }
-    tally.failed = failures.len();
-    tally.finish();
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    tally.finish_with(&failures);
 }

@@ -284,8 +284,7 @@ fn torture_limits_nofile() {
             JOBS,
         );
     }
-    tally.finish();
-    assert!(failures.is_empty(), "{failures:#?}");
+    tally.finish_with(&failures);
 }
 
 /// Where a small `pids.max` can be put on brake alone: a new child of the pids controller's
@@ -710,8 +709,7 @@ fn torture_limits_nproc() {
             }
         }
     }
-    tally.finish();
-    assert!(failures.is_empty(), "{failures:#?}");
+    tally.finish_with(&failures);
 }
 
 /// Refusals that never end: brake gives up after 30 s with none running, with one line, status
@@ -808,8 +806,7 @@ fn torture_limits_nproc_give_up() {
         dir.path(),
         JOBS,
     );
-    tally.finish();
-    assert!(failures.is_empty(), "{failures:#?}");
+    tally.finish_with(&failures);
 }
 
 /// The joblog's first run fails to write a line part-way (`run` gives the limit); checks
@@ -938,8 +935,7 @@ fn torture_limits_fsize() {
             failures.push(format!("trial {trial}: {problem}"));
         }
     }
-    tally.finish();
-    assert!(failures.is_empty(), "{failures:#?}");
+    tally.finish_with(&failures);
 }
 
 /// A small tmpfs mounted for the test, unmounted when dropped.
@@ -1015,6 +1011,5 @@ fn torture_limits_enospc() {
         }
         drop(small);
     }
-    tally.finish();
-    assert!(failures.is_empty(), "{failures:#?}");
+    tally.finish_with(&failures);
 }

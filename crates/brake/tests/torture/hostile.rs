@@ -372,11 +372,7 @@ fn torture_hostile_worker_marker() {
             }
         }
     }
-    if !failures.is_empty() {
-        println!("{tally}");
-        panic!("{}", failures.join("\n"));
-    }
-    tally.finish();
+    tally.finish_with(&failures);
 }
 
 /// One comma-separated item of a `--termseq` text, valid or not.

@@ -134,12 +134,7 @@ fn torture(model: &str, example: &str, count: usize, mut make: impl FnMut(&mut R
             failures.push(format!("trial {n} ({}): {what}", trial.args.join(" ")));
         }
     }
-    for failure in &failures {
-        println!("{failure}");
-    }
-    tally.failed = failures.len();
-    tally.finish();
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    tally.finish_with(&failures);
 }
 
 /// The sizes the thread pool, process pool and task group examples share.

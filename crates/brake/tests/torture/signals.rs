@@ -87,12 +87,7 @@ fn torture(model: &str, scenario: impl Fn(&str, &[&str], &mut Tally) -> Result<(
             }
         }
     }
-    for failure in &failures {
-        println!("{failure}");
-    }
-    tally.failed = failures.len();
-    tally.finish();
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    tally.finish_with(&failures);
 }
 
 fn explain(finished: &Finished) -> impl Fn(String) -> String + '_ {
