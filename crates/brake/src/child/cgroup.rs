@@ -391,42 +391,38 @@ impl Drop for RunCgroup {
     }
 }
 
-/// Forks a child that joins through `procs` and exits, to learn whether joining works before
-/// any real child depends on it. Returns the child's error if it could not.
+/// Starts a child that joins through `procs` before it execs `true`, to learn whether joining
+/// works before any real child depends on it; returns the join's error if it could not.
+///
+/// Through std's `pre_exec`, the one place this crate forks a threaded process: the hook only
+/// makes a `write(2)`. Where no `true` program exists (a minimal container), there is nothing
+/// to probe with, and joining is left to fail, clearly, at the first real start.
 fn probe_join(procs: RawFd) -> io::Result<()> {
-    // SAFETY: fork(2) in a possibly multi-threaded process: the child runs only `write`
-    // (through `join_in_child`), reads errno and calls `_exit`, all async-signal-safe, and
-    // touches no lock or allocator.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(io::Error::last_os_error());
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+
+    let Some(program) = ["/bin/true", "/usr/bin/true"]
+        .into_iter()
+        .find(|path| Path::new(path).is_file())
+    else {
+        return Ok(());
+    };
+    let mut command = Command::new(program);
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: the hook runs in the forked child before exec and only calls `join_in_child`,
+    // one async-signal-safe `write(2)`; it allocates nothing and takes no lock. Its error is
+    // what `spawn` returns.
+    unsafe {
+        command.pre_exec(move || join_in_child(procs));
     }
-    if pid == 0 {
-        let code = match join_in_child(procs) {
-            Ok(()) => 0,
-            Err(err) => err.raw_os_error().unwrap_or(libc::EIO).clamp(1, 255),
-        };
-        // SAFETY: `_exit` ends the forked child at once, without atexit handlers or unwinding.
-        unsafe { libc::_exit(code) };
-    }
-    let mut status = 0;
-    loop {
-        // SAFETY: `pid` is our unreaped child (pinned until this wait reaps it); `status` is a
-        // local the kernel writes an int into.
-        let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
-        if rc == pid {
-            break;
-        }
-        let err = io::Error::last_os_error();
-        if err.kind() != io::ErrorKind::Interrupted {
-            return Err(err);
-        }
-    }
-    match (libc::WIFEXITED(status), libc::WEXITSTATUS(status)) {
-        (true, 0) => Ok(()),
-        (true, code) => Err(io::Error::from_raw_os_error(code)),
-        _ => Err(io::Error::other("the joining process was killed")),
-    }
+    let mut child = command.spawn()?;
+    // The join is done once `spawn` returned; what `true` does after is of no interest, but
+    // it is reaped rather than left a zombie.
+    let _ = child.wait();
+    Ok(())
 }
 
 /// `populated` from a cgroup's `cgroup.events`: whether a live process is in it or below.
