@@ -84,7 +84,7 @@ fn carries(pid: u32, wanted: &[u8]) -> bool {
         .unwrap_or(false)
 }
 
-/// False for zombies and the dead, and for processes that are gone.
+/// False for zombies and the dead, for processes that are gone, and for those already dying.
 fn alive(pid: u32) -> bool {
     let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return false;
@@ -93,7 +93,28 @@ fn alive(pid: u32) -> bool {
     let state = stat
         .rfind(')')
         .and_then(|end| stat[end + 1..].trim_start().chars().next());
-    !matches!(state, Some('Z' | 'X') | None)
+    !matches!(state, Some('Z' | 'X') | None) && !dying(pid)
+}
+
+/// True once a fatal signal has been sent to `pid` but it has not run yet to die of it.
+///
+/// The kernel turns every signal that will kill a process (SIGKILL, or one left at a
+/// terminating default) into a pending SIGKILL on each of its threads at the moment it is
+/// sent. Such a process cannot do anything more, so a scan right after the program ended
+/// must not count it: a shell's exit sends its background jobs SIGHUP, and they may not
+/// have been scheduled yet.
+fn dying(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|status| sigkill_pending(&status))
+}
+
+/// Reads the SigPnd line of a `/proc/PID/status` text.
+fn sigkill_pending(status: &str) -> bool {
+    const SIGKILL_BIT: u64 = 1 << (libc::SIGKILL - 1);
+    status
+        .lines()
+        .filter_map(|line| line.strip_prefix("SigPnd:"))
+        .filter_map(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .any(|mask| mask & SIGKILL_BIT != 0)
 }
 
 fn cmdline(pid: u32) -> String {
@@ -160,5 +181,28 @@ fn pidfd_kill(pidfd: &OwnedFd) {
             std::ptr::null::<libc::siginfo_t>(),
             0,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pending_sigkill_means_dying() {
+        let status = |pending: &str| {
+            format!("Name:\tsleep\nState:\tS (sleeping)\nSigPnd:\t{pending}\nShdPnd:\t0000000000000000\n")
+        };
+        assert!(sigkill_pending(&status("0000000000000100")));
+        assert!(sigkill_pending(&status("0000000000004101")));
+        // SIGHUP or SIGTERM pending alone may still be handled: not dying.
+        assert!(!sigkill_pending(&status("0000000000000001")));
+        assert!(!sigkill_pending(&status("0000000000004000")));
+        assert!(!sigkill_pending("Name:\tsleep\n"));
+    }
+
+    #[test]
+    fn this_process_is_alive() {
+        assert!(alive(std::process::id()));
     }
 }
