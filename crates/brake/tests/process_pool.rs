@@ -79,6 +79,18 @@ static UNTIL_STOPPED: Task<u32, ()> = Task::new("until-stopped", |stop, _| {
     Err(brake::Stopped.into())
 });
 
+/// Returns 7 at once for 0; runs until the worker's stop for anything else.
+static FIRST_THEN_UNTIL_STOPPED: Task<u32, u32> =
+    Task::new("first-then-until-stopped", |stop, n| {
+        if n == 0 {
+            return Ok(7);
+        }
+        while !stop.is_stopping() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Err(brake::Stopped.into())
+    });
+
 fn registry() -> Registry {
     let mut registry = Registry::new();
     registry
@@ -93,6 +105,7 @@ fn registry() -> Registry {
         .and_then(|r| r.register(&PID))
         .and_then(|r| r.register(&SLOW_PID))
         .and_then(|r| r.register(&UNTIL_STOPPED))
+        .and_then(|r| r.register(&FIRST_THEN_UNTIL_STOPPED))
         .expect("distinct names");
     registry
 }
@@ -248,6 +261,42 @@ fn a_stop_inside_a_chunk_cancels_the_rest_of_it() {
         .all(|k| matches!(k, OutcomeKind::Interrupted | OutcomeKind::Cancelled)));
     let report = pool.join();
     assert_eq!((report.interrupted, report.cancelled), (2, taken - 2));
+}
+
+/// A worker gathers results into blocks, but never holds a finished one back while the next
+/// task of its chunk runs on: here that task ends only with the stop.
+#[test]
+fn a_finished_value_arrives_while_the_next_task_of_its_chunk_runs() {
+    let registry = registry();
+    init(&registry);
+    let stop = quiet_stop();
+    let pool = pool_for(
+        "a_finished_value_arrives_while_the_next_task_of_its_chunk_runs",
+        &stop,
+        &registry,
+        1,
+    );
+    // If the value never came on its own, the stop would bring it; the test must not hang.
+    let (cancel, cancelled) = std::sync::mpsc::channel::<()>();
+    let watchdog = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            if cancelled.recv_timeout(Duration::from_secs(20)).is_err() {
+                stop.request(Reason::Requested);
+            }
+        })
+    };
+    let mut map = pool.map_chunked(&FIRST_THEN_UNTIL_STOPPED, 0..2u32, 2, 1);
+    assert_eq!(map.next().and_then(Outcome::done), Some(7));
+    assert!(
+        !stop.is_stopping(),
+        "the first value came only with the watchdog's stop"
+    );
+    drop(cancel);
+    watchdog.join().unwrap();
+    stop.request(Reason::Requested);
+    assert_eq!(map.next().map(|o| o.kind()), Some(OutcomeKind::Interrupted));
+    assert!(map.next().is_none());
 }
 
 #[test]

@@ -32,8 +32,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use super::pool::{Builder, Shared, Slot};
-use super::wire::{read_frame, write_frame, write_frame_unflushed, ItemResult, Reply, Request};
+use super::pool::{At, Builder, Shared, Slot};
+use super::wire::{append_frame, read_frame, write_frame, Reply, Request, Results};
 use super::worker::{REPLY_FD, REQUEST_FD, WORKER_VAR};
 use crate::child::{
     become_subreaper, sweep_escaped, terminate_all_from, Child, ChildOptions, Exit, Termination,
@@ -56,7 +56,7 @@ const POOL_VAR: &str = "BRAKE_PROCESS_POOL";
 const AHEAD: Duration = Duration::from_millis(2);
 
 /// The most tasks a worker holds at once.
-const MAX_DEPTH: usize = 256;
+const MAX_DEPTH: usize = 1 << 16;
 
 /// What the manager reacts to.
 pub(crate) enum Event {
@@ -141,6 +141,8 @@ pub(crate) struct Manager {
     closing: bool,
     /// Why workers cannot be started, once that is known: every task then fails with it.
     broken: Option<String>,
+    /// Request frames on their way to a worker: one buffer, reused.
+    frames: Vec<u8>,
 }
 
 impl Manager {
@@ -174,6 +176,7 @@ impl Manager {
             task_time: AHEAD,
             closing: false,
             broken: None,
+            frames: Vec::new(),
         })
     }
 
@@ -255,7 +258,8 @@ impl Manager {
             let Some(requests) = worker.requests.as_mut().filter(|_| worker.ready) else {
                 continue;
             };
-            let mut wrote = false;
+            let frames = &mut self.frames;
+            frames.clear();
             while let Some(job) = self.queue.front() {
                 if worker.held > 0 && worker.held + job.len() > depth {
                     break;
@@ -268,22 +272,26 @@ impl Manager {
                     args: job.args,
                     ends: job.ends,
                 };
-                let ok = write_frame_unflushed(requests, &request).is_ok();
+                let appended = append_frame(frames, &request);
                 let Request::Run { args, ends, .. } = request else {
                     unreachable!("built above")
                 };
+                let job = Job { args, ends, ..job };
+                if let Err(err) = appended {
+                    let why = format!("cannot send task {:?} to a worker: {err}", job.task);
+                    fail_job(&self.shared, job, &why);
+                    continue;
+                }
                 if worker.sent.is_empty() {
                     worker.front_since = Instant::now();
                     busy_changed = true;
                 }
-                worker.held += ends.len();
-                worker.sent.push_back((Job { args, ends, ..job }, 0));
-                wrote = true;
-                if !ok {
-                    break;
-                }
+                worker.held += job.len();
+                worker.sent.push_back((job, 0));
             }
-            if wrote && requests.flush().is_err() {
+            if !frames.is_empty()
+                && (requests.write_all(frames).is_err() || requests.flush().is_err())
+            {
                 // The worker is going away; its end-of-stream event settles what it held.
                 worker.requests = None;
             }
@@ -301,33 +309,34 @@ impl Manager {
         self.shared.settle().busy(busy);
     }
 
-    fn on_results(&mut self, id: u64, results: Vec<(u64, ItemResult)>) {
+    fn on_results(&mut self, id: u64, results: Results) {
         let Some(worker) = self.workers.get_mut(&id) else {
             return;
         };
         let now = Instant::now();
         let count = results.len() as u32;
+        let block = Arc::new(results);
         let mut settle = self.shared.settle();
-        let mut results = results.into_iter().peekable();
         // Results come in the order items were sent: each run of them belongs to the front job.
-        while let Some((job, next)) = worker.sent.front_mut() {
-            let from = job.first + *next as u64;
-            let mut outcomes = Vec::new();
-            while *next + outcomes.len() < job.len() {
-                let expected = from + outcomes.len() as u64;
-                let Some((_, result)) = results.next_if(|(item, _)| *item == expected) else {
-                    break;
+        'runs: for (mut run_first, mut items) in block.runs() {
+            while !items.is_empty() {
+                let Some((job, next)) = worker.sent.front_mut() else {
+                    break 'runs;
                 };
-                outcomes.push(item_outcome(result));
-            }
-            if outcomes.is_empty() {
-                break; // none left, or one out of order: the worker's end settles the rest
-            }
-            *next += outcomes.len();
-            worker.held -= outcomes.len();
-            settle.items(&job.slot, from, outcomes);
-            if *next == job.len() {
-                worker.sent.pop_front();
+                let from = job.first + *next as u64;
+                if run_first != from {
+                    break 'runs; // out of order: the worker's end settles the rest
+                }
+                let taken = items.len().min(job.len() - *next);
+                let these = items.start..items.start + taken;
+                settle.ended(&job.slot, from, &block, these);
+                items.start += taken;
+                run_first += taken as u64;
+                *next += taken;
+                worker.held -= taken;
+                if *next == job.len() {
+                    worker.sent.pop_front();
+                }
             }
         }
         let worker_idle = worker.sent.is_empty();
@@ -465,6 +474,11 @@ impl Manager {
             .spawn(move || {
                 let mut replies = BufReader::new(reply_read);
                 while let Ok(Some(reply)) = read_frame::<Reply>(&mut replies) {
+                    if let Reply::Results(results) = &reply {
+                        if results.check().is_err() {
+                            break; // a corrupt worker: its end settles what it held
+                        }
+                    }
                     if events.send(Event::Reply(id, reply)).is_err() {
                         return;
                     }
@@ -573,19 +587,9 @@ impl Manager {
     }
 }
 
-fn item_outcome(result: ItemResult) -> Outcome<Vec<u8>> {
-    match result {
-        ItemResult::Done(value) => Outcome::Done(value),
-        ItemResult::Failed(message) => Outcome::Failed(TaskError::msg(message)),
-        ItemResult::Interrupted => Outcome::Interrupted,
-        ItemResult::Panicked(message) => Outcome::Panicked(message),
-        ItemResult::Cancelled => Outcome::Cancelled,
-    }
-}
-
 /// Settles the item `worker` was running with `outcome`, and returns the items it held but
 /// never started, as jobs.
-fn settle_running(shared: &Shared, worker: &mut Worker, outcome: Outcome<Vec<u8>>) -> Vec<Job> {
+fn settle_running(shared: &Shared, worker: &mut Worker, outcome: Outcome<At>) -> Vec<Job> {
     worker.held = 0;
     let mut sent = std::mem::take(&mut worker.sent).into_iter();
     let Some((running, next)) = sent.next() else {

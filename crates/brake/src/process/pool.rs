@@ -4,6 +4,7 @@
 use std::collections::{HashSet, VecDeque};
 use std::fmt;
 use std::marker::PhantomData;
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
@@ -15,7 +16,7 @@ use serde::Serialize;
 
 use super::manager::{Event, Job, Manager};
 use super::task::{Registry, Task};
-use super::wire::{decode, encode_into};
+use super::wire::{decode, encode_into, Ended, Results};
 use super::worker::WORKER_VAR;
 use crate::error::Error;
 use crate::outcome::{Outcome, Report, TaskError};
@@ -115,18 +116,72 @@ struct State {
     settled: bool,
 }
 
-/// The outcomes of one job's items (one for `submit`, a chunk for `map`), still serialized.
+/// The outcomes of one job's items (one for `submit`, a chunk for `map`), values still
+/// serialized inside the blocks of results they came in.
 pub(crate) struct Slot {
     first: u64,
-    outcomes: Mutex<Vec<Option<Outcome<Vec<u8>>>>>,
+    len: usize,
+    state: Mutex<SlotState>,
+}
+
+struct SlotState {
+    outcomes: Vec<Option<Outcome<At>>>,
+    /// The blocks of results holding this slot's values, in the order they arrived.
+    blocks: Vec<Arc<Results>>,
+}
+
+/// Outcomes taken from a slot, and the blocks of results their values are in.
+type Run = (Vec<Outcome<At>>, Vec<Arc<Results>>);
+
+/// Where a finished item's value is: item `item` of the slot's block `block`.
+#[derive(Clone, Copy)]
+pub(crate) struct At {
+    block: usize,
+    item: usize,
 }
 
 impl Slot {
     fn new(first: u64, len: usize) -> Arc<Slot> {
         Arc::new(Slot {
             first,
-            outcomes: Mutex::new((0..len).map(|_| None).collect()),
+            len,
+            state: Mutex::new(SlotState {
+                outcomes: std::iter::repeat_with(|| None).take(len).collect(),
+                blocks: Vec::new(),
+            }),
         })
+    }
+
+    /// Takes the outcomes from item `from` on that have arrived, in order, with the blocks
+    /// their values are in (the first of them renumbered 0); `None` if item `from` has not.
+    fn take_from(&self, from: usize) -> Option<Run> {
+        let mut state = lock(&self.state);
+        let mut taken = Vec::new();
+        let (mut low, mut high) = (usize::MAX, 0);
+        for place in &mut state.outcomes[from..] {
+            let Some(outcome) = place.take() else { break };
+            if let Outcome::Done(at) = &outcome {
+                low = low.min(at.block);
+                high = high.max(at.block);
+            }
+            taken.push(outcome);
+        }
+        if taken.is_empty() {
+            return None;
+        }
+        // Only the blocks this run needs, so that taking a long slot's items a few at a time
+        // does not copy its whole list of blocks each time.
+        let blocks = if low <= high {
+            for outcome in &mut taken {
+                if let Outcome::Done(at) = outcome {
+                    at.block -= low;
+                }
+            }
+            state.blocks[low..=high].to_vec()
+        } else {
+            Vec::new()
+        };
+        Some((taken, blocks))
     }
 }
 
@@ -141,16 +196,54 @@ pub(crate) struct Settle<'a> {
 }
 
 impl Settle<'_> {
-    /// Records the outcomes of consecutive items of `slot`, the first being item `first`.
+    /// Records outcomes that carry no value (cancelled, failed before running, interrupted)
+    /// for consecutive items of `slot`, the first being item `first`.
     pub(crate) fn items(
         &mut self,
         slot: &Slot,
         first: u64,
-        outcomes: impl IntoIterator<Item = Outcome<Vec<u8>>>,
+        outcomes: impl IntoIterator<Item = Outcome<At>>,
     ) {
-        let mut slots = lock(&slot.outcomes);
+        let mut slot_state = lock(&slot.state);
         let start = (first - slot.first) as usize;
-        for (place, outcome) in slots[start..].iter_mut().zip(outcomes) {
+        for (place, outcome) in slot_state.outcomes[start..].iter_mut().zip(outcomes) {
+            self.state.report.record(outcome.kind());
+            *place = Some(outcome);
+        }
+    }
+
+    /// Records items `items` of a worker's `block` of results as consecutive items of `slot`,
+    /// the first being item `first`.
+    pub(crate) fn ended(
+        &mut self,
+        slot: &Slot,
+        first: u64,
+        block: &Arc<Results>,
+        items: Range<usize>,
+    ) {
+        let mut slot_state = lock(&slot.state);
+        let slot_state = &mut *slot_state;
+        if !slot_state
+            .blocks
+            .last()
+            .is_some_and(|last| Arc::ptr_eq(last, block))
+        {
+            slot_state.blocks.push(block.clone());
+        }
+        let at_block = slot_state.blocks.len() - 1;
+        let start = (first - slot.first) as usize;
+        for (place, item) in slot_state.outcomes[start..].iter_mut().zip(items) {
+            let text = || String::from_utf8_lossy(block.bytes(item)).into_owned();
+            let outcome = match block.ended(item) {
+                Ended::Done => Outcome::Done(At {
+                    block: at_block,
+                    item,
+                }),
+                Ended::Failed => Outcome::Failed(TaskError::msg(text())),
+                Ended::Interrupted => Outcome::Interrupted,
+                Ended::Panicked => Outcome::Panicked(text()),
+                Ended::Cancelled => Outcome::Cancelled,
+            };
             self.state.report.record(outcome.kind());
             *place = Some(outcome);
         }
@@ -286,7 +379,7 @@ impl ProcessPool {
             .fetch_add(args.len() as u64, Ordering::Relaxed);
         let slot = Slot::new(first, args.len());
         lock(&self.shared.state).submitted += args.len();
-        let refuse = |outcome: &dyn Fn() -> Outcome<Vec<u8>>| {
+        let refuse = |outcome: &dyn Fn() -> Outcome<At>| {
             self.shared
                 .settle()
                 .items(&slot, first, args.iter().map(|_| outcome()));
@@ -362,6 +455,7 @@ impl ProcessPool {
             chunk: chunk.max(1),
             window: VecDeque::new(),
             in_flight: in_flight.max(1),
+            ready: VecDeque::new(),
         }
     }
 
@@ -421,14 +515,16 @@ impl<R: DeserializeOwned> Handle<R> {
     /// Waits for the task's outcome, and never past a stop: a task not started is `Cancelled`
     /// once the stop has begun, and a running one is settled when its worker is gone.
     pub fn wait(self) -> Outcome<R> {
-        wait_item(&self.shared, &self.slot, 0)
+        let mut outcome = Vec::with_capacity(1);
+        take_run(&self.shared, &self.slot, 0, &mut outcome);
+        outcome.pop().unwrap_or(Outcome::Cancelled)
     }
 }
 
 impl<R> fmt::Debug for Handle<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Handle")
-            .field("finished", &lock(&self.slot.outcomes)[0].is_some())
+            .field("finished", &lock(&self.slot.state).outcomes[0].is_some())
             .finish()
     }
 }
@@ -438,32 +534,54 @@ fn encode_all<A: Serialize>(args: &[A]) -> Result<(Vec<u8>, Vec<u32>), postcard:
     let mut buffer = Vec::with_capacity(args.len() * 4);
     let mut ends = Vec::with_capacity(args.len());
     for arg in args {
-        buffer = encode_into(arg, buffer)?;
+        encode_into(arg, &mut buffer)?;
         let end = u32::try_from(buffer.len()).map_err(|_| postcard::Error::SerializeBufferFull)?;
         ends.push(end);
     }
     Ok((buffer, ends))
 }
 
-/// Waits for item `index` of `slot` and decodes it.
-fn wait_item<R: DeserializeOwned>(shared: &Shared, slot: &Slot, index: usize) -> Outcome<R> {
+/// Waits for item `from` of `slot`, and adds it to `out`, decoded, with the items after it
+/// that have arrived too; returns how many were added (at least one).
+fn take_run<R: DeserializeOwned>(
+    shared: &Shared,
+    slot: &Slot,
+    from: usize,
+    out: &mut impl Extend<Outcome<R>>,
+) -> usize {
     // Most items of a busy map are there already: take them without the pool's lock.
-    if let Some(outcome) = lock(&slot.outcomes)[index].take() {
-        return decode_outcome(outcome);
+    let mut run = slot.take_from(from);
+    if run.is_none() {
+        shared.wait_until(|_| {
+            run = slot.take_from(from);
+            run.is_some()
+        });
     }
-    let mut outcome = None;
-    shared.wait_until(|_| {
-        outcome = lock(&slot.outcomes)[index].take();
-        outcome.is_some()
-    });
-    // A settled stopped run leaves no item open; one still open was sent after the manager
-    // finished, and never started.
-    decode_outcome(outcome.unwrap_or(Outcome::Cancelled))
+    match run {
+        Some((outcomes, blocks)) => {
+            let taken = outcomes.len();
+            out.extend(
+                outcomes
+                    .into_iter()
+                    .map(|outcome| decode_outcome(outcome, &blocks)),
+            );
+            taken
+        }
+        // A settled stopped run leaves no item open; one still open was sent after the
+        // manager finished, and never started.
+        None => {
+            out.extend([Outcome::Cancelled]);
+            1
+        }
+    }
 }
 
-fn decode_outcome<R: DeserializeOwned>(outcome: Outcome<Vec<u8>>) -> Outcome<R> {
+fn decode_outcome<R: DeserializeOwned>(
+    outcome: Outcome<At>,
+    blocks: &[Arc<Results>],
+) -> Outcome<R> {
     match outcome {
-        Outcome::Done(bytes) => match decode(&bytes) {
+        Outcome::Done(at) => match decode(blocks[at.block].bytes(at.item)) {
             Ok(value) => Outcome::Done(value),
             Err(err) => Outcome::Failed(TaskError::msg(format!(
                 "cannot decode the task's value: {err} (does the handle's type match the task's?)"
@@ -483,9 +601,11 @@ pub struct Map<'pool, A: 'static, R: 'static, I> {
     task: &'static Task<A, R>,
     inputs: I,
     chunk: usize,
-    /// Chunks in flight, and how many of the front one's items were yielded.
+    /// Chunks in flight, and how many of the front one's items were taken.
     window: VecDeque<(Arc<Slot>, usize)>,
     in_flight: usize,
+    /// Outcomes taken from the front chunks and not yet yielded.
+    ready: VecDeque<Outcome<R>>,
 }
 
 impl<A: 'static, R: 'static, I> Map<'_, A, R, I> {
@@ -504,6 +624,9 @@ where
     type Item = Outcome<R>;
 
     fn next(&mut self) -> Option<Outcome<R>> {
+        if let Some(outcome) = self.ready.pop_front() {
+            return Some(outcome);
+        }
         while self.window.len() < self.in_flight && !self.pool.shared.stop.is_stopping() {
             let chunk: Vec<A> = self.inputs.by_ref().take(self.chunk).collect();
             if chunk.is_empty() {
@@ -512,12 +635,11 @@ where
             self.window
                 .push_back((self.pool.queue(self.task, &chunk), 0));
         }
-        let (slot, yielded) = self.window.front_mut()?;
-        let outcome = wait_item(&self.pool.shared, slot, *yielded);
-        *yielded += 1;
-        if *yielded == lock(&slot.outcomes).len() {
+        let (slot, taken) = self.window.front_mut()?;
+        *taken += take_run(&self.pool.shared, slot, *taken, &mut self.ready);
+        if *taken == slot.len {
             self.window.pop_front();
         }
-        Some(outcome)
+        self.ready.pop_front()
     }
 }

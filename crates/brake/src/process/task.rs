@@ -11,7 +11,7 @@ use std::marker::PhantomData;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::wire::{decode, encode};
+use super::wire::{decode, encode_into, Ended};
 use crate::error::Error;
 use crate::outcome::TaskResult;
 use crate::stop::Stop;
@@ -53,14 +53,9 @@ impl<A, R> fmt::Debug for Task<A, R> {
     }
 }
 
-/// How a task ended inside a worker, before it goes on the wire.
-pub(crate) enum Ran {
-    Done(Vec<u8>),
-    Failed(String),
-    Interrupted,
-}
-
-type Erased = Box<dyn Fn(&Stop, &[u8]) -> Ran + Send + Sync>;
+/// A registered task with its types erased: runs on a serialized argument, leaves the
+/// serialized value (or the failure's message) in the buffer, and says how it ended.
+pub(crate) type Erased = Box<dyn Fn(&Stop, &[u8], &mut Vec<u8>) -> Ended + Send + Sync>;
 
 /// The tasks a program's process pools may run, by name.
 ///
@@ -94,24 +89,31 @@ impl Registry {
         }
         let name = task.name;
         let run = task.run;
-        let erased: Erased = Box::new(move |stop, bytes| {
+        let erased: Erased = Box::new(move |stop, bytes, out| {
+            let fail = |out: &mut Vec<u8>, message: String| {
+                out.clear();
+                out.extend_from_slice(message.as_bytes());
+                Ended::Failed
+            };
             let arg = match decode::<A>(bytes) {
                 Ok(arg) => arg,
                 Err(err) => {
-                    return Ran::Failed(format!(
-                        "cannot decode the argument of task {name:?}: {err}"
-                    ))
+                    return fail(
+                        out,
+                        format!("cannot decode the argument of task {name:?}: {err}"),
+                    )
                 }
             };
             match run(stop, arg) {
-                Ok(value) => match encode(&value) {
-                    Ok(bytes) => Ran::Done(bytes),
-                    Err(err) => {
-                        Ran::Failed(format!("cannot encode the value of task {name:?}: {err}"))
-                    }
+                Ok(value) => match encode_into(&value, out) {
+                    Ok(()) => Ended::Done,
+                    Err(err) => fail(
+                        out,
+                        format!("cannot encode the value of task {name:?}: {err}"),
+                    ),
                 },
-                Err(err) if err.is_stopped() => Ran::Interrupted,
-                Err(err) => Ran::Failed(err.to_string()),
+                Err(err) if err.is_stopped() => Ended::Interrupted,
+                Err(err) => fail(out, err.to_string()),
             }
         });
         self.tasks.insert(name, erased);
@@ -128,13 +130,8 @@ impl Registry {
         self.tasks.contains_key(name)
     }
 
-    /// Runs the task `name` on serialized `arg`; panics propagate to the caller.
-    pub(crate) fn run(&self, name: &str, stop: &Stop, arg: &[u8]) -> Ran {
-        match self.tasks.get(name) {
-            Some(run) => run(stop, arg),
-            None => Ran::Failed(format!(
-                "task {name:?} is not registered in the worker (register it in the Registry given to brake::process::init)"
-            )),
-        }
+    /// The task registered as `name`.
+    pub(crate) fn find(&self, name: &str) -> Option<&Erased> {
+        self.tasks.get(name)
     }
 }

@@ -7,6 +7,10 @@
 //! claim: the body's buffer grows as its bytes arrive ([`READ_STEP`] at a time, then doubling),
 //! so a corrupt or hostile length costs memory in proportion to the bytes really sent, never
 //! to the number announced.
+//!
+//! Arguments travel a chunk at a time and results a block at a time ([`Results`]): bytes back
+//! to back with their end offsets, so that thousands of tiny tasks cost a few allocations and
+//! copies per frame rather than a few per task.
 
 use std::io::{self, Read, Write};
 
@@ -29,6 +33,7 @@ pub(crate) enum Request {
     Run {
         first: u64,
         task: String,
+        #[serde(with = "serde_bytes")]
         args: Vec<u8>,
         ends: Vec<u32>,
     },
@@ -39,46 +44,156 @@ pub(crate) enum Request {
 pub(crate) enum Reply {
     /// The handshake succeeded; the worker waits for tasks.
     Ready { pid: u32 },
-    /// Items that ended, in the order they ran, each with its id.
-    Results(Vec<(u64, ItemResult)>),
+    /// Items that ended, in the order they ran.
+    Results(Results),
 }
 
 /// How one item ended in a worker.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) enum ItemResult {
-    /// The task returned a value (serialized).
-    Done(Vec<u8>),
-    /// The task returned an error, or its argument or value could not be (de)serialized.
-    Failed(String),
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Ended {
+    /// The task returned a value; its bytes are the serialized value.
+    Done,
+    /// The task returned an error, or its argument or value could not be (de)serialized; its
+    /// bytes are the message.
+    Failed,
     /// The task returned `Err(Stopped)`.
     Interrupted,
-    /// The task panicked.
-    Panicked(String),
+    /// The task panicked; its bytes are the panic's message.
+    Panicked,
     /// The worker was stopping when the item's turn came; it never ran.
     Cancelled,
 }
 
+/// A run of items that ended, as one block: a whole chunk of tiny tasks costs a few
+/// allocations, not a few per item, on both sides of the pipe.
+///
+/// Item `i` (counting through `runs`) ended as `ended[i]`, with bytes `data[ends[i - 1]..ends[i]]`.
+/// What arrives from a pipe is only trusted after [`Results::check`].
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct Results {
+    /// The items' ids as runs of consecutive ids: each run's first id and length.
+    runs: Vec<(u64, u32)>,
+    ended: Vec<Ended>,
+    ends: Vec<u32>,
+    #[serde(with = "serde_bytes")]
+    data: Vec<u8>,
+}
+
+impl Results {
+    /// Adds item `id`, which ended as `ended` with `bytes`.
+    pub(crate) fn push(&mut self, id: u64, ended: Ended, bytes: &[u8]) {
+        match self.runs.last_mut() {
+            Some((first, len)) if first.wrapping_add(u64::from(*len)) == id && *len < u32::MAX => {
+                *len += 1
+            }
+            _ => self.runs.push((id, 1)),
+        }
+        append(&mut self.data, bytes);
+        self.ended.push(ended);
+        self.ends.push(self.data.len() as u32);
+    }
+
+    /// Number of items.
+    pub(crate) fn len(&self) -> usize {
+        self.ended.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ended.is_empty()
+    }
+
+    /// Bytes of data held, to bound a frame.
+    pub(crate) fn data_len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Empties the block, keeping its memory for the next one.
+    pub(crate) fn clear(&mut self) {
+        self.runs.clear();
+        self.ended.clear();
+        self.ends.clear();
+        self.data.clear();
+    }
+
+    /// The runs of consecutive ids, each as its first id and the range of item indices it covers.
+    pub(crate) fn runs(&self) -> impl Iterator<Item = (u64, std::ops::Range<usize>)> + '_ {
+        self.runs.iter().scan(0usize, |start, &(first, len)| {
+            let range = *start..*start + len as usize;
+            *start = range.end;
+            Some((first, range))
+        })
+    }
+
+    /// How item `index` ended.
+    pub(crate) fn ended(&self, index: usize) -> Ended {
+        self.ended[index]
+    }
+
+    /// Item `index`'s bytes: its value, or its message.
+    pub(crate) fn bytes(&self, index: usize) -> &[u8] {
+        let start = index.checked_sub(1).map_or(0, |before| self.ends[before]);
+        &self.data[start as usize..self.ends[index] as usize]
+    }
+
+    /// Checks that a block read from a pipe is whole: as many ids as items, and every item's
+    /// bytes inside the data, in order. The accessors above may then index freely.
+    pub(crate) fn check(&self) -> Result<(), &'static str> {
+        let ids = self
+            .runs
+            .iter()
+            .try_fold(0u64, |sum, &(_, len)| sum.checked_add(u64::from(len)));
+        if ids != Some(self.ended.len() as u64) || self.ends.len() != self.ended.len() {
+            return Err("a block of results whose counts disagree");
+        }
+        let mut start = 0;
+        for &end in &self.ends {
+            if end < start || end as usize > self.data.len() {
+                return Err("a block of results whose offsets run outside its data");
+            }
+            start = end;
+        }
+        Ok(())
+    }
+}
+
 /// Writes one frame and flushes it.
 pub(crate) fn write_frame<T: Serialize>(out: &mut impl Write, message: &T) -> io::Result<()> {
-    write_frame_unflushed(out, message)?;
+    let mut frame = Vec::new();
+    append_frame(&mut frame, message)?;
+    out.write_all(&frame)?;
     out.flush()
 }
 
-/// Writes one frame into `out`'s buffer, for several frames to leave in one write.
-pub(crate) fn write_frame_unflushed<T: Serialize>(
-    out: &mut impl Write,
-    message: &T,
-) -> io::Result<()> {
-    let body = postcard::to_allocvec(message)
-        .map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))?;
-    let len = u32::try_from(body.len())
-        .ok()
-        .filter(|len| *len <= MAX_FRAME)
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "frame too large"))?;
-    let mut frame = Vec::with_capacity(4 + body.len());
-    frame.extend_from_slice(&len.to_le_bytes());
-    frame.extend_from_slice(&body);
-    out.write_all(&frame)
+/// Appends one frame to `frames`, for several frames to leave in one write and for one buffer
+/// to serve frame after frame. On an error, `frames` is left as it was.
+pub(crate) fn append_frame<T: Serialize>(frames: &mut Vec<u8>, message: &T) -> io::Result<()> {
+    let start = frames.len();
+    // The body is serialized after room for its length, which is filled in once known.
+    frames.extend_from_slice(&[0; 4]);
+    let body = encode_into(message, frames)
+        .map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))
+        .and_then(|()| {
+            let len = frames.len() - start - 4;
+            u32::try_from(len)
+                .ok()
+                .filter(|len| *len <= MAX_FRAME)
+                .ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("a message of {len} bytes exceeds the limit of {MAX_FRAME}"),
+                    )
+                })
+        });
+    match body {
+        Ok(len) => {
+            frames[start..start + 4].copy_from_slice(&len.to_le_bytes());
+            Ok(())
+        }
+        Err(err) => {
+            frames.truncate(start);
+            Err(err)
+        }
+    }
 }
 
 /// Reads one frame; `Ok(None)` at a clean end of stream (between frames). A stream that ends
@@ -123,17 +238,49 @@ fn read_body(input: &mut impl Read, len: usize) -> io::Result<Vec<u8>> {
     Ok(body)
 }
 
-/// Serializes a task's argument or value.
-pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, postcard::Error> {
-    postcard::to_allocvec(value)
+/// Serializes `value` at the end of `buffer`; on an error, `buffer` is left as it was.
+pub(crate) fn encode_into<T: Serialize + ?Sized>(
+    value: &T,
+    buffer: &mut Vec<u8>,
+) -> Result<(), postcard::Error> {
+    let start = buffer.len();
+    postcard::serialize_with_flavor(value, Append(buffer)).inspect_err(|_| buffer.truncate(start))
 }
 
-/// Serializes `value` at the end of `buffer`.
-pub(crate) fn encode_into<T: Serialize>(
-    value: &T,
-    buffer: Vec<u8>,
-) -> Result<Vec<u8>, postcard::Error> {
-    postcard::to_extend(value, buffer)
+/// A postcard output appending to a borrowed buffer: a chunk's thousands of arguments, or a
+/// worker's thousands of values, go into one buffer that keeps its memory from one to the next.
+struct Append<'a>(&'a mut Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for Append<'_> {
+    type Output = ();
+
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        self.0.push(byte);
+        Ok(())
+    }
+
+    fn try_extend(&mut self, bytes: &[u8]) -> postcard::Result<()> {
+        append(self.0, bytes);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
+}
+
+/// Appends `bytes` to `buffer`. Most pieces are a varint or a tiny value of a few bytes, for
+/// which a call to `memcpy` costs more than the copy: those are copied byte by byte.
+#[inline]
+fn append(buffer: &mut Vec<u8>, bytes: &[u8]) {
+    if bytes.len() <= 16 {
+        buffer.reserve(bytes.len());
+        for &byte in bytes {
+            buffer.push(byte);
+        }
+    } else {
+        buffer.extend_from_slice(bytes);
+    }
 }
 
 /// Deserializes a task's argument or value.
@@ -149,7 +296,6 @@ mod tests {
 
     use brake_testkit::torture::{fuzz_cases, Tally};
     use proptest::prelude::*;
-    use proptest::strategy::LazyJust;
     use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
     /// The system allocator, noting the largest single request each thread makes, so a test
@@ -216,11 +362,11 @@ mod tests {
             },
         )
         .unwrap();
-        write_frame(
-            &mut buffer,
-            &Reply::Results(vec![(7, ItemResult::Interrupted)]),
-        )
-        .unwrap();
+        let mut results = Results::default();
+        results.push(7, Ended::Interrupted, &[]);
+        results.push(8, Ended::Done, &[9, 9]);
+        results.push(3, Ended::Failed, b"no");
+        write_frame(&mut buffer, &Reply::Results(results)).unwrap();
         let mut input = &buffer[..];
         match read_frame::<Request>(&mut input).unwrap() {
             Some(Request::Run {
@@ -234,11 +380,48 @@ mod tests {
             ),
             other => panic!("unexpected {other:?}"),
         }
-        assert!(matches!(
-            read_frame::<Reply>(&mut input).unwrap(),
-            Some(Reply::Results(items)) if matches!(items[..], [(7, ItemResult::Interrupted)])
-        ));
+        let Some(Reply::Results(results)) = read_frame::<Reply>(&mut input).unwrap() else {
+            panic!("results expected");
+        };
+        assert_eq!(results.check(), Ok(()));
+        let runs: Vec<_> = results.runs().collect();
+        assert_eq!(runs, [(7, 0..2), (3, 2..3)]);
+        let items: Vec<_> = (0..results.len())
+            .map(|i| (results.ended(i), results.bytes(i)))
+            .collect();
+        assert_eq!(
+            items,
+            [
+                (Ended::Interrupted, &[][..]),
+                (Ended::Done, &[9, 9][..]),
+                (Ended::Failed, &b"no"[..])
+            ]
+        );
         assert!(read_frame::<Reply>(&mut input).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_block_whose_parts_disagree_is_refused() {
+        let whole = || {
+            let mut results = Results::default();
+            results.push(1, Ended::Done, &[1, 2]);
+            results.push(2, Ended::Failed, b"x");
+            results
+        };
+        assert_eq!(whole().check(), Ok(()));
+        let mut more_ids = whole();
+        more_ids.runs[0].1 += 1;
+        let mut fewer_ends = whole();
+        fewer_ends.ends.pop();
+        let mut past_data = whole();
+        past_data.ends[1] = 9;
+        let mut backwards = whole();
+        backwards.ends = vec![2, 1];
+        let mut huge = whole();
+        huge.runs = vec![(0, u32::MAX), (0, u32::MAX), (0, 4)];
+        for bad in [more_ids, fewer_ends, past_data, backwards, huge] {
+            assert!(bad.check().is_err(), "{bad:?}");
+        }
     }
 
     #[test]
@@ -305,14 +488,30 @@ mod tests {
         }
     }
 
-    fn item_result() -> impl Strategy<Value = ItemResult> {
+    fn ended() -> impl Strategy<Value = Ended> {
         prop_oneof![
-            prop::collection::vec(any::<u8>(), 0..40).prop_map(ItemResult::Done),
-            ".{0,20}".prop_map(ItemResult::Failed),
-            LazyJust::new(|| ItemResult::Interrupted),
-            ".{0,20}".prop_map(ItemResult::Panicked),
-            LazyJust::new(|| ItemResult::Cancelled),
+            Just(Ended::Done),
+            Just(Ended::Failed),
+            Just(Ended::Interrupted),
+            Just(Ended::Panicked),
+            Just(Ended::Cancelled),
         ]
+    }
+
+    fn results() -> impl Strategy<Value = Results> {
+        prop::collection::vec(
+            (0..4u64, ended(), prop::collection::vec(any::<u8>(), 0..12)),
+            0..8,
+        )
+        .prop_map(|items| {
+            let mut results = Results::default();
+            let mut id = 0;
+            for (gap, ended, bytes) in items {
+                id += gap;
+                results.push(id, ended, &bytes);
+            }
+            results
+        })
     }
 
     fn request() -> impl Strategy<Value = Request> {
@@ -336,7 +535,7 @@ mod tests {
     fn reply() -> impl Strategy<Value = Reply> {
         prop_oneof![
             any::<u32>().prop_map(|pid| Reply::Ready { pid }),
-            prop::collection::vec((any::<u64>(), item_result()), 0..6).prop_map(Reply::Results),
+            results().prop_map(Reply::Results),
         ]
     }
 
@@ -403,7 +602,11 @@ mod tests {
     /// Reads `bytes` as frames of `T` until the end or an error; checks that nothing reads
     /// past the input or ends cleanly inside a frame, and that no read allocates more than a
     /// step beyond what the input holds.
-    fn read_all<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<(), TestCaseError> {
+    /// Each message read is handed to `visit`.
+    fn read_all<T: for<'de> Deserialize<'de>>(
+        bytes: &[u8],
+        visit: impl Fn(&T),
+    ) -> Result<(), TestCaseError> {
         let mut input = bytes;
         loop {
             let before = input.len();
@@ -413,12 +616,26 @@ mod tests {
                 "{largest} bytes allocated for {before} bytes of input"
             );
             match read {
-                Ok(Some(_)) => prop_assert!(input.len() + 4 <= before),
+                Ok(Some(message)) => {
+                    prop_assert!(input.len() + 4 <= before);
+                    visit(&message);
+                }
                 Ok(None) => {
                     prop_assert_eq!(before, 0, "a clean end with bytes left");
                     return Ok(());
                 }
                 Err(_) => return Ok(()),
+            }
+        }
+    }
+
+    /// What the pool does with a block of results: check it, and only if whole, read every item.
+    fn walk(results: &Results) {
+        if results.check().is_ok() {
+            for (_, items) in results.runs() {
+                for item in items {
+                    let _ = (results.ended(item), results.bytes(item));
+                }
             }
         }
     }
@@ -439,9 +656,13 @@ mod tests {
         let result = runner.run(&strategy, |(bytes, request, reply)| {
             ran.set(ran.get() + 1);
             let outcome = std::panic::catch_unwind(|| -> Result<(), TestCaseError> {
-                read_all::<Request>(&bytes)?;
-                read_all::<Reply>(&bytes)?;
-                read_all::<ItemResult>(&bytes)?;
+                read_all::<Request>(&bytes, |_| {})?;
+                read_all::<Reply>(&bytes, |reply| {
+                    if let Reply::Results(results) = reply {
+                        walk(results);
+                    }
+                })?;
+                read_all::<Results>(&bytes, walk)?;
                 let mut out = Vec::new();
                 write_frame(&mut out, &request).unwrap();
                 write_frame(&mut out, &reply).unwrap();

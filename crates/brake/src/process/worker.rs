@@ -20,7 +20,7 @@
 //! the task, and the second ends the worker at once.
 
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter};
+use std::io::{self, BufReader, Write};
 use std::os::fd::{BorrowedFd, FromRawFd, RawFd};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -28,8 +28,10 @@ use std::time::{Duration, Instant};
 
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 
-use super::task::{Ran, Registry};
-use super::wire::{decode, read_frame, write_frame, ItemResult, Reply, Request};
+use super::task::{Erased, Registry};
+use super::wire::{
+    append_frame, decode, read_frame, write_frame, Ended, Reply, Request, Results, MAX_FRAME,
+};
 use crate::stop::{exit_code_for_signal, Notice, Phase, Reason, Stop};
 
 /// The environment variable that marks a start of the program as a pool's worker.
@@ -45,6 +47,13 @@ const MAX_HELLO: u32 = 4096;
 /// normal program. Only a misuse ever waits: a pool's hello is in the pipe before the worker
 /// starts.
 const HELLO_WAIT: Duration = Duration::from_millis(500);
+/// The most data one block of results gathers before the task waits for the writer.
+const BLOCK_DATA: usize = 64 << 20;
+/// The most items one block of results holds.
+const BLOCK_ITEMS: usize = 1 << 20;
+/// The largest value or message one item may carry: a block of it alone, with its framing,
+/// still fits a frame.
+const MAX_VALUE: usize = MAX_FRAME as usize - (1 << 20);
 
 /// Call first thing in `main` (before any thread starts). In a start of the program made by a
 /// [`ProcessPool`](crate::process::ProcessPool), runs tasks from `registry` until the pool is
@@ -86,7 +95,7 @@ pub fn init(registry: &Registry) {
         unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     }
     let requests = BufReader::new(requests);
-    let code = serve(registry, requests, BufWriter::new(replies));
+    let code = serve(registry, requests, replies);
     std::process::exit(code);
 }
 
@@ -155,7 +164,7 @@ fn read_before(fd: BorrowedFd<'_>, buf: &mut [u8], deadline: Instant) -> io::Res
 /// Results go to a writer thread ([`Outbox`]), which sends whatever has accumulated as one
 /// frame: tiny tasks share frames, and a result is on its way to the pool as soon as it exists,
 /// even while the next task keeps this thread busy for ever.
-fn serve(registry: &Registry, mut requests: BufReader<File>, replies: BufWriter<File>) -> i32 {
+fn serve(registry: &Registry, mut requests: BufReader<File>, replies: File) -> i32 {
     let stop = Stop::new();
     stop.set_notice(Notice::Off);
     stop.set_grace(Duration::MAX);
@@ -186,6 +195,8 @@ fn serve(registry: &Registry, mut requests: BufReader<File>, replies: BufWriter<
         return 71;
     };
     let mut code = 0;
+    // One buffer for every item's value or message: a million tiny tasks, no allocation each.
+    let mut bytes = Vec::new();
     loop {
         let (first, task, args, ends) = match read_frame::<Request>(&mut requests) {
             Ok(Some(Request::Run {
@@ -202,16 +213,38 @@ fn serve(registry: &Registry, mut requests: BufReader<File>, replies: BufWriter<
                 break;
             }
         };
+        let run = registry.find(&task);
         let mut start = 0;
         for (id, &end) in (first..).zip(&ends) {
             let arg = args.get(start..end as usize);
             start = end as usize;
-            let result = match arg {
-                _ if stop.is_stopping() => ItemResult::Cancelled,
-                Some(arg) => run_one(registry, &task, &stop, arg),
-                None => ItemResult::Failed("malformed request from the pool".into()),
+            bytes.clear();
+            let ended = match (arg, run) {
+                _ if stop.is_stopping() => Ended::Cancelled,
+                (Some(arg), Some(run)) => run_one(run, &stop, arg, &mut bytes),
+                (None, _) => failed(&mut bytes, "malformed request from the pool".into()),
+                (_, None) => failed(
+                    &mut bytes,
+                    format!(
+                        "task {task:?} is not registered in the worker (register it in the \
+                         Registry given to brake::process::init)"
+                    ),
+                ),
             };
-            if !outbox.push(id, result) {
+            let ended =
+                if bytes.len() > MAX_VALUE {
+                    let message =
+                        format!(
+                    "the {} of task {task:?} is {} bytes, more than a process pool carries \
+                     ({MAX_VALUE} bytes)",
+                    if ended == Ended::Done { "value" } else { "message" },
+                    bytes.len()
+                );
+                    failed(&mut bytes, message)
+                } else {
+                    ended
+                };
+            if !outbox.push(id, ended, &bytes) {
                 return 1; // the writer has gone: the pool is not listening any more
             }
         }
@@ -226,20 +259,31 @@ fn serve(registry: &Registry, mut requests: BufReader<File>, replies: BufWriter<
     }
 }
 
-fn run_one(registry: &Registry, task: &str, stop: &Stop, arg: &[u8]) -> ItemResult {
-    match panic::catch_unwind(AssertUnwindSafe(|| registry.run(task, stop, arg))) {
-        Ok(Ran::Done(value)) => ItemResult::Done(value),
-        Ok(Ran::Failed(message)) => ItemResult::Failed(message),
-        Ok(Ran::Interrupted) => ItemResult::Interrupted,
-        Err(payload) => ItemResult::Panicked(crate::outcome::panic_message(payload.as_ref())),
+fn run_one(run: &Erased, stop: &Stop, arg: &[u8], bytes: &mut Vec<u8>) -> Ended {
+    match panic::catch_unwind(AssertUnwindSafe(|| run(stop, arg, bytes))) {
+        Ok(ended) => ended,
+        Err(payload) => {
+            bytes.clear();
+            bytes.extend_from_slice(crate::outcome::panic_message(payload.as_ref()).as_bytes());
+            Ended::Panicked
+        }
     }
+}
+
+/// Puts `message` in `bytes` and says the item failed.
+fn failed(bytes: &mut Vec<u8>, message: String) -> Ended {
+    bytes.clear();
+    bytes.extend_from_slice(message.as_bytes());
+    Ended::Failed
 }
 
 /// Results handed from the worker's main thread to its writer thread.
 ///
 /// The main thread only appends under an uncontended lock, and wakes the writer only when the
-/// list was empty; the writer takes the whole list at once. So a million tiny results cost a
-/// handful of wake-ups, and one slow task never holds back the results before it.
+/// block was empty; the writer swaps the whole block for an empty one. So a million tiny results
+/// cost a handful of wake-ups, and one slow task never holds back the results before it. A block
+/// is bounded ([`BLOCK_DATA`], [`BLOCK_ITEMS`]) so that it always fits one frame: a task that
+/// outruns the pipe waits for the writer.
 #[derive(Default)]
 struct Outbox {
     state: Mutex<OutboxState>,
@@ -248,7 +292,7 @@ struct Outbox {
 
 #[derive(Default)]
 struct OutboxState {
-    results: Vec<(u64, ItemResult)>,
+    results: Results,
     /// The writer holds results it has taken and not yet written.
     writing: bool,
     closed: bool,
@@ -257,13 +301,23 @@ struct OutboxState {
 
 impl Outbox {
     /// Adds a result; false once the writer has given up.
-    fn push(&self, id: u64, result: ItemResult) -> bool {
+    fn push(&self, id: u64, ended: Ended, bytes: &[u8]) -> bool {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        while !state.writer_gone
+            && !state.results.is_empty()
+            && (state.results.data_len() + bytes.len() > BLOCK_DATA
+                || state.results.len() >= BLOCK_ITEMS)
+        {
+            state = self
+                .ready
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
         if state.writer_gone {
             return false;
         }
         let wake = state.results.is_empty();
-        state.results.push((id, result));
+        state.results.push(id, ended, bytes);
         drop(state);
         if wake {
             self.ready.notify_all();
@@ -280,11 +334,12 @@ impl Outbox {
         self.ready.notify_all();
     }
 
-    /// Everything waiting, or `None` once closed and empty.
-    fn take(&self) -> Option<Vec<(u64, ItemResult)>> {
+    /// Everything waiting, swapped for `empty` (the writer's last block, cleared, so that its
+    /// memory serves again); `None` once closed and empty.
+    fn take(&self, empty: Results) -> Option<Results> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         state.writing = false;
-        self.ready.notify_all(); // for `wait_drained`
+        self.ready.notify_all(); // for `wait_drained`, and a push waiting for room
         while state.results.is_empty() && !state.closed {
             state = self
                 .ready
@@ -295,7 +350,7 @@ impl Outbox {
             None
         } else {
             state.writing = true;
-            Some(std::mem::take(&mut state.results))
+            Some(std::mem::replace(&mut state.results, empty))
         }
     }
 
@@ -326,16 +381,27 @@ impl Outbox {
 }
 
 /// The writer thread: sends what is ready as one frame at a time; true if every frame went out.
-fn write_replies(mut replies: BufWriter<File>, outbox: &Outbox) -> bool {
-    let sent = write_frame(
-        &mut replies,
-        &Reply::Ready {
-            pid: std::process::id(),
-        },
-    )
-    .is_ok()
-        && std::iter::from_fn(|| outbox.take())
-            .all(|batch| write_frame(&mut replies, &Reply::Results(batch)).is_ok());
+fn write_replies(mut replies: File, outbox: &Outbox) -> bool {
+    let ready = Reply::Ready {
+        pid: std::process::id(),
+    };
+    let mut sent = write_frame(&mut replies, &ready).is_ok();
+    let mut empty = Results::default();
+    // One frame buffer, reused: a block's frame is built in it and written straight to the pipe.
+    let mut frame = Vec::new();
+    while sent {
+        let Some(block) = outbox.take(empty) else {
+            break;
+        };
+        let reply = Reply::Results(block);
+        frame.clear();
+        sent = append_frame(&mut frame, &reply).is_ok() && replies.write_all(&frame).is_ok();
+        let Reply::Results(mut block) = reply else {
+            unreachable!("built above")
+        };
+        block.clear();
+        empty = block;
+    }
     if !sent {
         outbox.writer_gone();
     }
