@@ -47,6 +47,12 @@ const MAX_HELLO: u32 = 4096;
 /// normal program. Only a misuse ever waits: a pool's hello is in the pipe before the worker
 /// starts.
 const HELLO_WAIT: Duration = Duration::from_millis(500);
+/// A block of results with this many items goes at once.
+const FLUSH_ITEMS: usize = 4096;
+/// A block of results with this much data goes at once.
+const FLUSH_DATA: usize = 256 << 10;
+/// The longest a finished result waits for more to share its frame.
+const LINGER: Duration = Duration::from_millis(1);
 /// The most data one block of results gathers before the task waits for the writer.
 const BLOCK_DATA: usize = 64 << 20;
 /// The most items one block of results holds.
@@ -248,6 +254,11 @@ fn serve(registry: &Registry, mut requests: BufReader<File>, replies: File) -> i
                 return 1; // the writer has gone: the pool is not listening any more
             }
         }
+        // Waiting for the next request may take long: what is done goes now. When the next
+        // request is already here, the block goes on filling.
+        if requests.buffer().is_empty() {
+            outbox.flush();
+        }
     }
     outbox.close();
     if writer.join().ok() != Some(true) {
@@ -279,11 +290,13 @@ fn failed(bytes: &mut Vec<u8>, message: String) -> Ended {
 
 /// Results handed from the worker's main thread to its writer thread.
 ///
-/// The main thread only appends under an uncontended lock, and wakes the writer only when the
-/// block was empty; the writer swaps the whole block for an empty one. So a million tiny results
-/// cost a handful of wake-ups, and one slow task never holds back the results before it. A block
-/// is bounded ([`BLOCK_DATA`], [`BLOCK_ITEMS`]) so that it always fits one frame: a task that
-/// outruns the pipe waits for the writer.
+/// The main thread appends under an uncontended lock; the writer swaps the whole block for an
+/// empty one and sends it as one frame. A block goes when it is big enough ([`FLUSH_ITEMS`],
+/// [`FLUSH_DATA`]), when the main thread is about to wait for requests, or when its first
+/// result has waited [`LINGER`]: so a million tiny results make a few hundred frames, and a
+/// result finished before a task that runs for ever still reaches the pool within [`LINGER`].
+/// A block is bounded ([`BLOCK_DATA`], [`BLOCK_ITEMS`]) so that it always fits one frame: a
+/// task that outruns the pipe waits for the writer.
 #[derive(Default)]
 struct Outbox {
     state: Mutex<OutboxState>,
@@ -293,10 +306,20 @@ struct Outbox {
 #[derive(Default)]
 struct OutboxState {
     results: Results,
+    /// When the block's first result was added.
+    since: Option<Instant>,
+    /// The block is to go now, whatever its size.
+    flush: bool,
     /// The writer holds results it has taken and not yet written.
     writing: bool,
     closed: bool,
     writer_gone: bool,
+}
+
+impl OutboxState {
+    fn full(&self) -> bool {
+        self.results.len() >= FLUSH_ITEMS || self.results.data_len() >= FLUSH_DATA
+    }
 }
 
 impl Outbox {
@@ -316,13 +339,29 @@ impl Outbox {
         if state.writer_gone {
             return false;
         }
-        let wake = state.results.is_empty();
+        let first = state.results.is_empty();
+        let was_full = state.full();
         state.results.push(id, ended, bytes);
+        if first {
+            state.since = Some(Instant::now());
+        }
+        // The writer hears of a new block (to time its wait) and of a full one, nothing between.
+        let wake = first || (!was_full && state.full());
         drop(state);
         if wake {
             self.ready.notify_all();
         }
         true
+    }
+
+    /// Has the block go now.
+    fn flush(&self) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if !state.results.is_empty() && !state.flush {
+            state.flush = true;
+            drop(state);
+            self.ready.notify_all();
+        }
     }
 
     /// No more results will come.
@@ -334,32 +373,46 @@ impl Outbox {
         self.ready.notify_all();
     }
 
-    /// Everything waiting, swapped for `empty` (the writer's last block, cleared, so that its
-    /// memory serves again); `None` once closed and empty.
+    /// The block once it is to go, swapped for `empty` (the writer's last block, cleared, so
+    /// that its memory serves again); `None` once closed and empty.
     fn take(&self, empty: Results) -> Option<Results> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         state.writing = false;
         self.ready.notify_all(); // for `wait_drained`, and a push waiting for room
-        while state.results.is_empty() && !state.closed {
+        loop {
+            if state.results.is_empty() {
+                if state.closed {
+                    return None;
+                }
+                state = self
+                    .ready
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
+                continue;
+            }
+            let waited = state.since.map_or(LINGER, |since| since.elapsed());
+            if state.flush || state.closed || state.full() || waited >= LINGER {
+                break;
+            }
             state = self
                 .ready
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
+                .wait_timeout(state, LINGER - waited)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         }
-        if state.results.is_empty() {
-            None
-        } else {
-            state.writing = true;
-            Some(std::mem::replace(&mut state.results, empty))
-        }
+        state.writing = true;
+        state.flush = false;
+        state.since = None;
+        Some(std::mem::replace(&mut state.results, empty))
     }
 
-    /// Waits, at most `limit`, until every result pushed has been written.
+    /// Has everything pushed go now, and waits, at most `limit`, until it has been written.
     fn wait_drained(&self, limit: Duration) {
-        let deadline = std::time::Instant::now() + limit;
+        self.flush();
+        let deadline = Instant::now() + limit;
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         while (state.writing || !state.results.is_empty()) && !state.writer_gone {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return;
             }
