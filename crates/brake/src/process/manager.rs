@@ -55,7 +55,9 @@ const POOL_VAR: &str = "BRAKE_PROCESS_POOL";
 /// How much work, in time, a worker is sent ahead of what it is running.
 const AHEAD: Duration = Duration::from_millis(2);
 
-/// The most tasks a worker holds at once.
+/// The most tasks a worker holds at once. Large enough for a map's next chunk (a job goes
+/// whole) to be in the worker before it finishes the current one; the two milliseconds
+/// ahead and each worker's share of the work bound it first.
 const MAX_DEPTH: usize = 1 << 16;
 
 /// What the manager reacts to.
