@@ -167,9 +167,9 @@ fn read_before(fd: BorrowedFd<'_>, buf: &mut [u8], deadline: Instant) -> io::Res
 
 /// The worker's loop; returns its exit status.
 ///
-/// Results go to a writer thread ([`Outbox`]), which sends whatever has accumulated as one
-/// frame: tiny tasks share frames, and a result is on its way to the pool as soon as it exists,
-/// even while the next task keeps this thread busy for ever.
+/// Results go to a writer thread ([`Outbox`]), which sends them a block at a time: tiny tasks
+/// share frames, and a result is on its way to the pool within [`LINGER`] of its end, even
+/// while the next task keeps this thread busy for ever.
 fn serve(registry: &Registry, mut requests: BufReader<File>, replies: File) -> i32 {
     let stop = Stop::new();
     stop.set_notice(Notice::Off);
@@ -237,19 +237,12 @@ fn serve(registry: &Registry, mut requests: BufReader<File>, replies: File) -> i
                     ),
                 ),
             };
-            let ended =
-                if bytes.len() > MAX_VALUE {
-                    let message =
-                        format!(
-                    "the {} of task {task:?} is {} bytes, more than a process pool carries \
-                     ({MAX_VALUE} bytes)",
-                    if ended == Ended::Done { "value" } else { "message" },
-                    bytes.len()
-                );
-                    failed(&mut bytes, message)
-                } else {
-                    ended
-                };
+            let ended = if bytes.len() > MAX_VALUE {
+                let message = too_large(&task, ended, bytes.len());
+                failed(&mut bytes, message)
+            } else {
+                ended
+            };
             if !outbox.push(id, ended, &bytes) {
                 return 1; // the writer has gone: the pool is not listening any more
             }
@@ -279,6 +272,19 @@ fn run_one(run: &Erased, stop: &Stop, arg: &[u8], bytes: &mut Vec<u8>) -> Ended 
             Ended::Panicked
         }
     }
+}
+
+/// Why an item's value or message cannot travel.
+fn too_large(task: &str, ended: Ended, len: usize) -> String {
+    let what = if ended == Ended::Done {
+        "value"
+    } else {
+        "message"
+    };
+    format!(
+        "the {what} of task {task:?} is {len} bytes, more than a process pool carries \
+         ({MAX_VALUE} bytes)"
+    )
 }
 
 /// Puts `message` in `bytes` and says the item failed.
