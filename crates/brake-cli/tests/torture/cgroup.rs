@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use brake::child::cgroup::run_name;
 use brake::child::RunCgroup;
 use brake_testkit::torture::{trials, Tally};
-use brake_testkit::{Command, Finished, Session, Status};
+use brake_testkit::{marked_processes, Command, Finished, Session, Status};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -593,25 +593,33 @@ fn torture_cgroup_guard_ends_the_cgroup_of_a_killed_runner() {
             failures.push(format!("trial {trial}: the escaped sleeps did not start"));
         }
         let cgroup = named_cgroup(&session.output());
-        // brake alone: its guard sees the pipe close and ends the run's cgroup.
+        let token = session.marker().to_owned();
+        // brake alone: its guard sees the pipe close, ends the run's cgroup, removes it and
+        // exits. Everything the session started must be gone then, the guard too.
         if session.send_signal(libc::SIGKILL).is_ok() {
             tally.faults += 1;
         }
         let gone = eventually(|| {
-            sleeping(&escaped).is_empty() && cgroup.as_ref().is_some_and(|c| !c.exists())
+            sleeping(&escaped).is_empty()
+                && cgroup.as_ref().is_some_and(|c| !c.exists())
+                && marked_processes(&token).is_empty()
         });
         if !gone {
             let left = sleeping(&escaped);
-            tally.left_behind += left.len();
+            let marked = marked_processes(&token);
+            tally.left_behind += left.len().max(marked.len());
             failures.push(format!(
-                "trial {trial}: 5 s after brake was killed: escapees {left:?}, cgroup {cgroup:?} \
-                 exists: {}",
+                "trial {trial}: 5 s after brake was killed: escapees {left:?}, still marked \
+                 {marked:?}, cgroup {cgroup:?} exists: {}",
                 cgroup.as_ref().is_some_and(|c| c.exists())
             ));
         }
         match session.wait_exit(LIMIT) {
             Ok(finished) => {
                 tally.left_behind += finished.survivors.len();
+                if !finished.survivors.is_empty() {
+                    failures.push(format!("trial {trial}: left {:?}", finished.survivors));
+                }
                 if finished.status != Status::Signaled(libc::SIGKILL) {
                     failures.push(format!("trial {trial}: ended {:?}", finished.status));
                 }

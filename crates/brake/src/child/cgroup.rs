@@ -606,14 +606,22 @@ fn wait_empty(dir: &Path, until: Instant, me: u32) -> io::Result<bool> {
         }
     };
     loop {
-        // `populated` alone would never drop while this process is inside; a zombie is no
-        // longer listed in `cgroup.procs`, so the list is what counts.
         let populated = match populated(dir) {
             Ok(populated) => populated,
             Err(err) if gone(&err) => return Ok(true),
             Err(err) => return Err(err),
         };
-        if !populated || members(dir).iter().all(|pid| *pid == me) {
+        // A process whose threads have all exited leaves `cgroup.procs` a moment before it
+        // leaves the cgroup, and the cgroup cannot be removed until it has: `populated` is
+        // what counts. With this process inside, `populated` never drops, and the list is all
+        // there is (the cgroup stays anyway).
+        let members = members(dir);
+        let empty = if members.contains(&me) {
+            members.iter().all(|pid| *pid == me)
+        } else {
+            !populated
+        };
+        if empty {
             return Ok(true);
         }
         let now = Instant::now();
