@@ -37,6 +37,8 @@ mod watchdog;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
@@ -104,21 +106,11 @@ fn exec_main(argv: Vec<OsString>) -> ExitCode {
 /// Makes a write past `RLIMIT_FSIZE` fail with `EFBIG` instead of killing brake with SIGXFSZ,
 /// so a joblog or output file that hits the limit is reported and the run stops in order.
 ///
-/// The signal is caught by a handler that does nothing, not ignored: an exec resets a caught
-/// signal to its default but keeps an ignored one ignored, and jobs must get the default.
-/// The handler is process-wide, whichever thread the signal is sent to.
+/// The signal is caught, not ignored: an exec resets a caught signal to its default but keeps
+/// an ignored one ignored, and jobs must get the default. signal-hook's handler (restarting
+/// other system calls) only sets a flag, which nothing needs to read.
 fn survive_file_size_limit() {
-    extern "C" fn nothing(_: libc::c_int) {}
-    // SAFETY: `sigaction` is given a zeroed, then filled, `struct sigaction` on our stack and a
-    // handler that touches nothing (trivially async-signal-safe); SA_RESTART keeps other
-    // system calls from seeing EINTR. No other code of brake handles SIGXFSZ.
-    unsafe {
-        let mut action: libc::sigaction = std::mem::zeroed();
-        action.sa_sigaction = nothing as extern "C" fn(libc::c_int) as libc::sighandler_t;
-        action.sa_flags = libc::SA_RESTART;
-        libc::sigemptyset(&mut action.sa_mask);
-        libc::sigaction(libc::SIGXFSZ, &action, std::ptr::null_mut());
-    }
+    let _ = signal_hook::flag::register(libc::SIGXFSZ, Arc::new(AtomicBool::new(false)));
 }
 
 /// clap's own exit: help and version succeed, usage errors are 255.
