@@ -103,7 +103,10 @@ fn a_descendant_that_left_the_group_is_ended_too() {
         "--",
         "sh",
         "-c",
-        "setsid sleep 300 & sleep 0.2; echo ready; while :; do sleep 0.05; done",
+        // Ready once the sleep has its own session, not after a guess at how long that takes.
+        "setsid sleep 300 & g=$!; \
+         while [ \"$(cut -d' ' -f6 /proc/$g/stat)\" != \"$g\" ]; do sleep 0.01; done; \
+         echo ready; while :; do sleep 0.05; done",
     ]);
     session.wait_for("ready", 1, LIMIT).unwrap();
     let finished = session

@@ -384,7 +384,10 @@ fn end_marked_ends_marked_processes_anywhere_in_the_tree() {
         command.env("BRAKE_TEST_RUN", &token);
         let mut child = Child::spawn(&mut command, &options("KILL")).unwrap();
         Lines::of(&mut child).ready();
-        assert!(eventually(LIMIT, || marked_processes(&token).len() >= 2));
+        // `setsid` execs `sleep` only after it has started: wait for the sleep itself.
+        assert!(eventually(LIMIT, || marked_processes(&token)
+            .iter()
+            .any(|p| p.cmdline == "sleep 300")));
         let ended = end_marked("BRAKE_TEST_RUN", &token, &[]);
         assert!(ended.iter().any(|p| p.cmdline == "sleep 300"), "{ended:?}");
         assert_all_gone(&token);
