@@ -84,8 +84,10 @@ impl Builder {
 ///   replaced.
 ///
 /// Tiny tasks are sent to a worker several at a time, so that the pipe's round trip is not paid
-/// once per task; tasks of a millisecond or more go one at a time. Dropping the pool runs the
-/// queued tasks out and waits for the workers to exit (see [`Drop`](#impl-Drop-for-ProcessPool)).
+/// once per task; tasks of a millisecond or more go one at a time. Results come back in blocks:
+/// a result waits at most a millisecond for others to share its frame. Dropping the pool runs
+/// the queued tasks out and waits for the workers to exit (see
+/// [`Drop`](#impl-Drop-for-ProcessPool)).
 pub struct ProcessPool {
     shared: Arc<Shared>,
     events: Sender<Event>,
