@@ -72,24 +72,22 @@ static SLOW_PID: Task<(), u32> = Task::new("slow-pid", |_, ()| {
     Ok(std::process::id())
 });
 /// Runs until the worker's stop, then says it was interrupted.
-static UNTIL_STOPPED: Task<u32, ()> = Task::new("until-stopped", |stop, _| {
+static UNTIL_STOPPED: Task<u32, ()> = Task::new("until-stopped", |stop, _| until_stopped(stop));
+
+/// Returns 7 at once for 0; runs until the worker's stop for anything else.
+static FIRST_THEN_UNTIL_STOPPED: Task<u32, u32> =
+    Task::new("first-then-until-stopped", |stop, n| match n {
+        0 => Ok(7),
+        _ => until_stopped(stop),
+    });
+
+/// Waits for the worker's stop, then says the task was interrupted.
+fn until_stopped<T>(stop: &Stop) -> brake::TaskResult<T> {
     while !stop.is_stopping() {
         std::thread::sleep(Duration::from_millis(1));
     }
     Err(brake::Stopped.into())
-});
-
-/// Returns 7 at once for 0; runs until the worker's stop for anything else.
-static FIRST_THEN_UNTIL_STOPPED: Task<u32, u32> =
-    Task::new("first-then-until-stopped", |stop, n| {
-        if n == 0 {
-            return Ok(7);
-        }
-        while !stop.is_stopping() {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        Err(brake::Stopped.into())
-    });
+}
 
 fn registry() -> Registry {
     let mut registry = Registry::new();

@@ -57,6 +57,19 @@ impl<A, R> fmt::Debug for Task<A, R> {
 /// serialized value (or the failure's message) in the buffer, and says how it ended.
 pub(crate) type Erased = Box<dyn Fn(&Stop, &[u8], &mut Vec<u8>) -> Ended + Send + Sync>;
 
+/// Makes `message` the item's bytes, in place of anything written before, and says the item
+/// ended as `ended` (failed or panicked: the ends that carry a message).
+pub(crate) fn with_message(bytes: &mut Vec<u8>, ended: Ended, message: &str) -> Ended {
+    bytes.clear();
+    bytes.extend_from_slice(message.as_bytes());
+    ended
+}
+
+/// Makes `message` the item's bytes and says the item failed.
+pub(crate) fn failed(bytes: &mut Vec<u8>, message: &str) -> Ended {
+    with_message(bytes, Ended::Failed, message)
+}
+
 /// The tasks a program's process pools may run, by name.
 ///
 /// Build the same registry in every start of the program, before calling
@@ -90,30 +103,25 @@ impl Registry {
         let name = task.name;
         let run = task.run;
         let erased: Erased = Box::new(move |stop, bytes, out| {
-            let fail = |out: &mut Vec<u8>, message: String| {
-                out.clear();
-                out.extend_from_slice(message.as_bytes());
-                Ended::Failed
-            };
             let arg = match decode::<A>(bytes) {
                 Ok(arg) => arg,
                 Err(err) => {
-                    return fail(
+                    return failed(
                         out,
-                        format!("cannot decode the argument of task {name:?}: {err}"),
+                        &format!("cannot decode the argument of task {name:?}: {err}"),
                     )
                 }
             };
             match run(stop, arg) {
                 Ok(value) => match encode_into(&value, out) {
                     Ok(()) => Ended::Done,
-                    Err(err) => fail(
+                    Err(err) => failed(
                         out,
-                        format!("cannot encode the value of task {name:?}: {err}"),
+                        &format!("cannot encode the value of task {name:?}: {err}"),
                     ),
                 },
                 Err(err) if err.is_stopped() => Ended::Interrupted,
-                Err(err) => fail(out, err.to_string()),
+                Err(err) => failed(out, &err.to_string()),
             }
         });
         self.tasks.insert(name, erased);

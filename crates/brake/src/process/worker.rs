@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 
-use super::task::{Erased, Registry};
+use super::task::{failed, with_message, Erased, Registry};
 use super::wire::{
     append_frame, decode, read_frame, write_frame, Ended, Reply, Request, Results, MAX_FRAME,
 };
@@ -228,10 +228,10 @@ fn serve(registry: &Registry, mut requests: BufReader<File>, replies: File) -> i
             let ended = match (arg, run) {
                 _ if stop.is_stopping() => Ended::Cancelled,
                 (Some(arg), Some(run)) => run_one(run, &stop, arg, &mut bytes),
-                (None, _) => failed(&mut bytes, "malformed request from the pool".into()),
+                (None, _) => failed(&mut bytes, "malformed request from the pool"),
                 (_, None) => failed(
                     &mut bytes,
-                    format!(
+                    &format!(
                         "task {task:?} is not registered in the worker (register it in the \
                          Registry given to brake::process::init)"
                     ),
@@ -239,7 +239,7 @@ fn serve(registry: &Registry, mut requests: BufReader<File>, replies: File) -> i
             };
             let ended = if bytes.len() > MAX_VALUE {
                 let message = too_large(&task, ended, bytes.len());
-                failed(&mut bytes, message)
+                failed(&mut bytes, &message)
             } else {
                 ended
             };
@@ -266,11 +266,11 @@ fn serve(registry: &Registry, mut requests: BufReader<File>, replies: File) -> i
 fn run_one(run: &Erased, stop: &Stop, arg: &[u8], bytes: &mut Vec<u8>) -> Ended {
     match panic::catch_unwind(AssertUnwindSafe(|| run(stop, arg, bytes))) {
         Ok(ended) => ended,
-        Err(payload) => {
-            bytes.clear();
-            bytes.extend_from_slice(crate::outcome::panic_message(payload.as_ref()).as_bytes());
-            Ended::Panicked
-        }
+        Err(payload) => with_message(
+            bytes,
+            Ended::Panicked,
+            &crate::outcome::panic_message(payload.as_ref()),
+        ),
     }
 }
 
@@ -285,13 +285,6 @@ fn too_large(task: &str, ended: Ended, len: usize) -> String {
         "the {what} of task {task:?} is {len} bytes, more than a process pool carries \
          ({MAX_VALUE} bytes)"
     )
-}
-
-/// Puts `message` in `bytes` and says the item failed.
-fn failed(bytes: &mut Vec<u8>, message: String) -> Ended {
-    bytes.clear();
-    bytes.extend_from_slice(message.as_bytes());
-    Ended::Failed
 }
 
 /// Results handed from the worker's main thread to its writer thread.
