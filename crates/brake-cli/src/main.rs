@@ -7,34 +7,6 @@
 //! than 100 failed; 128 + N after signal N stopped the run (130 for Ctrl-C); 255 for usage and
 //! internal errors. `brake exec` exits with the program's own status (see `exec.rs`).
 
-/// `eprintln!` that never panics: a closed terminal (SIGHUP) or a closed stderr must not turn
-/// an orderly stop into a crash, so brake's own messages ignore write errors.
-/// The line is formatted first and written in one call: one write to a terminal, not one per
-/// formatted piece, and never split by another thread's output.
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let mut line = format!($($arg)*);
-        line.push('\n');
-        let _ = std::io::stderr().write_all(line.as_bytes());
-    }};
-}
-
-mod cli;
-mod exec;
-#[cfg(test)]
-mod fuzz;
-mod inputs;
-mod job;
-mod joblog;
-mod limits;
-mod output;
-mod quote;
-mod runner;
-mod summary;
-mod template;
-mod watchdog;
-
 use std::ffi::OsString;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
@@ -42,7 +14,8 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
-use crate::summary::INTERNAL_ERROR;
+use brake_cli::summary::INTERNAL_ERROR;
+use brake_cli::{cli, exec, runner, say, watchdog};
 
 /// `brake exec …`.
 #[derive(Parser)]
