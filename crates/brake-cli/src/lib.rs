@@ -24,8 +24,6 @@ macro_rules! say {
 pub mod cli;
 #[doc(hidden)]
 pub mod exec;
-#[cfg(test)]
-mod fuzz;
 mod inputs;
 mod job;
 #[doc(hidden)]
