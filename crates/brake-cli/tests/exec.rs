@@ -4,13 +4,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use brake_testkit::{marked_processes, Command, Session, Status};
+use brake_testkit::{marked_processes, Status};
+
+mod support;
+use support::start;
 
 const LIMIT: Duration = Duration::from_secs(120);
-
-fn brake(args: &[&str]) -> Session {
-    Session::spawn(Command::new(env!("CARGO_BIN_EXE_brake")).args(args)).expect("start brake")
-}
 
 fn data(name: &str) -> String {
     let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests", "data", name]
@@ -22,7 +21,7 @@ fn data(name: &str) -> String {
 #[test]
 fn one_press_ends_the_seeds_python_pool_and_all_its_workers() {
     let script = data("seed_defect.py");
-    let session = brake(&["exec", "--", "python3", &script]);
+    let session = start(["exec", "--", "python3", &script]);
     session.wait_for("worker started", 3, LIMIT).unwrap();
     let token = session.marker().to_owned();
     assert!(
@@ -48,7 +47,7 @@ fn one_press_ends_the_seeds_python_pool_and_all_its_workers() {
 
 #[test]
 fn a_program_that_ignores_ctrl_c_is_escalated() {
-    let session = brake(&[
+    let session = start([
         "exec",
         "--termseq",
         "INT,300,TERM,300,KILL",
@@ -72,7 +71,7 @@ fn a_program_that_ignores_ctrl_c_is_escalated() {
 
 #[test]
 fn a_second_press_kills_at_once() {
-    let session = brake(&[
+    let session = start([
         "exec",
         "--termseq",
         "INT,60000,TERM,60000,KILL",
@@ -98,7 +97,7 @@ fn a_second_press_kills_at_once() {
 
 #[test]
 fn a_descendant_that_left_the_group_is_ended_too() {
-    let session = brake(&[
+    let session = start([
         "exec",
         "--",
         "sh",
@@ -129,11 +128,11 @@ fn a_descendant_that_left_the_group_is_ended_too() {
 
 #[test]
 fn the_programs_own_status_passes_through() {
-    let finished = brake(&["exec", "--", "sh", "-c", "exit 7"])
+    let finished = start(["exec", "--", "sh", "-c", "exit 7"])
         .wait_exit(LIMIT)
         .unwrap();
     assert_eq!(finished.status, Status::Exited(7));
-    let finished = brake(&["exec", "--", "sh", "-c", "kill -TERM $$"])
+    let finished = start(["exec", "--", "sh", "-c", "kill -TERM $$"])
         .wait_exit(LIMIT)
         .unwrap();
     assert_eq!(finished.status, Status::Exited(143));
@@ -156,7 +155,7 @@ fn bad_input_gets_a_one_line_message_and_its_status() {
         ),
     ];
     for (args, code, message) in cases {
-        let finished = brake(args).wait_exit(LIMIT).unwrap();
+        let finished = start(args).wait_exit(LIMIT).unwrap();
         assert_eq!(
             finished.status,
             Status::Exited(code),

@@ -3,23 +3,12 @@
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use proptest::prelude::*;
 
-fn brake_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_brake"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run brake")
-}
-
-fn brake(args: &[&str]) -> Output {
-    let dir = tempfile::tempdir().unwrap();
-    brake_in(dir.path(), args)
-}
+mod support;
+use support::{command, read_joblog, run, run_in};
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -39,7 +28,7 @@ fn grouped_output_never_interleaves() {
         ":::",
     ];
     args.extend(values.iter().map(String::as_str));
-    let out = brake(&args);
+    let out = run(&args);
     assert!(out.status.success(), "{out:?}");
     let lines: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
     assert_eq!(lines.len(), 60);
@@ -52,7 +41,7 @@ fn grouped_output_never_interleaves() {
 
 #[test]
 fn keep_order_prints_in_input_order() {
-    let out = brake(&[
+    let out = run([
         "-k",
         "-j",
         "4",
@@ -65,7 +54,7 @@ fn keep_order_prints_in_input_order() {
     ]);
     assert!(out.status.success(), "{out:?}");
     assert_eq!(stdout(&out), "4\n3\n2\n1\n");
-    let out = brake(&["-j", "4", "sleep 0.{}; echo {}", ":::", "4", "3", "2", "1"]);
+    let out = run(["-j", "4", "sleep 0.{}; echo {}", ":::", "4", "3", "2", "1"]);
     assert_eq!(
         stdout(&out),
         "1\n2\n3\n4\n",
@@ -75,7 +64,7 @@ fn keep_order_prints_in_input_order() {
 
 #[test]
 fn tag_prefixes_every_line() {
-    let out = brake(&[
+    let out = run([
         "--tag",
         "-k",
         "printf 'x\\ny\\n'; echo {}",
@@ -90,9 +79,9 @@ fn tag_prefixes_every_line() {
 fn line_buffer_prints_lines_before_the_job_ends() {
     // The second job waits for the first's line to be printed by brake before it ends.
     let dir = tempfile::tempdir().unwrap();
-    let out = brake_in(
+    let out = run_in(
         dir.path(),
-        &[
+        [
             "--line-buffer",
             "--timeout",
             "2",
@@ -113,13 +102,13 @@ fn line_buffer_prints_lines_before_the_job_ends() {
 
 #[test]
 fn ungroup_passes_output_straight_through() {
-    let out = brake(&["-u", "-j", "1", "echo", ":::", "a", "b"]);
+    let out = run(["-u", "-j", "1", "echo", ":::", "a", "b"]);
     assert_eq!(stdout(&out), "a\nb\n");
 }
 
 #[test]
 fn replacement_strings_and_sources() {
-    let out = brake(&[
+    let out = run([
         "-k",
         "echo {1} {2} {1.} {1/} {1//} {1/.} {#}",
         ":::",
@@ -134,14 +123,13 @@ fn replacement_strings_and_sources() {
     );
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("in.txt"), "one\ntwo\n").unwrap();
-    let out = brake_in(dir.path(), &["-k", "echo", "::::", "in.txt"]);
+    let out = run_in(dir.path(), ["-k", "echo", "::::", "in.txt"]);
     assert_eq!(stdout(&out), "one\ntwo\n");
 }
 
 #[test]
 fn stdin_lines_are_the_inputs_when_no_source_is_given() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_brake"))
-        .args(["-k", "echo", "got"])
+    let mut child = command(["-k", "echo", "got"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -155,9 +143,9 @@ fn stdin_lines_are_the_inputs_when_no_source_is_given() {
 #[test]
 fn hostile_values_stay_literal() {
     let dir = tempfile::tempdir().unwrap();
-    let out = brake_in(
+    let out = run_in(
         dir.path(),
-        &[
+        [
             "printf",
             "'[%s]\\n'",
             ":::",
@@ -200,9 +188,12 @@ proptest! {
             &["printf '%s\\0' '{}'"][..],
             &["printf '%s\\0' \"{}\""][..],
         ] {
-            let mut command = Command::new(env!("CARGO_BIN_EXE_brake"));
-            command.args(["-k", "-j", "2"]).args(template).arg(":::").args(&args);
-            let out = command.output().unwrap();
+            let out = command(["-k", "-j", "2"])
+                .args(template)
+                .arg(":::")
+                .args(&args)
+                .output()
+                .unwrap();
             prop_assert!(out.status.success(), "{:?}", out);
             let mut expected = Vec::new();
             for value in &values {
@@ -217,8 +208,7 @@ proptest! {
 #[test]
 fn invalid_utf8_passes_through() {
     let value = OsStr::from_bytes(b"caf\xe9");
-    let out = Command::new(env!("CARGO_BIN_EXE_brake"))
-        .args(["printf", "%s"])
+    let out = command(["printf", "%s"])
         .arg(":::")
         .arg(value)
         .output()
@@ -228,8 +218,8 @@ fn invalid_utf8_passes_through() {
 
 #[test]
 fn exit_status_counts_failures() {
-    assert_eq!(brake(&["true", ":::", "1", "2"]).status.code(), Some(0));
-    let out = brake(&["exit {}", ":::", "0", "3", "4", "5"]);
+    assert_eq!(run(["true", ":::", "1", "2"]).status.code(), Some(0));
+    let out = run(["exit {}", ":::", "0", "3", "4", "5"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("brake: 1 done, 3 failed"),
@@ -239,15 +229,15 @@ fn exit_status_counts_failures() {
     let many: Vec<String> = (1..=150).map(|i| i.to_string()).collect();
     let mut args = vec!["-j", "8", "false", ":::"];
     args.extend(many.iter().map(String::as_str));
-    assert_eq!(brake(&args).status.code(), Some(101));
+    assert_eq!(run(&args).status.code(), Some(101));
 }
 
 #[test]
 fn halt_now_stops_after_the_first_failure() {
     let dir = tempfile::tempdir().unwrap();
-    let out = brake_in(
+    let out = run_in(
         dir.path(),
-        &[
+        [
             "--halt",
             "now,fail=1",
             "-j",
@@ -275,9 +265,9 @@ fn halt_now_stops_after_the_first_failure() {
 #[test]
 fn retries_run_a_failing_job_again() {
     let dir = tempfile::tempdir().unwrap();
-    let out = brake_in(
+    let out = run_in(
         dir.path(),
-        &[
+        [
             "--retries",
             "3",
             "echo x >> tries; echo {} > /dev/null; [ $(wc -l < tries) -ge 3 ]",
@@ -292,7 +282,7 @@ fn retries_run_a_failing_job_again() {
 
 #[test]
 fn timeout_fails_a_job_that_runs_too_long() {
-    let out = brake(&["--timeout", "300ms", "sleep", ":::", "30", "0"]);
+    let out = run(["--timeout", "300ms", "sleep", ":::", "30", "0"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("brake: job 1 timed out after 300ms"),
@@ -304,7 +294,7 @@ fn timeout_fails_a_job_that_runs_too_long() {
 #[test]
 fn dry_run_prints_and_runs_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let out = brake_in(dir.path(), &["--dry-run", "touch", ":::", "a", "b c"]);
+    let out = run_in(dir.path(), ["--dry-run", "touch", ":::", "a", "b c"]);
     assert!(out.status.success());
     assert_eq!(stdout(&out), "touch a\ntouch 'b c'\n");
     assert!(!dir.path().join("a").exists());
@@ -313,9 +303,9 @@ fn dry_run_prints_and_runs_nothing() {
 #[test]
 fn joblog_columns_and_statuses() {
     let dir = tempfile::tempdir().unwrap();
-    let out = brake_in(
+    let out = run_in(
         dir.path(),
-        &[
+        [
             "-k",
             "--joblog",
             "run.log",
@@ -328,22 +318,26 @@ fn joblog_columns_and_statuses() {
         ],
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let log = std::fs::read_to_string(dir.path().join("run.log")).unwrap();
-    let rows: Vec<Vec<&str>> = log
-        .lines()
-        .skip(1)
-        .map(|l| l.split('\t').collect())
-        .collect();
-    assert_eq!(rows.len(), 2, "{log}");
+    let log = read_joblog(&dir.path().join("run.log"))
+        .unwrap()
+        .expect("a joblog");
+    assert!(log.header && log.torn.is_none(), "{log:?}");
+    let rows = &log.jobs;
+    assert_eq!(rows.len(), 2, "{log:?}");
     assert_eq!(
-        (rows[0][0], rows[0][1], rows[0][6], rows[0][7]),
-        ("1", ":", "0", "0")
+        (
+            rows[0].seq,
+            rows[0].host.as_str(),
+            rows[0].exitval,
+            rows[0].signal
+        ),
+        (1, ":", 0, 0)
     );
     // The second job's shell killed itself with SIGTERM.
     assert_eq!(
-        (rows[1][0], rows[1][6], rows[1][7]),
-        ("2", "-1", "15"),
-        "{log}"
+        (rows[1].seq, rows[1].exitval, rows[1].signal),
+        (2, -1, 15),
+        "{log:?}"
     );
 }
 
@@ -351,23 +345,23 @@ fn joblog_columns_and_statuses() {
 fn resume_failed_runs_failures_again() {
     let dir = tempfile::tempdir().unwrap();
     let job = "echo {} >> ran; [ -e fixed ] || [ {} != b ]";
-    let first = brake_in(
+    let first = run_in(
         dir.path(),
-        &["--joblog", "run.log", job, ":::", "a", "b", "c"],
+        ["--joblog", "run.log", job, ":::", "a", "b", "c"],
     );
     assert_eq!(first.status.code(), Some(1));
-    let resumed = brake_in(
+    let resumed = run_in(
         dir.path(),
-        &["--resume", "--joblog", "run.log", job, ":::", "a", "b", "c"],
+        ["--resume", "--joblog", "run.log", job, ":::", "a", "b", "c"],
     );
     assert!(
         resumed.status.success(),
         "--resume runs nothing: every job has a line"
     );
     std::fs::write(dir.path().join("fixed"), "").unwrap();
-    let again = brake_in(
+    let again = run_in(
         dir.path(),
-        &[
+        [
             "--resume-failed",
             "--joblog",
             "run.log",
@@ -391,14 +385,11 @@ fn resume_failed_runs_failures_again() {
 #[test]
 fn a_joblog_from_another_command_line_is_refused_untouched() {
     let dir = tempfile::tempdir().unwrap();
-    brake_in(
-        dir.path(),
-        &["--joblog", "run.log", "echo", ":::", "a", "b"],
-    );
+    run_in(dir.path(), ["--joblog", "run.log", "echo", ":::", "a", "b"]);
     let before = std::fs::read(dir.path().join("run.log")).unwrap();
-    let out = brake_in(
+    let out = run_in(
         dir.path(),
-        &[
+        [
             "--resume", "--joblog", "run.log", "touch", ":::", "a", "b", "c",
         ],
     );
@@ -415,34 +406,39 @@ fn a_joblog_from_another_command_line_is_refused_untouched() {
 #[test]
 fn a_torn_last_line_is_reported_and_its_job_runs_again() {
     let dir = tempfile::tempdir().unwrap();
-    brake_in(
+    run_in(
         dir.path(),
-        &["-j", "1", "--joblog", "run.log", "echo", ":::", "a", "b"],
+        ["-j", "1", "--joblog", "run.log", "echo", ":::", "a", "b"],
     );
     let log = std::fs::read_to_string(dir.path().join("run.log")).unwrap();
     let lines: Vec<&str> = log.lines().collect();
     // Job 2's line torn in the middle, as a SIGKILL during the write would leave it.
     let torn = format!("{}\n{}\n{}", lines[0], lines[1], &lines[2][..10]);
     std::fs::write(dir.path().join("run.log"), torn).unwrap();
-    let out = brake_in(
+    let out = run_in(
         dir.path(),
-        &[
+        [
             "-j", "1", "--resume", "--joblog", "run.log", "echo", ":::", "a", "b",
         ],
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("was incomplete"), "{}", stderr(&out));
     assert_eq!(stdout(&out), "b\n");
-    let log = std::fs::read_to_string(dir.path().join("run.log")).unwrap();
-    assert!(log.ends_with('\n') && log.lines().count() == 3, "{log:?}");
+    let log = read_joblog(&dir.path().join("run.log"))
+        .unwrap()
+        .expect("a joblog");
+    assert!(
+        log.header && log.torn.is_none() && log.jobs.len() == 2,
+        "{log:?}"
+    );
 }
 
 #[test]
 fn json_summary() {
     let dir = tempfile::tempdir().unwrap();
-    let out = brake_in(
+    let out = run_in(
         dir.path(),
-        &["--json", "sum.json", "exit {}", ":::", "0", "2"],
+        ["--json", "sum.json", "exit {}", ":::", "0", "2"],
     );
     assert_eq!(out.status.code(), Some(1));
     let json: serde_json::Value =
@@ -497,7 +493,7 @@ fn bad_input_gets_one_line_and_status_255_and_runs_nothing() {
                 .map(|a| if *a == "echo" { "touch ran; echo" } else { a })
                 .collect();
         }
-        let out = brake_in(dir.path(), &full);
+        let out = run_in(dir.path(), &full);
         assert_eq!(out.status.code(), Some(255), "{args:?}: {}", stderr(&out));
         let err = stderr(&out);
         assert!(err.contains(message), "{args:?}: {err}");

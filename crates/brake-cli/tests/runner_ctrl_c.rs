@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use brake_testkit::{marked_processes, Command, Session, Status};
+use brake_testkit::{marked_processes, Session, Status};
+
+mod support;
+use support::{read_joblog, run_in, start_in};
 
 const LIMIT: Duration = Duration::from_secs(120);
 
@@ -29,15 +32,6 @@ fn run_args(jobs: u32, extra: &[&str]) -> Vec<String> {
     args
 }
 
-fn start(dir: &Path, args: &[String]) -> Session {
-    Session::spawn(
-        Command::new(env!("CARGO_BIN_EXE_brake"))
-            .args(args)
-            .cwd(dir),
-    )
-    .expect("start brake")
-}
-
 /// Waits until `count` of the session's processes are `sleep 30`.
 fn wait_for_sleeps(session: &Session, count: usize) {
     let until = Instant::now() + LIMIT;
@@ -58,21 +52,17 @@ fn wait_for_sleeps(session: &Session, count: usize) {
     }
 }
 
-/// Job number → (exit value, signal) for every line of the joblog.
+/// Job number → (exit value, signal) for every line of the joblog, which must be whole.
 fn joblog(dir: &Path) -> BTreeMap<u64, Vec<(i32, i32)>> {
-    let text = std::fs::read_to_string(dir.join("run.log")).unwrap();
-    let mut lines = text.lines();
-    assert_eq!(
-        lines.next(),
-        Some("Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand")
-    );
+    let log = read_joblog(&dir.join("run.log"))
+        .unwrap()
+        .expect("a joblog");
+    assert!(log.header && log.torn.is_none(), "{log:?}");
     let mut jobs: BTreeMap<u64, Vec<(i32, i32)>> = BTreeMap::new();
-    for line in lines {
-        let columns: Vec<&str> = line.split('\t').collect();
-        assert_eq!(columns.len(), 9, "{line:?}");
-        jobs.entry(columns[0].parse().unwrap())
+    for job in log.jobs {
+        jobs.entry(job.seq)
             .or_default()
-            .push((columns[6].parse().unwrap(), columns[7].parse().unwrap()));
+            .push((job.exitval, job.signal));
     }
     jobs
 }
@@ -89,11 +79,7 @@ fn resume_finishes_exactly_the_rest(dir: &Path, jobs: u32) {
     std::fs::write(dir.join("fast"), "").unwrap();
     let mut args = vec!["--resume".to_string()];
     args.extend(run_args(jobs, &[]));
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_brake"))
-        .args(&args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
+    let out = run_in(dir, &args);
     assert!(out.status.success(), "{out:?}");
     assert_eq!(ran(dir), (1..=100).collect::<Vec<u64>>(), "each job once");
     let log = joblog(dir);
@@ -103,7 +89,7 @@ fn resume_finishes_exactly_the_rest(dir: &Path, jobs: u32) {
 
 fn one_press_stops_everything_and_resume_runs_the_rest(jobs: u32) {
     let dir = tempfile::tempdir().unwrap();
-    let session = start(dir.path(), &run_args(jobs, &[]));
+    let session = start_in(dir.path(), run_args(jobs, &[]));
     wait_for_sleeps(&session, jobs as usize);
     let finished = session
         .press_until_exit(Duration::from_secs(30), 3, LIMIT)
@@ -156,20 +142,20 @@ fn one_press_stops_64_running_jobs_and_resume_runs_the_rest() {
 #[test]
 fn jobs_that_ignore_ctrl_c_are_escalated() {
     let dir = tempfile::tempdir().unwrap();
-    let session = start(
+    let session = start_in(
         dir.path(),
-        &[
-            "-j".into(),
-            "4".into(),
-            "--termseq".into(),
-            "INT,300,TERM,300,KILL".into(),
-            "trap '' INT; sleep 30; echo {}".into(),
-            ":::".into(),
-            "a".into(),
-            "b".into(),
-            "c".into(),
-            "d".into(),
-            "e".into(),
+        [
+            "-j",
+            "4",
+            "--termseq",
+            "INT,300,TERM,300,KILL",
+            "trap '' INT; sleep 30; echo {}",
+            ":::",
+            "a",
+            "b",
+            "c",
+            "d",
+            "e",
         ],
     );
     wait_for_sleeps(&session, 4);
@@ -197,17 +183,17 @@ fn jobs_that_ignore_ctrl_c_are_escalated() {
 #[test]
 fn a_second_press_kills_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let session = start(
+    let session = start_in(
         dir.path(),
-        &[
-            "-j".into(),
-            "2".into(),
-            "--termseq".into(),
-            "INT,60000,TERM,60000,KILL".into(),
-            "trap '' INT TERM; sleep 30; echo {}".into(),
-            ":::".into(),
-            "a".into(),
-            "b".into(),
+        [
+            "-j",
+            "2",
+            "--termseq",
+            "INT,60000,TERM,60000,KILL",
+            "trap '' INT TERM; sleep 30; echo {}",
+            ":::",
+            "a",
+            "b",
         ],
     );
     wait_for_sleeps(&session, 2);
@@ -235,7 +221,7 @@ fn a_second_press_kills_at_once() {
 #[test]
 fn sigterm_stops_with_143() {
     let dir = tempfile::tempdir().unwrap();
-    let mut session = start(dir.path(), &run_args(3, &[]));
+    let mut session = start_in(dir.path(), run_args(3, &[]));
     wait_for_sleeps(&session, 3);
     session.send_signal(libc::SIGTERM).unwrap();
     let finished = session.wait_exit(LIMIT).unwrap();
@@ -250,7 +236,7 @@ fn sigterm_stops_with_143() {
 #[test]
 fn a_sigkilled_runner_leaves_no_job_behind_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
-    let mut session = start(dir.path(), &run_args(8, &[]));
+    let mut session = start_in(dir.path(), run_args(8, &[]));
     wait_for_sleeps(&session, 8);
     let token = session.marker().to_owned();
     session.send_signal(libc::SIGKILL).unwrap();

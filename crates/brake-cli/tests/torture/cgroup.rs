@@ -18,13 +18,11 @@ use std::time::{Duration, Instant};
 use brake::child::cgroup::run_name;
 use brake::child::RunCgroup;
 use brake_testkit::torture::{trials, Tally};
-use brake_testkit::{marked_processes, Command, Finished, Session, Status};
+use brake_testkit::{marked_processes, Finished, Session, Status};
+
+use crate::support::{brake, command};
 
 const LIMIT: Duration = Duration::from_secs(60);
-
-fn brake() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_brake"))
-}
 
 /// Why there is no writable cgroup v2 here, or `None` when there is one.
 fn no_cgroup() -> Option<String> {
@@ -186,17 +184,16 @@ fn torture_cgroup_escaped_descendants_end_with_the_run() {
         let escaped = unique();
         let _cleanup = Cleanup(vec![escaped.clone()]);
         let session = Session::spawn(
-            brake()
-                .args([
-                    "-v",
-                    "-j2",
-                    &escaping_job(&escaped, "0"),
-                    ":::",
-                    "1",
-                    "2",
-                    "3",
-                ])
-                .cwd(std::env::temp_dir()),
+            brake([
+                "-v",
+                "-j2",
+                &escaping_job(&escaped, "0"),
+                ":::",
+                "1",
+                "2",
+                "3",
+            ])
+            .cwd(std::env::temp_dir()),
         )
         .unwrap();
         tally.trials += 1;
@@ -219,17 +216,16 @@ fn torture_cgroup_escaped_descendants_end_with_the_run() {
         let escaped = unique();
         let _cleanup = Cleanup(vec![escaped.clone()]);
         let mut session = Session::spawn(
-            brake()
-                .args([
-                    "-v",
-                    "-j2",
-                    &escaping_job(&escaped, "30"),
-                    ":::",
-                    "1",
-                    "2",
-                    "3",
-                ])
-                .cwd(std::env::temp_dir()),
+            brake([
+                "-v",
+                "-j2",
+                &escaping_job(&escaped, "30"),
+                ":::",
+                "1",
+                "2",
+                "3",
+            ])
+            .cwd(std::env::temp_dir()),
         )
         .unwrap();
         tally.trials += 1;
@@ -284,8 +280,7 @@ fn torture_cgroup_fallback_ends_marked_escapees_and_not_env_i() {
                 escaping_job(&unmarked, seconds)
             );
             let mut session = Session::spawn(
-                brake()
-                    .args(["-v", "--cgroup", "off", "-j2", &job, ":::", "1", "2"])
+                brake(["-v", "--cgroup", "off", "-j2", &job, ":::", "1", "2"])
                     .cwd(std::env::temp_dir()),
             )
             .unwrap();
@@ -393,7 +388,7 @@ fn torture_cgroup_killed_runner_and_guard_then_resume() {
             args.extend(["1", "2", "3", "4"].map(String::from));
             args
         };
-        let mut first = Session::spawn(brake().args(args(false)).cwd(dir.path())).unwrap();
+        let mut first = Session::spawn(brake(args(false)).cwd(dir.path())).unwrap();
         tally.trials += 1;
         if !eventually(|| sleeping(&job_sleep).len() == 1 && sleeping(&escaped).len() == 1) {
             failures.push(format!("trial {trial}: job 2 or the escapee did not start"));
@@ -425,7 +420,7 @@ fn torture_cgroup_killed_runner_and_guard_then_resume() {
         }
 
         // `first` is kept, unreaped only as long as needed: a zombie runner counts as gone.
-        let resumed = Session::spawn(brake().args(args(true)).cwd(dir.path())).unwrap();
+        let resumed = Session::spawn(brake(args(true)).cwd(dir.path())).unwrap();
         let finished = match resumed.wait_exit(LIMIT) {
             Ok(finished) => finished,
             Err(e) => {
@@ -490,8 +485,7 @@ fn torture_cgroup_verbose_names_the_path_in_both_modes() {
     let mut failures = Vec::new();
     let have = no_cgroup();
     for mode in ["auto", "off"] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_brake"))
-            .args(["-v", "--cgroup", mode, "true", ":::", "1"])
+        let out = command(["-v", "--cgroup", mode, "true", ":::", "1"])
             .output()
             .unwrap();
         tally.trials += 1;
@@ -513,14 +507,12 @@ fn torture_cgroup_verbose_names_the_path_in_both_modes() {
     // SAFETY: geteuid only returns a number.
     if have.is_none() && unsafe { libc::geteuid() } == 0 {
         for (mode, code) in [("auto", 0), ("on", 255)] {
-            let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_brake"));
-            command
-                .args(["-v", "--cgroup", mode, "true", ":::", "1"])
-                .current_dir("/");
+            let mut as_nobody = command(["-v", "--cgroup", mode, "true", ":::", "1"]);
+            as_nobody.current_dir("/");
             // SAFETY: setgroups, setgid and setuid are async-signal-safe system calls on plain
             // integers and a null list; nothing is allocated between fork and exec.
             unsafe {
-                std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+                std::os::unix::process::CommandExt::pre_exec(&mut as_nobody, || {
                     if libc::setgroups(0, std::ptr::null()) != 0
                         || libc::setgid(65534) != 0
                         || libc::setuid(65534) != 0
@@ -530,7 +522,7 @@ fn torture_cgroup_verbose_names_the_path_in_both_modes() {
                     Ok(())
                 });
             }
-            let out = command.output().unwrap();
+            let out = as_nobody.output().unwrap();
             tally.trials += 1;
             tally.bad_inputs += usize::from(mode == "on");
             let text = String::from_utf8_lossy(&out.stderr);
@@ -555,8 +547,7 @@ fn torture_cgroup_verbose_names_the_path_in_both_modes() {
     }
     // `on` where there is none is refused before anything runs.
     if let Some(why) = have {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_brake"))
-            .args(["--cgroup", "on", "true", ":::", "1"])
+        let out = command(["--cgroup", "on", "true", ":::", "1"])
             .output()
             .unwrap();
         tally.trials += 1;
@@ -583,8 +574,7 @@ fn torture_cgroup_guard_ends_the_cgroup_of_a_killed_runner() {
         let escaped = unique();
         let _cleanup = Cleanup(vec![escaped.clone()]);
         let mut session = Session::spawn(
-            brake()
-                .args(["-v", "-j2", &escaping_job(&escaped, "30"), ":::", "1", "2"])
+            brake(["-v", "-j2", &escaping_job(&escaped, "30"), ":::", "1", "2"])
                 .cwd(std::env::temp_dir()),
         )
         .unwrap();

@@ -10,10 +10,11 @@
 use std::fs;
 use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
 
 use brake_testkit::torture::Tally;
+
+use crate::support::{read_joblog, run_in};
 
 /// The other user.
 const NOBODY: u32 = 65534;
@@ -54,27 +55,6 @@ fn dirs() -> Dirs {
         std::os::unix::fs::chown(&dirs.theirs, Some(NOBODY), Some(NOBODY)).unwrap();
     }
     dirs
-}
-
-/// Runs brake in `dir` with `args` and a hard limit, so a hang fails instead of blocking.
-fn brake(dir: &Path, args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_brake"))
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > Duration::from_secs(20) {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.wait_with_output().unwrap()
 }
 
 /// A refusal: exit 255, one line on stderr naming the path, no job run.
@@ -257,7 +237,7 @@ fn torture_hostile_joblog() {
             ]);
             args.extend([":::".into(), "a".into()]);
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let out = brake(&dirs.private, &args);
+            let out = run_in(&dirs.private, &args);
             tally.trials += 1;
             tally.bad_inputs += 1;
             if String::from_utf8_lossy(&out.stderr).contains("panicked") {
@@ -292,15 +272,15 @@ fn torture_hostile_joblog() {
         let mut args = vec!["--joblog", "link.log"];
         args.extend(mode);
         args.extend(["true", ":::", "a"]);
-        let out = brake(&dirs.private, &args);
+        let out = run_in(&dirs.private, &args);
         tally.trials += 1;
         if !out.status.success() {
             failures.push(format!("own link ({mode:?}): {out:?}"));
         }
     }
-    let text = fs::read_to_string(&real).unwrap_or_default();
-    if !text.starts_with("Seq\t") || text.lines().count() != 2 {
-        failures.push(format!("own link: the target is not the joblog: {text:?}"));
+    match read_joblog(&real) {
+        Ok(Some(log)) if log.header && log.torn.is_none() && log.jobs.len() == 1 => {}
+        other => failures.push(format!("own link: the target is not the joblog: {other:?}")),
     }
 
     // A joblog brake creates itself in a world-writable directory is its own: it works, and
@@ -312,7 +292,7 @@ fn torture_hostile_joblog() {
             let mut args = vec!["--joblog", log.as_str()];
             args.extend(mode);
             args.extend(["true", ":::", "a", "b"]);
-            let out = brake(&dirs.private, &args);
+            let out = run_in(&dirs.private, &args);
             tally.trials += 1;
             if !out.status.success() {
                 failures.push(format!(
@@ -320,11 +300,11 @@ fn torture_hostile_joblog() {
                 ));
             }
         }
-        let lines = fs::read_to_string(&log).unwrap_or_default().lines().count();
-        if lines != 3 {
-            failures.push(format!(
-                "a fresh joblog in the {name} directory: {lines} lines, not 3"
-            ));
+        match read_joblog(&log) {
+            Ok(Some(log)) if log.header && log.torn.is_none() && log.jobs.len() == 2 => {}
+            other => failures.push(format!(
+                "a fresh joblog in the {name} directory: {other:?}, not a header and 2 lines"
+            )),
         }
     }
 
@@ -357,7 +337,7 @@ fn torture_hostile_json() {
         }
         let planted = fs::read_dir(&dirs.shared).unwrap().count();
         let dest_text = dest.display().to_string();
-        let out = brake(&dirs.private, &["--json", &dest_text, "true", ":::", "a"]);
+        let out = run_in(&dirs.private, ["--json", &dest_text, "true", ":::", "a"]);
         tally.trials += 1;
         tally.bad_inputs += 1;
         if String::from_utf8_lossy(&out.stderr).contains("panicked") {

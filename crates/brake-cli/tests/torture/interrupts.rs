@@ -10,7 +10,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use brake_testkit::torture::{trials, Rng, Tally};
-use brake_testkit::{Command, Finished, Session, Status};
+use brake_testkit::{Finished, Session, Status};
+
+use crate::support::{read_joblog, start, start_in};
 
 /// No trial should come near this: the longest termination sequence used is under a second.
 const LIMIT: Duration = Duration::from_secs(60);
@@ -21,10 +23,6 @@ const LIMIT: Duration = Duration::from_secs(60);
 const JOB: &str = "x={}; n=${x%%:*}; r=${x#*:}; d=${r%%:*}; \
                    case $x in *:i) trap '' INT;; esac; \
                    echo start $n; sleep $d; echo $n >> done.txt; echo end $n";
-
-fn brake() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_brake"))
-}
 
 #[test]
 fn torture_random_interrupts_runner() {
@@ -58,7 +56,7 @@ fn torture_random_interrupts_runner() {
         args.extend([JOB.to_string(), ":::".into()]);
         args.extend(inputs);
         let span = Duration::from_millis(total_ms / parallel + 200);
-        let mut session = Session::spawn(brake().args(&args).cwd(dir.path())).unwrap();
+        let mut session = start_in(dir.path(), &args);
         press_randomly(&mut session, span, &mut rng, &mut tally);
         tally.trials += 1;
         let finished = match session.wait_exit(LIMIT) {
@@ -136,7 +134,7 @@ fn check_run(
     if (finished.status == Status::Exited(130)) != stopped {
         return Err(format!("exit status and summary disagree: {summary}"));
     }
-    let logged = read_joblog(&dir.join("run.log"))?;
+    let logged = logged_jobs(&dir.join("run.log"))?;
     if logged.len() != done {
         tally.lost += 1;
         return Err(format!(
@@ -158,44 +156,27 @@ fn check_run(
     Ok(())
 }
 
-/// The sequence numbers of a joblog's lines, checking each line's shape; a job logged twice
-/// is an error.
-pub fn read_joblog(path: &Path) -> Result<BTreeSet<usize>, String> {
-    let text = match fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeSet::new()),
-        Err(e) => return Err(format!("joblog: {e}")),
+/// The jobs a joblog holds, each of whose lines must be whole, well-formed and a success; a job
+/// logged twice is an error. No joblog holds none.
+fn logged_jobs(path: &Path) -> Result<BTreeSet<usize>, String> {
+    let Some(log) = read_joblog(path)? else {
+        return Ok(BTreeSet::new());
     };
-    let mut seqs = BTreeSet::new();
-    for (i, line) in text.lines().enumerate() {
-        let fields: Vec<&str> = line.split('\t').collect();
-        if i == 0 {
-            if fields.first() != Some(&"Seq") {
-                return Err(format!("joblog header: {line:?}"));
-            }
-            continue;
-        }
-        if fields.len() != 9 {
-            return Err(format!("joblog line {}: {line:?}", i + 1));
-        }
-        let seq: usize = fields[0]
-            .parse()
-            .map_err(|_| format!("joblog line {}: {line:?}", i + 1))?;
-        if !seqs.insert(seq) {
-            return Err(format!("job {seq} logged twice"));
-        }
-        if fields[6] != "0" || fields[7] != "0" {
-            return Err(format!("job {seq} logged as failed: {line:?}"));
-        }
-    }
-    if !text.is_empty() && !text.ends_with('\n') {
+    if log.torn.is_some() {
         return Err("the joblog ends in a torn line".into());
     }
-    Ok(seqs)
+    if let Some(job) = log
+        .jobs
+        .iter()
+        .find(|job| job.exitval != 0 || job.signal != 0)
+    {
+        return Err(format!("job {} logged as failed: {:?}", job.seq, job.text));
+    }
+    Ok(log.seqs()?.into_iter().map(|seq| seq as usize).collect())
 }
 
 /// The numbers in a file of one number per line; a number twice is an error.
-pub fn numbers(path: &Path) -> Result<BTreeSet<usize>, String> {
+fn numbers(path: &Path) -> Result<BTreeSet<usize>, String> {
     let text = fs::read_to_string(path).unwrap_or_default();
     let mut seen = BTreeSet::new();
     for line in text.lines() {
@@ -221,12 +202,14 @@ fn torture_random_interrupts_exec() {
         let background = *rng.pick(&["", "sleep 300 & ", "setsid sleep 300 & "]);
         let script =
             format!("{traps} {background} echo ready; sleep 0.{ms:03}; echo finished; exit 0");
-        let mut session = Session::spawn(
-            brake()
-                .args(["exec", "--termseq=INT,200,TERM,200,KILL", "--"])
-                .args(["sh", "-c", &script]),
-        )
-        .unwrap();
+        let mut session = start([
+            "exec",
+            "--termseq=INT,200,TERM,200,KILL",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ]);
         press_randomly(
             &mut session,
             Duration::from_millis(ms + 100),

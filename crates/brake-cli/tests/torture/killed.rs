@@ -9,7 +9,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use brake_testkit::torture::{trials, Rng, Tally};
-use brake_testkit::{marked_processes, Command, Session, Status};
+use brake_testkit::{marked_processes, Session, Status};
+
+use crate::support::{read_joblog, start_in};
 
 /// Jobs in the run. Each records its start and its end, and takes 0–29 ms.
 const JOBS: usize = 1000;
@@ -23,34 +25,19 @@ fn start(dir: &Path) -> Session {
         .map(String::from)
         .to_vec();
     args.extend((1..=JOBS).map(|i| i.to_string()));
-    Session::spawn(
-        Command::new(env!("CARGO_BIN_EXE_brake"))
-            .args(&args)
-            .cwd(dir),
-    )
-    .unwrap()
+    start_in(dir, &args)
 }
 
 /// The jobs with a whole line in the joblog (a torn last line does not count), checking
 /// that none has two.
 fn logged(dir: &Path) -> Result<BTreeSet<usize>, String> {
-    let text = fs::read_to_string(dir.join("run.log")).unwrap_or_default();
-    let whole = match text.rfind('\n') {
-        Some(end) => &text[..=end],
-        None => "",
+    let Some(log) = read_joblog(&dir.join("run.log"))? else {
+        return Ok(BTreeSet::new());
     };
-    let mut seqs = BTreeSet::new();
-    for line in whole.lines().skip(1) {
-        let fields: Vec<&str> = line.split('\t').collect();
-        let seq = match (fields.len(), fields[0].parse::<usize>()) {
-            (9, Ok(seq)) if fields[6] == "0" => seq,
-            _ => return Err(format!("bad joblog line {line:?}")),
-        };
-        if !seqs.insert(seq) {
-            return Err(format!("job {seq} has two joblog lines"));
-        }
+    if let Some(job) = log.jobs.iter().find(|job| job.exitval != 0) {
+        return Err(format!("bad joblog line {:?}", job.text));
     }
-    Ok(seqs)
+    Ok(log.seqs()?.into_iter().map(|seq| seq as usize).collect())
 }
 
 /// Lines of `started.txt` from byte `from` on.

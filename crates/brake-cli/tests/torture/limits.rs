@@ -16,18 +16,20 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::CString;
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use brake_testkit::marked_processes;
 use brake_testkit::torture::{trials, Tally};
-use brake_testkit::{marked_processes, MARKER_VAR};
+
+use crate::support::{command, finish, read_joblog, Feed};
 
 /// No run comes near this; one that does is killed and fails its trial.
 const LIMIT: Duration = Duration::from_secs(60);
@@ -35,9 +37,6 @@ const LIMIT: Duration = Duration::from_secs(60);
 /// A job appends its number to `ran.txt` (one `O_APPEND` write: whole lines even in parallel)
 /// and then becomes a short sleep: one process per job, which forks nothing itself.
 const JOB: &str = "echo {} >> ran.txt; exec sleep 0.0$(({} % 4))";
-
-/// The joblog's header line.
-const HEADER: &str = "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand";
 
 /// How one run of brake ended.
 struct Ran {
@@ -67,34 +66,22 @@ fn job_args(parallel: usize, jobs: usize, joblog: &str, resume: bool) -> Vec<Str
 /// A `pre_exec` closure: a limit set in brake's process before it starts.
 type Limit = Box<dyn FnMut() -> io::Result<()> + Send + Sync>;
 
-/// What feeds brake's stdin while it runs (on a thread of its own).
-type Feed = Box<dyn FnOnce(ChildStdin) + Send>;
-
-/// Runs brake in `dir` with `args`; `limit`, if given, runs in the child before exec.
-fn brake(dir: &Path, args: &[String], token: &str, limit: Option<Limit>) -> Ran {
-    brake_fed(dir, args, token, limit, None)
+/// Runs brake in `dir` with `args`, its processes marked with `token`; `limit`, if given, runs
+/// in the child before exec. See [`finish`].
+fn run_limited(dir: &Path, args: &[String], token: &str, limit: Option<Limit>) -> Ran {
+    run_fed(dir, args, token, limit, None)
 }
 
-/// [`brake`], with stdin given to `feed` (else `/dev/null`).
-fn brake_fed(
+/// [`run_limited`], with stdin given to `feed` (else `/dev/null`).
+fn run_fed(
     dir: &Path,
     args: &[String],
     token: &str,
     limit: Option<Limit>,
     feed: Option<Feed>,
 ) -> Ran {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_brake"));
-    command
-        .args(args)
-        .current_dir(dir)
-        .env(MARKER_VAR, token)
-        .stdin(if feed.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    let mut command = command(args);
+    command.current_dir(dir);
     if let Some(limit) = limit {
         // SAFETY: every `limit` closure of this file calls only async-signal-safe functions
         // (setrlimit, open, write, close, setgroups, setgid, setuid) on data prepared before the
@@ -103,49 +90,12 @@ fn brake_fed(
             command.pre_exec(limit);
         }
     }
-    let mut child = command.spawn().expect("brake starts");
-    let feeder = feed.map(|feed| {
-        let stdin = child.stdin.take().unwrap();
-        std::thread::spawn(move || feed(stdin))
-    });
-    let out = reader(child.stdout.take().unwrap());
-    let err = reader(child.stderr.take().unwrap());
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > LIMIT {
-            let _ = child.kill();
-            break child.wait().unwrap();
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    if let Some(feeder) = feeder {
-        feeder.join().unwrap();
-    }
-    let left = marked_processes(token);
-    for survivor in &left {
-        // SAFETY: kill(2) takes plain integers; the pid was alive and marked a moment ago.
-        unsafe {
-            libc::kill(survivor.pid as libc::pid_t, libc::SIGKILL);
-        }
-    }
-    // Jobs print nothing; stdout is read only so that brake never blocks on it.
-    out.join().unwrap();
+    let (out, left_behind) = finish(&mut command, token, feed, LIMIT);
     Ran {
-        status,
-        stderr: err.join().unwrap(),
-        left_behind: left.len(),
+        status: out.status,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        left_behind,
     }
-}
-
-fn reader(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = pipe.read_to_string(&mut text);
-        text
-    })
 }
 
 fn token(model: &str, trial: usize) -> String {
@@ -183,27 +133,22 @@ fn ran_len(dir: &Path) -> usize {
     fs::metadata(dir.join("ran.txt")).map_or(0, |m| m.len() as usize)
 }
 
-/// The job numbers with a line in the joblog at `path`, each line checked whole (nine
-/// columns, a number first, ending in a newline), with how many lines each has.
+/// The job numbers with a line in the joblog at `path`, each line checked whole (the header
+/// first, then nine columns with a number first, each ending in a newline), with how many
+/// lines each has.
 fn logged(path: &Path) -> Result<BTreeMap<usize, usize>, String> {
-    let text = fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if !text.ends_with('\n') {
+    let log = read_joblog(path)?.ok_or_else(|| format!("{}: no such file", path.display()))?;
+    if let Some(torn) = &log.torn {
         return Err(format!(
-            "the joblog does not end with a whole line: {:?}",
-            text.lines().last()
+            "the joblog does not end with a whole line: {torn:?}"
         ));
     }
-    let mut lines = text.lines();
-    if lines.next() != Some(HEADER) {
+    if !log.header {
         return Err("the joblog's first line is not the header".into());
     }
     let mut seqs = BTreeMap::new();
-    for line in lines {
-        let fields: Vec<&str> = line.split('\t').collect();
-        match (fields.len(), fields[0].parse::<usize>()) {
-            (9, Ok(seq)) => *seqs.entry(seq).or_insert(0) += 1,
-            _ => return Err(format!("bad joblog line {line:?}")),
-        }
+    for job in &log.jobs {
+        *seqs.entry(job.seq as usize).or_insert(0) += 1;
     }
     Ok(seqs)
 }
@@ -254,7 +199,7 @@ fn torture_limits_nofile() {
         let dir = tempfile::tempdir().unwrap();
         let args = job_args(500, JOBS, "run.log", false);
         let token = token("limits-nofile", trial);
-        let run = brake(
+        let run = run_limited(
             dir.path(),
             &args,
             &token,
@@ -462,7 +407,7 @@ impl Pinch {
         (jobs, room, lift): (usize, usize, Option<Duration>),
     ) -> Ran {
         match self {
-            Pinch::Cgroup(cgroup) => brake_fed(
+            Pinch::Cgroup(cgroup) => run_fed(
                 dir,
                 args,
                 token,
@@ -482,7 +427,7 @@ impl Pinch {
                 let own = Arc::new(AtomicUsize::new(0));
                 let measured = Arc::clone(&own);
                 let marker = token.to_owned();
-                let idle = brake_fed(
+                let idle = run_fed(
                     dir,
                     &["-j50".into(), "true".into()],
                     token,
@@ -510,7 +455,7 @@ impl Pinch {
                 if let Some(lift) = lift {
                     hogs.start(*uid, lift);
                 }
-                let run = brake_fed(
+                let run = run_fed(
                     dir,
                     args,
                     token,
@@ -737,7 +682,7 @@ fn torture_limits_nproc_give_up() {
     let pids = cgroup.dir.clone();
     let held = lines.clone();
     let marker = token.clone();
-    let run = brake_fed(
+    let run = run_fed(
         dir.path(),
         &args,
         &token,
@@ -786,7 +731,7 @@ fn torture_limits_nproc_give_up() {
     }
     let mut resume = args.to_vec();
     resume.insert(0, "--resume".into());
-    let resumed = brake_fed(
+    let resumed = run_fed(
         dir.path(),
         &resume,
         &token,
@@ -824,7 +769,7 @@ fn joblog_trial(
     const JOBS: usize = 200;
     let mut failures = Vec::new();
     let log_path = dir.join(joblog);
-    let run = brake(dir, &job_args(8, JOBS, joblog, false), token, limit);
+    let run = run_limited(dir, &job_args(8, JOBS, joblog, false), token, limit);
     tally.left_behind += run.left_behind;
     if run.status.signal().is_some() || run.status.code() != Some(255) {
         failures.push(format!(
@@ -872,7 +817,7 @@ fn joblog_trial(
 
     unlimit();
     let from = ran_len(dir);
-    let resumed = brake(dir, &job_args(8, JOBS, joblog, true), token, None);
+    let resumed = run_limited(dir, &job_args(8, JOBS, joblog, true), token, None);
     tally.left_behind += resumed.left_behind;
     if resumed.status.code() != Some(0) || !resumed.stderr.is_empty() {
         failures.push(format!("the resumed run: {}", resumed.describe()));

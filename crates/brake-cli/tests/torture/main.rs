@@ -6,6 +6,9 @@
 //! are CI's fast slice unless `BRAKE_TORTURE_TRIALS` / `BRAKE_TORTURE_FUZZ_CASES` ask for the
 //! long run (`bench/torture.sh`).
 
+#[path = "../support/mod.rs"]
+mod support;
+
 mod cgroup;
 mod hostile;
 mod interrupts;

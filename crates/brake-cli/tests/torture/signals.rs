@@ -8,7 +8,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use brake_testkit::torture::{trials, Tally};
-use brake_testkit::{marked_processes, Command, Finished, Session, Status};
+use brake_testkit::{marked_processes, Finished, Session, Status};
+
+use crate::support::start_in;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -25,8 +27,7 @@ enum Under {
 }
 
 fn start(under: Under, dir: &Path, job: &str) -> Session {
-    let brake = Command::new(env!("CARGO_BIN_EXE_brake")).cwd(dir);
-    let cmd = match under {
+    let args: Vec<String> = match under {
         Under::Runner => {
             let mut args: Vec<String> = [
                 "-j4",
@@ -40,13 +41,15 @@ fn start(under: Under, dir: &Path, job: &str) -> Session {
             args.push(format!("echo started {{}}; {job}"));
             args.push(":::".into());
             args.extend((1..=20).map(|i| i.to_string()));
-            brake.args(&args)
+            args
         }
-        Under::Exec => brake
-            .args(["exec", TERMSEQ, "--", "sh", "-c"])
-            .arg(format!("echo started; {job}")),
+        Under::Exec => ["exec", TERMSEQ, "--", "sh", "-c"]
+            .map(String::from)
+            .into_iter()
+            .chain([format!("echo started; {job}")])
+            .collect(),
     };
-    Session::spawn(cmd).unwrap()
+    start_in(dir, args)
 }
 
 /// Waits until the run's jobs are all under way (4 for the runner, 1 for exec).
