@@ -57,6 +57,7 @@ pub mod process;
 pub mod rayon;
 pub mod signals;
 mod stop;
+mod sync;
 #[cfg(feature = "tokio")]
 mod tasks;
 mod termseq;

@@ -29,12 +29,13 @@ use std::io::{self, Read};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Mutex, OnceLock};
 use std::thread;
 
 use crate::error::Error;
 use crate::first_step;
 use crate::stop::{exit_code_for_signal, Reason, Stop};
+use crate::sync::lock;
 
 /// The signals a [`Stop`] answers to.
 pub const STOP_SIGNALS: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
@@ -77,7 +78,7 @@ impl Stop {
         if let Err(kind) = setup {
             return Err(Error::Signals(io::Error::from(*kind)));
         }
-        let mut installed = INSTALLED.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut installed = lock(&INSTALLED);
         let same = matches!(&*installed, Some(current) if current.stop.same_as(self));
         FORCE_AT_FIRST.store(self.grace().is_zero(), Ordering::SeqCst);
         if !same {
@@ -134,7 +135,7 @@ pub fn ignored_at_start() -> Vec<i32> {
 /// Detaches the installed `Stop`, if any: from now on a stop signal ends the process as if brake
 /// had never handled it.
 pub fn uninstall_signals() {
-    let mut installed = INSTALLED.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut installed = lock(&INSTALLED);
     *installed = None;
     first_step::new_generation();
     EARLY_PHASE.store(std::ptr::null_mut(), Ordering::SeqCst);
@@ -142,7 +143,7 @@ pub fn uninstall_signals() {
 
 /// Tells the handler whether `stop`, if it is the installed one, now has no grace period.
 pub(crate) fn grace_changed(stop: &Stop) {
-    let installed = INSTALLED.lock().unwrap_or_else(PoisonError::into_inner);
+    let installed = lock(&INSTALLED);
     if matches!(&*installed, Some(current) if current.stop.same_as(stop)) {
         FORCE_AT_FIRST.store(stop.grace().is_zero(), Ordering::SeqCst);
     }
@@ -158,7 +159,7 @@ pub(crate) fn tell_first_step(
 ) -> Option<first_step::Registration> {
     // Under the lock, so that no install slips between the check and the registration's
     // generation.
-    let installed = INSTALLED.lock().unwrap_or_else(PoisonError::into_inner);
+    let installed = lock(&INSTALLED);
     match &*installed {
         Some(current) if current.stop.same_as(stop) => {
             // A handler that tells children must also raise the stop itself: see `on_signal`.
@@ -263,7 +264,7 @@ fn on_signal(signal: i32, write_fd: RawFd) {
 /// The watcher's work for one signal, on an ordinary thread.
 fn deliver(signal: i32) {
     let stop = {
-        let mut installed = INSTALLED.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut installed = lock(&INSTALLED);
         installed.as_mut().map(|current| {
             current.seen += 1;
             (current.stop.clone(), current.seen)

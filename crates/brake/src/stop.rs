@@ -40,7 +40,9 @@
 use std::fmt;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Condvar, Mutex, Weak};
+
+use crate::sync::{lock, wait, wait_timeout};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -318,11 +320,6 @@ impl fmt::Debug for Stop {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A listener that panicked must not disable stopping for everyone else.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 impl Stop {
     /// A new stop in the Running phase, with the default grace period and notice, and no signal
     /// handling (see [`Stop::install_signals`]).
@@ -482,21 +479,13 @@ impl Stop {
                 return true;
             }
             state = match deadline {
-                None => self
-                    .inner
-                    .changed
-                    .wait(state)
-                    .unwrap_or_else(PoisonError::into_inner),
+                None => wait(&self.inner.changed, state),
                 Some(deadline) => {
                     let now = Instant::now();
                     if now >= deadline {
                         return false;
                     }
-                    self.inner
-                        .changed
-                        .wait_timeout(state, deadline - now)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0
+                    wait_timeout(&self.inner.changed, state, deadline - now).0
                 }
             };
         }
@@ -634,11 +623,7 @@ impl Stop {
         let mut state = lock(&self.inner.state);
         while self.inner.announced.load(Ordering::SeqCst) < self.inner.phase.load(Ordering::SeqCst)
         {
-            state = self
-                .inner
-                .changed
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
+            state = wait(&self.inner.changed, state);
         }
     }
 

@@ -39,7 +39,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::atomic::{AtomicU8, AtomicUsize};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -49,6 +49,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::outcome::{ended_index, panic_message, Outcome, OutcomeKind, Report, TaskResult};
 use crate::stop::{Activity, Phase, Sleep, Stop, Subscription};
+use crate::sync::lock;
 
 /// The two root tokens of a [`Stop`]'s async bridge: made once per stop, cancelled by a listener.
 pub(crate) struct StopTokens {
@@ -157,10 +158,6 @@ struct Shared {
 struct Queue {
     jobs: VecDeque<Job>,
     runners: usize,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Shared {

@@ -29,7 +29,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread;
 use std::time::Instant;
 
@@ -39,6 +39,7 @@ use crossbeam_utils::CachePadded;
 use crate::error::Error;
 use crate::outcome::{ended_index, panic_message, Ended, Outcome, OutcomeKind, Report, TaskResult};
 use crate::stop::{Activity, Phase, Stop, Subscription};
+use crate::sync::{lock, wait};
 
 /// A fixed set of worker threads running closures under one [`Stop`].
 ///
@@ -101,10 +102,6 @@ fn bump(counter: &AtomicUsize) {
     counter.store(counter.load(Relaxed) + 1, SeqCst);
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 impl Shared {
     fn notify(&self) {
         let _guard = lock(&self.lock);
@@ -112,9 +109,7 @@ impl Shared {
     }
 
     fn wait<'a>(&self, guard: MutexGuard<'a, ()>) -> MutexGuard<'a, ()> {
-        self.wake
-            .wait(guard)
-            .unwrap_or_else(PoisonError::into_inner)
+        wait(&self.wake, guard)
     }
 
     fn finished(&self) -> usize {

@@ -6,7 +6,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::Instant;
 
@@ -21,6 +21,7 @@ use super::worker::WORKER_VAR;
 use crate::error::Error;
 use crate::outcome::{Outcome, Report, TaskError};
 use crate::stop::{Activity, Stop, Subscription};
+use crate::sync::{lock, wait};
 use crate::termseq::TermSeq;
 
 /// How to build a [`ProcessPool`].
@@ -187,10 +188,6 @@ impl Slot {
     }
 }
 
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 /// The manager's side of [`Shared`]: how it reports what happened.
 pub(crate) struct Settle<'a> {
     shared: &'a Shared,
@@ -285,10 +282,7 @@ impl Shared {
         let mut state = lock(&self.state);
         while !(done(&state) || state.settled && self.stop.is_stopping()) {
             state.waiters += 1;
-            state = self
-                .wake
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
+            state = wait(&self.wake, state);
             state.waiters -= 1;
         }
     }

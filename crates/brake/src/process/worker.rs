@@ -23,7 +23,7 @@ use std::fs::File;
 use std::io::{self, BufReader, Write};
 use std::os::fd::{BorrowedFd, FromRawFd, RawFd};
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
@@ -33,6 +33,7 @@ use super::wire::{
     append_frame, decode, read_frame, write_frame, Ended, Reply, Request, Results, MAX_FRAME,
 };
 use crate::stop::{exit_code_for_signal, Notice, Phase, Reason, Stop};
+use crate::sync::{lock, wait, wait_timeout};
 
 /// The environment variable that marks a start of the program as a pool's worker.
 pub const WORKER_VAR: &str = "BRAKE_PROCESS_WORKER";
@@ -324,16 +325,13 @@ impl OutboxState {
 impl Outbox {
     /// Adds a result; false once the writer has given up.
     fn push(&self, id: u64, ended: Ended, bytes: &[u8]) -> bool {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = lock(&self.state);
         while !state.writer_gone
             && !state.results.is_empty()
             && (state.results.data_len() + bytes.len() > BLOCK_DATA
                 || state.results.len() >= BLOCK_ITEMS)
         {
-            state = self
-                .ready
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
+            state = wait(&self.ready, state);
         }
         if state.writer_gone {
             return false;
@@ -355,7 +353,7 @@ impl Outbox {
 
     /// Has the block go now.
     fn flush(&self) {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = lock(&self.state);
         if !state.results.is_empty() && !state.flush {
             state.flush = true;
             drop(state);
@@ -365,17 +363,14 @@ impl Outbox {
 
     /// No more results will come.
     fn close(&self) {
-        self.state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .closed = true;
+        lock(&self.state).closed = true;
         self.ready.notify_all();
     }
 
     /// The block once it is to go, swapped for `empty` (the writer's last block, cleared, so
     /// that its memory serves again); `None` once closed and empty.
     fn take(&self, empty: Results) -> Option<Results> {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = lock(&self.state);
         state.writing = false;
         self.ready.notify_all(); // for `wait_drained`, and a push waiting for room
         loop {
@@ -383,21 +378,14 @@ impl Outbox {
                 if state.closed {
                     return None;
                 }
-                state = self
-                    .ready
-                    .wait(state)
-                    .unwrap_or_else(PoisonError::into_inner);
+                state = wait(&self.ready, state);
                 continue;
             }
             let waited = state.since.map_or(LINGER, |since| since.elapsed());
             if state.flush || state.closed || state.full() || waited >= LINGER {
                 break;
             }
-            state = self
-                .ready
-                .wait_timeout(state, LINGER - waited)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+            state = wait_timeout(&self.ready, state, LINGER - waited).0;
         }
         state.writing = true;
         state.flush = false;
@@ -409,25 +397,18 @@ impl Outbox {
     fn wait_drained(&self, limit: Duration) {
         self.flush();
         let deadline = Instant::now() + limit;
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = lock(&self.state);
         while (state.writing || !state.results.is_empty()) && !state.writer_gone {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return;
             }
-            state = self
-                .ready
-                .wait_timeout(state, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+            state = wait_timeout(&self.ready, state, left).0;
         }
     }
 
     fn writer_gone(&self) {
-        self.state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .writer_gone = true;
+        lock(&self.state).writer_gone = true;
         self.ready.notify_all();
     }
 }
