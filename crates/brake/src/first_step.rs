@@ -24,6 +24,8 @@
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
 
+use crate::termseq::continue_after;
+
 /// Children told from the handler at most; more are told by their supervisor as usual.
 const SLOTS: usize = 256;
 
@@ -116,8 +118,7 @@ pub(crate) fn tell_all(force: bool) {
         };
         if send(fd, signal) {
             told.store(signal, Ordering::SeqCst);
-            if signal != libc::SIGKILL {
-                // As the sequence does: a stopped child must wake to act on its signal.
+            if continue_after(signal) {
                 send(fd, libc::SIGCONT);
             }
         }
@@ -151,4 +152,46 @@ fn send(fd: libc::c_int, signal: libc::c_int) -> bool {
         }
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+    use std::os::unix::process::CommandExt;
+    use std::process::Command;
+    use std::time::{Duration, Instant};
+
+    use rustix::process::{pidfd_open, Pid, PidfdFlags};
+
+    /// The state letter of `/proc/PID/stat` (`S` sleeping, `T` stopped, …).
+    fn state_of(pid: u32) -> Option<char> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        stat.rsplit_once(')')?.1.trim_start().chars().next()
+    }
+
+    #[test]
+    fn a_first_step_of_tstp_is_not_undone_by_a_cont() {
+        let mut child = Command::new("sleep")
+            .arg("30")
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pid = Pid::from_raw(child.id() as i32).unwrap();
+        let pidfd = pidfd_open(pid, PidfdFlags::empty()).unwrap();
+        let registration = Registration::new(pidfd.as_fd(), libc::SIGTSTP).unwrap();
+        tell_all(false);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while state_of(child.id()) != Some('T') && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // A CONT sent after the TSTP would have the child running again by now.
+        std::thread::sleep(Duration::from_millis(200));
+        let state = state_of(child.id());
+        assert_eq!(registration.disarm(), Some(libc::SIGTSTP));
+        drop(registration);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(state, Some('T'), "the child should stay stopped");
+    }
 }

@@ -99,6 +99,22 @@ pub(crate) fn describe_signal(signal: i32) -> String {
     }
 }
 
+/// Whether a signal sent as a step of a sequence is followed by SIGCONT: a stopped process acts
+/// on a caught signal only once continued. Not after KILL, which needs no continuing, nor after
+/// the job-control signals STOP, TSTP, TTIN, TTOU and CONT: a CONT would undo the first four
+/// (a sequence that starts with TSTP means to stop the job) and only repeat the last.
+pub(crate) fn continue_after(signal: i32) -> bool {
+    ![
+        libc::SIGKILL,
+        libc::SIGSTOP,
+        libc::SIGTSTP,
+        libc::SIGTTIN,
+        libc::SIGTTOU,
+        libc::SIGCONT,
+    ]
+    .contains(&signal)
+}
+
 fn signal_by_name(text: &str) -> Option<i32> {
     let upper = text.to_ascii_uppercase();
     let bare = upper.strip_prefix("SIG").unwrap_or(&upper);

@@ -64,7 +64,7 @@ use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use crate::stop::Stop;
-use crate::termseq::{describe_signal, TermSeq, TermStep};
+use crate::termseq::{continue_after, describe_signal, TermSeq, TermStep};
 
 pub mod cgroup;
 mod sequence;
@@ -421,15 +421,7 @@ impl Child {
     fn send_step(&mut self, step: usize, signal: i32) -> io::Result<()> {
         self.signal(signal)?;
         self.ended_by = Some(EndedBy { step, signal });
-        let stopping = [
-            libc::SIGKILL,
-            libc::SIGSTOP,
-            libc::SIGTSTP,
-            libc::SIGTTIN,
-            libc::SIGTTOU,
-            libc::SIGCONT,
-        ];
-        if !stopping.contains(&signal) {
+        if continue_after(signal) {
             self.signal(libc::SIGCONT)?;
         }
         Ok(())
