@@ -56,6 +56,7 @@ pub mod process;
 #[cfg(feature = "rayon")]
 pub mod rayon;
 pub mod signals;
+mod signame;
 mod stop;
 mod sync;
 #[cfg(feature = "tokio")]
@@ -65,6 +66,7 @@ mod threads;
 
 pub use error::Error;
 pub use outcome::{Outcome, OutcomeKind, Report, TaskError, TaskResult};
+pub use signame::signal_name;
 pub use stop::{
     exit_code_for_signal, Activity, Notice, NoticeEvent, NoticeFn, Phase, Reason, Sleep, Stop,
     Stopped, Subscription, Transition, DEFAULT_GRACE,

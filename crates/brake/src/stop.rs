@@ -95,10 +95,7 @@ impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Reason::Signal(signal) if signal == libc::SIGINT => f.write_str("SIGINT (Ctrl-C)"),
-            Reason::Signal(signal) => match signal_hook::low_level::signal_name(signal) {
-                Some(name) => f.write_str(name),
-                None => write!(f, "signal {signal}"),
-            },
+            Reason::Signal(signal) => f.write_str(&crate::signame::signal_name(signal)),
             Reason::Requested => f.write_str("request"),
             Reason::Halted => f.write_str("halt rule"),
             Reason::TimedOut => f.write_str("time limit"),

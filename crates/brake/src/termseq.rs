@@ -28,76 +28,10 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::signame::{short_name, signal_by_name, MAX_SIGNAL};
+
 /// An example of the syntax, quoted in every parse error.
 const EXAMPLE: &str = "INT,2000,TERM,1000,KILL";
-
-/// The largest signal number Linux knows (`SIGRTMAX`); numbers above it are not signals.
-const MAX_SIGNAL: i32 = 64;
-
-/// Names of the standard signals, without the `SIG` prefix, in canonical spelling. Aliases
-/// come after the canonical name of the same number, so that a lookup by number finds the latter.
-const NAMES: &[(&str, i32)] = &[
-    ("HUP", libc::SIGHUP),
-    ("INT", libc::SIGINT),
-    ("QUIT", libc::SIGQUIT),
-    ("ILL", libc::SIGILL),
-    ("TRAP", libc::SIGTRAP),
-    ("ABRT", libc::SIGABRT),
-    ("IOT", libc::SIGIOT),
-    ("BUS", libc::SIGBUS),
-    ("FPE", libc::SIGFPE),
-    ("KILL", libc::SIGKILL),
-    ("USR1", libc::SIGUSR1),
-    ("SEGV", libc::SIGSEGV),
-    ("USR2", libc::SIGUSR2),
-    ("PIPE", libc::SIGPIPE),
-    ("ALRM", libc::SIGALRM),
-    ("TERM", libc::SIGTERM),
-    ("CHLD", libc::SIGCHLD),
-    ("CLD", libc::SIGCHLD),
-    ("CONT", libc::SIGCONT),
-    ("STOP", libc::SIGSTOP),
-    ("TSTP", libc::SIGTSTP),
-    ("TTIN", libc::SIGTTIN),
-    ("TTOU", libc::SIGTTOU),
-    ("URG", libc::SIGURG),
-    ("XCPU", libc::SIGXCPU),
-    ("XFSZ", libc::SIGXFSZ),
-    ("VTALRM", libc::SIGVTALRM),
-    ("PROF", libc::SIGPROF),
-    ("WINCH", libc::SIGWINCH),
-    ("IO", libc::SIGIO),
-    ("SYS", libc::SIGSYS),
-];
-
-/// Names only Linux has.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-const LINUX_NAMES: &[(&str, i32)] = &[
-    ("STKFLT", libc::SIGSTKFLT),
-    ("POLL", libc::SIGPOLL),
-    ("PWR", libc::SIGPWR),
-];
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-const LINUX_NAMES: &[(&str, i32)] = &[];
-
-fn all_names() -> impl Iterator<Item = &'static (&'static str, i32)> {
-    NAMES.iter().chain(LINUX_NAMES)
-}
-
-/// The canonical name of `signal` without the `SIG` prefix (`"INT"`), if it has one.
-pub(crate) fn signal_name(signal: i32) -> Option<&'static str> {
-    all_names()
-        .find(|&&(_, number)| number == signal)
-        .map(|&(name, _)| name)
-}
-
-/// `SIGINT` for 2; `signal 40` for a number without a name.
-pub(crate) fn describe_signal(signal: i32) -> String {
-    match signal_name(signal) {
-        Some(name) => format!("SIG{name}"),
-        None => format!("signal {signal}"),
-    }
-}
 
 /// Whether a signal sent as a step of a sequence is followed by SIGCONT: a stopped process acts
 /// on a caught signal only once continued. Not after KILL, which needs no continuing, nor after
@@ -113,14 +47,6 @@ pub(crate) fn continue_after(signal: i32) -> bool {
         libc::SIGCONT,
     ]
     .contains(&signal)
-}
-
-fn signal_by_name(text: &str) -> Option<i32> {
-    let upper = text.to_ascii_uppercase();
-    let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
-    all_names()
-        .find(|&&(name, _)| name == bare)
-        .map(|&(_, number)| number)
 }
 
 /// One step of a [`TermSeq`].
@@ -318,7 +244,7 @@ impl fmt::Display for TermSeq {
                 f.write_str(",")?;
             }
             match *step {
-                TermStep::Signal(signal) => match signal_name(signal) {
+                TermStep::Signal(signal) => match short_name(signal) {
                     Some(name) => f.write_str(name)?,
                     None => write!(f, "{signal}")?,
                 },
@@ -350,7 +276,7 @@ mod tests {
         assert_eq!(seq.to_string(), "INT,15,KILL");
         let seq: TermSeq = "40,10,KILL".parse().unwrap();
         assert_eq!(seq.to_string(), "40,10,KILL");
-        assert_eq!(describe_signal(40), "signal 40");
+        assert_eq!(crate::signal_name(40), "signal 40");
     }
 
     #[test]

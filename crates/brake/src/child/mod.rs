@@ -63,8 +63,9 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
+use crate::signame::signal_name;
 use crate::stop::Stop;
-use crate::termseq::{continue_after, describe_signal, TermSeq, TermStep};
+use crate::termseq::{continue_after, TermSeq, TermStep};
 
 pub mod cgroup;
 mod sequence;
@@ -166,7 +167,7 @@ impl fmt::Display for Exit {
         match (self.code(), self.signal()) {
             (Some(code), _) => write!(f, "exit {code}")?,
             (None, Some(signal)) => {
-                write!(f, "killed by {}", describe_signal(signal))?;
+                write!(f, "killed by {}", signal_name(signal))?;
                 if self.status.core_dumped() {
                     f.write_str(" (core dumped)")?;
                 }
@@ -178,7 +179,7 @@ impl fmt::Display for Exit {
             if self.signal() == Some(by.signal) {
                 write!(f, " (sent by brake, step {step} of the sequence)")?;
             } else {
-                let signal = describe_signal(by.signal);
+                let signal = signal_name(by.signal);
                 write!(
                     f,
                     " (after {signal} sent by brake, step {step} of the sequence)"

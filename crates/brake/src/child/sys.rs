@@ -9,10 +9,8 @@ use std::time::{Duration, Instant};
 use rustix::event::{eventfd, poll, EventfdFlags, PollFd, PollFlags, Timespec};
 use rustix::process::{WaitId, WaitIdOptions};
 
+use crate::signame::MAX_SIGNAL;
 use crate::stop::{Stop, Subscription};
-
-/// The largest signal number Linux knows (`SIGRTMAX`).
-const MAX_SIGNAL: i32 = 64;
 
 /// `Ok(())` for a number Linux accepts as a signal to send, `InvalidInput` otherwise.
 pub(super) fn check_signal(signal: i32) -> io::Result<()> {
