@@ -182,7 +182,7 @@ fn setup() -> io::Result<Vec<i32>> {
 
     let mut handled = Vec::new();
     for signal in STOP_SIGNALS {
-        if signal != libc::SIGTERM && ignored_now(signal)? {
+        if signal != libc::SIGTERM && is_ignored(signal)? {
             continue;
         }
         // SAFETY: the action only performs async-signal-safe operations: atomic loads, stores
@@ -283,9 +283,9 @@ fn deliver(signal: i32) {
     }
 }
 
-/// Whether `signal` is ignored right now (SIG_IGN), which before brake touches it means it was
-/// ignored when the process started.
-fn ignored_now(signal: i32) -> io::Result<bool> {
+/// Whether `signal` is ignored right now (SIG_IGN). Before brake touches a signal, that means it
+/// was ignored when the process started; a child would inherit the ignore through `exec`.
+pub(crate) fn is_ignored(signal: i32) -> io::Result<bool> {
     // SAFETY: an all-zero `sigaction` is a valid value for this plain C struct.
     let mut current: libc::sigaction = unsafe { std::mem::zeroed() };
     // SAFETY: a null `act` only reads the current disposition into `current`, a valid pointer.

@@ -63,6 +63,7 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
+use crate::signals::is_ignored;
 use crate::signame::signal_name;
 use crate::stop::Stop;
 use crate::termseq::{continue_after, TermSeq, TermStep};
@@ -124,7 +125,10 @@ impl Default for ChildOptions {
 /// [`ChildOptions::reset_signals`] can be `false`; with no parent-death signal either, std then
 /// spawns with `posix_spawn` (a vfork) instead of fork, which is markedly cheaper per child.
 pub fn ignored_signals() -> Vec<i32> {
-    sys::ignored_signals()
+    (1..32)
+        .filter(|&signal| ![libc::SIGKILL, libc::SIGSTOP, libc::SIGPIPE].contains(&signal))
+        .filter(|&signal| is_ignored(signal).unwrap_or(false))
+        .collect()
 }
 
 /// The last signal of the termination sequence that brake sent before a child ended.

@@ -235,24 +235,3 @@ impl Waker {
         let _ = rustix::io::read(&*self.fd, &mut buf);
     }
 }
-
-/// The signals (1 to 31) this process ignores, which a child would keep ignoring through
-/// `exec`. SIGPIPE is left out: std's spawn resets it to the default in the child.
-pub(super) fn ignored_signals() -> Vec<i32> {
-    (1..32)
-        .filter(|&signal| signal != libc::SIGKILL && signal != libc::SIGSTOP)
-        .filter(|&signal| signal != libc::SIGPIPE)
-        .filter(|&signal| {
-            // SAFETY: a null new action makes `sigaction(2)` only report the current one into
-            // `old`, a zeroed plain C struct on our stack.
-            let handler = unsafe {
-                let mut old: libc::sigaction = std::mem::zeroed();
-                if libc::sigaction(signal, std::ptr::null(), &mut old) != 0 {
-                    return false;
-                }
-                old.sa_sigaction
-            };
-            handler == libc::SIG_IGN
-        })
-        .collect()
-}
