@@ -68,8 +68,8 @@ pub use error::Error;
 pub use outcome::{Outcome, OutcomeKind, Report, TaskError, TaskResult};
 pub use signame::signal_name;
 pub use stop::{
-    exit_code_for_signal, Activity, Notice, NoticeEvent, NoticeFn, Phase, Reason, Sleep, Stop,
-    Stopped, Subscription, Transition, DEFAULT_GRACE,
+    exit_code_for_signal, Activity, ForcedWork, Notice, NoticeEvent, NoticeFn, Phase, Reason,
+    Sleep, Stop, Stopped, Subscription, Transition, DEFAULT_GRACE,
 };
 #[cfg(feature = "tokio")]
 pub use tasks::{TaskGroup, TaskHandle};

@@ -28,7 +28,7 @@
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::thread;
 
@@ -43,8 +43,10 @@ pub const STOP_SIGNALS: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 /// Signals since the last install, counted inside the handler for the last-resort exit.
 static HANDLER_COUNT: AtomicUsize = AtomicUsize::new(0);
 
-/// Whether the installed stop has no grace period, so that its first signal forces at once.
-static FORCE_AT_FIRST: AtomicBool = AtomicBool::new(false);
+/// The grace period of the installed stop, its own atomic (null: none installed). A stop with
+/// no grace forces at its first signal, so the handler sends that signal's first steps as
+/// SIGKILL. The stop it belongs to is never freed (see [`Stop::install_signals`]).
+static GRACE: AtomicPtr<AtomicU64> = AtomicPtr::new(std::ptr::null_mut());
 
 /// When the forcing signal came (`CLOCK_MONOTONIC`, in nanoseconds; 0: not yet).
 static FORCED_AT_NS: AtomicU64 = AtomicU64::new(0);
@@ -72,7 +74,9 @@ impl Stop {
     /// (see the [module docs](crate::signals)).
     ///
     /// Call it early in `main`, before starting threads that might block signals. The handlers
-    /// stay for the life of the process; installing another `Stop` later redirects them.
+    /// stay for the life of the process; installing another `Stop` later redirects them. An
+    /// installed stop's state is kept for the life of the process too (a few hundred bytes),
+    /// since a signal handler may read it at any moment.
     pub fn install_signals(&self) -> Result<(), Error> {
         let setup = SETUP.get_or_init(|| setup().map_err(|err| err.kind()));
         if let Err(kind) = setup {
@@ -80,8 +84,12 @@ impl Stop {
         }
         let mut installed = lock(&INSTALLED);
         let same = matches!(&*installed, Some(current) if current.stop.same_as(self));
-        FORCE_AT_FIRST.store(self.grace().is_zero(), Ordering::SeqCst);
         if !same {
+            // The handler reads this stop's atomics through raw pointers from now on: they
+            // must stay valid for ever, so this stop is never freed.
+            std::mem::forget(self.clone());
+            let grace = self.grace_cell() as *const AtomicU64 as *mut AtomicU64;
+            GRACE.store(grace, Ordering::SeqCst);
             *installed = Some(Installed {
                 stop: self.clone(),
                 seen: 0,
@@ -107,15 +115,10 @@ pub(crate) fn install_early(stop: &Stop) -> Result<(), Error> {
 }
 
 /// Makes the handler raise the phase of `stop`, the installed one, to Stopping itself (see
-/// [`install_early`]); the clone kept for the handler is made once per stop. Takes no lock.
+/// [`install_early`]). Takes no lock. The installed stop is never freed (see
+/// [`Stop::install_signals`]), so the pointer stays valid for as long as a handler may read it.
 fn raise_early(stop: &Stop) {
     let cell = stop.phase_cell() as *const AtomicU8 as *mut AtomicU8;
-    if EARLY_PHASE.load(Ordering::SeqCst) == cell {
-        return;
-    }
-    // The pointer must stay valid for as long as a handler may read it, which is for ever:
-    // this stop is never freed.
-    std::mem::forget(stop.clone());
     EARLY_PHASE.store(cell, Ordering::SeqCst);
 }
 
@@ -139,14 +142,7 @@ pub fn uninstall_signals() {
     *installed = None;
     first_step::new_generation();
     EARLY_PHASE.store(std::ptr::null_mut(), Ordering::SeqCst);
-}
-
-/// Tells the handler whether `stop`, if it is the installed one, now has no grace period.
-pub(crate) fn grace_changed(stop: &Stop) {
-    let installed = lock(&INSTALLED);
-    if matches!(&*installed, Some(current) if current.stop.same_as(stop)) {
-        FORCE_AT_FIRST.store(stop.grace().is_zero(), Ordering::SeqCst);
-    }
+    GRACE.store(std::ptr::null_mut(), Ordering::SeqCst);
 }
 
 /// Registers the child behind `pidfd` to get `signal` from the handler of the first stop
@@ -240,9 +236,9 @@ fn on_signal(signal: i32, write_fd: RawFd) {
     }
     let early = EARLY_PHASE.load(Ordering::SeqCst);
     if count == 1 && !early.is_null() {
-        // SAFETY: a non-null pointer was stored by `raise_early`, which leaked a clone of its
-        // stop so that the atomic lives for the rest of the process. A compare-exchange on an
-        // atomic is async-signal-safe.
+        // SAFETY: a non-null pointer was stored by `raise_early`: the phase atomic of an
+        // installed stop, which `install_signals` leaked so that it lives for the rest of the
+        // process. A compare-exchange on an atomic is async-signal-safe.
         let phase = unsafe { &*early };
         let _ = phase.compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst);
     }
@@ -251,7 +247,7 @@ fn on_signal(signal: i32, write_fd: RawFd) {
         // thread (see `first_step`). After the raise above: a pool whose workers all end
         // before the watcher runs must already see its stop as stopping, or it would take
         // their ends for a finished run.
-        first_step::tell_all(FORCE_AT_FIRST.load(Ordering::SeqCst));
+        first_step::tell_all(no_grace());
     }
     let byte = signal as u8;
     // SAFETY: `write_fd` is the write end of a socket pair that is never closed, and the buffer
@@ -259,6 +255,16 @@ fn on_signal(signal: i32, write_fd: RawFd) {
     unsafe {
         libc::write(write_fd, (&byte as *const u8).cast(), 1);
     }
+}
+
+/// Whether the installed stop has no grace period, so that its first signal forces at once.
+/// Async-signal-safe: two atomic loads.
+fn no_grace() -> bool {
+    let grace = GRACE.load(Ordering::SeqCst);
+    // SAFETY: a non-null pointer is the grace atomic of an installed stop, which
+    // `install_signals` leaked so that it lives for the rest of the process. An atomic load is
+    // async-signal-safe.
+    !grace.is_null() && unsafe { &*grace }.load(Ordering::Relaxed) == 0
 }
 
 /// The watcher's work for one signal, on an ordinary thread.

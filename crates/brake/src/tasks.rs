@@ -1,5 +1,5 @@
-//! [`TaskGroup`]: async tasks on tokio under a [`Stop`], and the async side of the stop itself
-//! ([`Stop::stopped`], [`Stop::forced`], [`Stop::sleep_async`], [`Stop::cancellation_token`]).
+//! [`TaskGroup`]: async tasks on tokio under a [`Stop`]. The async side of the stop itself
+//! ([`Stop::stopped`], [`Stop::cancellation_token`], …) lives with the stop.
 //!
 //! # Theory of operation
 //!
@@ -41,95 +41,15 @@ use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::atomic::{AtomicU8, AtomicUsize};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use crate::outcome::{ended_index, panic_message, Outcome, OutcomeKind, Report, TaskResult};
-use crate::stop::{Activity, Phase, Sleep, Stop, Subscription};
+use crate::stop::{Activity, Phase, Stop, Subscription};
 use crate::sync::lock;
-
-/// The two root tokens of a [`Stop`]'s async bridge: made once per stop, cancelled by a listener.
-pub(crate) struct StopTokens {
-    stopping: CancellationToken,
-    forcing: CancellationToken,
-    _listener: Subscription,
-}
-
-impl Stop {
-    fn tokens(&self) -> &StopTokens {
-        self.tokens_cell().get_or_init(|| {
-            let stopping = CancellationToken::new();
-            let forcing = CancellationToken::new();
-            let listener = {
-                let (stopping, forcing) = (stopping.clone(), forcing.clone());
-                self.on_change(move |phase| {
-                    stopping.cancel();
-                    if phase == Phase::Forcing {
-                        forcing.cancel();
-                    }
-                })
-            };
-            // A change before the listener was registered is not heard: look now.
-            let phase = self.phase();
-            if phase >= Phase::Stopping {
-                stopping.cancel();
-            }
-            if phase == Phase::Forcing {
-                forcing.cancel();
-            }
-            StopTokens {
-                stopping,
-                forcing,
-                _listener: listener,
-            }
-        })
-    }
-
-    /// A tokio-util [`CancellationToken`] cancelled when stopping begins (a child of the stop's
-    /// own token: cancelling it yourself cancels only it, not the stop).
-    ///
-    /// For `select!` and libraries that take a token. To ask "stopping?" in a loop, prefer
-    /// [`Stop::is_stopping`]: one atomic load, where `is_cancelled` takes a lock.
-    pub fn cancellation_token(&self) -> CancellationToken {
-        self.tokens().stopping.child_token()
-    }
-
-    /// A [`CancellationToken`] cancelled when the stop is forced (a child token, as above).
-    pub fn forcing_token(&self) -> CancellationToken {
-        self.tokens().forcing.child_token()
-    }
-
-    /// Waits until stopping begins (returns at once if it has); returns the phase then.
-    pub async fn stopped(&self) -> Phase {
-        if !self.is_stopping() {
-            self.tokens().stopping.cancelled().await;
-        }
-        self.phase()
-    }
-
-    /// Waits until the stop is forced (returns at once if it is).
-    pub async fn forced(&self) {
-        if !self.is_forcing() {
-            self.tokens().forcing.cancelled().await;
-        }
-    }
-
-    /// Sleeps for `duration` on the tokio timer, or less if stopping begins first; says which.
-    pub async fn sleep_async(&self, duration: Duration) -> Sleep {
-        if self.is_stopping() {
-            return Sleep::Interrupted;
-        }
-        tokio::select! {
-            _ = self.tokens().stopping.cancelled() => Sleep::Interrupted,
-            _ = tokio::time::sleep(duration) => {
-                if self.is_stopping() { Sleep::Interrupted } else { Sleep::Completed }
-            }
-        }
-    }
-}
 
 /// A queued future, with its result delivery built in; it returns how it ended.
 type Job = Pin<Box<dyn Future<Output = OutcomeKind> + Send>>;
@@ -358,7 +278,7 @@ impl TaskGroup {
         let shared = Arc::new(Shared {
             stop: stop.clone(),
             token: stop.cancellation_token(),
-            forcing: stop.tokens().forcing.clone(),
+            forcing: stop.forcing_root(),
             created: Instant::now(),
             limit,
             queue: Mutex::new(Queue::default()),

@@ -276,7 +276,7 @@ mod tests {
         assert_eq!(seq.to_string(), "INT,15,KILL");
         let seq: TermSeq = "40,10,KILL".parse().unwrap();
         assert_eq!(seq.to_string(), "40,10,KILL");
-        assert_eq!(crate::signal_name(40), "signal 40");
+        assert_eq!(crate::signame::signal_name(40), "signal 40");
     }
 
     #[test]

@@ -81,7 +81,7 @@ fn a_sigint_ignored_at_start_stays_ignored() {
         stop.install_signals().unwrap();
         println!("ignored at start: {:?}", brake::signals::ignored_at_start());
         println!("ready");
-        let stopped = stop.wait_timeout(Duration::from_secs(2));
+        let stopped = stop.sleep(Duration::from_secs(2)).is_interrupted();
         println!("stopped: {stopped}");
         std::process::exit(0);
     }
@@ -108,7 +108,7 @@ fn installing_again_redirects_signals_to_the_newest_stop() {
         second.install_signals().unwrap();
         second.install_signals().unwrap(); // the same stop again: changes nothing
         println!("ready");
-        second.wait();
+        second.wait_for(Phase::Stopping);
         // One press, counted once: the second stop is stopping, not forcing.
         std::thread::sleep(Duration::from_millis(200));
         println!("first: {:?}, second: {:?}", first.phase(), second.phase());

@@ -1,0 +1,124 @@
+//! The one line the terminal is told when a stop changes phase: [`Notice`], what it is told
+//! ([`NoticeEvent`]), and the one builder of brake's wording ([`NoticeEvent::line`]).
+
+use std::fmt;
+use std::sync::Arc;
+
+use super::phase::{Activity, Phase, Reason, Transition};
+
+/// What a notice is told about a phase change.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct NoticeEvent {
+    /// The phase just entered.
+    pub phase: Phase,
+    /// Why and when.
+    pub transition: Transition,
+    /// What the pools on this `Stop` reported; `None` when no pool reports activity.
+    pub activity: Option<Activity>,
+}
+
+/// How a notice words the work still running when a stop is forced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum ForcedWork {
+    /// `— 4 still running`: the work is abandoned, aborted or killed, depending on the pool
+    /// (what [`Notice::Default`] says).
+    #[default]
+    StillRunning,
+    /// `— killing 4 running`: for a program whose running work is child processes, which a
+    /// forced stop kills.
+    Killing,
+}
+
+impl NoticeEvent {
+    /// brake's line for this change, `None` for a change that calls for none: phases begun by
+    /// a signal, and forcing because the grace period ran out, get a line; stops requested by
+    /// code are silent, since the code that asked can speak for itself.
+    ///
+    /// `brake: stopping — 4 running, 96 not started (Ctrl-C again to force)`, then
+    /// `brake: forcing stop now — 4 still running` (or `— killing 4 running`, see
+    /// [`ForcedWork`]), or `brake: grace period over, forcing stop — 4 still running`. The
+    /// counts are left out when no pool reports activity. [`Notice::Default`] writes
+    /// `self.line(ForcedWork::StillRunning)`; a [`Notice::custom`] that only needs to put the
+    /// line somewhere else (above a progress bar, say) calls this rather than word its own.
+    pub fn line(&self, forced: ForcedWork) -> Option<String> {
+        let counts = |with_queue: bool| match self.activity {
+            Some(a) if with_queue => {
+                format!(" — {} running, {} not started", a.running, a.not_started)
+            }
+            Some(a) => match forced {
+                ForcedWork::StillRunning => format!(" — {} still running", a.running),
+                ForcedWork::Killing => format!(" — killing {} running", a.running),
+            },
+            None => String::new(),
+        };
+        match (self.phase, self.transition.reason) {
+            (Phase::Stopping, Reason::Signal(signal)) => {
+                let again = if signal == libc::SIGINT {
+                    "Ctrl-C".to_string()
+                } else {
+                    Reason::Signal(signal).to_string()
+                };
+                Some(format!(
+                    "brake: stopping{} ({again} again to force)",
+                    counts(true)
+                ))
+            }
+            (Phase::Forcing, Reason::Signal(_)) => {
+                Some(format!("brake: forcing stop now{}", counts(false)))
+            }
+            (Phase::Forcing, Reason::GraceElapsed) => Some(format!(
+                "brake: grace period over, forcing stop{}",
+                counts(false)
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// A function that turns a phase change into a line for the terminal (or `None` for silence).
+pub type NoticeFn = dyn Fn(&NoticeEvent) -> Option<String> + Send + Sync;
+
+/// What the terminal is told when the phase changes. One line on stderr, never more.
+///
+/// Plain configuration: dropping it does nothing, and a stop only reads it.
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub enum Notice {
+    /// Say nothing.
+    Off,
+    /// brake's own line ([`NoticeEvent::line`] with [`ForcedWork::StillRunning`]), such as
+    /// `brake: stopping — 4 running, 96 not started (Ctrl-C again to force)`, for phases begun
+    /// by a signal or by the end of the grace period. Stops requested by code are silent.
+    #[default]
+    Default,
+    /// Your own line, for every phase change.
+    Custom(Arc<NoticeFn>),
+}
+
+impl Notice {
+    /// A notice made by `f`.
+    pub fn custom(f: impl Fn(&NoticeEvent) -> Option<String> + Send + Sync + 'static) -> Self {
+        Notice::Custom(Arc::new(f))
+    }
+
+    /// The line to write for `event`, if any.
+    pub(super) fn line(&self, event: &NoticeEvent) -> Option<String> {
+        match self {
+            Notice::Off => None,
+            Notice::Default => event.line(ForcedWork::StillRunning),
+            Notice::Custom(f) => f(event),
+        }
+    }
+}
+
+impl fmt::Debug for Notice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Notice::Off => "Off",
+            Notice::Default => "Default",
+            Notice::Custom(_) => "Custom(..)",
+        })
+    }
+}
