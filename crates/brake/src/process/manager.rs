@@ -6,21 +6,21 @@
 //! Workers are started from this one long-lived thread, so the parent-death signal set in each
 //! stays tied to the pool. Each worker has a reader thread that forwards its replies, in order,
 //! as [`Event`]s; a worker's end of stream is an event too. The manager takes events in
-//! batches, hands queued jobs to workers, and settles outcomes. Nothing else touches a worker.
+//! batches, hands queued batches to workers, and settles outcomes. Nothing else touches a worker.
 //!
 //! A worker may hold several tiny tasks at once (its *depth*): the manager keeps an estimate
 //! of how long one task takes and sends about two milliseconds of work ahead, so that a task
 //! never waits for the pipe's round trip, and tasks of a millisecond or more go one at a time
 //! (so that "running" means running, and a stop finds nothing queued inside a worker).
 //!
-//! On a stop: queued jobs are cancelled; every worker's request pipe is closed (an idle worker
+//! On a stop: queued batches are cancelled; every worker's request pipe is closed (an idle worker
 //! exits, a busy one cancels what it holds and exits after its task); busy workers get the
 //! termination sequence, all at once ([`terminate_all`]); every reply is read to the end of its
 //! pipe before the run is settled, so no finished result is lost; then descendants that left
 //! their worker's process group are swept.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{BufReader, BufWriter, PipeWriter};
+use std::io::{BufReader, BufWriter, PipeWriter, Write};
 use std::ops::Range;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::process::CommandExt;
@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use super::pool::{At, Builder, Shared, Slot};
+use super::ledger::{At, Ledger, Mailbox};
 use super::wire::{append_frame, read_frame, write_frame, Reply, Request, Results};
 use super::worker::{REPLY_FD, REQUEST_FD, WORKER_VAR};
 use crate::child::{
@@ -42,7 +42,7 @@ use crate::error::Error;
 use crate::first_step::Registration;
 use crate::outcome::{Outcome, TaskError};
 use crate::signals::tell_first_step;
-use std::io::Write;
+use crate::termseq::TermSeq;
 
 /// How long a new worker has to answer the handshake before it is taken for a program that
 /// does not call [`init`](crate::process::init).
@@ -55,16 +55,26 @@ const POOL_VAR: &str = "BRAKE_PROCESS_POOL";
 /// How much work, in time, a worker is sent ahead of what it is running.
 const AHEAD: Duration = Duration::from_millis(2);
 
-/// The most tasks a worker holds at once. Large enough for a map's next chunk (a job goes
+/// The most tasks a worker holds at once. Large enough for a map's next chunk (a batch goes
 /// whole) to be in the worker before it finishes the current one; the two milliseconds
 /// ahead and each worker's share of the work bound it first.
 const MAX_DEPTH: usize = 1 << 16;
 
+/// How the manager runs its workers: what a [`Builder`](super::Builder) configures.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) workers: usize,
+    pub(crate) max_tasks_per_worker: Option<usize>,
+    pub(crate) worker_args: Option<Vec<String>>,
+    pub(crate) termseq: TermSeq,
+}
+
 /// What the manager reacts to.
 pub(crate) enum Event {
-    Submit(Job),
+    Submit(Batch),
     Reply(u64, Reply),
-    Ended(u64),
+    /// A worker's reply pipe ended: the worker is gone or going.
+    WorkerGone(u64),
     /// The stop moved; the manager's loop looks at the phase itself.
     PhaseChanged,
     /// The pool was dropped: run the queue out, then let the workers go.
@@ -72,17 +82,17 @@ pub(crate) enum Event {
 }
 
 /// Consecutive items of one task, queued together (one for `submit`, a chunk for `map`).
-pub(crate) struct Job {
+pub(crate) struct Batch {
     pub(crate) first: u64,
     pub(crate) task: &'static str,
     /// The items' arguments, serialized back to back: item `i` is `args[ends[i - 1]..ends[i]]`.
     /// One buffer for a whole chunk, not one allocation per item.
     pub(crate) args: Vec<u8>,
     pub(crate) ends: Vec<u32>,
-    pub(crate) slot: Arc<Slot>,
+    pub(crate) mailbox: Arc<Mailbox>,
 }
 
-impl Job {
+impl Batch {
     fn len(&self) -> usize {
         self.ends.len()
     }
@@ -91,15 +101,15 @@ impl Job {
         self.first..self.first + self.len() as u64
     }
 
-    /// Items `from..` as a job of their own, to queue again.
-    fn tail(&self, from: usize) -> Job {
+    /// Items `from..` as a batch of their own, to queue again.
+    fn tail(&self, from: usize) -> Batch {
         let start = if from == 0 { 0 } else { self.ends[from - 1] };
-        Job {
+        Batch {
             first: self.first + from as u64,
             task: self.task,
             args: self.args[start as usize..].to_vec(),
             ends: self.ends[from..].iter().map(|end| end - start).collect(),
-            slot: self.slot.clone(),
+            mailbox: self.mailbox.clone(),
         }
     }
 }
@@ -114,9 +124,9 @@ struct Worker {
     requests: Option<BufWriter<PipeWriter>>,
     ready: bool,
     started: Instant,
-    /// Jobs sent, in the order the worker runs them, each with the index of its first item not
-    /// answered yet; the front job's such item is running.
-    sent: VecDeque<(Job, usize)>,
+    /// Batches sent, in the order the worker runs them, each with the index of its first item not
+    /// answered yet; the front batch's such item is running.
+    sent: VecDeque<(Batch, usize)>,
     /// Items sent and not answered.
     held: usize,
     /// When the front item began to run, as far as the manager can tell.
@@ -125,14 +135,14 @@ struct Worker {
 }
 
 pub(crate) struct Manager {
-    shared: Arc<Shared>,
+    ledger: Arc<Ledger>,
     program: PathBuf,
     args: Vec<String>,
-    builder: Builder,
+    settings: Settings,
     events: Sender<Event>,
     inbox: Receiver<Event>,
     workers: HashMap<u64, Worker>,
-    queue: VecDeque<Job>,
+    queue: VecDeque<Batch>,
     /// Items in `queue`.
     queued: usize,
     next_worker: u64,
@@ -149,13 +159,13 @@ pub(crate) struct Manager {
 
 impl Manager {
     pub(crate) fn new(
-        shared: Arc<Shared>,
-        builder: Builder,
+        ledger: Arc<Ledger>,
+        settings: Settings,
         events: Sender<Event>,
         inbox: Receiver<Event>,
     ) -> Result<Manager, Error> {
         let program = std::env::current_exe().map_err(Error::SpawnProcess)?;
-        let args = builder
+        let args = settings
             .worker_args
             .clone()
             .unwrap_or_else(|| std::env::args().skip(1).collect());
@@ -164,11 +174,11 @@ impl Manager {
         // init and only the process-group kill reaches them.
         let _ = become_subreaper();
         Ok(Manager {
-            pool_token: format!("{}-{:p}", std::process::id(), Arc::as_ptr(&shared)),
-            shared,
+            pool_token: format!("{}-{:p}", std::process::id(), Arc::as_ptr(&ledger)),
+            ledger,
             program,
             args,
-            builder,
+            settings,
             events,
             inbox,
             workers: HashMap::new(),
@@ -183,11 +193,11 @@ impl Manager {
     }
 
     pub(crate) fn run(mut self) {
-        for _ in 0..self.builder.workers {
+        for _ in 0..self.settings.workers {
             self.start_worker();
         }
         loop {
-            if self.shared.stop.is_stopping() {
+            if self.ledger.stop.is_stopping() {
                 self.stop_all();
                 return;
             }
@@ -216,14 +226,14 @@ impl Manager {
 
     fn handle(&mut self, event: Event) {
         match event {
-            Event::Submit(job) => match &self.broken {
+            Event::Submit(batch) => match &self.broken {
                 Some(why) => {
                     let why = why.clone();
-                    fail_job(&self.shared, job, &why);
+                    fail_batch(&self.ledger, batch, &why);
                 }
                 None => {
-                    self.queued += job.len();
-                    self.queue.push_back(job);
+                    self.queued += batch.len();
+                    self.queue.push_back(batch);
                 }
             },
             Event::Reply(worker, Reply::Ready { .. }) => {
@@ -232,7 +242,7 @@ impl Manager {
                 }
             }
             Event::Reply(worker, Reply::Results(results)) => self.on_results(worker, results),
-            Event::Ended(worker) => self.on_ended(worker),
+            Event::WorkerGone(worker) => self.on_worker_gone(worker),
             Event::PhaseChanged => {}
             Event::Close => self.closing = true,
         }
@@ -249,7 +259,7 @@ impl Manager {
         ahead.min(share).clamp(1, MAX_DEPTH)
     }
 
-    /// Hands queued jobs to ready workers, up to each one's depth.
+    /// Hands queued batches to ready workers, up to each one's depth.
     fn dispatch(&mut self) {
         if self.queue.is_empty() {
             return;
@@ -262,34 +272,38 @@ impl Manager {
             };
             let frames = &mut self.frames;
             frames.clear();
-            while let Some(job) = self.queue.front() {
-                if worker.held > 0 && worker.held + job.len() > depth {
+            while let Some(batch) = self.queue.front() {
+                if worker.held > 0 && worker.held + batch.len() > depth {
                     break;
                 }
-                let job = self.queue.pop_front().expect("front exists");
-                self.queued -= job.len();
+                let batch = self.queue.pop_front().expect("front exists");
+                self.queued -= batch.len();
                 let request = Request::Run {
-                    first: job.first,
-                    task: job.task.to_string(),
-                    args: job.args,
-                    ends: job.ends,
+                    first: batch.first,
+                    task: batch.task.to_string(),
+                    args: batch.args,
+                    ends: batch.ends,
                 };
                 let appended = append_frame(frames, &request);
                 let Request::Run { args, ends, .. } = request else {
                     unreachable!("built above")
                 };
-                let job = Job { args, ends, ..job };
+                let batch = Batch {
+                    args,
+                    ends,
+                    ..batch
+                };
                 if let Err(err) = appended {
-                    let why = format!("cannot send task {:?} to a worker: {err}", job.task);
-                    fail_job(&self.shared, job, &why);
+                    let why = format!("cannot send task {:?} to a worker: {err}", batch.task);
+                    fail_batch(&self.ledger, batch, &why);
                     continue;
                 }
                 if worker.sent.is_empty() {
                     worker.front_since = Instant::now();
                     busy_changed = true;
                 }
-                worker.held += job.len();
-                worker.sent.push_back((job, 0));
+                worker.held += batch.len();
+                worker.sent.push_back((batch, 0));
             }
             if !frames.is_empty()
                 && (requests.write_all(frames).is_err() || requests.flush().is_err())
@@ -308,7 +322,7 @@ impl Manager {
 
     fn update_busy(&self) {
         let busy = self.workers.values().filter(|w| !w.sent.is_empty()).count();
-        self.shared.settle().busy(busy);
+        self.ledger.settle().busy(busy);
     }
 
     fn on_results(&mut self, id: u64, results: Results) {
@@ -318,25 +332,25 @@ impl Manager {
         let now = Instant::now();
         let count = results.len() as u32;
         let block = Arc::new(results);
-        let mut settle = self.shared.settle();
-        // Results come in the order items were sent: each run of them belongs to the front job.
+        let mut settle = self.ledger.settle();
+        // Results come in the order items were sent: each run of them belongs to the front batch.
         'runs: for (mut run_first, mut items) in block.runs() {
             while !items.is_empty() {
-                let Some((job, next)) = worker.sent.front_mut() else {
+                let Some((batch, next)) = worker.sent.front_mut() else {
                     break 'runs;
                 };
-                let from = job.first + *next as u64;
+                let from = batch.first + *next as u64;
                 if run_first != from {
                     break 'runs; // out of order: the worker's end settles the rest
                 }
-                let taken = items.len().min(job.len() - *next);
+                let taken = items.len().min(batch.len() - *next);
                 let these = items.start..items.start + taken;
-                settle.ended(&job.slot, from, &block, these);
+                settle.ended(&batch.mailbox, from, &block, these);
                 items.start += taken;
                 run_first += taken as u64;
                 *next += taken;
                 worker.held -= taken;
-                if *next == job.len() {
+                if *next == batch.len() {
                     worker.sent.pop_front();
                 }
             }
@@ -349,7 +363,7 @@ impl Manager {
         worker.front_since = now;
         worker.tasks_run += count as usize;
         if self
-            .builder
+            .settings
             .max_tasks_per_worker
             .is_some_and(|max| worker.tasks_run >= max)
         {
@@ -360,13 +374,13 @@ impl Manager {
         }
     }
 
-    fn on_ended(&mut self, id: u64) {
+    fn on_worker_gone(&mut self, id: u64) {
         let Some(mut worker) = self.workers.remove(&id) else {
             return;
         };
         worker.requests = None;
         let exit = reap(&mut worker.child);
-        let stopping = self.shared.stop.is_stopping();
+        let stopping = self.ledger.stop.is_stopping();
         let running = if stopping {
             Outcome::Interrupted
         } else {
@@ -377,13 +391,13 @@ impl Manager {
         };
         // The item it was running ends with it; the items it held but never started are
         // cancelled by a stop, otherwise queued again.
-        let unstarted = settle_running(&self.shared, &mut worker, running);
-        for job in unstarted.into_iter().rev() {
+        let unstarted = settle_running(&self.ledger, &mut worker, running);
+        for batch in unstarted.into_iter().rev() {
             if stopping {
-                cancel_job(&self.shared, job);
+                cancel_batch(&self.ledger, batch);
             } else {
-                self.queued += job.len();
-                self.queue.push_front(job);
+                self.queued += batch.len();
+                self.queue.push_front(batch);
             }
         }
         self.update_busy();
@@ -422,8 +436,8 @@ impl Manager {
     /// Workers cannot start: fail everything queued and everything to come with `why`.
     fn fail_start(&mut self, why: String) {
         self.queued = 0;
-        for job in self.queue.drain(..) {
-            fail_job(&self.shared, job, &why);
+        for batch in self.queue.drain(..) {
+            fail_batch(&self.ledger, batch, &why);
         }
         self.broken = Some(why);
     }
@@ -456,7 +470,7 @@ impl Manager {
             command.pre_exec(move || place_fds(fds));
         }
         let options = ChildOptions {
-            termseq: self.builder.termseq.clone(),
+            termseq: self.settings.termseq.clone(),
             ..ChildOptions::default()
         };
         // The hello goes into the pipe before the worker exists, so the worker never waits
@@ -467,7 +481,7 @@ impl Manager {
         let child = Child::spawn(&mut command, &options)?;
         let told = child
             .first_signal()
-            .and_then(|signal| tell_first_step(&self.shared.stop, child.pidfd(), signal));
+            .and_then(|signal| tell_first_step(&self.ledger.stop, child.pidfd(), signal));
         drop(request_read);
         drop(reply_write);
         let events = self.events.clone();
@@ -485,7 +499,7 @@ impl Manager {
                         return;
                     }
                 }
-                let _ = events.send(Event::Ended(id));
+                let _ = events.send(Event::WorkerGone(id));
             })?;
         self.workers.insert(
             id,
@@ -519,7 +533,7 @@ impl Manager {
     /// every reply to the end, reap everyone, sweep, settle the run.
     fn stop_all(&mut self) {
         self.queued = 0;
-        cancel_jobs(&self.shared, std::mem::take(&mut self.queue));
+        cancel_batches(&self.ledger, std::mem::take(&mut self.queue));
         for worker in self.workers.values_mut() {
             worker.requests = None;
         }
@@ -545,20 +559,20 @@ impl Manager {
                     (&mut w.child, start)
                 })
                 .unzip();
-            let _ = terminate_all_from(&mut busy, starts, Some(&self.shared.stop));
+            let _ = terminate_all_from(&mut busy, starts, Some(&self.ledger.stop));
         }
         // Busy workers are gone, so their pipes end at once; idle ones are exiting by themselves.
         self.drain_until_gone(Duration::from_secs(5));
         self.kill_the_rest();
         sweep_escaped(POOL_VAR, &self.pool_token, &[]);
-        // Jobs submitted while this ran are cancelled; later ones are refused by `submit`, and
+        // Batches submitted while this ran are cancelled; later ones are refused by `submit`, and
         // one that slips between the two is counted cancelled by `join`.
         while let Ok(event) = self.inbox.try_recv() {
-            if let Event::Submit(job) = event {
-                cancel_job(&self.shared, job);
+            if let Event::Submit(batch) = event {
+                cancel_batch(&self.ledger, batch);
             }
         }
-        self.shared.settle().settled();
+        self.ledger.settle().settled();
     }
 
     /// Handles events until every worker's end of stream has arrived, for at most `limit`.
@@ -567,8 +581,8 @@ impl Manager {
         while !self.workers.is_empty() {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.inbox.recv_timeout(left) {
-                Ok(Event::Submit(job)) if self.shared.stop.is_stopping() => {
-                    cancel_job(&self.shared, job)
+                Ok(Event::Submit(batch)) if self.ledger.stop.is_stopping() => {
+                    cancel_batch(&self.ledger, batch)
                 }
                 Ok(event) => self.handle(event),
                 Err(_) => break,
@@ -581,8 +595,8 @@ impl Manager {
         for (_, mut worker) in self.workers.drain() {
             let _ = worker.child.signal(libc::SIGKILL);
             reap(&mut worker.child);
-            for job in settle_running(&self.shared, &mut worker, Outcome::Interrupted) {
-                cancel_job(&self.shared, job);
+            for batch in settle_running(&self.ledger, &mut worker, Outcome::Interrupted) {
+                cancel_batch(&self.ledger, batch);
             }
         }
         self.update_busy();
@@ -590,39 +604,39 @@ impl Manager {
 }
 
 /// Settles the item `worker` was running with `outcome`, and returns the items it held but
-/// never started, as jobs.
-fn settle_running(shared: &Shared, worker: &mut Worker, outcome: Outcome<At>) -> Vec<Job> {
+/// never started, as batches.
+fn settle_running(ledger: &Ledger, worker: &mut Worker, outcome: Outcome<At>) -> Vec<Batch> {
     worker.held = 0;
     let mut sent = std::mem::take(&mut worker.sent).into_iter();
     let Some((running, next)) = sent.next() else {
         return Vec::new();
     };
-    shared
+    ledger
         .settle()
-        .items(&running.slot, running.first + next as u64, [outcome]);
+        .items(&running.mailbox, running.first + next as u64, [outcome]);
     let rest = (next + 1 < running.len()).then(|| running.tail(next + 1));
     rest.into_iter()
-        .chain(sent.map(|(job, next)| job.tail(next)))
+        .chain(sent.map(|(batch, next)| batch.tail(next)))
         .collect()
 }
 
-fn fail_job(shared: &Shared, job: Job, why: &str) {
-    let outcomes = job.ids().map(|_| Outcome::Failed(TaskError::msg(why)));
-    shared.settle().items(&job.slot, job.first, outcomes);
+fn fail_batch(ledger: &Ledger, batch: Batch, why: &str) {
+    let outcomes = batch.ids().map(|_| Outcome::Failed(TaskError::msg(why)));
+    ledger.settle().items(&batch.mailbox, batch.first, outcomes);
 }
 
-fn cancel_job(shared: &Shared, job: Job) {
-    cancel_jobs(shared, [job]);
+fn cancel_batch(ledger: &Ledger, batch: Batch) {
+    cancel_batches(ledger, [batch]);
 }
 
-/// Cancels every item of `jobs` in one batch: one lock, one wake-up of the waiters. A stop
+/// Cancels every item of `batches` in one batch: one lock, one wake-up of the waiters. A stop
 /// cancels thousands of queued items at once, and a wake-up per item would have the pool's
 /// callers contend for the lock with this thread, on cores that busy workers hold.
-fn cancel_jobs(shared: &Shared, jobs: impl IntoIterator<Item = Job>) {
-    let mut settle = shared.settle();
-    for job in jobs {
-        let outcomes = job.ids().map(|_| Outcome::Cancelled);
-        settle.items(&job.slot, job.first, outcomes);
+fn cancel_batches(ledger: &Ledger, batches: impl IntoIterator<Item = Batch>) {
+    let mut settle = ledger.settle();
+    for batch in batches {
+        let outcomes = batch.ids().map(|_| Outcome::Cancelled);
+        settle.items(&batch.mailbox, batch.first, outcomes);
     }
 }
 
@@ -643,13 +657,13 @@ fn place_fds(fds: [RawFd; 2]) -> std::io::Result<()> {
     // Move both out of the way first, so that placing one cannot close the other. The copies
     // are close-on-exec: only fds 3 and 4 may reach the worker.
     let mut high = [0; 2];
-    for (slot, fd) in high.iter_mut().zip(fds) {
+    for (mailbox, fd) in high.iter_mut().zip(fds) {
         // SAFETY: F_DUPFD_CLOEXEC on a descriptor open in this process; async-signal-safe.
         let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10) };
         if dup < 0 {
             return Err(std::io::Error::last_os_error());
         }
-        *slot = dup;
+        *mailbox = dup;
     }
     for (fd, target) in high.into_iter().zip([REQUEST_FD, REPLY_FD]) {
         // SAFETY: dup2 onto fds 3 and 4 in the child; the copy has FD_CLOEXEC clear, so it

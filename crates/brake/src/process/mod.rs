@@ -25,6 +25,7 @@
 //! }
 //! ```
 
+mod ledger;
 mod manager;
 mod pool;
 mod task;

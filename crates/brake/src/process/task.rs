@@ -11,7 +11,7 @@ use std::marker::PhantomData;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::wire::{decode, encode_into, Ended};
+use super::wire::{decode, encode_into, ItemEnd};
 use crate::error::Error;
 use crate::outcome::TaskResult;
 use crate::stop::Stop;
@@ -55,19 +55,19 @@ impl<A, R> fmt::Debug for Task<A, R> {
 
 /// A registered task with its types erased: runs on a serialized argument, leaves the
 /// serialized value (or the failure's message) in the buffer, and says how it ended.
-pub(crate) type Erased = Box<dyn Fn(&Stop, &[u8], &mut Vec<u8>) -> Ended + Send + Sync>;
+pub(crate) type Erased = Box<dyn Fn(&Stop, &[u8], &mut Vec<u8>) -> ItemEnd + Send + Sync>;
 
 /// Makes `message` the item's bytes, in place of anything written before, and says the item
 /// ended as `ended` (failed or panicked: the ends that carry a message).
-pub(crate) fn with_message(bytes: &mut Vec<u8>, ended: Ended, message: &str) -> Ended {
+pub(crate) fn with_message(bytes: &mut Vec<u8>, ended: ItemEnd, message: &str) -> ItemEnd {
     bytes.clear();
     bytes.extend_from_slice(message.as_bytes());
     ended
 }
 
 /// Makes `message` the item's bytes and says the item failed.
-pub(crate) fn failed(bytes: &mut Vec<u8>, message: &str) -> Ended {
-    with_message(bytes, Ended::Failed, message)
+pub(crate) fn failed(bytes: &mut Vec<u8>, message: &str) -> ItemEnd {
+    with_message(bytes, ItemEnd::Failed, message)
 }
 
 /// The tasks a program's process pools may run, by name.
@@ -114,13 +114,13 @@ impl Registry {
             };
             match run(stop, arg) {
                 Ok(value) => match encode_into(&value, out) {
-                    Ok(()) => Ended::Done,
+                    Ok(()) => ItemEnd::Done,
                     Err(err) => failed(
                         out,
                         &format!("cannot encode the value of task {name:?}: {err}"),
                     ),
                 },
-                Err(err) if err.is_stopped() => Ended::Interrupted,
+                Err(err) if err.is_stopped() => ItemEnd::Interrupted,
                 Err(err) => failed(out, &err.to_string()),
             }
         });

@@ -50,7 +50,7 @@ pub(crate) enum Reply {
 
 /// How one item ended in a worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) enum Ended {
+pub(crate) enum ItemEnd {
     /// The task returned a value; its bytes are the serialized value.
     Done,
     /// The task returned an error, or its argument or value could not be (de)serialized; its
@@ -73,7 +73,7 @@ pub(crate) enum Ended {
 pub(crate) struct Results {
     /// The items' ids as runs of consecutive ids: each run's first id and length.
     runs: Vec<(u64, u32)>,
-    ended: Vec<Ended>,
+    ended: Vec<ItemEnd>,
     ends: Vec<u32>,
     #[serde(with = "serde_bytes")]
     data: Vec<u8>,
@@ -81,7 +81,7 @@ pub(crate) struct Results {
 
 impl Results {
     /// Adds item `id`, which ended as `ended` with `bytes`.
-    pub(crate) fn push(&mut self, id: u64, ended: Ended, bytes: &[u8]) {
+    pub(crate) fn push(&mut self, id: u64, ended: ItemEnd, bytes: &[u8]) {
         match self.runs.last_mut() {
             Some((first, len)) if first.wrapping_add(u64::from(*len)) == id && *len < u32::MAX => {
                 *len += 1
@@ -125,7 +125,7 @@ impl Results {
     }
 
     /// How item `index` ended.
-    pub(crate) fn ended(&self, index: usize) -> Ended {
+    pub(crate) fn ended(&self, index: usize) -> ItemEnd {
         self.ended[index]
     }
 
@@ -363,9 +363,9 @@ mod tests {
         )
         .unwrap();
         let mut results = Results::default();
-        results.push(7, Ended::Interrupted, &[]);
-        results.push(8, Ended::Done, &[9, 9]);
-        results.push(3, Ended::Failed, b"no");
+        results.push(7, ItemEnd::Interrupted, &[]);
+        results.push(8, ItemEnd::Done, &[9, 9]);
+        results.push(3, ItemEnd::Failed, b"no");
         write_frame(&mut buffer, &Reply::Results(results)).unwrap();
         let mut input = &buffer[..];
         match read_frame::<Request>(&mut input).unwrap() {
@@ -392,9 +392,9 @@ mod tests {
         assert_eq!(
             items,
             [
-                (Ended::Interrupted, &[][..]),
-                (Ended::Done, &[9, 9][..]),
-                (Ended::Failed, &b"no"[..])
+                (ItemEnd::Interrupted, &[][..]),
+                (ItemEnd::Done, &[9, 9][..]),
+                (ItemEnd::Failed, &b"no"[..])
             ]
         );
         assert!(read_frame::<Reply>(&mut input).unwrap().is_none());
@@ -404,8 +404,8 @@ mod tests {
     fn a_block_whose_parts_disagree_is_refused() {
         let whole = || {
             let mut results = Results::default();
-            results.push(1, Ended::Done, &[1, 2]);
-            results.push(2, Ended::Failed, b"x");
+            results.push(1, ItemEnd::Done, &[1, 2]);
+            results.push(2, ItemEnd::Failed, b"x");
             results
         };
         assert_eq!(whole().check(), Ok(()));
@@ -488,13 +488,13 @@ mod tests {
         }
     }
 
-    fn ended() -> impl Strategy<Value = Ended> {
+    fn ended() -> impl Strategy<Value = ItemEnd> {
         prop_oneof![
-            Just(Ended::Done),
-            Just(Ended::Failed),
-            Just(Ended::Interrupted),
-            Just(Ended::Panicked),
-            Just(Ended::Cancelled),
+            Just(ItemEnd::Done),
+            Just(ItemEnd::Failed),
+            Just(ItemEnd::Interrupted),
+            Just(ItemEnd::Panicked),
+            Just(ItemEnd::Cancelled),
         ]
     }
 

@@ -30,7 +30,7 @@ use rustix::event::{poll, PollFd, PollFlags, Timespec};
 
 use super::task::{failed, with_message, Erased, Registry};
 use super::wire::{
-    append_frame, decode, read_frame, write_frame, Ended, Reply, Request, Results, MAX_FRAME,
+    append_frame, decode, read_frame, write_frame, ItemEnd, Reply, Request, Results, MAX_FRAME,
 };
 use crate::stop::{exit_code_for_signal, Notice, Phase, Reason, Stop};
 use crate::sync::{lock, wait, wait_timeout};
@@ -227,7 +227,7 @@ fn serve(registry: &Registry, mut requests: BufReader<File>, replies: File) -> i
             start = end as usize;
             bytes.clear();
             let ended = match (arg, run) {
-                _ if stop.is_stopping() => Ended::Cancelled,
+                _ if stop.is_stopping() => ItemEnd::Cancelled,
                 (Some(arg), Some(run)) => run_one(run, &stop, arg, &mut bytes),
                 (None, _) => failed(&mut bytes, "malformed request from the pool"),
                 (_, None) => failed(
@@ -264,20 +264,20 @@ fn serve(registry: &Registry, mut requests: BufReader<File>, replies: File) -> i
     }
 }
 
-fn run_one(run: &Erased, stop: &Stop, arg: &[u8], bytes: &mut Vec<u8>) -> Ended {
+fn run_one(run: &Erased, stop: &Stop, arg: &[u8], bytes: &mut Vec<u8>) -> ItemEnd {
     match panic::catch_unwind(AssertUnwindSafe(|| run(stop, arg, bytes))) {
         Ok(ended) => ended,
         Err(payload) => with_message(
             bytes,
-            Ended::Panicked,
+            ItemEnd::Panicked,
             &crate::outcome::panic_message(payload.as_ref()),
         ),
     }
 }
 
 /// Why an item's value or message cannot travel.
-fn too_large(task: &str, ended: Ended, len: usize) -> String {
-    let what = if ended == Ended::Done {
+fn too_large(task: &str, ended: ItemEnd, len: usize) -> String {
+    let what = if ended == ItemEnd::Done {
         "value"
     } else {
         "message"
@@ -324,7 +324,7 @@ impl OutboxState {
 
 impl Outbox {
     /// Adds a result; false once the writer has given up.
-    fn push(&self, id: u64, ended: Ended, bytes: &[u8]) -> bool {
+    fn push(&self, id: u64, ended: ItemEnd, bytes: &[u8]) -> bool {
         let mut state = lock(&self.state);
         while !state.writer_gone
             && !state.results.is_empty()
