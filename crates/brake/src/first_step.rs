@@ -13,13 +13,13 @@
 //! SIGKILL instead.
 //!
 //! # Invariants
-//! 1. A slot holds a pidfd only while the [`Registration`] lives, and the registration is
+//! 1. An entry holds a pidfd only while the [`Registration`] lives, and the registration is
 //!    dropped before the pidfd is closed; dropping it waits until no handler is reading the
 //!    registry, so a handler never signals a descriptor that was closed (or reused) under it.
-//! 2. A slot is one word (descriptor, signal, install generation), written and read whole: a
+//! 2. An entry is one word (descriptor, signal, install generation), written and read whole: a
 //!    handler never pairs one child's descriptor with another's signal.
 //! 3. A registration counts only for the stop installed when it was made: installing another
-//!    stop bumps the generation, and the handler skips slots of older generations.
+//!    stop bumps the generation, and the handler skips entries of older generations.
 
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
@@ -27,13 +27,13 @@ use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use crate::termseq::continue_after;
 
 /// Children told from the handler at most; more are told by their supervisor as usual.
-const SLOTS: usize = 256;
+const ENTRIES: usize = 256;
 
-/// Each slot: 0 when free, else `pidfd + 1` (bits 0..32), the signal (bits 32..40) and the
+/// Each entry: 0 when free, else `pidfd + 1` (bits 0..32), the signal (bits 32..40) and the
 /// install generation (bits 40..64).
-static SLOT: [AtomicU64; SLOTS] = [const { AtomicU64::new(0) }; SLOTS];
-/// The signal the handler sent the slot's child; 0 until it has.
-static TOLD: [AtomicI32; SLOTS] = [const { AtomicI32::new(0) }; SLOTS];
+static ENTRY: [AtomicU64; ENTRIES] = [const { AtomicU64::new(0) }; ENTRIES];
+/// The signal the handler sent the entry's child; 0 until it has.
+static TOLD: [AtomicI32; ENTRIES] = [const { AtomicI32::new(0) }; ENTRIES];
 /// Handlers reading the registry right now (invariant 1).
 static READERS: AtomicUsize = AtomicUsize::new(0);
 /// The install generation (invariant 3), kept to 24 bits.
@@ -47,13 +47,13 @@ const PIDFD_SIGNAL_PROCESS_GROUP: libc::c_uint = 1 << 2;
 /// A child the next first stop signal is sent to from the handler; unregisters on drop.
 #[derive(Debug)]
 pub(crate) struct Registration {
-    slot: usize,
+    entry: usize,
 }
 
 impl Registration {
     /// Registers the child behind `pidfd`, the leader of its own process group, to get
     /// `signal` from the handler of the first stop signal of the stop installed now. `None`
-    /// when every slot is taken.
+    /// when every entry is taken.
     ///
     /// The caller must drop the registration before closing `pidfd` (invariant 1).
     pub(crate) fn new(pidfd: BorrowedFd<'_>, signal: i32) -> Option<Registration> {
@@ -61,12 +61,12 @@ impl Registration {
         let signal = u64::try_from(signal).ok().filter(|&s| s < 256)?;
         let generation = GENERATION.load(Ordering::SeqCst) & GENERATION_MASK;
         let word = (fd + 1) | signal << 32 | generation << 40;
-        // A free slot's `TOLD` is 0: the drop that freed it cleared it last.
-        (0..SLOTS).find_map(|slot| {
-            SLOT[slot]
+        // A free entry's `TOLD` is 0: the drop that freed it cleared it last.
+        (0..ENTRIES).find_map(|entry| {
+            ENTRY[entry]
                 .compare_exchange(0, word, Ordering::SeqCst, Ordering::SeqCst)
                 .ok()
-                .map(|_| Registration { slot })
+                .map(|_| Registration { entry })
         })
     }
 
@@ -75,21 +75,21 @@ impl Registration {
     /// SIGKILL when the stop was to force at once. A supervisor calls it when it begins the
     /// child's sequence itself, so the child never gets the first step twice.
     pub(crate) fn disarm(&self) -> Option<i32> {
-        SLOT[self.slot].store(0, Ordering::SeqCst);
+        ENTRY[self.entry].store(0, Ordering::SeqCst);
         // A handler that loaded the word before the store may still be signalling it: wait
         // for it (a few system calls), after which `TOLD` is final.
         while READERS.load(Ordering::SeqCst) != 0 {
             std::thread::yield_now();
         }
-        Some(TOLD[self.slot].load(Ordering::SeqCst)).filter(|&signal| signal != 0)
+        Some(TOLD[self.entry].load(Ordering::SeqCst)).filter(|&signal| signal != 0)
     }
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
         self.disarm();
-        // Last, once no handler can touch the slot: free for the next registration.
-        TOLD[self.slot].store(0, Ordering::SeqCst);
+        // Last, once no handler can touch the entry: free for the next registration.
+        TOLD[self.entry].store(0, Ordering::SeqCst);
     }
 }
 
@@ -105,8 +105,8 @@ pub(crate) fn new_generation() {
 pub(crate) fn tell_all(force: bool) {
     READERS.fetch_add(1, Ordering::SeqCst);
     let generation = GENERATION.load(Ordering::SeqCst) & GENERATION_MASK;
-    for (slot, told) in SLOT.iter().zip(&TOLD) {
-        let word = slot.load(Ordering::SeqCst);
+    for (entry, told) in ENTRY.iter().zip(&TOLD) {
+        let word = entry.load(Ordering::SeqCst);
         if word == 0 || word >> 40 != generation {
             continue;
         }

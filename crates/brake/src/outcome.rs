@@ -216,10 +216,10 @@ impl Report {
 
 /// What an in-process pool counts as tasks end: `Done`, `Failed`, `Panicked`, and `Interrupted`
 /// (which takes every other kind a task can return with).
-pub(crate) type Ended = [usize; 4];
+pub(crate) type EndCounts = [usize; 4];
 
-/// Which of the [`Ended`] counters counts `kind`.
-pub(crate) fn ended_index(kind: OutcomeKind) -> usize {
+/// Which of the [`EndCounts`] counters counts `kind`.
+pub(crate) fn end_count_index(kind: OutcomeKind) -> usize {
     match kind {
         OutcomeKind::Done => 0,
         OutcomeKind::Failed => 1,
@@ -234,7 +234,7 @@ impl Report {
     /// differences are never negative and the counts add up: tasks started and not ended are
     /// interrupted (abandoned at Forcing), tasks never started are cancelled.
     pub(crate) fn from_counts(
-        ended: Ended,
+        ended: EndCounts,
         started: usize,
         submitted: usize,
         stop: &Stop,

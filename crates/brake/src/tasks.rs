@@ -47,21 +47,21 @@ use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
-use crate::outcome::{ended_index, panic_message, Outcome, OutcomeKind, Report, TaskResult};
+use crate::outcome::{end_count_index, panic_message, Outcome, OutcomeKind, Report, TaskResult};
 use crate::stop::{Activity, Phase, Stop, Subscription};
 use crate::sync::lock;
 
 /// A queued future, with its result delivery built in; it returns how it ended.
-type Job = Pin<Box<dyn Future<Output = OutcomeKind> + Send>>;
+type QueuedFuture = Pin<Box<dyn Future<Output = OutcomeKind> + Send>>;
 
 /// What the group, its tokio tasks and its handles share.
-struct Shared {
+struct GroupCore {
     stop: Stop,
     token: CancellationToken,
     forcing: CancellationToken,
     created: Instant,
     limit: Option<usize>,
-    /// Futures waiting for a free slot (only with a limit), and the tokio tasks running them.
+    /// Futures waiting for a free runner (only with a limit), and the tokio tasks running them.
     queue: Mutex<Queue>,
     submitted: AtomicUsize,
     unfinished: AtomicUsize,
@@ -76,11 +76,11 @@ struct Shared {
 
 #[derive(Default)]
 struct Queue {
-    jobs: VecDeque<Job>,
+    futures: VecDeque<QueuedFuture>,
     runners: usize,
 }
 
-impl Shared {
+impl GroupCore {
     fn finished(&self) -> usize {
         self.ended.iter().map(|count| count.load(SeqCst)).sum()
     }
@@ -107,7 +107,7 @@ impl Shared {
 
     /// Counts a started future's end and leaves the gate.
     fn end(&self, kind: OutcomeKind) {
-        self.ended[ended_index(kind)].fetch_add(1, SeqCst);
+        self.ended[end_count_index(kind)].fetch_add(1, SeqCst);
         self.unfinished.fetch_sub(1, SeqCst);
         self.leave();
     }
@@ -136,15 +136,15 @@ impl Shared {
         Report::from_counts(ended, started, submitted, &self.stop, self.created)
     }
 
-    /// A runner's life with a limit: run `job`, then queued jobs, until the queue is empty or
-    /// the stop begins.
-    async fn run_queue(self: Arc<Self>, mut job: Job) {
+    /// A runner's life with a limit: run `queued`, then the futures waiting in the queue, until it is
+    /// empty or the stop begins.
+    async fn run_queue(self: Arc<Self>, mut queued: QueuedFuture) {
         loop {
-            job.await;
+            queued.await;
             let next = {
                 let mut queue = lock(&self.queue);
-                match queue.jobs.pop_front() {
-                    Some(job) if !self.stop.is_stopping() => Some(job),
+                match queue.futures.pop_front() {
+                    Some(queued) if !self.stop.is_stopping() => Some(queued),
                     _ => {
                         queue.runners -= 1;
                         None
@@ -152,7 +152,7 @@ impl Shared {
                 }
             };
             match next {
-                Some(next) => job = next,
+                Some(next) => queued = next,
                 None => return,
             }
         }
@@ -161,7 +161,7 @@ impl Shared {
 
 /// Runs `future` through the gate: `Cancelled` if the stop came first, else its outcome, with
 /// panics caught and the future dropped (aborted) at Forcing.
-async fn gated<T, F>(shared: &Shared, future: F) -> Outcome<T>
+async fn gated<T, F>(shared: &GroupCore, future: F) -> Outcome<T>
 where
     F: Future<Output = TaskResult<T>>,
 {
@@ -259,7 +259,7 @@ where
 /// module notes on futures that block without `.await`: they cannot be aborted.
 #[derive(Clone)]
 pub struct TaskGroup {
-    shared: Arc<Shared>,
+    shared: Arc<GroupCore>,
     _listeners: Arc<[Subscription; 2]>,
 }
 
@@ -275,7 +275,7 @@ impl TaskGroup {
     }
 
     fn build(stop: &Stop, limit: Option<usize>) -> TaskGroup {
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(GroupCore {
             stop: stop.clone(),
             token: stop.cancellation_token(),
             forcing: stop.forcing_root(),
@@ -351,7 +351,7 @@ impl TaskGroup {
         };
         let (sender, receiver) = oneshot::channel();
         let state = Arc::new(AtomicU8::new(QUEUED));
-        let job: Job = {
+        let queued: QueuedFuture = {
             let shared = shared.clone();
             let state = state.clone();
             Box::pin(async move {
@@ -371,9 +371,9 @@ impl TaskGroup {
         if queue.runners < limit {
             queue.runners += 1;
             drop(queue);
-            tokio::spawn(shared.clone().run_queue(job));
+            tokio::spawn(shared.clone().run_queue(queued));
         } else {
-            queue.jobs.push_back(job);
+            queue.futures.push_back(queued);
         }
         TaskHandle {
             inner: HandleInner::Queued { receiver, state },
@@ -425,7 +425,7 @@ const CANCELLED: u8 = 2;
 /// then `Interrupted`), and a queued task's handle returns `Cancelled` as soon as stopping begins.
 pub struct TaskHandle<T> {
     inner: HandleInner<T>,
-    shared: Arc<Shared>,
+    shared: Arc<GroupCore>,
 }
 
 enum HandleInner<T> {
@@ -438,7 +438,7 @@ enum HandleInner<T> {
 }
 
 impl<T> TaskHandle<T> {
-    fn cancelled(shared: &Arc<Shared>) -> TaskHandle<T> {
+    fn cancelled(shared: &Arc<GroupCore>) -> TaskHandle<T> {
         // Never started and never will: through the gate for the counts' sake.
         shared.unfinished.fetch_sub(1, SeqCst);
         TaskHandle {

@@ -37,7 +37,9 @@ use crossbeam_channel::{Receiver, Sender};
 use crossbeam_utils::CachePadded;
 
 use crate::error::Error;
-use crate::outcome::{ended_index, panic_message, Ended, Outcome, OutcomeKind, Report, TaskResult};
+use crate::outcome::{
+    end_count_index, panic_message, EndCounts, Outcome, OutcomeKind, Report, TaskResult,
+};
 use crate::stop::{Activity, Phase, Stop, Subscription};
 use crate::sync::{lock, wait};
 
@@ -64,10 +66,10 @@ use crate::sync::{lock, wait};
 /// exits as soon as its task returns (a stopped pool runs nothing again), and the closures
 /// still queued are dropped when the pool is.
 pub struct ThreadPool {
-    shared: Arc<Shared>,
-    sender: Sender<Job>,
+    shared: Arc<PoolCore>,
+    sender: Sender<QueueEntry>,
     /// Kept only to look at the queue's length; the pool never receives from it.
-    receiver: Receiver<Job>,
+    receiver: Receiver<QueueEntry>,
     workers: usize,
     _listeners: [Subscription; 2],
 }
@@ -76,7 +78,7 @@ pub struct ThreadPool {
 ///
 /// Counters that change with every task live on cache lines of their own: each worker counts
 /// in its own [`Tally`], and only `submitted` is shared, written by submitters alone.
-struct Shared {
+struct PoolCore {
     stop: Stop,
     created: Instant,
     submitted: CachePadded<AtomicUsize>,
@@ -102,7 +104,7 @@ fn bump(counter: &AtomicUsize) {
     counter.store(counter.load(Relaxed) + 1, SeqCst);
 }
 
-impl Shared {
+impl PoolCore {
     fn notify(&self) {
         let _guard = lock(&self.lock);
         self.wake.notify_all();
@@ -130,7 +132,7 @@ impl Shared {
     }
 
     /// The condition `join` waits for, in the phase it is in.
-    fn run_over(&self, queue: &Receiver<Job>) -> bool {
+    fn run_over(&self, queue: &Receiver<QueueEntry>) -> bool {
         match self.stop.phase() {
             Phase::Forcing => true,
             Phase::Stopping => self.gate_empty(),
@@ -140,7 +142,7 @@ impl Shared {
     }
 
     /// A worker leaves the gate; wakes `join` if it may now return.
-    fn leave_gate(&self, tally: &Tally, queue: &Receiver<Job>) {
+    fn leave_gate(&self, tally: &Tally, queue: &Receiver<QueueEntry>) {
         tally.inside.store(false, SeqCst);
         if self.joining.load(SeqCst) > 0 && self.run_over(queue) {
             self.notify();
@@ -158,7 +160,7 @@ impl Shared {
     }
 
     fn report(&self) -> Report {
-        let mut ended = Ended::default();
+        let mut ended = EndCounts::default();
         for tally in self.tallies.iter() {
             for (sum, count) in ended.iter_mut().zip(&tally.ended) {
                 *sum += count.load(SeqCst);
@@ -176,7 +178,7 @@ impl ThreadPool {
         if workers == 0 {
             return Err(Error::NoWorkers);
         }
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(PoolCore {
             stop: stop.clone(),
             created: Instant::now(),
             submitted: CachePadded::new(AtomicUsize::new(0)),
@@ -185,7 +187,7 @@ impl ThreadPool {
             lock: Mutex::new(()),
             wake: Condvar::new(),
         });
-        let (sender, receiver) = crossbeam_channel::unbounded::<Job>();
+        let (sender, receiver) = crossbeam_channel::unbounded::<QueueEntry>();
         for index in 0..workers {
             let shared = shared.clone();
             let receiver = receiver.clone();
@@ -248,7 +250,7 @@ impl ThreadPool {
         });
         if queued {
             // Sending cannot fail: the pool holds a receiver as long as it holds the sender.
-            let _ = self.sender.send(Job::Handled(task.clone()));
+            let _ = self.sender.send(QueueEntry::Handled(task.clone()));
         }
         Handle {
             task,
@@ -266,10 +268,10 @@ impl ThreadPool {
     {
         self.shared.submitted.fetch_add(1, SeqCst);
         if !self.shared.stop.is_stopping() {
-            let job = Job::Detached(Box::new(move |stop: &Stop| {
+            let entry = QueueEntry::Detached(Box::new(move |stop: &Stop| {
                 Outcome::from_result(task(stop)).kind()
             }));
-            let _ = self.sender.send(job);
+            let _ = self.sender.send(entry);
         }
     }
 
@@ -342,13 +344,13 @@ impl fmt::Debug for ThreadPool {
 }
 
 /// A worker's life: take tasks until the pool is dropped and the queue is empty, or a stop.
-fn work(shared: &Shared, index: usize, receiver: &Receiver<Job>) {
+fn work(shared: &PoolCore, index: usize, receiver: &Receiver<QueueEntry>) {
     let tally = &shared.tallies[index];
-    for job in receiver {
+    for entry in receiver {
         tally.inside.store(true, SeqCst);
         if shared.stop.is_stopping() {
             shared.leave_gate(tally, receiver);
-            if let Job::Handled(task) = job {
+            if let QueueEntry::Handled(task) = entry {
                 task.cancel(shared);
             }
             // A stopped pool never runs anything again, so the worker ends here rather than
@@ -356,15 +358,15 @@ fn work(shared: &Shared, index: usize, receiver: &Receiver<Job>) {
             // the cores with the tasks that are still returning. The queue is freed with the pool.
             return;
         }
-        match job {
-            Job::Handled(task) => task.run(shared, tally),
-            Job::Detached(task) => {
+        match entry {
+            QueueEntry::Handled(task) => task.run(shared, tally),
+            QueueEntry::Detached(task) => {
                 bump(&tally.started);
                 let kind = match panic::catch_unwind(AssertUnwindSafe(|| task(&shared.stop))) {
                     Ok(kind) => kind,
                     Err(_) => OutcomeKind::Panicked,
                 };
-                bump(&tally.ended[ended_index(kind)]);
+                bump(&tally.ended[end_count_index(kind)]);
             }
         }
         shared.leave_gate(tally, receiver);
@@ -372,7 +374,7 @@ fn work(shared: &Shared, index: usize, receiver: &Receiver<Job>) {
 }
 
 /// What the queue holds: a task with a [`Handle`], or a detached one that only the report sees.
-enum Job {
+enum QueueEntry {
     Handled(Arc<dyn Runnable>),
     Detached(Box<dyn FnOnce(&Stop) -> OutcomeKind + Send>),
 }
@@ -381,9 +383,9 @@ enum Job {
 trait Runnable: Send + Sync {
     /// Runs the task if it is still queued (its handle may have cancelled it first), counting
     /// it in `tally`.
-    fn run(&self, shared: &Shared, tally: &Tally);
+    fn run(&self, shared: &PoolCore, tally: &Tally);
     /// Cancels the task if it is still queued.
-    fn cancel(&self, shared: &Shared);
+    fn cancel(&self, shared: &PoolCore);
 }
 
 enum Cell<F, T> {
@@ -402,7 +404,7 @@ struct Task<F, T> {
 
 impl<F, T> Task<F, T> {
     /// Settles the task's cell and wakes its handle if it waits.
-    fn settle(&self, shared: &Shared, cell: Cell<F, T>) {
+    fn settle(&self, shared: &PoolCore, cell: Cell<F, T>) {
         *lock(&self.cell) = cell;
         if self.waited.load(SeqCst) {
             shared.notify();
@@ -415,7 +417,7 @@ where
     T: Send + 'static,
     F: FnOnce(&Stop) -> TaskResult<T> + Send + 'static,
 {
-    fn run(&self, shared: &Shared, tally: &Tally) {
+    fn run(&self, shared: &PoolCore, tally: &Tally) {
         let task = {
             let mut cell = lock(&self.cell);
             match std::mem::replace(&mut *cell, Cell::Running) {
@@ -431,11 +433,11 @@ where
             Ok(result) => Outcome::from_result(result),
             Err(payload) => Outcome::Panicked(panic_message(payload.as_ref())),
         };
-        bump(&tally.ended[ended_index(outcome.kind())]);
+        bump(&tally.ended[end_count_index(outcome.kind())]);
         self.settle(shared, Cell::Finished(outcome));
     }
 
-    fn cancel(&self, shared: &Shared) {
+    fn cancel(&self, shared: &PoolCore) {
         let mut cell = lock(&self.cell);
         if matches!(*cell, Cell::Queued(_)) {
             let task = std::mem::replace(&mut *cell, Cell::Cancelled);
@@ -449,7 +451,7 @@ where
 }
 
 /// The typed side of a task, as its [`Handle`] sees it.
-trait Slot<T>: Send + Sync {
+trait Awaited<T>: Send + Sync {
     /// The outcome, if it is known in `phase`. Cancelling drops the closure here, so this is
     /// called without the pool's lock: a closure's captures may do anything when dropped.
     fn take(&self, phase: Phase) -> Option<Outcome<T>>;
@@ -459,7 +461,7 @@ trait Slot<T>: Send + Sync {
     fn is_finished(&self) -> bool;
 }
 
-impl<T, F> Slot<T> for Task<F, T>
+impl<T, F> Awaited<T> for Task<F, T>
 where
     T: Send + 'static,
     F: Send + 'static,
@@ -511,8 +513,8 @@ where
 /// Dropping a handle detaches it: the task still runs (unless a stop cancels it) and still
 /// counts in the pool's report.
 pub struct Handle<T> {
-    task: Arc<dyn Slot<T>>,
-    shared: Arc<Shared>,
+    task: Arc<dyn Awaited<T>>,
+    shared: Arc<PoolCore>,
 }
 
 impl<T> Handle<T> {

@@ -325,7 +325,7 @@ impl Child {
         }
         match sys::look(self.pidfd.as_fd())? {
             Seen::Running => Ok(None),
-            Seen::Ended | Seen::Reaped => self.reap().map(Some),
+            Seen::Exited | Seen::Reaped => self.reap().map(Some),
         }
     }
 
@@ -438,7 +438,7 @@ impl Child {
         if let Some(exit) = self.reaped {
             return Ok(exit);
         }
-        if self.own_group && self.look()? == Seen::Ended {
+        if self.own_group && self.look()? == Seen::Exited {
             sys::kill_group(self.id(), libc::SIGKILL)?;
         }
         self.reap()
@@ -463,7 +463,7 @@ impl Child {
 
 impl Drop for Child {
     fn drop(&mut self) {
-        if !matches!(self.look(), Ok(Seen::Running) | Ok(Seen::Ended)) {
+        if !matches!(self.look(), Ok(Seen::Running) | Ok(Seen::Exited)) {
             return;
         }
         let _ = self.signal(libc::SIGKILL);

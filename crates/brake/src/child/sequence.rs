@@ -126,7 +126,7 @@ impl Termination {
         now: Instant,
     ) -> io::Result<Option<Exit>> {
         match child.look()? {
-            Seen::Ended | Seen::Reaped => return child.finish_terminated().map(Some),
+            Seen::Exited | Seen::Reaped => return child.finish_terminated().map(Some),
             Seen::Running => {}
         }
         let kill_step = child.termseq.kill_step();

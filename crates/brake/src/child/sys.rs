@@ -97,8 +97,8 @@ pub(super) fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
 pub(super) enum Seen {
     /// Still running (or stopped).
     Running,
-    /// Ended and unreaped: a zombie, whose pid and group id cannot be reused.
-    Ended,
+    /// Exited and unreaped: a zombie, whose pid and group id cannot be reused.
+    Exited,
     /// Already reaped, by someone who waited on it outside brake (through `std_mut`).
     Reaped,
 }
@@ -112,7 +112,7 @@ pub(super) fn look(pidfd: BorrowedFd<'_>) -> io::Result<Seen> {
     let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
     loop {
         return match rustix::process::waitid(WaitId::PidFd(pidfd), options) {
-            Ok(Some(_)) => Ok(Seen::Ended),
+            Ok(Some(_)) => Ok(Seen::Exited),
             Ok(None) => Ok(Seen::Running),
             Err(rustix::io::Errno::CHILD) => Ok(Seen::Reaped),
             Err(rustix::io::Errno::INTR) => continue,
