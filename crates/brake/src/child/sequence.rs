@@ -1,4 +1,5 @@
-//! Running termination sequences against many children at once, with shared waits.
+//! Running termination sequences: one child's ([`Child::terminate`], [`Child::supervise`],
+//! [`Termination`]), or many children's at once, with shared waits ([`terminate_all`]).
 //!
 //! One loop drives every child: each has a cursor into its own [`TermSeq`](crate::TermSeq) and
 //! the instant its current wait ends. A round sends every step that is due, to every child still
@@ -10,10 +11,51 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Instant;
 
+use super::core::{Child, EndedBy, Exit};
 use super::sys::{self, Seen, Waker};
-use super::{Child, Exit};
 use crate::stop::Stop;
 use crate::termseq::TermStep;
+
+impl Child {
+    /// Runs the termination sequence now, and returns how the child ended.
+    ///
+    /// Each signal goes to the process group (see [`signal`](Child::signal)); after each signal
+    /// other than KILL (and the stop signals STOP, TSTP, TTIN, TTOU, CONT), SIGCONT follows, since
+    /// a stopped process acts on a caught signal only once continued. Each wait ends early when
+    /// the child exits. When the leader has exited, the rest of its group gets SIGKILL before the
+    /// leader is reaped. With `stop` forcing, or becoming so during a wait, the sequence jumps to
+    /// its final SIGKILL. After SIGKILL it waits for the child without limit (SIGKILL cannot be
+    /// caught; only a process stuck in the kernel takes long).
+    ///
+    /// A child that already ended is reaped after its group gets SIGKILL; one already reaped
+    /// returns its `Exit` again.
+    pub fn terminate(&mut self, stop: Option<&Stop>) -> io::Result<Exit> {
+        terminate_all(&mut [self], stop)
+            .pop()
+            .expect("one result per child")
+    }
+
+    /// Waits for the child to end; once `stop` is stopping, runs the termination sequence
+    /// ([`terminate`](Child::terminate) with the stop, so forcing jumps to SIGKILL at once).
+    ///
+    /// A child that ends by itself before any stop is reaped as by [`try_wait`](Child::try_wait).
+    /// Blocks in `poll` on the pidfd and an eventfd that the stop's phase changes write to.
+    pub fn supervise(&mut self, stop: &Stop) -> io::Result<Exit> {
+        let waker = sys::Waker::new(stop)?;
+        loop {
+            // Registered before this first look at the phase: no change can slip between.
+            if stop.is_stopping() {
+                drop(waker);
+                return self.terminate(Some(stop));
+            }
+            if let Some(exit) = self.try_wait()? {
+                return Ok(exit);
+            }
+            sys::wait_readable(&[self.pidfd.as_fd(), waker.fd()], None)?;
+            waker.drain();
+        }
+    }
+}
 
 /// When a child's next step is due.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,7 +124,7 @@ impl Termination {
     pub(crate) fn after_first_step(child: &mut Child) -> Termination {
         match child.termseq.steps().first() {
             Some(&TermStep::Signal(signal)) => {
-                child.ended_by = Some(super::EndedBy { step: 0, signal });
+                child.ended_by = Some(EndedBy { step: 0, signal });
                 Termination {
                     next: 1,
                     due: Due::Now,
@@ -96,7 +138,7 @@ impl Termination {
     /// is recorded as the sequence's final step, and only the child's end is awaited.
     pub(crate) fn after_kill(child: &mut Child) -> Termination {
         let step = child.termseq.kill_step();
-        child.ended_by = Some(super::EndedBy {
+        child.ended_by = Some(EndedBy {
             step,
             signal: libc::SIGKILL,
         });

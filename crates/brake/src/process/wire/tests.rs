@@ -211,7 +211,11 @@ fn item_end() -> impl Strategy<Value = ItemEnd> {
 
 fn results() -> impl Strategy<Value = Results> {
     prop::collection::vec(
-        (0..4u64, item_end(), prop::collection::vec(any::<u8>(), 0..12)),
+        (
+            0..4u64,
+            item_end(),
+            prop::collection::vec(any::<u8>(), 0..12),
+        ),
         0..8,
     )
     .prop_map(|items| {

@@ -1,0 +1,370 @@
+//! [`Child`]: one child process under supervision: how it is spawned (its own process group,
+//! a parent-death signal, reset signal dispositions), signalled, observed and reaped, and how it
+//! ended ([`Exit`]). Running its termination sequence is `sequence.rs`'s work; the invariants
+//! it keeps are numbered in the module docs of `child`.
+
+use std::fmt;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Command, ExitStatus};
+use std::time::{Duration, Instant};
+
+use super::cgroup::{self, CgroupJoin};
+use super::sys::{self, Seen};
+use crate::signals::is_ignored;
+use crate::signame::signal_name;
+use crate::termseq::{continue_after, TermSeq, TermStep};
+
+/// How [`Child::spawn`] starts a child: a plain struct, every field public, defaults safe.
+///
+/// The options are applied to the [`Command`] itself (`process_group`, `pre_exec`), so a command
+/// spawned again keeps them. Dropping the struct does nothing; a stop does nothing to it.
+#[derive(Clone, Debug)]
+pub struct ChildOptions {
+    /// Start the child as the leader of a new process group (`process_group(0)`), which the
+    /// termination sequence then signals as a whole. Default `true`. With `false`, signals go
+    /// to the child alone, and its own children are not brake's concern.
+    pub own_group: bool,
+    /// The signal the child gets when the thread that spawned it exits (`PR_SET_PDEATHSIG`), so
+    /// that a SIGKILLed brake leaves no orphans. Default `Some(SIGKILL)`; `None` to let the child
+    /// outlive its parent.
+    pub parent_death_signal: Option<i32>,
+    /// In the child, before `exec`: every standard signal (1 to 31) back to its default action,
+    /// and an empty signal mask. Default `true`. Without it a child inherits the signals its
+    /// parent ignores; a program started with `&` by a non-interactive shell ignores SIGINT, and
+    /// so would every job it starts, making the sequence's graceful first step useless.
+    pub reset_signals: bool,
+    /// How [`Child::terminate`] ends the child. Default `INT,2000,TERM,1000,KILL`.
+    pub termseq: TermSeq,
+    /// A run cgroup the child joins before `exec` ([`RunCgroup::join`](super::RunCgroup::join)), so that ending the
+    /// cgroup ends it and every descendant, escaped or not. Default `None`: the child stays in
+    /// this process's cgroup. Like the other pre-exec options it makes std fork rather than
+    /// `posix_spawn`; [`RunCgroup::move_self_in`](super::RunCgroup::move_self_in) avoids that where the caller can move.
+    pub cgroup: Option<CgroupJoin>,
+}
+
+impl Default for ChildOptions {
+    fn default() -> Self {
+        ChildOptions {
+            own_group: true,
+            parent_death_signal: Some(libc::SIGKILL),
+            reset_signals: true,
+            termseq: TermSeq::default(),
+            cgroup: None,
+        }
+    }
+}
+
+/// The signals this process ignores that a child would inherit through `exec` (SIGPIPE aside,
+/// which std resets). When it is empty, exec alone gives a child default signal actions, and
+/// [`ChildOptions::reset_signals`] can be `false`; with no parent-death signal either, std then
+/// spawns with `posix_spawn` (a vfork) instead of fork, which is markedly cheaper per child.
+pub fn ignored_signals() -> Vec<i32> {
+    (1..32)
+        .filter(|&signal| ![libc::SIGKILL, libc::SIGSTOP, libc::SIGPIPE].contains(&signal))
+        .filter(|&signal| is_ignored(signal).unwrap_or(false))
+        .collect()
+}
+
+/// The last signal of the termination sequence that brake sent before a child ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EndedBy {
+    /// Its index in [`TermSeq::steps`] (0 for the first step).
+    pub step: usize,
+    /// The signal number.
+    pub signal: i32,
+}
+
+/// How a child ended, and whether brake's termination sequence had a hand in it.
+///
+/// Displays as `exit 3`, `killed by SIGSEGV (core dumped)`,
+/// `killed by SIGKILL (sent by brake, step 5 of the sequence)` or
+/// `exit 130 (after SIGINT sent by brake, step 1 of the sequence)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exit {
+    /// The status the child was reaped with.
+    pub status: ExitStatus,
+    /// The last signal of the sequence brake sent before the child ended; `None` if it ended
+    /// by itself (signals sent with [`Child::signal`] do not count).
+    pub ended_by: Option<EndedBy>,
+}
+
+impl Exit {
+    /// The exit code, if the child exited (rather than being killed by a signal).
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+
+    /// The signal that killed the child, if one did.
+    pub fn signal(&self) -> Option<i32> {
+        self.status.signal()
+    }
+}
+
+impl fmt::Display for Exit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.code(), self.signal()) {
+            (Some(code), _) => write!(f, "exit {code}")?,
+            (None, Some(signal)) => {
+                write!(f, "killed by {}", signal_name(signal))?;
+                if self.status.core_dumped() {
+                    f.write_str(" (core dumped)")?;
+                }
+            }
+            (None, None) => write!(f, "{}", self.status)?,
+        }
+        if let Some(by) = self.ended_by {
+            let step = by.step + 1;
+            if self.signal() == Some(by.signal) {
+                write!(f, " (sent by brake, step {step} of the sequence)")?;
+            } else {
+                let signal = signal_name(by.signal);
+                write!(
+                    f,
+                    " (after {signal} sent by brake, step {step} of the sequence)"
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A running (or ended) child process under brake's supervision: a [`std::process::Child`] and a
+/// pidfd on it.
+///
+/// **Dropping** a `Child` that has not been reaped ends it at once: SIGKILL to its process group
+/// (and to the leader through its pidfd), then it is reaped, waiting at most 5 s for a process
+/// stuck in the kernel. A `Child` never outlives its value: to let a process run on, use
+/// `std::process` directly.
+///
+/// **A stop** does nothing to a `Child` by itself: it is [`Child::supervise`] (or a pool built on
+/// it) that watches the [`Stop`](crate::Stop) and runs the termination sequence.
+#[derive(Debug)]
+pub struct Child {
+    std: std::process::Child,
+    pub(super) pidfd: OwnedFd,
+    own_group: bool,
+    pub(super) termseq: TermSeq,
+    /// The last sequence signal sent, for [`Exit::ended_by`].
+    pub(super) ended_by: Option<EndedBy>,
+    /// Set when reaped; from then on nothing is signalled (invariant 2).
+    reaped: Option<Exit>,
+}
+
+impl Child {
+    /// Starts `command` with `options`.
+    ///
+    /// The caller configures stdin, stdout, stderr, environment and directory on `command`; a
+    /// job in its own process group that reads the terminal is stopped by SIGTTIN, so give it
+    /// `Stdio::null()` (or a pipe) unless it must be interactive.
+    ///
+    /// **Call it from a long-lived thread.** Linux delivers the parent-death signal when the
+    /// thread that spawned the child exits, not when the process does: a child spawned from a
+    /// short-lived thread (a scoped thread, tokio's blocking pool, whose idle threads retire)
+    /// is killed when that thread ends. Spawn from the thread that waits for the children, or
+    /// from one dedicated spawner thread, or set `parent_death_signal: None`.
+    ///
+    /// With `parent_death_signal` or `reset_signals`, std forks instead of using `posix_spawn`
+    /// (the options run in the child before `exec`), which costs a little per spawn.
+    ///
+    /// Fails like [`Command::spawn`], and with `InvalidInput` for a parent-death signal that is
+    /// not a signal number. If the pidfd cannot be opened (a kernel without pidfds, or a seccomp
+    /// filter that forbids them), the child is killed and reaped, and the error returned.
+    pub fn spawn(command: &mut Command, options: &ChildOptions) -> io::Result<Child> {
+        if let Some(signal) = options.parent_death_signal {
+            sys::check_signal(signal)?;
+        }
+        if options.own_group {
+            command.process_group(0);
+        }
+        if let Some(join) = &options.cgroup {
+            // The closure owns the descriptor: a command spawned again still has it open.
+            let procs = join.keep();
+            let fd = join.raw_fd();
+            // SAFETY: runs in the forked child before `exec`: `join_in_child` is one `write(2)`
+            // of a static byte to a descriptor the closure keeps open; nothing allocates.
+            unsafe {
+                command.pre_exec(move || {
+                    let _open = &procs;
+                    cgroup::join_in_child(fd)
+                });
+            }
+        }
+        if options.reset_signals || options.parent_death_signal.is_some() {
+            let reset = options.reset_signals;
+            let death = options.parent_death_signal;
+            let parent = std::process::id() as libc::pid_t;
+            // SAFETY: the closure runs in the forked child before `exec`, where only
+            // async-signal-safe functions may be called. `sys::in_child` calls only
+            // `sigaction`, `sigemptyset`, `sigprocmask`, `prctl`, `getppid`, `getpid`, `kill`
+            // and `_exit` (raw system calls through libc), on values copied into the closure
+            // and stack locals; it allocates nothing and takes no lock.
+            unsafe {
+                command.pre_exec(move || sys::in_child(reset, death, parent));
+            }
+        }
+        let mut std = command.spawn()?;
+        let pidfd = match sys::pidfd_open(std.id()) {
+            Ok(pidfd) => pidfd,
+            Err(err) => {
+                if options.own_group {
+                    let _ = sys::kill_group(std.id(), libc::SIGKILL);
+                }
+                let _ = std.kill();
+                let _ = std.wait();
+                return Err(err);
+            }
+        };
+        Ok(Child {
+            std,
+            pidfd,
+            own_group: options.own_group,
+            termseq: options.termseq.clone(),
+            ended_by: None,
+            reaped: None,
+        })
+    }
+
+    /// The child's process id (and, with `own_group`, its process group id).
+    pub fn id(&self) -> u32 {
+        self.std.id()
+    }
+
+    /// The underlying std child, to take its `stdin`, `stdout` and `stderr` pipes.
+    ///
+    /// Do not wait on it or kill it through this: a child reaped behind brake's back can no
+    /// longer have its process group signalled (brake notices, and from then on does nothing).
+    pub fn std_mut(&mut self) -> &mut std::process::Child {
+        &mut self.std
+    }
+
+    /// The child's pidfd: readable once the child has ended. For callers that poll many
+    /// children in one thread; brake keeps ownership.
+    pub fn pidfd(&self) -> BorrowedFd<'_> {
+        self.pidfd.as_fd()
+    }
+
+    /// The termination sequence this child was spawned with.
+    pub fn termseq(&self) -> &TermSeq {
+        &self.termseq
+    }
+
+    /// The child's end, reaping it, if it has ended; `None` while it runs. Never blocks.
+    ///
+    /// What is left of its process group is not touched: a job that ended by itself may leave
+    /// background processes, which [`terminate`](Child::terminate) (called instead) or
+    /// [`sweep_escaped`](super::sweep_escaped) would end. Once reaped, the same `Exit` is returned again.
+    pub fn try_wait(&mut self) -> io::Result<Option<Exit>> {
+        if let Some(exit) = self.reaped {
+            return Ok(Some(exit));
+        }
+        match sys::look(self.pidfd.as_fd())? {
+            Seen::Running => Ok(None),
+            Seen::Exited | Seen::Reaped => self.reap().map(Some),
+        }
+    }
+
+    /// Waits up to `timeout` for the child to end, reaping it if it does (as
+    /// [`try_wait`](Child::try_wait)). Sleeps in `poll` on the pidfd: no busy loop.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> io::Result<Option<Exit>> {
+        let until = Instant::now().checked_add(timeout);
+        loop {
+            if let Some(exit) = self.try_wait()? {
+                return Ok(Some(exit));
+            }
+            if until.is_some_and(|until| Instant::now() >= until) {
+                return Ok(None);
+            }
+            sys::wait_readable(&[self.pidfd.as_fd()], until)?;
+        }
+    }
+
+    /// Sends `signal` to the child's process group (with `own_group`) or to the child alone.
+    ///
+    /// Once the child has been reaped this returns `Ok(())` and does nothing: its pid may belong
+    /// to another process by now. Until then the pid is pinned, so the group is safe to signal;
+    /// a leader that moved to another group or session gets the signal through its pidfd too.
+    /// An ended group is not an error. Does not count towards [`Exit::ended_by`].
+    pub fn signal(&self, signal: i32) -> io::Result<()> {
+        sys::check_signal(signal)?;
+        if self.reaped.is_some() || sys::look(self.pidfd.as_fd())? == Seen::Reaped {
+            return Ok(());
+        }
+        if self.own_group {
+            let pgid = self.id();
+            sys::kill_group(pgid, signal)?;
+            if sys::group_of(pgid).is_some_and(|group| group != pgid) {
+                sys::pidfd_signal(self.pidfd.as_fd(), signal)?;
+            }
+            Ok(())
+        } else {
+            sys::pidfd_signal(self.pidfd.as_fd(), signal)
+        }
+    }
+
+    /// What the child is doing, as seen without reaping it.
+    pub(super) fn look(&self) -> io::Result<Seen> {
+        if self.reaped.is_some() {
+            return Ok(Seen::Reaped);
+        }
+        sys::look(self.pidfd.as_fd())
+    }
+
+    /// The signal that begins the termination sequence, if it begins with one.
+    pub(crate) fn first_signal(&self) -> Option<i32> {
+        match self.termseq.steps().first() {
+            Some(&TermStep::Signal(signal)) => Some(signal),
+            _ => None,
+        }
+    }
+
+    /// Sends step `step` of the sequence (signal `signal`) and records it for `ended_by`.
+    pub(super) fn send_step(&mut self, step: usize, signal: i32) -> io::Result<()> {
+        self.signal(signal)?;
+        self.ended_by = Some(EndedBy { step, signal });
+        if continue_after(signal) {
+            self.signal(libc::SIGCONT)?;
+        }
+        Ok(())
+    }
+
+    /// The end of a terminated child whose leader has ended: SIGKILL to what is left of its
+    /// group, while the ended leader still pins the group id, then reap.
+    pub(super) fn finish_terminated(&mut self) -> io::Result<Exit> {
+        if let Some(exit) = self.reaped {
+            return Ok(exit);
+        }
+        if self.own_group && self.look()? == Seen::Exited {
+            sys::kill_group(self.id(), libc::SIGKILL)?;
+        }
+        self.reap()
+    }
+
+    /// Reaps the ended child (invariant 1: the last thing done to it).
+    fn reap(&mut self) -> io::Result<Exit> {
+        // std waits by pid, which is still ours: the child has ended but is unreaped (or std
+        // reaped it already and kept the status).
+        let status = match self.std.try_wait()? {
+            Some(status) => status,
+            None => self.std.wait()?,
+        };
+        let exit = Exit {
+            status,
+            ended_by: self.ended_by,
+        };
+        self.reaped = Some(exit);
+        Ok(exit)
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if !matches!(self.look(), Ok(Seen::Running) | Ok(Seen::Exited)) {
+            return;
+        }
+        let _ = self.signal(libc::SIGKILL);
+        let _ = sys::pidfd_signal(self.pidfd.as_fd(), libc::SIGKILL);
+        let _ = self.wait_timeout(Duration::from_secs(5));
+    }
+}
