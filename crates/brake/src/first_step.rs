@@ -3,14 +3,13 @@
 //! A stop normally reaches a supervised child in hops: the handler wakes the `brake-signals`
 //! thread, which moves the stop, whose listener wakes the supervisor, which signals the child.
 //! Each hop is a thread that must be scheduled, and on a machine whose cores are all held by
-//! busy workers a woken thread waits for the running ones' time slices to end: measured at
-//! 15 ms for one hop with 16 busy process-pool workers on 2 cores. So a supervisor registers
-//! each child here with the first signal of its sequence, and the handler of the first stop
-//! signal sends it at once, to the child's whole process group, through the child's pidfd
-//! (no pid is ever signalled, so none that was reused either). The supervisor then sees
-//! what was sent ([`Registration::disarm`]) and goes on from the sequence's second step. When the stop has no
-//! grace period, it forces at once and the sequence would jump to SIGKILL: the handler sends
-//! SIGKILL instead.
+//! busy workers a woken thread waits for the running ones' time slices to end (the README
+//! gives the figures). So a supervisor registers each child here with the first signal of its
+//! sequence, and the handler of the first stop signal sends it at once, to the child's whole
+//! process group, through the child's pidfd (no pid is ever signalled, so none that was
+//! reused either). The supervisor then sees what was sent ([`Registration::disarm`]) and goes
+//! on from the sequence's second step. When the stop has no grace period, it forces at once
+//! and the sequence would jump to SIGKILL: the handler sends SIGKILL instead.
 //!
 //! # Invariants
 //! 1. An entry holds a pidfd only while the [`Registration`] lives, and the registration is

@@ -170,7 +170,7 @@ pub(crate) fn tell_first_step(
 fn setup() -> io::Result<Vec<i32>> {
     let (mut reader, writer) = UnixStream::pair()?;
     // A full socket must never block a signal handler; a lost byte only matters past the second
-    // signal, which the handler no longer sends on.
+    // signal, and the handler sends nothing past the second.
     writer.set_nonblocking(true)?;
     let write_fd = writer.as_raw_fd();
     // The write end lives as long as the handlers that use it: for the life of the process.

@@ -15,7 +15,7 @@
 //!
 //! # Joining
 //!
-//! Two ways, at different costs (the `brake` command measured both, see its README):
+//! Two ways, at different costs (the `brake` command's README compares them):
 //!
 //! - [`ChildOptions::cgroup`](super::ChildOptions::cgroup): the child writes `0` to the run's
 //!   `cgroup.procs`, opened beforehand by the parent, between fork and exec. A `write` is

@@ -151,7 +151,7 @@ fn a_torn_frame_is_an_error_not_an_end() {
 }
 
 /// A length prefix is a claim, not a budget: 200 MiB announced and 3 bytes sent must not
-/// reserve 200 MiB (the reader used to allocate the whole body before reading it).
+/// reserve 200 MiB.
 #[test]
 fn a_lying_length_costs_only_what_arrives() {
     let mut input = (200u32 << 20).to_le_bytes().to_vec();
