@@ -167,7 +167,8 @@ fn parse_jobs(text: &str) -> Result<usize, String> {
     }
 }
 
-fn parse_termseq(text: &str) -> Result<TermSeq, String> {
+/// `--termseq`: GNU parallel's `SIG,MS,SIG,MS,…` (for the runner and `brake exec` alike).
+pub fn parse_termseq(text: &str) -> Result<TermSeq, String> {
     text.parse::<TermSeq>().map_err(|err| err.to_string())
 }
 

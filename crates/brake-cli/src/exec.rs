@@ -14,6 +14,9 @@ use std::process::{Command, Stdio};
 use brake::child::{become_subreaper, sweep_escaped, Child, ChildOptions, Exit};
 use brake::{Activity, Stop, TermSeq};
 
+use crate::cli::parse_termseq;
+use crate::job::start_failure_status;
+
 /// The variable every process of the run carries, for the sweep of escaped descendants.
 const RUN_VAR: &str = "BRAKE_EXEC_RUN";
 
@@ -29,10 +32,6 @@ pub struct Options {
     command: Vec<std::ffi::OsString>,
 }
 
-fn parse_termseq(text: &str) -> Result<TermSeq, String> {
-    text.parse::<TermSeq>().map_err(|err| err.to_string())
-}
-
 /// Why `brake exec` could not do its job.
 #[derive(Debug)]
 pub enum ExecError {
@@ -46,8 +45,7 @@ impl ExecError {
     /// The exit status for this error, as a shell would give it.
     pub fn exit_code(&self) -> u8 {
         match self {
-            ExecError::Start { source, .. } if source.kind() == io::ErrorKind::NotFound => 127,
-            ExecError::Start { .. } => 126,
+            ExecError::Start { source, .. } => start_failure_status(source),
             ExecError::Internal(_) => 255,
         }
     }

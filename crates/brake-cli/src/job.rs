@@ -113,12 +113,19 @@ impl StartError {
         )
     }
 
-    /// The status a shell would give for this failure: 127 not found, 126 not runnable.
+    /// The status a shell would give for this failure (see [`start_failure_status`]).
     pub fn shell_status(&self) -> i32 {
-        match self.error.kind() {
-            io::ErrorKind::NotFound => 127,
-            _ => 126,
-        }
+        i32::from(start_failure_status(&self.error))
+    }
+}
+
+/// The status a shell gives a program it cannot start: 127 when it is not found, 126 when it
+/// is not runnable (no permission, not an executable, …). The joblog records it for a job that
+/// could not start, and `brake exec` exits with it.
+pub fn start_failure_status(error: &io::Error) -> u8 {
+    match error.kind() {
+        io::ErrorKind::NotFound => 127,
+        _ => 126,
     }
 }
 
