@@ -13,6 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use brake::child::{Child, ChildOptions, Exit, Termination};
 
+use crate::joblog::Entry;
 use crate::output::{JobOutput, Output, Stream};
 use crate::template::Rendered;
 
@@ -32,6 +33,16 @@ pub struct Job {
     pub args: Vec<OsString>,
     /// Which run this is, from 1 (`--retries`).
     pub attempt: u32,
+}
+
+impl Job {
+    /// The same job, to run once more (`--retries`).
+    pub fn next_attempt(self) -> Job {
+        Job {
+            attempt: self.attempt + 1,
+            ..self
+        }
+    }
 }
 
 /// Why brake is ending a running job.
@@ -92,8 +103,8 @@ pub struct Running {
     pub started_at: Instant,
     /// When `--timeout` ends it.
     pub deadline: Option<Instant>,
-    /// Set once brake has begun ending it.
-    pub ending: Option<(Termination, Cause)>,
+    /// Its termination sequence and why brake runs it, once brake has begun ending it.
+    pub termination: Option<(Termination, Cause)>,
 }
 
 /// Why a job could not start.
@@ -113,9 +124,19 @@ impl StartError {
         )
     }
 
-    /// The status a shell would give for this failure (see [`start_failure_status`]).
-    pub fn shell_status(&self) -> i32 {
-        i32::from(start_failure_status(&self.error))
+    /// Its joblog line: a job that could not start is recorded as the shell would have
+    /// failed it, with the status of [`start_failure_status`].
+    pub fn entry(&self, command: &OsStr) -> Entry {
+        Entry {
+            seq: self.job.seq,
+            start: SystemTime::now(),
+            runtime: Duration::ZERO,
+            send: 0,
+            receive: 0,
+            exitval: i32::from(start_failure_status(&self.error)),
+            signal: 0,
+            command: command.to_owned(),
+        }
     }
 }
 
@@ -173,7 +194,7 @@ pub fn start(
         started: SystemTime::now(),
         started_at,
         deadline: timeout.and_then(|t| started_at.checked_add(t)),
-        ending: None,
+        termination: None,
     })
 }
 
@@ -228,6 +249,54 @@ impl Running {
         Ok(())
     }
 
+    /// Begins ending it for `cause`, unless brake already is.
+    pub fn begin_ending(&mut self, cause: Cause) {
+        if self.termination.is_none() {
+            self.termination = Some((Termination::new(), cause));
+        }
+    }
+
+    /// When it next needs brake: its termination sequence's next step, or its `--timeout`.
+    pub fn next_due(&self) -> Option<Instant> {
+        match &self.termination {
+            Some((termination, _)) => termination.next_due(),
+            None => self.deadline,
+        }
+    }
+
+    /// Moves it on at `now`: past its deadline, brake begins ending it; a termination sequence
+    /// takes its next step when due (all of them at once when `forcing`). Returns its exit if
+    /// it has ended, reaped.
+    pub fn advance(&mut self, forcing: bool, now: Instant) -> io::Result<Option<Exit>> {
+        if self.deadline.is_some_and(|d| d <= now) {
+            self.begin_ending(Cause::Timeout);
+        }
+        match &mut self.termination {
+            Some((termination, _)) => termination.advance(&mut self.child, forcing, now),
+            None => self.child.try_wait(),
+        }
+    }
+
+    /// Whether `--timeout` ended it.
+    pub fn timed_out(&self) -> bool {
+        matches!(self.termination, Some((_, Cause::Timeout)))
+    }
+
+    /// Its joblog line, given how it ended.
+    pub fn entry(self, exit: &Exit) -> Entry {
+        let (exitval, signal) = joblog_status(exit);
+        Entry {
+            seq: self.job.seq,
+            start: self.started,
+            runtime: self.started_at.elapsed(),
+            send: 0,
+            receive: self.received,
+            exitval,
+            signal,
+            command: self.command,
+        }
+    }
+
     /// The descriptors the loop waits on: the pidfd, then the open pipes.
     pub fn fds(&self) -> impl Iterator<Item = std::os::fd::BorrowedFd<'_>> {
         std::iter::once(self.child.pidfd())
@@ -238,7 +307,7 @@ impl Running {
     /// How the job ended, given its exit and whether the run is stopping.
     pub fn ending(&self, exit: &Exit, stopping: bool) -> Ending {
         classify(
-            self.ending.as_ref().map(|(_, cause)| *cause),
+            self.termination.as_ref().map(|(_, cause)| *cause),
             exit,
             stopping,
         )
@@ -261,7 +330,7 @@ pub fn describe_command(command: &OsStr) -> String {
 
 /// The joblog's Exitval and Signal for an exit: the exit code (or -1 when a signal ended it)
 /// and the signal number (0 when none).
-pub fn joblog_status(exit: &Exit) -> (i32, i32) {
+fn joblog_status(exit: &Exit) -> (i32, i32) {
     match (exit.code(), exit.signal()) {
         (Some(code), _) => (code, 0),
         (None, Some(signal)) => (-1, signal),

@@ -46,12 +46,6 @@ impl JobOutput {
             err: Vec::new(),
         }
     }
-
-    /// Forgets what a failed attempt wrote (`--retries` prints only the last attempt).
-    pub fn clear(&mut self) {
-        self.out.clear();
-        self.err.clear();
-    }
 }
 
 /// A finished job held back under `--keep-order` until the jobs before it are printed.

@@ -25,7 +25,6 @@ use std::time::{Duration, Instant};
 
 use brake::child::{
     become_subreaper, cgroup, ignored_signals, sweep_escaped, ChildOptions, RunCgroup, Swept,
-    Termination,
 };
 use brake::{Activity, Notice, NoticeEvent, Phase, Reason, Stop};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -522,17 +521,7 @@ impl Runner<'_> {
             job::describe_command(command)
         );
         // The shell would have run and failed the same way: record it like one.
-        let entry = Entry {
-            seq: err.job.seq,
-            start: std::time::SystemTime::now(),
-            runtime: Duration::ZERO,
-            send: 0,
-            receive: 0,
-            exitval: err.shell_status(),
-            signal: 0,
-            command: command.to_owned(),
-        };
-        self.record(&entry);
+        self.record(&err.entry(command));
         self.failed += 1;
         self.after_count();
     }
@@ -545,9 +534,7 @@ impl Runner<'_> {
         }
         if self.seen_phase == Phase::Running {
             for running in self.slots.iter_mut().flatten() {
-                if running.ending.is_none() {
-                    running.ending = Some((Termination::new(), Cause::Stop));
-                }
+                running.begin_ending(Cause::Stop);
             }
             if let Some(joblog) = &mut self.joblog {
                 let _ = joblog.sync();
@@ -580,17 +567,8 @@ impl Runner<'_> {
         }
         for (index, running) in self.slots.iter().enumerate() {
             let Some(running) = running else { continue };
-            match &running.ending {
-                Some((termination, _)) => {
-                    if let Some(due) = termination.next_due() {
-                        soonest(due);
-                    }
-                }
-                None => {
-                    if let Some(deadline) = running.deadline {
-                        soonest(deadline);
-                    }
-                }
+            if let Some(due) = running.next_due() {
+                soonest(due);
             }
             for fd in running.fds() {
                 fds.push(PollFd::from_borrowed_fd(fd, PollFlags::IN));
@@ -622,10 +600,7 @@ impl Runner<'_> {
         let now = Instant::now();
         for (index, running) in self.slots.iter().enumerate() {
             let Some(running) = running else { continue };
-            let due = match &running.ending {
-                Some((termination, _)) => termination.next_due().is_some_and(|d| d <= now),
-                None => running.deadline.is_some_and(|d| d <= now),
-            };
+            let due = running.next_due().is_some_and(|d| d <= now);
             if due || self.stop.is_forcing() {
                 touched[index] = true;
             }
@@ -645,15 +620,7 @@ impl Runner<'_> {
                 self.lost_stdout(&err);
                 continue;
             }
-            let now = Instant::now();
-            if running.ending.is_none() && running.deadline.is_some_and(|d| d <= now) {
-                running.ending = Some((Termination::new(), Cause::Timeout));
-            }
-            let result = match &mut running.ending {
-                Some((termination, _)) => termination.advance(&mut running.child, forcing, now),
-                None => running.child.try_wait(),
-            };
-            match result {
+            match running.advance(forcing, Instant::now()) {
                 Ok(Some(exit)) => self.finish_job(index, exit),
                 Ok(None) => {}
                 Err(err) => {
@@ -680,8 +647,7 @@ impl Runner<'_> {
             self.lost_stdout(&err);
         }
         let ending = running.ending(&exit, self.stop.is_stopping());
-        let timed_out = matches!(running.ending, Some((_, Cause::Timeout)));
-        if timed_out {
+        if running.timed_out() {
             say!(
                 "brake: job {} timed out after {:?}, {exit}: {}",
                 running.job.seq,
@@ -690,30 +656,15 @@ impl Runner<'_> {
             );
         }
         if ending == Ending::Failed && running.job.attempt < self.args.retries && self.may_start() {
-            running.output.clear();
-            self.pending.push_front(Job {
-                seq: running.job.seq,
-                args: running.job.args,
-                attempt: running.job.attempt + 1,
-            });
+            self.pending.push_front(running.job.next_attempt());
             return;
         }
-        if let Err(err) = self.output.finished(running.job.seq, running.output) {
+        let output = std::mem::take(&mut running.output);
+        if let Err(err) = self.output.finished(running.job.seq, output) {
             self.lost_stdout(&err);
         }
         if ending != Ending::Interrupted {
-            let (exitval, signal) = job::joblog_status(&exit);
-            let entry = Entry {
-                seq: running.job.seq,
-                start: running.started,
-                runtime: running.started_at.elapsed(),
-                send: 0,
-                receive: running.received,
-                exitval,
-                signal,
-                command: running.command,
-            };
-            self.record(&entry);
+            self.record(&running.entry(&exit));
         }
         match ending {
             Ending::Done => self.done += 1,
