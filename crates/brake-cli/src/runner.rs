@@ -36,8 +36,7 @@ use crate::job::{self, Cause, Ending, Job, Running, Spawn, StartError};
 use crate::joblog::{Entry, Joblog, Mode as LogMode, Previous};
 use crate::limits::{Refused, Throttle};
 use crate::output::{Mode, Output};
-use crate::quote::quote;
-use crate::summary::{self, Summary, INTERNAL_ERROR};
+use crate::summary::{self, resume_hint, Summary, INTERNAL_ERROR};
 use crate::template::Template;
 use crate::watchdog::Guard;
 
@@ -943,28 +942,6 @@ fn cgroup_stem(joblog: Option<&std::path::Path>) -> String {
     format!("brake-{hash:016x}")
 }
 
-/// The command that resumes this run: brake's own arguments with `--resume` (or
-/// `--resume-failed`, when all that is left is failures) put first.
-fn resume_hint(argv: &[OsString], incomplete: bool) -> String {
-    let flag = if incomplete {
-        "--resume"
-    } else {
-        "--resume-failed"
-    };
-    let mut hint = format!("brake {flag}");
-    for arg in argv.iter().skip(1) {
-        if arg == "--resume" || arg == "--resume-failed" {
-            continue;
-        }
-        hint.push(' ');
-        hint.push_str(&quote(arg).to_string_lossy());
-    }
-    if hint.chars().count() > 200 {
-        return format!("the same brake command with {flag}");
-    }
-    hint
-}
-
 /// `--dry-run`: the commands, one per line, nothing run and no joblog touched.
 fn dry_run(template: &Template, inputs: Inputs, jobs: usize, stop: &Stop) -> Result<u8, RunError> {
     let stdout = io::stdout();
@@ -1097,26 +1074,6 @@ mod tests {
         assert_eq!(
             cgroup_stem(Some(std::path::Path::new("/no/such/run.log"))),
             "brake-27801d35cd1be903"
-        );
-    }
-
-    #[test]
-    fn resume_hints_put_the_flag_first() {
-        let argv: Vec<OsString> = ["brake", "--joblog", "run.log", "echo", "a b", ":::", "x"]
-            .iter()
-            .map(OsString::from)
-            .collect();
-        assert_eq!(
-            resume_hint(&argv, true),
-            "brake --resume --joblog run.log echo 'a b' ::: x"
-        );
-        let again: Vec<OsString> = ["brake", "--resume", "--joblog", "r", "true"]
-            .iter()
-            .map(OsString::from)
-            .collect();
-        assert_eq!(
-            resume_hint(&again, false),
-            "brake --resume-failed --joblog r true"
         );
     }
 }

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::quote::quote;
+
 /// A run's counts. They add up: done + failed + interrupted + not started + skipped = all jobs
 /// (when the input was read to its end).
 #[derive(Debug, Default, Clone, Serialize)]
@@ -48,6 +50,28 @@ pub fn exit_code(stopped_by_signal: Option<i32>, failed: u64) -> u8 {
         Some(code) => u8::try_from(code).unwrap_or(INTERNAL_ERROR),
         None => u8::try_from(failed.min(101)).expect("at most 101"),
     }
+}
+
+/// The command that resumes a run whose command line was `argv`: brake's own arguments with
+/// `--resume` (or `--resume-failed`, when all that is left is failures) put first.
+pub fn resume_hint(argv: &[OsString], incomplete: bool) -> String {
+    let flag = if incomplete {
+        "--resume"
+    } else {
+        "--resume-failed"
+    };
+    let mut hint = format!("brake {flag}");
+    for arg in argv.iter().skip(1) {
+        if arg == "--resume" || arg == "--resume-failed" {
+            continue;
+        }
+        hint.push(' ');
+        hint.push_str(&quote(arg).to_string_lossy());
+    }
+    if hint.chars().count() > 200 {
+        return format!("the same brake command with {flag}");
+    }
+    hint
 }
 
 impl Summary {
@@ -148,6 +172,26 @@ mod tests {
              (Ctrl-C) — resume with: brake --resume --joblog run.log sleep ::: 1"
         );
         assert!(summary.incomplete());
+    }
+
+    #[test]
+    fn resume_hints_put_the_flag_first() {
+        let argv: Vec<OsString> = ["brake", "--joblog", "run.log", "echo", "a b", ":::", "x"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        assert_eq!(
+            resume_hint(&argv, true),
+            "brake --resume --joblog run.log echo 'a b' ::: x"
+        );
+        let again: Vec<OsString> = ["brake", "--resume", "--joblog", "r", "true"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        assert_eq!(
+            resume_hint(&again, false),
+            "brake --resume-failed --joblog r true"
+        );
     }
 
     #[test]
