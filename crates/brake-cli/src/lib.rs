@@ -22,6 +22,7 @@ macro_rules! say {
 
 #[doc(hidden)]
 pub mod cli;
+mod containment;
 #[doc(hidden)]
 pub mod exec;
 mod inputs;

@@ -23,14 +23,13 @@ use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use brake::child::{
-    become_subreaper, cgroup, ignored_signals, sweep_escaped, ChildOptions, RunCgroup, Swept,
-};
+use brake::child::{ignored_signals, ChildOptions};
 use brake::{Activity, Notice, NoticeEvent, Phase, Reason, Stop};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rustix::event::{poll, PollFd, PollFlags};
 
-use crate::cli::{split_sources, CgroupMode, Halt, HaltOn, RunArgs};
+use crate::cli::{split_sources, Halt, HaltOn, RunArgs};
+use crate::containment::{Containment, Wishes};
 use crate::inputs::{InputError, Inputs, Source};
 use crate::job::{self, Cause, Ending, Job, Running, Spawn, StartError};
 use crate::joblog::{Entry, Joblog, Mode as LogMode, Previous};
@@ -38,7 +37,6 @@ use crate::limits::{Refused, Throttle};
 use crate::output::{Mode, Output};
 use crate::summary::{self, resume_hint, Summary, INTERNAL_ERROR};
 use crate::template::Template;
-use crate::watchdog::Guard;
 
 /// Jobs read ahead of the slots by the input thread.
 const FEED: usize = 1024;
@@ -133,9 +131,6 @@ pub fn run(args: &RunArgs, argv: &[OsString]) -> Result<u8, RunError> {
         None => (None, None),
     };
 
-    // Escaped descendants come back to brake when orphaned, for the sweep at the end.
-    let _ = become_subreaper();
-    let run_id = format!("{}-{}", std::process::id(), now_nanos());
     let total = inputs.total();
     let counters = Arc::new(Counters::default());
     let bar = progress_bar(args.bar, total);
@@ -160,28 +155,19 @@ pub fn run(args: &RunArgs, argv: &[OsString]) -> Result<u8, RunError> {
     } else {
         Mode::Group
     };
-    let cgroup = run_cgroup(args)?;
-    // With a guard to end what a SIGKILLed brake leaves, jobs need no parent-death signal, and
-    // with no ignored signal to undo, std spawns them by vfork rather than fork.
-    let guard = match Guard::start(&run_id, cgroup.as_ref().map(RunCgroup::path)) {
-        Ok(guard) => Some(guard),
-        Err(err) => {
-            say!("brake: cannot start the run's guard process ({err}); jobs get a parent-death signal instead");
-            None
-        }
-    };
+    let containment = Containment::start(&Wishes {
+        cgroup: args.cgroup,
+        joblog: args.joblog.clone(),
+        end_stale: args.resume || args.resume_failed,
+        verbose: args.verbose,
+    })
+    .map_err(RunError)?;
     let options = ChildOptions {
         termseq: args.termseq.clone(),
-        parent_death_signal: guard.is_none().then_some(libc::SIGKILL),
-        reset_signals: guard.is_none() || !ignored_signals().is_empty(),
+        parent_death_signal: (!containment.guarded()).then_some(libc::SIGKILL),
+        reset_signals: !containment.guarded() || !ignored_signals().is_empty(),
         ..ChildOptions::default()
     };
-    // brake moves into the run's cgroup itself (after starting the guard, which must stay
-    // outside), so jobs start there by inheritance and keep std's vfork spawn. A pre-exec join
-    // (`ChildOptions::cgroup`) forces fork: 2,000 `true` jobs at -j2 took 1.6-1.7x as long as
-    // without a cgroup, moving in was within the noise (README). `RunCgroup::end` moves brake back out before
-    // `cgroup.kill`, so brake is never killed with its jobs.
-    let cgroup = enter_cgroup(args, cgroup, guard.as_ref())?;
     let mut runner = Runner {
         args,
         template,
@@ -189,7 +175,6 @@ pub fn run(args: &RunArgs, argv: &[OsString]) -> Result<u8, RunError> {
         total,
         stop: stop.clone(),
         options,
-        run_id,
         slots: (0..jobs).map(|_| None).collect(),
         free: (1..=jobs).map(Reverse).collect(),
         pending: VecDeque::new(),
@@ -209,8 +194,7 @@ pub fn run(args: &RunArgs, argv: &[OsString]) -> Result<u8, RunError> {
         throttle: Throttle::new(jobs),
         fatal: None,
         stdout_closed: false,
-        guard: None,
-        cgroup: None,
+        containment,
         done: 0,
         failed: 0,
         interrupted: 0,
@@ -221,16 +205,10 @@ pub fn run(args: &RunArgs, argv: &[OsString]) -> Result<u8, RunError> {
         .previous
         .as_ref()
         .is_none_or(|p| p.lowest_seq().is_none());
-    runner.guard = guard;
-    runner.cgroup = cgroup;
     if let Err(err) = runner.run_loop() {
-        // Out of the cgroup and the cgroup gone before the guard, seeing its pipe close,
-        // could end it with brake inside.
-        drop(runner.cgroup.take());
-        // Refused before any job ran: the guard has nothing to end, but must not outlive us.
-        if let Some(guard) = runner.guard.take() {
-            guard.wait();
-        }
+        // Refused before any job ran: containment has nothing to end, but the guard must not
+        // outlive brake.
+        runner.containment.wait();
         return Err(err);
     }
     Ok(runner.finish(argv))
@@ -316,7 +294,6 @@ struct Runner<'a> {
     total: Option<u64>,
     stop: Stop,
     options: ChildOptions,
-    run_id: String,
     /// Running jobs by slot (index = slot - 1).
     slots: Vec<Option<Running>>,
     /// Free slots, lowest first.
@@ -345,11 +322,8 @@ struct Runner<'a> {
     /// An error that ends the run with status 255 once running jobs are done.
     fatal: Option<String>,
     stdout_closed: bool,
-    /// The run's cgroup, with brake inside (`--cgroup`); ended after the jobs, before the
-    /// guard is told all is clear.
-    cgroup: Option<RunCgroup>,
-    /// The run's guard process (see `watchdog.rs`), told all is clear after the final sweep.
-    guard: Option<Guard>,
+    /// Ended after the jobs (see `containment.rs`).
+    containment: Containment,
     done: u64,
     failed: u64,
     interrupted: u64,
@@ -474,7 +448,7 @@ impl Runner<'_> {
                 program: self.template.program(),
                 capture: self.output.captures(),
                 options: &self.options,
-                run_id: &self.run_id,
+                run_id: self.containment.run_id(),
             };
             let tag = self.args.tag.then(|| job::tag_for(&job.args));
             let first = job.attempt == 1;
@@ -748,32 +722,8 @@ impl Runner<'_> {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
-        // Every job is reaped (and, after a stop, its termination sequence is over): what is
-        // left in the cgroup is what jobs left behind. It goes first, so the marker sweep
-        // then finds only what ran outside it.
-        let mut swept: Vec<Swept> = Vec::new();
-        if let Some(cgroup) = self.cgroup.take() {
-            match cgroup.end() {
-                Ok(ended) => swept = ended,
-                Err(err) => say!("brake: cannot end the run's cgroup: {err}"),
-            }
-        }
-        let keep: Vec<u32> = self.guard.iter().map(Guard::id).collect();
-        swept.extend(sweep_escaped(job::RUN_VAR, &self.run_id, &keep));
-        if let Some(guard) = &mut self.guard {
-            guard.all_clear();
-        }
-        if !swept.is_empty() {
-            say!(
-                "brake: ended {} process(es) that jobs had left running",
-                swept.len()
-            );
-            if self.args.verbose {
-                for one in &swept {
-                    say!("brake: ended {one}");
-                }
-            }
-        }
+        // Every job is reaped, and after a stop its termination sequence is over.
+        self.containment.end();
         self.stop.wait_announced();
 
         // Retries that never got to run count as the failures they were.
@@ -825,121 +775,9 @@ impl Runner<'_> {
                 exit_code = INTERNAL_ERROR;
             }
         }
-        if let Some(guard) = self.guard.take() {
-            guard.wait();
-        }
+        self.containment.wait();
         exit_code
     }
-}
-
-/// The run's cgroup, if `--cgroup` wants one and one can be made, after ending what
-/// SIGKILLed runs of the same joblog left in theirs (`--resume`, `--resume-failed`: their
-/// runner and guard are gone, or the guard would have ended it). Refuses the run when
-/// `--cgroup on` cannot be met; with `-v`, says why a run goes without.
-fn run_cgroup(args: &RunArgs) -> Result<Option<RunCgroup>, RunError> {
-    if args.cgroup == CgroupMode::Off {
-        if args.verbose {
-            say!("{}", without_cgroup("--cgroup off"));
-        }
-        return Ok(None);
-    }
-    let stem = cgroup_stem(args.joblog.as_deref());
-    if args.resume || args.resume_failed {
-        for dir in cgroup::stale(&stem) {
-            match cgroup::end_at(&dir) {
-                Ok(ended) => {
-                    if !ended.is_empty() || args.verbose {
-                        say!(
-                            "brake: ended {} process(es) an earlier run of this joblog left in {}",
-                            ended.len(),
-                            dir.display()
-                        );
-                    }
-                    if args.verbose {
-                        for one in &ended {
-                            say!("brake: ended {one}");
-                        }
-                    }
-                }
-                Err(err) => say!("brake: cannot end an earlier run's cgroup: {err}"),
-            }
-        }
-    }
-    match RunCgroup::create(&cgroup::run_name(&stem)) {
-        Ok(cgroup) => Ok(Some(cgroup)),
-        Err(err) if args.cgroup == CgroupMode::On => Err(RunError(format!(
-            "--cgroup on: this run cannot have a cgroup: {err}"
-        ))),
-        Err(err) => {
-            if args.verbose {
-                say!("{}", without_cgroup(&err.to_string()));
-            }
-            Ok(None)
-        }
-    }
-}
-
-/// Moves brake into the run's cgroup (see `run`); on failure the run goes without one, or with
-/// `--cgroup on` is refused. Says with `-v` which way the run ends its jobs.
-fn enter_cgroup(
-    args: &RunArgs,
-    cgroup: Option<RunCgroup>,
-    guard: Option<&Guard>,
-) -> Result<Option<RunCgroup>, RunError> {
-    let Some(mut cgroup) = cgroup else {
-        return Ok(None);
-    };
-    if let Err(err) = cgroup.move_self_in() {
-        drop(cgroup);
-        if args.cgroup == CgroupMode::On {
-            return Err(RunError(format!("--cgroup on: {err}")));
-        }
-        if args.verbose {
-            say!("{}", without_cgroup(&err.to_string()));
-        }
-        return Ok(None);
-    }
-    if args.verbose {
-        let guard = if guard.is_some() {
-            " (and by the guard if brake is killed)"
-        } else {
-            ""
-        };
-        say!(
-            "brake: jobs run in the cgroup {}, ended with cgroup.kill at the end of the run{guard}: \
-             descendants that left their process group are ended too",
-            cgroup.path().display()
-        );
-    }
-    Ok(Some(cgroup))
-}
-
-/// The `-v` line for a run without a cgroup, saying what it cannot promise.
-fn without_cgroup(why: &str) -> String {
-    format!(
-        "brake: no cgroup for this run ({why}); jobs are ended by process group, and \
-         descendants that leave it by the {} variable they inherit (found as brake's orphans): \
-         one that also clears its environment (setsid env -i …) can outlive the run",
-        job::RUN_VAR
-    )
-}
-
-/// The stem of the run's cgroup name: `brake-` and a hash of the joblog's canonical path, so a
-/// resumed run finds the cgroups of earlier runs of the same log; `brake` without a joblog.
-/// FNV-1a rather than std's hasher, whose output may change between Rust releases.
-fn cgroup_stem(joblog: Option<&std::path::Path>) -> String {
-    let Some(path) = joblog else {
-        return "brake".to_owned();
-    };
-    let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
-    let hash = path
-        .as_os_str()
-        .as_encoded_bytes()
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, &byte| {
-            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-        });
-    format!("brake-{hash:016x}")
 }
 
 /// `--dry-run`: the commands, one per line, nothing run and no joblog touched.
@@ -1043,37 +881,5 @@ fn drain(socket: &UnixStream) {
         if n == 0 {
             break;
         }
-    }
-}
-
-fn now_nanos() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cgroup_stems_name_the_joblog_file_not_its_spelling() {
-        assert_eq!(cgroup_stem(None), "brake");
-        let dir = std::env::temp_dir();
-        let log = dir.join(format!("brake-stem-{}.log", std::process::id()));
-        std::fs::write(&log, "").unwrap();
-        let plain = cgroup_stem(Some(&log));
-        let dotted = cgroup_stem(Some(&dir.join(".").join(log.file_name().unwrap())));
-        std::fs::remove_file(&log).unwrap();
-        assert_eq!(plain, dotted);
-        assert!(
-            plain.starts_with("brake-") && plain.len() == "brake-".len() + 16,
-            "{plain}"
-        );
-        // FNV-1a is fixed: a resume by another build of brake finds the same cgroups.
-        assert_eq!(
-            cgroup_stem(Some(std::path::Path::new("/no/such/run.log"))),
-            "brake-27801d35cd1be903"
-        );
     }
 }

@@ -1,22 +1,16 @@
-//! The run's guard: a small process that outlives a SIGKILLed brake by a moment and ends every
-//! job process the run left behind.
+//! The run's guard, from both sides: [`Guard`], brake's handle on it, and [`run_if_guard`], the
+//! guard itself, a small process that outlives a SIGKILLed brake by a moment and ends every
+//! process the run left behind. When it starts and when it is told all is clear is part of the
+//! ordering in `containment.rs`.
 //!
-//! Jobs are started without a parent-death signal, so that std can spawn them with
-//! `posix_spawn` (a vfork, markedly cheaper than fork for short jobs). What the parent-death
-//! signal did, the guard does instead, and more: brake holds the write end of a pipe that is
-//! the guard's stdin; when brake ends in any way, SIGKILL included, the kernel closes it, the
-//! guard reads end of file, and ends every process that carries the run's marker — jobs and
-//! any descendants that escaped their process group.
-//!
-//! When the run has a cgroup (see `brake::child::cgroup`), the guard is told its path
-//! ([`GUARD_CGROUP_VAR`]) and ends it first, with `cgroup.kill`, which also reaches processes
-//! that cleared the marker from their environment; then it removes the cgroup, so a killed
-//! run leaves no empty directory behind.
-//!
-//! The guard is brake itself, started again with [`GUARD_VAR`] set to the run's id. It runs in
-//! a process group of its own, so the terminal's Ctrl-C does not reach it, and it does not
-//! carry the run's marker itself. It is started before brake moves into the run's cgroup, so
-//! it stays outside what it kills.
+//! The guard is brake itself, started again with [`GUARD_VAR`] set to the run's id and its
+//! stdin a pipe from brake. It runs in a process group of its own, so the terminal's Ctrl-C
+//! does not reach it, and does not carry the run's marker. When the pipe reaches end of file
+//! with no all-clear written to it (brake ended in any way, SIGKILL included), the guard ends
+//! the run's cgroup if there is one ([`GUARD_CGROUP_VAR`]) with `cgroup.kill`, which also
+//! reaches processes that cleared the marker from their environment, and removes it, so a
+//! killed run leaves no empty directory behind; then it ends every process that carries the
+//! marker: jobs, and descendants that escaped their process group.
 
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
