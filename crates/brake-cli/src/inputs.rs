@@ -32,7 +32,8 @@ pub enum Source {
 }
 
 impl Source {
-    fn is_stdin(&self) -> bool {
+    /// Whether the values come from stdin (no source given, or the file `-`).
+    pub fn is_stdin(&self) -> bool {
         match self {
             Source::Stdin => true,
             Source::File(path) => path.as_os_str() == "-",

@@ -31,6 +31,7 @@ mod job;
 pub mod joblog;
 mod limits;
 mod output;
+mod plan;
 mod quote;
 #[doc(hidden)]
 pub mod runner;

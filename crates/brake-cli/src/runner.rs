@@ -18,6 +18,7 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::ffi::{OsStr, OsString};
 use std::io::{self, IsTerminal, Read, Write};
 use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::sync::Arc;
@@ -28,13 +29,14 @@ use brake::{Activity, Notice, NoticeEvent, Phase, Reason, Stop};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rustix::event::{poll, PollFd, PollFlags};
 
-use crate::cli::{split_sources, Halt, HaltOn, RunArgs};
-use crate::containment::{Containment, Wishes};
-use crate::inputs::{InputError, Inputs, Source};
+use crate::cli::{HaltOn, RunArgs};
+use crate::containment::Containment;
+use crate::inputs::{InputError, Inputs};
 use crate::job::{self, Cause, Ending, Job, Running, Spawn, StartError};
-use crate::joblog::{Entry, Joblog, Mode as LogMode, Previous};
+use crate::joblog::{Entry, Joblog, Previous};
 use crate::limits::{Refused, Throttle};
-use crate::output::{Mode, Output};
+use crate::output::Output;
+use crate::plan::{self, refuse, Plan, Rules, RunError};
 use crate::summary::{self, resume_hint, Summary, INTERNAL_ERROR};
 use crate::template::Template;
 
@@ -44,96 +46,44 @@ const FEED: usize = 1024;
 /// The exit status when stdout was closed under the run (as SIGPIPE would give).
 const STDOUT_CLOSED: u8 = 128 + libc::SIGPIPE as u8;
 
-/// A run that could not begin: bad arguments or inputs, an unusable joblog. Nothing ran.
-#[derive(Debug)]
-pub struct RunError(pub String);
-
-impl std::fmt::Display for RunError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-fn refuse(err: impl std::fmt::Display) -> RunError {
-    RunError(err.to_string())
-}
-
 /// Runs the jobs `args` describes; `argv` is brake's own command line, for the resume hint.
 /// Returns the exit status.
 pub fn run(args: &RunArgs, argv: &[OsString]) -> Result<u8, RunError> {
-    let split = split_sources(&args.command).map_err(RunError)?;
-    let sources = if split.sources.is_empty() {
-        vec![Source::Stdin]
-    } else {
-        split.sources
-    };
-    let reads_stdin = sources.iter().any(|s| {
-        matches!(s, Source::Stdin) || matches!(s, Source::File(p) if p.as_os_str() == "-")
-    });
-    let template = Template::parse(&split.words, sources.len(), args.quote).map_err(refuse)?;
-    let inputs = Inputs::open(sources).map_err(refuse)?;
-    let wanted = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let (jobs, warning) = crate::limits::fit_jobs(wanted);
-    if let Some(warning) = warning {
-        say!("brake: {warning}");
+    let plan = Plan::new(args)?;
+    for note in &plan.notes {
+        say!("{note}");
     }
-    if reads_stdin && io::stdin().is_terminal() {
-        say!("brake: reading inputs from the terminal, one per line (end with Ctrl-D)");
-    }
-
-    if args.verbose {
-        let how = if template.is_direct() {
-            "directly (the command needs no shell)"
-        } else {
-            "through /bin/sh -c"
-        };
-        say!(
-            "brake: {jobs} job(s) at once, {} value(s) per job, each run {how}",
-            inputs.sources()
-        );
-    }
-
     let stop = Stop::new();
     // The termination sequence is the grace period: it ends in SIGKILL by itself, and only a
     // second signal should cut it short.
     stop.set_grace(Duration::MAX);
     stop.install_signals().map_err(refuse)?;
-
-    if args.dry_run {
-        return dry_run(&template, inputs, jobs, &stop);
+    if plan.dry_run {
+        return dry_run(&plan.template, plan.inputs, plan.jobs, &stop);
     }
-
-    let (joblog, previous) = match &args.joblog {
-        Some(path) => {
-            let mode = if args.resume_failed {
-                LogMode::ResumeFailed
-            } else if args.resume {
-                LogMode::Resume
-            } else {
-                LogMode::Fresh
-            };
-            let (log, previous) = Joblog::open(path, mode).map_err(refuse)?;
-            if let Some(torn) = previous.torn() {
-                say!("brake: {torn}");
-            }
-            if args.verbose && mode != LogMode::Fresh {
-                say!(
-                    "brake: {} holds {} job line(s), {} job(s) succeeded",
-                    path.display(),
-                    previous.lines(),
-                    previous.succeeded()
-                );
-            }
+    let (joblog, previous) = match &plan.joblog {
+        Some(wanted) => {
+            let (log, previous) = wanted.open(plan.verbose)?;
             (Some(log), Some(previous))
         }
         None => (None, None),
     };
-
+    let Plan {
+        template,
+        inputs,
+        jobs,
+        output,
+        rules,
+        termseq,
+        joblog: joblog_plan,
+        containment,
+        bar,
+        json,
+        ..
+    } = plan;
     let total = inputs.total();
     let counters = Arc::new(Counters::default());
-    let bar = progress_bar(args.bar, total);
+    let bar = progress_bar(bar, total);
     stop.set_notice(notice(bar.clone()));
     let _activity = {
         let counters = Arc::clone(&counters);
@@ -148,28 +98,14 @@ pub fn run(args: &RunArgs, argv: &[OsString]) -> Result<u8, RunError> {
     });
     let (feed, doorbell) = feed(inputs, &stop, &counters).map_err(refuse)?;
 
-    let mode = if args.ungroup {
-        Mode::Ungroup
-    } else if args.line_buffer {
-        Mode::LineBuffer
-    } else {
-        Mode::Group
-    };
-    let containment = Containment::start(&Wishes {
-        cgroup: args.cgroup,
-        joblog: args.joblog.clone(),
-        end_stale: args.resume || args.resume_failed,
-        verbose: args.verbose,
-    })
-    .map_err(RunError)?;
-    let options = ChildOptions {
-        termseq: args.termseq.clone(),
-        parent_death_signal: (!containment.guarded()).then_some(libc::SIGKILL),
-        reset_signals: !containment.guarded() || !ignored_signals().is_empty(),
-        ..ChildOptions::default()
-    };
+    let containment = Containment::start(&containment).map_err(RunError)?;
+    let ignores_signals = !ignored_signals().is_empty();
+    let options = plan::child_options(&termseq, containment.guarded(), ignores_signals);
     let mut runner = Runner {
-        args,
+        rules,
+        tag: output.tag,
+        json,
+        joblog_path: joblog_plan.map(|wanted| wanted.path),
         template,
         jobs,
         total,
@@ -182,7 +118,7 @@ pub fn run(args: &RunArgs, argv: &[OsString]) -> Result<u8, RunError> {
         feed_open: true,
         doorbell,
         waker: waker_rx,
-        output: Output::new(mode, args.keep_order, bar.clone()),
+        output: Output::new(output.mode, output.keep_order, bar.clone()),
         joblog,
         previous,
         verified: false,
@@ -287,8 +223,14 @@ fn feed(
     Ok((rx, bell_rx))
 }
 
-struct Runner<'a> {
-    args: &'a RunArgs,
+struct Runner {
+    rules: Rules,
+    /// `--tag`.
+    tag: bool,
+    /// `--json`.
+    json: Option<PathBuf>,
+    /// `--joblog`, for the summary.
+    joblog_path: Option<PathBuf>,
     template: Template,
     jobs: usize,
     total: Option<u64>,
@@ -331,7 +273,7 @@ struct Runner<'a> {
     started: Instant,
 }
 
-impl Runner<'_> {
+impl Runner {
     fn running(&self) -> usize {
         self.jobs - self.free.len()
     }
@@ -450,9 +392,9 @@ impl Runner<'_> {
                 options: &self.options,
                 run_id: self.containment.run_id(),
             };
-            let tag = self.args.tag.then(|| job::tag_for(&job.args));
+            let tag = self.tag.then(|| job::tag_for(&job.args));
             let first = job.attempt == 1;
-            match job::start(job, slot, &spawn, self.args.timeout, tag) {
+            match job::start(job, slot, &spawn, self.rules.timeout, tag) {
                 Ok(running) => {
                     if first {
                         self.counters.consumed.fetch_add(1, Ordering::Relaxed);
@@ -624,11 +566,12 @@ impl Runner<'_> {
             say!(
                 "brake: job {} timed out after {:?}, {exit}: {}",
                 running.job.seq,
-                self.args.timeout.unwrap_or_default(),
+                self.rules.timeout.unwrap_or_default(),
                 running.describe()
             );
         }
-        if ending == Ending::Failed && running.job.attempt < self.args.retries && self.may_start() {
+        if ending == Ending::Failed && running.job.attempt < self.rules.retries && self.may_start()
+        {
             self.pending.push_front(running.job.next_attempt());
             return;
         }
@@ -672,7 +615,7 @@ impl Runner<'_> {
         if let Some(bar) = &self.bar {
             bar.inc(1);
         }
-        let halt: Halt = self.args.halt;
+        let halt = self.rules.halt;
         if self.halted || halt.on == HaltOn::Never {
             return;
         }
@@ -758,10 +701,10 @@ impl Runner<'_> {
                 .map(|t| t.reason.to_string()),
             exit_code,
             seconds: self.started.elapsed().as_secs_f64(),
-            joblog: self.args.joblog.clone(),
+            joblog: self.joblog_path.clone(),
             resume_with: None,
         };
-        if self.args.joblog.is_some() && (summary.incomplete() || summary.failed > 0) {
+        if self.joblog_path.is_some() && (summary.incomplete() || summary.failed > 0) {
             summary.resume_with = Some(resume_hint(argv, summary.incomplete()));
         }
         let clean = exit_code == 0 && !summary.incomplete();
@@ -769,7 +712,7 @@ impl Runner<'_> {
             say!("{summary}");
         }
         let mut exit_code = exit_code;
-        if let Some(path) = &self.args.json {
+        if let Some(path) = &self.json {
             if let Err(err) = summary.write_json(path) {
                 say!("brake: cannot write {}: {err}", path.display());
                 exit_code = INTERNAL_ERROR;

@@ -1,0 +1,347 @@
+//! A run's plan: the parsed command line turned, once, into the decisions the runner acts on —
+//! the template and its inputs, how many jobs run at once, how output is printed, how jobs are
+//! started and ended, the joblog, and what the run asks of containment. Nothing here starts a
+//! job; the runner reads no option of its own.
+
+use std::fmt;
+use std::io::{self, IsTerminal};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use brake::child::ChildOptions;
+use brake::TermSeq;
+
+use crate::cli::{split_sources, Halt, RunArgs};
+use crate::containment::Wishes;
+use crate::inputs::{Inputs, Source};
+use crate::joblog::{Joblog, Mode as LogMode, Previous};
+use crate::output::Mode;
+use crate::template::Template;
+
+/// A run that could not begin: bad arguments or inputs, an unusable joblog. Nothing ran.
+#[derive(Debug)]
+pub struct RunError(pub String);
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A refusal whose message is `err`'s.
+pub fn refuse(err: impl fmt::Display) -> RunError {
+    RunError(err.to_string())
+}
+
+/// What a run does, decided before it begins.
+pub struct Plan {
+    /// The command each job runs, values put in.
+    pub template: Template,
+    /// The inputs, opened: one job per combination of values.
+    pub inputs: Inputs,
+    /// How many jobs run at once: `-j` (or the number of CPUs) fitted to the process limits.
+    pub jobs: usize,
+    /// How jobs' output is printed.
+    pub output: OutputPlan,
+    /// When a job is ended or run again, and when the run stops early.
+    pub rules: Rules,
+    /// The termination sequence that ends a job on a stop or a timeout.
+    pub termseq: TermSeq,
+    /// The joblog, if any, and how it is opened.
+    pub joblog: Option<JoblogPlan>,
+    /// What the run asks of containment.
+    pub containment: Wishes,
+    /// `--dry-run`: print the commands, run nothing.
+    pub dry_run: bool,
+    /// `--bar`: a progress bar on stderr.
+    pub bar: bool,
+    /// `-v`: say more on stderr.
+    pub verbose: bool,
+    /// `--json`: where the summary goes as JSON.
+    pub json: Option<PathBuf>,
+    /// Lines for stderr before the run begins: `-j` lowered to the limits, inputs read from
+    /// the terminal, and with `-v` how jobs are run.
+    pub notes: Vec<String>,
+}
+
+/// How jobs' output is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputPlan {
+    /// `--group` (the default), `--line-buffer` or `--ungroup`.
+    pub mode: Mode,
+    /// `-k`: in input order.
+    pub keep_order: bool,
+    /// `--tag`: each line after the job's values.
+    pub tag: bool,
+}
+
+/// When a job is ended or run again, and when the run stops early.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rules {
+    /// `--halt`.
+    pub halt: Halt,
+    /// `--timeout`: how long a job may run.
+    pub timeout: Option<Duration>,
+    /// `--retries`: how many runs a failing job gets in all.
+    pub retries: u32,
+}
+
+/// The joblog: where, and whether an earlier run's lines are read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoblogPlan {
+    /// `--joblog`.
+    pub path: PathBuf,
+    /// Fresh, or `--resume` / `--resume-failed`.
+    pub mode: LogMode,
+}
+
+impl Plan {
+    /// Decides the run `args` describe; opens its inputs and fits `-j` to the limits (raising
+    /// the soft limit on open files if that helps). Refuses a bad template or input.
+    pub fn new(args: &RunArgs) -> Result<Plan, RunError> {
+        let split = split_sources(&args.command).map_err(RunError)?;
+        let sources = sources_or_stdin(split.sources);
+        let reads_stdin = sources.iter().any(Source::is_stdin);
+        let template = Template::parse(&split.words, sources.len(), args.quote).map_err(refuse)?;
+        let inputs = Inputs::open(sources).map_err(refuse)?;
+        let wanted = args
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let (jobs, lowered) = crate::limits::fit_jobs(wanted);
+        let mut notes: Vec<String> = lowered
+            .map(|why| format!("brake: {why}"))
+            .into_iter()
+            .collect();
+        if reads_stdin && io::stdin().is_terminal() {
+            notes.push(
+                "brake: reading inputs from the terminal, one per line (end with Ctrl-D)".into(),
+            );
+        }
+        if args.verbose {
+            notes.push(how_jobs_run(jobs, inputs.sources(), template.is_direct()));
+        }
+        Ok(Plan {
+            template,
+            inputs,
+            jobs,
+            output: output_plan(args),
+            rules: Rules {
+                halt: args.halt,
+                timeout: args.timeout,
+                retries: args.retries,
+            },
+            termseq: args.termseq.clone(),
+            joblog: joblog_plan(args),
+            containment: wishes(args),
+            dry_run: args.dry_run,
+            bar: args.bar,
+            verbose: args.verbose,
+            json: args.json.clone(),
+            notes,
+        })
+    }
+}
+
+/// How jobs are spawned. With a guard to end what a SIGKILLed brake leaves (see
+/// `containment.rs`), jobs need no parent-death signal; and when brake ignores no signal a job
+/// would inherit, exec alone gives it default signal actions. With neither pre-exec step, std
+/// spawns by vfork rather than fork.
+pub fn child_options(termseq: &TermSeq, guarded: bool, ignores_signals: bool) -> ChildOptions {
+    ChildOptions {
+        termseq: termseq.clone(),
+        parent_death_signal: (!guarded).then_some(libc::SIGKILL),
+        reset_signals: !guarded || ignores_signals,
+        ..ChildOptions::default()
+    }
+}
+
+impl JoblogPlan {
+    /// Opens the joblog and reads back what an earlier run recorded; says what a torn last
+    /// line was and, with `verbose`, what a resumed log holds.
+    pub fn open(&self, verbose: bool) -> Result<(Joblog, Previous), RunError> {
+        let (log, previous) = Joblog::open(&self.path, self.mode).map_err(refuse)?;
+        if let Some(torn) = previous.torn() {
+            say!("brake: {torn}");
+        }
+        if verbose && self.mode != LogMode::Fresh {
+            say!(
+                "brake: {} holds {} job line(s), {} job(s) succeeded",
+                self.path.display(),
+                previous.lines(),
+                previous.succeeded()
+            );
+        }
+        Ok((log, previous))
+    }
+}
+
+/// The sources given, or stdin's lines when there are none.
+fn sources_or_stdin(sources: Vec<Source>) -> Vec<Source> {
+    if sources.is_empty() {
+        vec![Source::Stdin]
+    } else {
+        sources
+    }
+}
+
+/// The `-v` line saying how jobs are run.
+fn how_jobs_run(jobs: usize, sources: usize, direct: bool) -> String {
+    let how = if direct {
+        "directly (the command needs no shell)"
+    } else {
+        "through /bin/sh -c"
+    };
+    format!("brake: {jobs} job(s) at once, {sources} value(s) per job, each run {how}")
+}
+
+fn output_plan(args: &RunArgs) -> OutputPlan {
+    // clap keeps only the last of the three flags.
+    let mode = if args.ungroup {
+        Mode::Ungroup
+    } else if args.line_buffer {
+        Mode::LineBuffer
+    } else {
+        Mode::Group
+    };
+    OutputPlan {
+        mode,
+        keep_order: args.keep_order,
+        tag: args.tag,
+    }
+}
+
+fn joblog_plan(args: &RunArgs) -> Option<JoblogPlan> {
+    let mode = if args.resume_failed {
+        LogMode::ResumeFailed
+    } else if args.resume {
+        LogMode::Resume
+    } else {
+        LogMode::Fresh
+    };
+    Some(JoblogPlan {
+        path: args.joblog.clone()?,
+        mode,
+    })
+}
+
+fn wishes(args: &RunArgs) -> Wishes {
+    Wishes {
+        cgroup: args.cgroup,
+        joblog: args.joblog.clone(),
+        end_stale: args.resume || args.resume_failed,
+        verbose: args.verbose,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsString;
+
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{CgroupMode, HaltOn};
+    use crate::limits::fit_jobs;
+
+    fn plan(line: &str) -> Plan {
+        let argv = std::iter::once("brake").chain(line.split(' '));
+        Plan::new(&RunArgs::try_parse_from(argv).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_last_output_flag_wins() {
+        assert_eq!(plan("echo ::: a").output.mode, Mode::Group);
+        assert_eq!(plan("-u echo ::: a").output.mode, Mode::Ungroup);
+        assert_eq!(
+            plan("--line-buffer echo ::: a").output.mode,
+            Mode::LineBuffer
+        );
+        assert_eq!(plan("-u --group echo ::: a").output.mode, Mode::Group);
+        let tagged = plan("-k --tag echo ::: a").output;
+        assert!(tagged.keep_order && tagged.tag);
+    }
+
+    #[test]
+    fn the_joblog_mode_follows_the_resume_flags() {
+        assert_eq!(plan("echo ::: a").joblog, None);
+        let mode = |line: &str| plan(line).joblog.unwrap().mode;
+        assert_eq!(mode("--joblog j echo ::: a"), LogMode::Fresh);
+        assert_eq!(mode("--joblog j --resume echo ::: a"), LogMode::Resume);
+        assert_eq!(
+            mode("--joblog j --resume-failed echo ::: a"),
+            LogMode::ResumeFailed
+        );
+    }
+
+    #[test]
+    fn a_resume_ends_stale_cgroups() {
+        let fresh = plan("--joblog j echo ::: a").containment;
+        assert_eq!(fresh.joblog, Some(PathBuf::from("j")));
+        assert!(!fresh.end_stale);
+        assert_eq!(fresh.cgroup, CgroupMode::Auto);
+        assert!(
+            plan("--joblog j --resume-failed echo ::: a")
+                .containment
+                .end_stale
+        );
+        let off = plan("--cgroup off -v echo ::: a").containment;
+        assert_eq!(off.cgroup, CgroupMode::Off);
+        assert!(off.verbose);
+    }
+
+    #[test]
+    fn jobs_and_rules_come_from_their_flags() {
+        let plan = plan("-j 3 --retries 2 --timeout 5 --halt now,fail=1 echo ::: a b");
+        assert_eq!(plan.jobs, 3);
+        assert_eq!(plan.inputs.total(), Some(2));
+        assert_eq!(plan.rules.retries, 2);
+        assert_eq!(plan.rules.timeout, Some(Duration::from_secs(5)));
+        assert!(plan.rules.halt.now && plan.rules.halt.on == HaltOn::Fail);
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(super::tests::plan("echo ::: a").jobs, fit_jobs(cpus).0);
+    }
+
+    #[test]
+    fn verbose_says_how_jobs_run() {
+        let notes = plan("-v -j 2 echo ::: a ::: b").notes;
+        assert_eq!(
+            notes,
+            ["brake: 2 job(s) at once, 2 value(s) per job, each run directly (the command needs no shell)"]
+        );
+        assert!(plan("-j 2 echo ::: a").notes.is_empty());
+        assert!(how_jobs_run(1, 1, false).ends_with("each run through /bin/sh -c"));
+    }
+
+    #[test]
+    fn no_source_means_stdin() {
+        assert_eq!(sources_or_stdin(Vec::new()), [Source::Stdin]);
+        let given = vec![Source::Args(vec![OsString::from("a")])];
+        assert_eq!(sources_or_stdin(given.clone()), given);
+    }
+
+    #[test]
+    fn a_guard_spares_jobs_the_parent_death_signal_and_the_reset() {
+        let termseq = TermSeq::default();
+        let guarded = child_options(&termseq, true, false);
+        assert_eq!(guarded.parent_death_signal, None);
+        assert!(!guarded.reset_signals);
+        assert!(guarded.own_group);
+        assert!(child_options(&termseq, true, true).reset_signals);
+        let alone = child_options(&termseq, false, false);
+        assert_eq!(alone.parent_death_signal, Some(libc::SIGKILL));
+        assert!(alone.reset_signals);
+    }
+
+    #[test]
+    fn bad_templates_and_inputs_are_refused() {
+        let refused = |line: &str| {
+            let argv = std::iter::once("brake").chain(line.split(' '));
+            Plan::new(&RunArgs::try_parse_from(argv).unwrap())
+                .err()
+                .unwrap()
+                .0
+        };
+        assert!(refused("::: a").contains("command"));
+        assert!(refused("cat :::: /no/such/file").contains("/no/such/file"));
+    }
+}
