@@ -53,7 +53,7 @@ use crate::watchdog::Guard;
 pub struct Wishes {
     /// `--cgroup`: whether the run's jobs go in a cgroup of its own.
     pub cgroup: CgroupMode,
-    /// The joblog, whose path names the run's cgroup (see [`cgroup_stem`]).
+    /// The joblog, whose path names the run's cgroup (see `cgroup_stem`).
     pub joblog: Option<PathBuf>,
     /// `--resume` or `--resume-failed`: end what killed runs of the same joblog left behind.
     pub end_stale: bool,

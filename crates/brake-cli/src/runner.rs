@@ -3,6 +3,10 @@
 //! feed's doorbell. When the run stops (a signal, `--halt now`) it sends each running job the
 //! termination sequence from the same loop, so output keeps being read while jobs wind down.
 //!
+//! [`run`] is the whole run in order: the plan (what the command line decided), the stop, the
+//! joblog, then the `Runner`, whose loop starts, watches and counts jobs, and at the end
+//! ends containment and says the summary (`runner/finish.rs`).
+//!
 //! # Invariants
 //!
 //! 1. Every job is spawned and reaped on the main thread, which lives as long as the run: the
@@ -13,35 +17,38 @@
 //! 3. No job starts before the joblog's lowest recorded job has been checked against this
 //!    run's command line: a log from another command is refused before anything runs.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+mod dry_run;
+mod feed;
+mod finish;
+mod progress;
+mod record;
+mod table;
+
 use std::ffi::{OsStr, OsString};
-use std::io::{self, IsTerminal, Read, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, TryRecvError};
-use std::sync::Arc;
+use std::sync::mpsc::TryRecvError;
 use std::time::{Duration, Instant};
 
-use brake::child::{ignored_signals, ChildOptions};
-use brake::{Activity, Notice, NoticeEvent, Phase, Reason, Stop};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use rustix::event::{poll, PollFd, PollFlags};
+use brake::child::{ignored_signals, ChildOptions, Exit};
+use brake::{Phase, Reason, Stop, Subscription};
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
 
 use crate::cli::{HaltOn, RunArgs};
 use crate::containment::Containment;
-use crate::inputs::{InputError, Inputs};
-use crate::job::{self, Cause, Ending, Job, Running, Spawn, StartError};
+use crate::job::{self, Cause, Ending, Running, Spawn, StartError};
 use crate::joblog::{Entry, Joblog, Previous};
 use crate::limits::{Refused, Throttle};
 use crate::output::Output;
 use crate::plan::{self, refuse, Plan, Rules, RunError};
-use crate::summary::{self, resume_hint, Summary, INTERNAL_ERROR};
 use crate::template::Template;
 
-/// Jobs read ahead of the slots by the input thread.
-const FEED: usize = 1024;
+use self::dry_run::dry_run;
+use self::feed::Queue;
+use self::progress::Progress;
+use self::record::Record;
+use self::table::Table;
 
 /// The exit status when stdout was closed under the run (as SIGPIPE would give).
 const STDOUT_CLOSED: u8 = 128 + libc::SIGPIPE as u8;
@@ -59,88 +66,13 @@ pub fn run(args: &RunArgs, argv: &[OsString]) -> Result<u8, RunError> {
     stop.set_grace(Duration::MAX);
     stop.install_signals().map_err(refuse)?;
     if plan.dry_run {
-        return dry_run(&plan.template, plan.inputs, plan.jobs, &stop);
+        return Ok(dry_run(&plan.template, plan.inputs, plan.jobs, &stop));
     }
-    let (joblog, previous) = match &plan.joblog {
-        Some(wanted) => {
-            let (log, previous) = wanted.open(plan.verbose)?;
-            (Some(log), Some(previous))
-        }
-        None => (None, None),
+    let joblog = match &plan.joblog {
+        Some(wanted) => Some(wanted.open(plan.verbose)?),
+        None => None,
     };
-    let Plan {
-        template,
-        inputs,
-        jobs,
-        output,
-        rules,
-        termseq,
-        joblog: joblog_plan,
-        containment,
-        bar,
-        json,
-        ..
-    } = plan;
-    let total = inputs.total();
-    let counters = Arc::new(Counters::default());
-    let bar = progress_bar(bar, total);
-    stop.set_notice(notice(bar.clone()));
-    let _activity = {
-        let counters = Arc::clone(&counters);
-        stop.report_activity(move || counters.activity(total))
-    };
-
-    let (waker_rx, waker_tx) = UnixStream::pair().map_err(refuse)?;
-    waker_tx.set_nonblocking(true).map_err(refuse)?;
-    waker_rx.set_nonblocking(true).map_err(refuse)?;
-    let _waker = stop.on_change(move |_| {
-        let _ = (&waker_tx).write(&[1]);
-    });
-    let (feed, doorbell) = feed(inputs, &stop, &counters).map_err(refuse)?;
-
-    let containment = Containment::start(&containment).map_err(RunError)?;
-    let ignores_signals = !ignored_signals().is_empty();
-    let options = plan::child_options(&termseq, containment.guarded(), ignores_signals);
-    let mut runner = Runner {
-        rules,
-        tag: output.tag,
-        json,
-        joblog_path: joblog_plan.map(|wanted| wanted.path),
-        template,
-        jobs,
-        total,
-        stop: stop.clone(),
-        options,
-        slots: (0..jobs).map(|_| None).collect(),
-        free: (1..=jobs).map(Reverse).collect(),
-        pending: VecDeque::new(),
-        feed,
-        feed_open: true,
-        doorbell,
-        waker: waker_rx,
-        output: Output::new(output.mode, output.keep_order, bar.clone()),
-        joblog,
-        previous,
-        verified: false,
-        counters,
-        bar,
-        seen_phase: Phase::Running,
-        halted: false,
-        blocked: false,
-        throttle: Throttle::new(jobs),
-        fatal: None,
-        stdout_closed: false,
-        containment,
-        done: 0,
-        failed: 0,
-        interrupted: 0,
-        skipped: 0,
-        started: Instant::now(),
-    };
-    runner.verified = runner
-        .previous
-        .as_ref()
-        .is_none_or(|p| p.lowest_seq().is_none());
+    let mut runner = Runner::new(plan, joblog, stop)?;
     if let Err(err) = runner.run_loop() {
         // Refused before any job ran: containment has nothing to end, but the guard must not
         // outlive brake.
@@ -150,109 +82,60 @@ pub fn run(args: &RunArgs, argv: &[OsString]) -> Result<u8, RunError> {
     Ok(runner.finish(argv))
 }
 
-/// Counts shared with the stop's notice (read from the signal watcher thread).
-#[derive(Default)]
-struct Counters {
-    running: AtomicUsize,
-    /// Jobs read from the input.
-    read: AtomicU64,
-    /// Jobs started (first attempts) or skipped: no longer waiting.
-    consumed: AtomicU64,
-    /// Set by the input thread when it has read all of the input.
-    input_done: std::sync::atomic::AtomicBool,
-}
-
-impl Counters {
-    fn activity(&self, total: Option<u64>) -> Activity {
-        let known = total.unwrap_or_else(|| self.read.load(Ordering::Relaxed));
-        let waiting = known.saturating_sub(self.consumed.load(Ordering::Relaxed));
-        Activity {
-            running: self.running.load(Ordering::Relaxed),
-            not_started: usize::try_from(waiting).unwrap_or(usize::MAX),
-        }
-    }
-}
-
-/// What the input thread sends: a job, or why reading stopped.
-type Fed = Result<Job, InputError>;
-
-/// Starts the thread that reads the input into jobs, `FEED` ahead of the runner, and rings
-/// the returned socket after each one so the loop's `poll` wakes for it.
-fn feed(
-    inputs: Inputs,
-    stop: &Stop,
-    counters: &Arc<Counters>,
-) -> io::Result<(Receiver<Fed>, UnixStream)> {
-    let (tx, rx) = mpsc::sync_channel::<Fed>(FEED);
-    let (bell_rx, bell_tx) = UnixStream::pair()?;
-    bell_rx.set_nonblocking(true)?;
-    bell_tx.set_nonblocking(true)?;
-    let stop = stop.clone();
-    let counters = Arc::clone(counters);
-    std::thread::Builder::new()
-        .name("brake-input".into())
-        .spawn(move || {
-            let mut seq = 0u64;
-            for item in inputs {
-                if stop.is_stopping() {
-                    return;
-                }
-                let fed = item.map(|args| {
-                    seq += 1;
-                    Job {
-                        seq,
-                        args,
-                        attempt: 1,
-                    }
-                });
-                let failed = fed.is_err();
-                if fed.is_ok() {
-                    counters.read.fetch_add(1, Ordering::Relaxed);
-                }
-                if tx.send(fed).is_err() || failed {
-                    let _ = (&bell_tx).write(&[1]);
-                    return;
-                }
-                // A full socket only means the loop has a ring it has not read yet.
-                let _ = (&bell_tx).write(&[1]);
-            }
-            counters.input_done.store(true, Ordering::Relaxed);
-            drop(tx);
-            let _ = (&bell_tx).write(&[1]);
-        })?;
-    Ok((rx, bell_rx))
-}
-
+/// The loop's state, in groups.
 struct Runner {
+    /// Fixed for the run: how jobs start and by what rules they end.
+    settings: Settings,
+    stop: Stop,
+    /// The jobs running now, by slot.
+    table: Table,
+    /// The jobs waiting to start.
+    queue: Queue,
+    /// Wakes the loop's `poll` when the stop's phase changes.
+    waker: Waker,
+    output: Output,
+    /// The joblog, and what an earlier run recorded in it.
+    record: Record,
+    /// What the stop's notice and the progress bar show.
+    progress: Progress,
+    tally: Tally,
+    /// Whether new jobs may start, and how the run ends.
+    gate: Gate,
+    /// Ended after the jobs (see `containment.rs`).
+    containment: Containment,
+}
+
+/// What the loop needs from the plan.
+struct Settings {
+    template: Template,
+    child: ChildOptions,
     rules: Rules,
     /// `--tag`.
     tag: bool,
+    /// The number of jobs, when the input tells it up front.
+    total: Option<u64>,
     /// `--json`.
     json: Option<PathBuf>,
-    /// `--joblog`, for the summary.
-    joblog_path: Option<PathBuf>,
-    template: Template,
-    jobs: usize,
-    total: Option<u64>,
-    stop: Stop,
-    options: ChildOptions,
-    /// Running jobs by slot (index = slot - 1).
-    slots: Vec<Option<Running>>,
-    /// Free slots, lowest first.
-    free: BinaryHeap<Reverse<usize>>,
-    /// Jobs read and not started, retries first.
-    pending: VecDeque<Job>,
-    feed: Receiver<Fed>,
-    feed_open: bool,
-    doorbell: UnixStream,
-    waker: UnixStream,
-    output: Output,
-    joblog: Option<Joblog>,
-    previous: Option<Previous>,
-    /// Invariant 3: the joblog's lowest job has been checked (or there is none).
-    verified: bool,
-    counters: Arc<Counters>,
-    bar: Option<ProgressBar>,
+}
+
+/// The socket the stop writes to on every change of phase, for the loop's `poll`.
+struct Waker {
+    socket: UnixStream,
+    _subscription: Subscription,
+}
+
+/// Jobs counted when they end (invariant 2).
+#[derive(Default)]
+struct Tally {
+    done: u64,
+    failed: u64,
+    interrupted: u64,
+    skipped: u64,
+}
+
+/// Whether new jobs may start, and how the run ends.
+struct Gate {
+    /// The stop's phase the loop last acted on.
     seen_phase: Phase,
     /// `--halt` fired: no new job starts.
     halted: bool,
@@ -264,40 +147,70 @@ struct Runner {
     /// An error that ends the run with status 255 once running jobs are done.
     fatal: Option<String>,
     stdout_closed: bool,
-    /// Ended after the jobs (see `containment.rs`).
-    containment: Containment,
-    done: u64,
-    failed: u64,
-    interrupted: u64,
-    skipped: u64,
-    started: Instant,
 }
 
 impl Runner {
-    fn running(&self) -> usize {
-        self.jobs - self.free.len()
+    /// Readies the run: the progress display, the input thread, containment (which decides how
+    /// jobs are spawned), the output.
+    fn new(plan: Plan, joblog: Option<(Joblog, Previous)>, stop: Stop) -> Result<Runner, RunError> {
+        let total = plan.inputs.total();
+        let progress = Progress::new(plan.bar, total, &stop);
+        let waker = Waker::new(&stop).map_err(refuse)?;
+        let queue = Queue::start(plan.inputs, &stop, &progress.counters).map_err(refuse)?;
+        let containment = Containment::start(&plan.containment).map_err(RunError)?;
+        let ignores_signals = !ignored_signals().is_empty();
+        let child = plan::child_options(&plan.termseq, containment.guarded(), ignores_signals);
+        Ok(Runner {
+            settings: Settings {
+                template: plan.template,
+                child,
+                rules: plan.rules,
+                tag: plan.output.tag,
+                total,
+                json: plan.json,
+            },
+            stop,
+            table: Table::new(plan.jobs),
+            queue,
+            waker,
+            output: Output::new(
+                plan.output.mode,
+                plan.output.keep_order,
+                progress.bar.clone(),
+            ),
+            record: Record::new(joblog, plan.joblog.map(|wanted| wanted.path)),
+            progress,
+            tally: Tally::default(),
+            gate: Gate::new(plan.jobs),
+            containment,
+        })
     }
 
     fn may_start(&self) -> bool {
-        self.may_start_later() && !self.blocked
+        self.may_start_later() && !self.gate.blocked
     }
 
     /// Whether jobs may start once a refused start is retried.
     fn may_start_later(&self) -> bool {
-        !self.stop.is_stopping() && !self.halted && self.fatal.is_none()
+        !self.stop.is_stopping() && !self.gate.halted && self.gate.fatal.is_none()
     }
 
-    /// A refused start is tried again when a job ends (`finish_job`) or, with none running,
+    /// Whether the loop takes jobs from the feed: enough to fill the free slots, or all of them
+    /// up to the joblog's lowest job while it is unchecked.
+    fn wants_feed(&self) -> bool {
+        self.queue.open && (!self.record.verified || self.queue.pending.len() <= self.table.free())
+    }
+
+    /// A refused start is tried again when a job ends (`job_ended`) or, with none running,
     /// at the throttle's retry time.
     fn unblock_when_due(&mut self) {
-        if self.blocked
-            && self.running() == 0
-            && self
-                .throttle
-                .retry_at()
-                .is_none_or(|at| at <= Instant::now())
-        {
-            self.blocked = false;
+        let due = self
+            .gate
+            .throttle
+            .retry_at()
+            .is_none_or(|at| at <= Instant::now());
+        if self.gate.blocked && self.table.running() == 0 && due {
+            self.gate.blocked = false;
         }
     }
 
@@ -306,12 +219,12 @@ impl Runner {
             self.pull()?;
             self.follow_phase();
             self.unblock_when_due();
-            if self.verified && self.may_start() {
+            if self.record.verified && self.may_start() {
                 self.start_jobs();
             }
-            let running = self.running();
-            let no_more = !self.may_start_later() || (self.pending.is_empty() && !self.feed_open);
-            if running == 0 && (no_more || (self.blocked && self.pending.is_empty())) {
+            let pending = !self.queue.pending.is_empty();
+            let no_more = !self.may_start_later() || (!pending && !self.queue.open);
+            if self.table.running() == 0 && (no_more || (self.gate.blocked && !pending)) {
                 return Ok(());
             }
             let touched = self.wait();
@@ -319,92 +232,80 @@ impl Runner {
         }
     }
 
-    /// Takes jobs from the feed into `pending`: enough to fill the free slots, or all of them
-    /// up to the joblog's lowest job while it is unchecked. Skips (and checks) jobs the joblog
-    /// shows done.
+    /// Takes jobs from the feed into `pending` (see `wants_feed`), skipping (and checking)
+    /// those the joblog shows done.
     fn pull(&mut self) -> Result<(), RunError> {
-        drain(&self.doorbell);
-        while self.feed_open && (!self.verified || self.pending.len() <= self.free.len()) {
-            let job = match self.feed.try_recv() {
+        drain(&self.queue.doorbell);
+        while self.wants_feed() {
+            let job = match self.queue.feed.try_recv() {
                 Ok(Ok(job)) => job,
                 Ok(Err(err)) => {
-                    self.feed_open = false;
+                    self.queue.open = false;
                     self.fatal_error(format!("reading the input: {err}"));
                     break;
                 }
                 Err(TryRecvError::Empty) => break,
                 Err(TryRecvError::Disconnected) => {
-                    self.feed_open = false;
+                    self.queue.open = false;
                     break;
                 }
             };
-            if let Some(previous) = &self.previous {
-                if let Some(lowest) = previous.lowest_seq() {
-                    if job.seq >= lowest {
-                        self.verified = true;
-                    }
+            match self.record.done_before(&job, &self.settings.template) {
+                Ok(false) => self.queue.pending.push_back(job),
+                Ok(true) => self.skipped(job.seq),
+                // Nothing has run: the joblog is another command's, and the run is refused.
+                Err(err) if self.progress.consumed_so_far() == self.tally.skipped => {
+                    return Err(refuse(err));
                 }
-                if previous.skip(job.seq) {
-                    // A command holding `{%}` depends on the slot it ran in: not comparable.
-                    if !self.template.uses_slot() {
-                        let rendered = self.template.render(&job.args, job.seq, 1);
-                        if let Err(err) = previous.check(job.seq, &rendered.text) {
-                            if self.counters.consumed.load(Ordering::Relaxed) == self.skipped {
-                                return Err(refuse(err)); // nothing has run: refuse the run
-                            }
-                            self.fatal_error(err.to_string());
-                            break;
-                        }
-                    }
-                    self.skipped += 1;
-                    self.counters.consumed.fetch_add(1, Ordering::Relaxed);
-                    if let Err(err) = self.output.skipped(job.seq) {
-                        self.lost_stdout(&err);
-                    }
-                    if let Some(bar) = &self.bar {
-                        bar.inc(1);
-                    }
-                    continue;
+                Err(err) => {
+                    self.fatal_error(err.to_string());
+                    break;
                 }
             }
-            self.pending.push_back(job);
         }
-        if !self.feed_open {
-            self.verified = true;
+        if !self.queue.open {
+            self.record.verified = true;
         }
         Ok(())
     }
 
+    /// Job `seq` is done in an earlier run: counted as skipped.
+    fn skipped(&mut self, seq: u64) {
+        self.tally.skipped += 1;
+        self.progress.consumed();
+        if let Err(err) = self.output.skipped(seq) {
+            self.lost_stdout(&err);
+        }
+        self.progress.tick();
+    }
+
     fn start_jobs(&mut self) {
-        while self.may_start() && self.running() < self.throttle.cap() {
-            let Some(Reverse(slot)) = self.free.peek().copied() else {
+        while self.may_start() && self.table.running() < self.gate.throttle.cap() {
+            if self.queue.pending.is_empty() {
+                return;
+            }
+            let Some(slot) = self.table.take_free() else {
                 return;
             };
-            let Some(job) = self.pending.pop_front() else {
-                return;
-            };
-            self.free.pop();
-            let rendered = self.template.render(&job.args, job.seq, slot);
+            let job = self.queue.pending.pop_front().expect("a pending job");
+            let rendered = self.settings.template.render(&job.args, job.seq, slot);
             let spawn = Spawn {
                 rendered: &rendered,
-                program: self.template.program(),
+                program: self.settings.template.program(),
                 capture: self.output.captures(),
-                options: &self.options,
+                options: &self.settings.child,
                 run_id: self.containment.run_id(),
             };
-            let tag = self.tag.then(|| job::tag_for(&job.args));
+            let tag = self.settings.tag.then(|| job::tag_for(&job.args));
             let first = job.attempt == 1;
-            match job::start(job, slot, &spawn, self.rules.timeout, tag) {
+            match job::start(job, slot, &spawn, self.settings.rules.timeout, tag) {
                 Ok(running) => {
-                    if first {
-                        self.counters.consumed.fetch_add(1, Ordering::Relaxed);
-                    }
-                    self.counters.running.fetch_add(1, Ordering::Relaxed);
-                    self.slots[slot - 1] = Some(running);
-                    self.throttle.started();
+                    self.progress.started(first);
+                    self.table.put(running);
+                    self.gate.throttle.started();
                 }
                 Err(err) => {
-                    self.free.push(Reverse(slot));
+                    self.table.release(slot);
                     self.start_failed(err, &rendered.text, first);
                 }
             }
@@ -416,10 +317,14 @@ impl Runner {
             // Out of processes, descriptors or memory: the job did not run, so it is neither
             // counted nor logged; it goes first when a start is tried again. Given up, it is
             // one of the jobs not started, which `--resume` runs.
-            let running = self.running();
-            self.pending.push_front(err.job);
-            self.blocked = true;
-            match self.throttle.refused(&err.error, running, Instant::now()) {
+            let running = self.table.running();
+            let refused = self
+                .gate
+                .throttle
+                .refused(&err.error, running, Instant::now());
+            self.queue.pending.push_front(err.job);
+            self.gate.blocked = true;
+            match refused {
                 Refused::Wait(Some(warning)) => say!("brake: {warning}"),
                 Refused::Wait(None) => {}
                 Refused::GiveUp(message) => self.fatal_error(message),
@@ -427,7 +332,7 @@ impl Runner {
             return;
         }
         if first {
-            self.counters.consumed.fetch_add(1, Ordering::Relaxed);
+            self.progress.consumed();
         }
         say!(
             "brake: job {} could not start: {}: {}",
@@ -437,73 +342,52 @@ impl Runner {
         );
         // The shell would have run and failed the same way: record it like one.
         self.record(&err.entry(command));
-        self.failed += 1;
+        self.tally.failed += 1;
         self.after_count();
     }
 
     /// Reacts to a new phase: on stopping, every running job gets the termination sequence.
     fn follow_phase(&mut self) {
         let phase = self.stop.phase();
-        if phase == self.seen_phase {
+        if phase == self.gate.seen_phase {
             return;
         }
-        if self.seen_phase == Phase::Running {
-            for running in self.slots.iter_mut().flatten() {
+        if self.gate.seen_phase == Phase::Running {
+            for running in self.table.by_slot.iter_mut().flatten() {
                 running.begin_ending(Cause::Stop);
             }
-            if let Some(joblog) = &mut self.joblog {
-                let _ = joblog.sync();
-            }
-            if let Some(bar) = &self.bar {
-                bar.finish_and_clear();
-            }
+            let _ = self.record.sync();
+            self.progress.clear();
         }
-        self.seen_phase = phase;
-        let all: Vec<bool> = vec![true; self.slots.len()];
+        self.gate.seen_phase = phase;
+        let all: Vec<bool> = vec![true; self.table.by_slot.len()];
         self.service(&all);
     }
 
     /// Sleeps in `poll` until a job ends or writes, a termination step or deadline is due,
     /// the phase changes or the feed has jobs; returns which slots to look at.
     fn wait(&mut self) -> Vec<bool> {
-        let now = Instant::now();
-        let mut until: Option<Instant> = None;
-        let mut soonest = |at: Instant| until = Some(until.map_or(at, |u| u.min(at)));
-        let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(2 + 3 * self.running());
-        let mut owners: Vec<usize> = Vec::with_capacity(fds.capacity());
-        fds.push(PollFd::new(&self.waker, PollFlags::IN));
-        owners.push(usize::MAX);
-        if self.feed_open && (!self.verified || self.pending.len() <= self.free.len()) {
-            fds.push(PollFd::new(&self.doorbell, PollFlags::IN));
-            owners.push(usize::MAX);
+        let mut touched = vec![false; self.table.by_slot.len()];
+        let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(2 + 3 * self.table.running());
+        // The slot index of each descriptor, `None` for the wake-up sockets.
+        let mut owners: Vec<Option<usize>> = Vec::with_capacity(fds.capacity());
+        fds.push(PollFd::new(&self.waker.socket, PollFlags::IN));
+        owners.push(None);
+        if self.wants_feed() {
+            fds.push(PollFd::new(&self.queue.doorbell, PollFlags::IN));
+            owners.push(None);
         }
-        if let Some(retry) = self.throttle.retry_at().filter(|_| self.blocked) {
-            soonest(retry);
-        }
-        for (index, running) in self.slots.iter().enumerate() {
-            let Some(running) = running else { continue };
-            if let Some(due) = running.next_due() {
-                soonest(due);
-            }
-            for fd in running.fds() {
+        for (index, running) in self.table.by_slot.iter().enumerate() {
+            for fd in running.iter().flat_map(Running::fds) {
                 fds.push(PollFd::from_borrowed_fd(fd, PollFlags::IN));
-                owners.push(index);
+                owners.push(Some(index));
             }
         }
-        let timeout = until.map(|u| {
-            rustix::event::Timespec::try_from(u.saturating_duration_since(now)).unwrap_or(
-                rustix::event::Timespec {
-                    tv_sec: i64::MAX,
-                    tv_nsec: 0,
-                },
-            )
-        });
-        let mut touched = vec![false; self.slots.len()];
-        match poll(&mut fds, timeout.as_ref()) {
+        match poll(&mut fds, self.poll_timeout().as_ref()) {
             Ok(_) => {
-                for (fd, &owner) in fds.iter().zip(&owners) {
-                    if owner != usize::MAX && !fd.revents().is_empty() {
-                        touched[owner] = true;
+                for (fd, owner) in fds.iter().zip(owners) {
+                    if let Some(index) = owner.filter(|_| !fd.revents().is_empty()) {
+                        touched[index] = true;
                     }
                 }
             }
@@ -511,16 +395,27 @@ impl Runner {
             Err(_) => touched.fill(true),
         }
         drop(fds);
-        drain(&self.waker);
+        drain(&self.waker.socket);
         let now = Instant::now();
-        for (index, running) in self.slots.iter().enumerate() {
-            let Some(running) = running else { continue };
-            let due = running.next_due().is_some_and(|d| d <= now);
-            if due || self.stop.is_forcing() {
-                touched[index] = true;
+        let forcing = self.stop.is_forcing();
+        for running in self.table.jobs() {
+            if forcing || running.next_due().is_some_and(|due| due <= now) {
+                touched[running.slot - 1] = true;
             }
         }
         touched
+    }
+
+    /// How long `poll` may sleep: until the soonest termination step, deadline or retry.
+    fn poll_timeout(&self) -> Option<Timespec> {
+        let jobs = self.table.jobs();
+        let retry = self.gate.throttle.retry_at().filter(|_| self.gate.blocked);
+        let until = jobs.filter_map(Running::next_due).chain(retry).min()?;
+        let left = until.saturating_duration_since(Instant::now());
+        Some(Timespec::try_from(left).unwrap_or(Timespec {
+            tv_sec: i64::MAX,
+            tv_nsec: 0,
+        }))
     }
 
     /// Reads the touched jobs' output, advances their termination, and finishes those that
@@ -528,7 +423,7 @@ impl Runner {
     fn service(&mut self, touched: &[bool]) {
         let forcing = self.stop.is_forcing();
         for (index, _) in touched.iter().enumerate().filter(|(_, &t)| t) {
-            let Some(running) = self.slots[index].as_mut() else {
+            let Some(running) = self.table.by_slot[index].as_mut() else {
                 continue;
             };
             if let Err(err) = running.read_pipes(&mut self.output) {
@@ -536,43 +431,42 @@ impl Runner {
                 continue;
             }
             match running.advance(forcing, Instant::now()) {
-                Ok(Some(exit)) => self.finish_job(index, exit),
+                Ok(Some(exit)) => self.job_ended(index + 1, &exit),
                 Ok(None) => {}
                 Err(err) => {
-                    let running = self.slots[index].take().expect("a running job");
-                    self.free.push(Reverse(running.slot));
-                    self.counters.running.fetch_sub(1, Ordering::Relaxed);
+                    let running = self.table.remove(index + 1);
+                    self.progress.ended();
                     self.fatal_error(format!(
                         "lost track of job {} ({}): {err}",
                         running.job.seq,
                         running.describe()
                     ));
-                    self.failed += 1;
+                    self.tally.failed += 1;
                 }
             }
         }
     }
 
-    fn finish_job(&mut self, index: usize, exit: brake::child::Exit) {
-        let mut running = self.slots[index].take().expect("a running job");
-        self.free.push(Reverse(running.slot));
-        self.counters.running.fetch_sub(1, Ordering::Relaxed);
-        self.blocked = false;
+    /// The job in `slot` has ended: printed, recorded and counted, or started again.
+    fn job_ended(&mut self, slot: usize, exit: &Exit) {
+        let mut running = self.table.remove(slot);
+        self.progress.ended();
+        self.gate.blocked = false;
         if let Err(err) = running.read_pipes(&mut self.output) {
             self.lost_stdout(&err);
         }
-        let ending = running.ending(&exit, self.stop.is_stopping());
+        let ending = running.ending(exit, self.stop.is_stopping());
+        let rules = self.settings.rules;
         if running.timed_out() {
+            let timeout = rules.timeout.unwrap_or_default();
+            let seq = running.job.seq;
             say!(
-                "brake: job {} timed out after {:?}, {exit}: {}",
-                running.job.seq,
-                self.rules.timeout.unwrap_or_default(),
+                "brake: job {seq} timed out after {timeout:?}, {exit}: {}",
                 running.describe()
             );
         }
-        if ending == Ending::Failed && running.job.attempt < self.rules.retries && self.may_start()
-        {
-            self.pending.push_front(running.job.next_attempt());
+        if ending == Ending::Failed && running.job.attempt < rules.retries && self.may_start() {
+            self.queue.pending.push_front(running.job.next_attempt());
             return;
         }
         let output = std::mem::take(&mut running.output);
@@ -580,12 +474,12 @@ impl Runner {
             self.lost_stdout(&err);
         }
         if ending != Ending::Interrupted {
-            self.record(&running.entry(&exit));
+            self.record(&running.entry(exit));
         }
         match ending {
-            Ending::Done => self.done += 1,
-            Ending::Failed => self.failed += 1,
-            Ending::Interrupted => self.interrupted += 1,
+            Ending::Done => self.tally.done += 1,
+            Ending::Failed => self.tally.failed += 1,
+            Ending::Interrupted => self.tally.interrupted += 1,
         }
         self.after_count();
     }
@@ -595,33 +489,22 @@ impl Runner {
     /// unrecorded and run again on resume, so letting running jobs finish or starting new ones
     /// only repeats work. The log keeps only whole lines (see `Joblog::record`).
     fn record(&mut self, entry: &Entry) {
-        let Some(joblog) = &mut self.joblog else {
-            return;
-        };
-        if let Err(err) = joblog.record(entry) {
-            let path = joblog.path().display().to_string();
-            let _ = joblog.sync();
-            self.joblog = None;
-            self.fatal_error(format!(
-                "cannot write the joblog {path}: {err}; stopping the run (make room or raise \
-                 the limit, then run it again with --resume)"
-            ));
+        if let Err(message) = self.record.append(entry) {
+            self.fatal_error(message);
             self.stop.request(Reason::Requested);
         }
     }
 
     /// After a job is counted: the bar moves, and `--halt` may fire.
     fn after_count(&mut self) {
-        if let Some(bar) = &self.bar {
-            bar.inc(1);
-        }
-        let halt = self.rules.halt;
-        if self.halted || halt.on == HaltOn::Never {
+        self.progress.tick();
+        let halt = self.settings.rules.halt;
+        if self.gate.halted || halt.on == HaltOn::Never {
             return;
         }
-        if halt.fires(self.failed, self.done, self.total) {
-            self.halted = true;
-            let running = self.running();
+        if halt.fires(self.tally.failed, self.tally.done, self.settings.total) {
+            self.gate.halted = true;
+            let running = self.table.running();
             if halt.now {
                 say!("brake: --halt {halt} reached; ending {running} running job(s)");
                 self.stop.request(Reason::Halted);
@@ -633,188 +516,49 @@ impl Runner {
 
     fn fatal_error(&mut self, message: String) {
         say!("brake: {message}");
-        if self.fatal.is_none() {
-            self.fatal = Some(message);
+        if self.gate.fatal.is_none() {
+            self.gate.fatal = Some(message);
         }
     }
 
     /// stdout is gone (a closed pipe): nothing more can be shown, so the run stops.
     fn lost_stdout(&mut self, err: &io::Error) {
-        if !self.stdout_closed {
-            self.stdout_closed = true;
+        if !self.gate.stdout_closed {
+            self.gate.stdout_closed = true;
             if err.kind() != io::ErrorKind::BrokenPipe {
                 say!("brake: cannot write output: {err}");
             }
             self.stop.request(Reason::Requested);
         }
     }
+}
 
-    /// The end: held output printed, the log synced, escaped processes swept, the summary.
-    fn finish(mut self, argv: &[OsString]) -> u8 {
-        if let Err(err) = self.output.finish() {
-            self.lost_stdout(&err);
+impl Gate {
+    fn new(jobs: usize) -> Gate {
+        Gate {
+            seen_phase: Phase::Running,
+            halted: false,
+            blocked: false,
+            throttle: Throttle::new(jobs),
+            fatal: None,
+            stdout_closed: false,
         }
-        if let Some(joblog) = &mut self.joblog {
-            if let Err(err) = joblog.sync() {
-                say!(
-                    "brake: cannot sync the joblog {}: {err}",
-                    joblog.path().display()
-                );
-            }
-        }
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-        // Every job is reaped, and after a stop its termination sequence is over.
-        self.containment.end();
-        self.stop.wait_announced();
-
-        // Retries that never got to run count as the failures they were.
-        let retries = self.pending.iter().filter(|job| job.attempt > 1).count() as u64;
-        self.failed += retries;
-        let read = self.counters.read.load(Ordering::Relaxed);
-        let input_complete =
-            self.total.is_some() || self.counters.input_done.load(Ordering::Relaxed);
-        let known = self.total.unwrap_or(read);
-        let counted = self.done + self.failed + self.interrupted + self.skipped;
-        let signal_code = self.stop.exit_code();
-        let exit_code = if self.fatal.is_some() {
-            INTERNAL_ERROR
-        } else if let Some(code) = signal_code {
-            summary::exit_code(Some(code), self.failed)
-        } else if self.stdout_closed {
-            STDOUT_CLOSED
-        } else {
-            summary::exit_code(None, self.failed)
-        };
-        let mut summary = Summary {
-            done: self.done,
-            failed: self.failed,
-            interrupted: self.interrupted,
-            not_started: known.saturating_sub(counted),
-            input_complete,
-            skipped: self.skipped,
-            stopped_by: self
-                .stop
-                .stopping()
-                .filter(|_| signal_code.is_some() || self.halted)
-                .map(|t| t.reason.to_string()),
-            exit_code,
-            seconds: self.started.elapsed().as_secs_f64(),
-            joblog: self.joblog_path.clone(),
-            resume_with: None,
-        };
-        if self.joblog_path.is_some() && (summary.incomplete() || summary.failed > 0) {
-            summary.resume_with = Some(resume_hint(argv, summary.incomplete()));
-        }
-        let clean = exit_code == 0 && !summary.incomplete();
-        if !clean || io::stderr().is_terminal() {
-            say!("{summary}");
-        }
-        let mut exit_code = exit_code;
-        if let Some(path) = &self.json {
-            if let Err(err) = summary.write_json(path) {
-                say!("brake: cannot write {}: {err}", path.display());
-                exit_code = INTERNAL_ERROR;
-            }
-        }
-        self.containment.wait();
-        exit_code
     }
 }
 
-/// `--dry-run`: the commands, one per line, nothing run and no joblog touched.
-fn dry_run(template: &Template, inputs: Inputs, jobs: usize, stop: &Stop) -> Result<u8, RunError> {
-    let stdout = io::stdout();
-    let mut out = io::BufWriter::with_capacity(64 * 1024, stdout.lock());
-    let mut seq = 0u64;
-    for item in inputs {
-        if stop.is_stopping() {
-            break;
-        }
-        let args = match item {
-            Ok(args) => args,
-            Err(err) => {
-                let _ = out.flush();
-                say!("brake: reading the input: {err}");
-                return Ok(INTERNAL_ERROR);
-            }
-        };
-        seq += 1;
-        let slot = ((seq - 1) % jobs as u64) as usize + 1;
-        let rendered = template.render(&args, seq, slot);
-        let written = out
-            .write_all(rendered.text.as_encoded_bytes())
-            .and_then(|()| out.write_all(b"\n"));
-        if written.is_err() {
-            return Ok(STDOUT_CLOSED);
-        }
+impl Waker {
+    fn new(stop: &Stop) -> io::Result<Waker> {
+        let (socket, ring) = UnixStream::pair()?;
+        ring.set_nonblocking(true)?;
+        socket.set_nonblocking(true)?;
+        let subscription = stop.on_change(move |_| {
+            let _ = (&ring).write(&[1]);
+        });
+        Ok(Waker {
+            socket,
+            _subscription: subscription,
+        })
     }
-    if out.flush().is_err() {
-        return Ok(STDOUT_CLOSED);
-    }
-    stop.wait_announced();
-    Ok(stop
-        .exit_code()
-        .and_then(|code| u8::try_from(code).ok())
-        .unwrap_or(0))
-}
-
-/// The stop's one-line notices, written above the progress bar when there is one.
-fn notice(bar: Option<ProgressBar>) -> Notice {
-    Notice::custom(move |event: &NoticeEvent| {
-        let line = notice_line(event)?;
-        match &bar {
-            Some(bar) if !bar.is_hidden() => {
-                bar.suspend(|| say!("{line}"));
-                None
-            }
-            _ => Some(line),
-        }
-    })
-}
-
-fn notice_line(event: &NoticeEvent) -> Option<String> {
-    let Reason::Signal(signal) = event.transition.reason else {
-        return None;
-    };
-    let activity = event.activity.unwrap_or_default();
-    match event.phase {
-        Phase::Stopping => {
-            let again = if signal == libc::SIGINT {
-                "Ctrl-C".to_string()
-            } else {
-                Reason::Signal(signal).to_string()
-            };
-            Some(format!(
-                "brake: stopping — {} running, {} not started ({again} again to force)",
-                activity.running, activity.not_started
-            ))
-        }
-        Phase::Forcing => Some(format!(
-            "brake: forcing stop now — killing {} running",
-            activity.running
-        )),
-        Phase::Running => None,
-    }
-}
-
-fn progress_bar(wanted: bool, total: Option<u64>) -> Option<ProgressBar> {
-    if !wanted {
-        return None;
-    }
-    // indicatif's stderr target hides itself when stderr is not a terminal.
-    let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
-    let template = if total.is_some() {
-        "{elapsed_precise} [{wide_bar}] {pos}/{len} ETA {eta}"
-    } else {
-        "{elapsed_precise} {spinner} {pos} done"
-    };
-    if let Ok(style) = ProgressStyle::with_template(template) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar.enable_steady_tick(Duration::from_millis(200));
-    Some(bar)
 }
 
 /// Reads a wake-up socket empty.

@@ -1,0 +1,47 @@
+//! `--dry-run`: the commands, one per line, nothing run and no joblog touched.
+
+use std::io::{self, Write};
+
+use brake::Stop;
+
+use super::STDOUT_CLOSED;
+use crate::inputs::Inputs;
+use crate::summary::INTERNAL_ERROR;
+use crate::template::Template;
+
+/// Prints the command of every job, `{%}` as if `jobs` ran at once, until the input ends or
+/// the run stops. Returns the exit status.
+pub(super) fn dry_run(template: &Template, inputs: Inputs, jobs: usize, stop: &Stop) -> u8 {
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::with_capacity(64 * 1024, stdout.lock());
+    let mut seq = 0u64;
+    for item in inputs {
+        if stop.is_stopping() {
+            break;
+        }
+        let args = match item {
+            Ok(args) => args,
+            Err(err) => {
+                let _ = out.flush();
+                say!("brake: reading the input: {err}");
+                return INTERNAL_ERROR;
+            }
+        };
+        seq += 1;
+        let slot = ((seq - 1) % jobs as u64) as usize + 1;
+        let rendered = template.render(&args, seq, slot);
+        let written = out
+            .write_all(rendered.text.as_encoded_bytes())
+            .and_then(|()| out.write_all(b"\n"));
+        if written.is_err() {
+            return STDOUT_CLOSED;
+        }
+    }
+    if out.flush().is_err() {
+        return STDOUT_CLOSED;
+    }
+    stop.wait_announced();
+    stop.exit_code()
+        .and_then(|code| u8::try_from(code).ok())
+        .unwrap_or(0)
+}

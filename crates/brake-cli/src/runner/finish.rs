@@ -1,0 +1,91 @@
+//! The end of a run, once no job runs: held output printed, the joblog synced, containment
+//! ended, then the summary and the exit status.
+
+use std::ffi::OsString;
+use std::io::{self, IsTerminal};
+use std::sync::atomic::Ordering;
+
+use super::{Runner, Tally, STDOUT_CLOSED};
+use crate::summary::{self, resume_hint, Summary, INTERNAL_ERROR};
+
+impl Runner {
+    /// Ends the run; `argv` is brake's own command line, for the resume hint. Returns the exit
+    /// status.
+    pub(super) fn finish(mut self, argv: &[OsString]) -> u8 {
+        if let Err(err) = self.output.finish() {
+            self.lost_stdout(&err);
+        }
+        if let Err(message) = self.record.sync() {
+            say!("brake: {message}");
+        }
+        self.progress.clear();
+        // Every job is reaped, and after a stop its termination sequence is over.
+        self.containment.end();
+        self.stop.wait_announced();
+        let summary = self.summary(argv);
+        let clean = summary.exit_code == 0 && !summary.incomplete();
+        if !clean || io::stderr().is_terminal() {
+            say!("{summary}");
+        }
+        let mut exit_code = summary.exit_code;
+        if let Some(path) = &self.settings.json {
+            if let Err(err) = summary.write_json(path) {
+                say!("brake: cannot write {}: {err}", path.display());
+                exit_code = INTERNAL_ERROR;
+            }
+        }
+        self.containment.wait();
+        exit_code
+    }
+
+    /// The run's counts and exit status. Retries that never got to run count as the failures
+    /// they were.
+    fn summary(&mut self, argv: &[OsString]) -> Summary {
+        let retries = self
+            .queue
+            .pending
+            .iter()
+            .filter(|job| job.attempt > 1)
+            .count();
+        self.tally.failed += retries as u64;
+        let Tally {
+            done,
+            failed,
+            interrupted,
+            skipped,
+        } = self.tally;
+        let counters = &self.progress.counters;
+        let total = self.settings.total;
+        let known = total.unwrap_or(counters.read.load(Ordering::Relaxed));
+        let signal_code = self.stop.exit_code();
+        let exit_code = if self.gate.fatal.is_some() {
+            INTERNAL_ERROR
+        } else if signal_code.is_none() && self.gate.stdout_closed {
+            STDOUT_CLOSED
+        } else {
+            summary::exit_code(signal_code, failed)
+        };
+        let stopped = signal_code.is_some() || self.gate.halted;
+        let mut summary = Summary {
+            done,
+            failed,
+            interrupted,
+            not_started: known.saturating_sub(done + failed + interrupted + skipped),
+            input_complete: total.is_some() || counters.input_done.load(Ordering::Relaxed),
+            skipped,
+            stopped_by: self
+                .stop
+                .stopping()
+                .filter(|_| stopped)
+                .map(|t| t.reason.to_string()),
+            exit_code,
+            seconds: self.progress.started.elapsed().as_secs_f64(),
+            joblog: self.record.path.clone(),
+            resume_with: None,
+        };
+        if summary.joblog.is_some() && (summary.incomplete() || summary.failed > 0) {
+            summary.resume_with = Some(resume_hint(argv, summary.incomplete()));
+        }
+        summary
+    }
+}

@@ -1,0 +1,154 @@
+//! What the run shows of its progress while it lasts: the counts behind the stop's notice
+//! (`brake: stopping — 8 running, 992 not started …`) and the `--bar` progress bar.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use brake::{Activity, Notice, NoticeEvent, Phase, Reason, Stop, Subscription};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// Counts shared with the stop's notice (read from the signal watcher thread) and the input
+/// thread.
+#[derive(Default)]
+pub(super) struct Counters {
+    pub(super) running: AtomicUsize,
+    /// Jobs read from the input.
+    pub(super) read: AtomicU64,
+    /// Jobs started (first attempts) or skipped: no longer waiting.
+    pub(super) consumed: AtomicU64,
+    /// Set by the input thread when it has read all of the input.
+    pub(super) input_done: AtomicBool,
+}
+
+/// The counters, the bar and the run's clock, reported to the stop for its notice.
+pub(super) struct Progress {
+    pub(super) counters: Arc<Counters>,
+    pub(super) bar: Option<ProgressBar>,
+    pub(super) started: Instant,
+    _activity: Subscription,
+}
+
+impl Progress {
+    /// The progress of a run of `total` jobs (when known), with a bar if `bar`.
+    pub(super) fn new(bar: bool, total: Option<u64>, stop: &Stop) -> Progress {
+        let counters = Arc::new(Counters::default());
+        let bar = progress_bar(bar, total);
+        stop.set_notice(notice(bar.clone()));
+        let activity = {
+            let counters = Arc::clone(&counters);
+            stop.report_activity(move || counters.activity(total))
+        };
+        Progress {
+            counters,
+            bar,
+            started: Instant::now(),
+            _activity: activity,
+        }
+    }
+
+    /// A job started; a first attempt is one job fewer waiting.
+    pub(super) fn started(&self, first: bool) {
+        if first {
+            self.consumed();
+        }
+        self.counters.running.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A running job ended (or was lost track of).
+    pub(super) fn ended(&self) {
+        self.counters.running.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// One job fewer waiting: it started, could not start, or was skipped.
+    pub(super) fn consumed(&self) {
+        self.counters.consumed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Jobs no longer waiting.
+    pub(super) fn consumed_so_far(&self) -> u64 {
+        self.counters.consumed.load(Ordering::Relaxed)
+    }
+
+    /// One more job counted (or skipped).
+    pub(super) fn tick(&self) {
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+        }
+    }
+
+    /// The bar gone, leaving the terminal to the output and the summary.
+    pub(super) fn clear(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+impl Counters {
+    fn activity(&self, total: Option<u64>) -> Activity {
+        let known = total.unwrap_or_else(|| self.read.load(Ordering::Relaxed));
+        let waiting = known.saturating_sub(self.consumed.load(Ordering::Relaxed));
+        Activity {
+            running: self.running.load(Ordering::Relaxed),
+            not_started: usize::try_from(waiting).unwrap_or(usize::MAX),
+        }
+    }
+}
+
+/// The stop's one-line notices, written above the progress bar when there is one.
+fn notice(bar: Option<ProgressBar>) -> Notice {
+    Notice::custom(move |event: &NoticeEvent| {
+        let line = notice_line(event)?;
+        match &bar {
+            Some(bar) if !bar.is_hidden() => {
+                bar.suspend(|| say!("{line}"));
+                None
+            }
+            _ => Some(line),
+        }
+    })
+}
+
+fn notice_line(event: &NoticeEvent) -> Option<String> {
+    let Reason::Signal(signal) = event.transition.reason else {
+        return None;
+    };
+    let activity = event.activity.unwrap_or_default();
+    match event.phase {
+        Phase::Stopping => {
+            let again = if signal == libc::SIGINT {
+                "Ctrl-C".to_string()
+            } else {
+                Reason::Signal(signal).to_string()
+            };
+            Some(format!(
+                "brake: stopping — {} running, {} not started ({again} again to force)",
+                activity.running, activity.not_started
+            ))
+        }
+        Phase::Forcing => Some(format!(
+            "brake: forcing stop now — killing {} running",
+            activity.running
+        )),
+        Phase::Running => None,
+    }
+}
+
+fn progress_bar(wanted: bool, total: Option<u64>) -> Option<ProgressBar> {
+    if !wanted {
+        return None;
+    }
+    // indicatif's stderr target hides itself when stderr is not a terminal.
+    let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
+    let template = if total.is_some() {
+        "{elapsed_precise} [{wide_bar}] {pos}/{len} ETA {eta}"
+    } else {
+        "{elapsed_precise} {spinner} {pos} done"
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.enable_steady_tick(Duration::from_millis(200));
+    Some(bar)
+}

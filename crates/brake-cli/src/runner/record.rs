@@ -1,0 +1,87 @@
+//! The joblog side of the loop: which jobs an earlier run did, checked against this run's
+//! command line (invariant 3), and the line each job gets when it ends.
+
+use std::path::PathBuf;
+
+use crate::job::Job;
+use crate::joblog::{Entry, Joblog, JoblogError, Previous};
+use crate::template::Template;
+
+/// The joblog, and what an earlier run recorded in it.
+pub(super) struct Record {
+    /// `None` without `--joblog`, and once a write failed.
+    joblog: Option<Joblog>,
+    /// `--joblog`, for the summary.
+    pub(super) path: Option<PathBuf>,
+    previous: Option<Previous>,
+    /// Invariant 3: the joblog's lowest job has been checked (or there is none).
+    pub(super) verified: bool,
+}
+
+impl Record {
+    /// The joblog at `path` (opened, with what it held), or none.
+    pub(super) fn new(joblog: Option<(Joblog, Previous)>, path: Option<PathBuf>) -> Record {
+        let (joblog, previous) = joblog.unzip();
+        Record {
+            joblog,
+            path,
+            verified: previous.as_ref().is_none_or(|p| p.lowest_seq().is_none()),
+            previous,
+        }
+    }
+
+    /// Whether an earlier run did `job`, so this one skips it. Fails when the job's command,
+    /// rendered by `template`, differs from the one logged for it.
+    pub(super) fn done_before(
+        &mut self,
+        job: &Job,
+        template: &Template,
+    ) -> Result<bool, JoblogError> {
+        let Some(previous) = &self.previous else {
+            return Ok(false);
+        };
+        if previous
+            .lowest_seq()
+            .is_some_and(|lowest| job.seq >= lowest)
+        {
+            self.verified = true;
+        }
+        if !previous.skip(job.seq) {
+            return Ok(false);
+        }
+        // A command holding `{%}` depends on the slot it ran in: not comparable.
+        if !template.uses_slot() {
+            let rendered = template.render(&job.args, job.seq, 1);
+            previous.check(job.seq, &rendered.text)?;
+        }
+        Ok(true)
+    }
+
+    /// Appends a job's line. A log that cannot be written is closed, and the message says
+    /// what to do.
+    pub(super) fn append(&mut self, entry: &Entry) -> Result<(), String> {
+        let Some(joblog) = &mut self.joblog else {
+            return Ok(());
+        };
+        let Err(err) = joblog.record(entry) else {
+            return Ok(());
+        };
+        let path = joblog.path().display().to_string();
+        let _ = joblog.sync();
+        self.joblog = None;
+        Err(format!(
+            "cannot write the joblog {path}: {err}; stopping the run (make room or raise the \
+             limit, then run it again with --resume)"
+        ))
+    }
+
+    /// Puts the lines written so far on disk.
+    pub(super) fn sync(&mut self) -> Result<(), String> {
+        let Some(joblog) = &mut self.joblog else {
+            return Ok(());
+        };
+        joblog
+            .sync()
+            .map_err(|err| format!("cannot sync the joblog {}: {err}", joblog.path().display()))
+    }
+}

@@ -1,0 +1,61 @@
+//! The table of running jobs: each in its slot (`{%}`, from 1 to `-j`), the lowest free slot
+//! going to the next job.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use crate::job::Running;
+
+/// The jobs running now, by slot, and the slots free for the next.
+pub(super) struct Table {
+    /// Running jobs at index `slot - 1`.
+    pub(super) by_slot: Vec<Option<Running>>,
+    /// Free slots, lowest first.
+    free: BinaryHeap<Reverse<usize>>,
+}
+
+impl Table {
+    /// `jobs` slots, all free.
+    pub(super) fn new(jobs: usize) -> Table {
+        Table {
+            by_slot: (0..jobs).map(|_| None).collect(),
+            free: (1..=jobs).map(Reverse).collect(),
+        }
+    }
+
+    pub(super) fn running(&self) -> usize {
+        self.by_slot.len() - self.free.len()
+    }
+
+    pub(super) fn free(&self) -> usize {
+        self.free.len()
+    }
+
+    /// The running jobs.
+    pub(super) fn jobs(&self) -> impl Iterator<Item = &Running> {
+        self.by_slot.iter().flatten()
+    }
+
+    /// The lowest free slot, taken.
+    pub(super) fn take_free(&mut self) -> Option<usize> {
+        self.free.pop().map(|Reverse(slot)| slot)
+    }
+
+    /// A slot taken for a job that did not start, free again.
+    pub(super) fn release(&mut self, slot: usize) {
+        self.free.push(Reverse(slot));
+    }
+
+    /// A started job, in the slot it was started in.
+    pub(super) fn put(&mut self, running: Running) {
+        let slot = running.slot;
+        self.by_slot[slot - 1] = Some(running);
+    }
+
+    /// The job in `slot`, whose slot is free again.
+    pub(super) fn remove(&mut self, slot: usize) -> Running {
+        let running = self.by_slot[slot - 1].take().expect("a running job");
+        self.release(slot);
+        running
+    }
+}
