@@ -253,8 +253,8 @@ impl Iterator for Inputs {
                 .map(|(values, &at)| values[at].clone()),
         );
         if last {
-            // With one source the odometer is empty, yet `fill` still calls memset: that call
-            // alone was half the time of `--dry-run` over ten million lines.
+            // With one source the odometer is empty, yet `fill` would still call memset once
+            // per job, a cost that shows in `--dry-run` over millions of lines.
             if !self.odometer.is_empty() {
                 self.odometer.fill(0);
             }

@@ -249,8 +249,8 @@ impl Running {
         Ok(())
     }
 
-    /// Begins ending it for `cause`, unless brake already is.
-    pub fn begin_ending(&mut self, cause: Cause) {
+    /// Starts its termination sequence for `cause`, unless it has begun already.
+    pub fn begin_termination(&mut self, cause: Cause) {
         if self.termination.is_none() {
             self.termination = Some((Termination::new(), cause));
         }
@@ -269,7 +269,7 @@ impl Running {
     /// it has ended, reaped.
     pub fn advance(&mut self, forcing: bool, now: Instant) -> io::Result<Option<Exit>> {
         if self.deadline.is_some_and(|d| d <= now) {
-            self.begin_ending(Cause::Timeout);
+            self.begin_termination(Cause::Timeout);
         }
         match &mut self.termination {
             Some((termination, _)) => termination.advance(&mut self.child, forcing, now),

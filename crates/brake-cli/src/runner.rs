@@ -341,7 +341,7 @@ impl Runner {
             job::describe_command(command)
         );
         // The shell would have run and failed the same way: record it like one.
-        self.record(&err.entry(command));
+        self.write_joblog(&err.entry(command));
         self.tally.failed += 1;
         self.after_count();
     }
@@ -354,7 +354,7 @@ impl Runner {
         }
         if self.gate.seen_phase == Phase::Running {
             for running in self.table.by_slot.iter_mut().flatten() {
-                running.begin_ending(Cause::Stop);
+                running.begin_termination(Cause::Stop);
             }
             let _ = self.record.sync();
             self.progress.clear();
@@ -474,7 +474,7 @@ impl Runner {
             self.lost_stdout(&err);
         }
         if ending != Ending::Interrupted {
-            self.record(&running.entry(exit));
+            self.write_joblog(&running.entry(exit));
         }
         match ending {
             Ending::Done => self.tally.done += 1,
@@ -488,7 +488,7 @@ impl Runner {
     /// stops the run as a Ctrl-C would, with status 255: every job from here on would go
     /// unrecorded and run again on resume, so letting running jobs finish or starting new ones
     /// only repeats work. The log keeps only whole lines (see `Joblog::record`).
-    fn record(&mut self, entry: &Entry) {
+    fn write_joblog(&mut self, entry: &Entry) {
         if let Err(message) = self.record.append(entry) {
             self.fatal_error(message);
             self.stop.request(Reason::Requested);

@@ -89,7 +89,7 @@ fn read_inputs(
             return;
         }
     }
-    counters.input_done.store(true, Ordering::Relaxed);
+    counters.input_complete.store(true, Ordering::Relaxed);
     drop(tx);
     let _ = (&*bell).write(&[1]);
 }

@@ -71,7 +71,7 @@ impl Runner {
             failed,
             interrupted,
             not_started: known.saturating_sub(done + failed + interrupted + skipped),
-            input_complete: total.is_some() || counters.input_done.load(Ordering::Relaxed),
+            input_complete: total.is_some() || counters.input_complete.load(Ordering::Relaxed),
             skipped,
             stopped_by: self
                 .stop

@@ -18,7 +18,7 @@ pub(super) struct Counters {
     /// Jobs started (first attempts) or skipped: no longer waiting.
     pub(super) consumed: AtomicU64,
     /// Set by the input thread when it has read all of the input.
-    pub(super) input_done: AtomicBool,
+    pub(super) input_complete: AtomicBool,
 }
 
 /// The counters, the bar and the run's clock, reported to the stop for its notice.
