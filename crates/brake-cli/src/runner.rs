@@ -82,7 +82,7 @@ pub fn run(args: &RunArgs, argv: &[OsString]) -> Result<u8, RunError> {
     Ok(runner.finish(argv))
 }
 
-/// The loop's state, in groups.
+/// A run once it has begun: its state in groups, each made in `Runner::new` and none set later.
 struct Runner {
     /// Fixed for the run: how jobs start and by what rules they end.
     settings: Settings,
@@ -121,15 +121,20 @@ struct Settings {
 /// The socket the stop writes to on every change of phase, for the loop's `poll`.
 struct Waker {
     socket: UnixStream,
+    /// The stop's listener that writes to the other end; dropped, it stops.
     _subscription: Subscription,
 }
 
 /// Jobs counted when they end (invariant 2).
 #[derive(Default)]
 struct Tally {
+    /// Exited 0.
     done: u64,
+    /// Failed, timed out, could not start, or lost track of.
     failed: u64,
+    /// Ended by brake because the run stopped.
     interrupted: u64,
+    /// Done in an earlier run (`--resume`).
     skipped: u64,
 }
 
