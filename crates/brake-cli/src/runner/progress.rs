@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use brake::{Activity, Notice, NoticeEvent, Phase, Reason, Stop, Subscription};
+use brake::{Activity, ForcedWork, Notice, NoticeEvent, Stop, Subscription};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Counts shared with the stop's notice (read from the signal watcher thread) and the input
@@ -99,7 +99,7 @@ impl Counters {
 /// The stop's one-line notices, written above the progress bar when there is one.
 fn notice(bar: Option<ProgressBar>) -> Notice {
     Notice::custom(move |event: &NoticeEvent| {
-        let line = notice_line(event)?;
+        let line = event.line(ForcedWork::Killing)?;
         match &bar {
             Some(bar) if !bar.is_hidden() => {
                 bar.suspend(|| say!("{line}"));
@@ -108,31 +108,6 @@ fn notice(bar: Option<ProgressBar>) -> Notice {
             _ => Some(line),
         }
     })
-}
-
-fn notice_line(event: &NoticeEvent) -> Option<String> {
-    let Reason::Signal(signal) = event.transition.reason else {
-        return None;
-    };
-    let activity = event.activity.unwrap_or_default();
-    match event.phase {
-        Phase::Stopping => {
-            let again = if signal == libc::SIGINT {
-                "Ctrl-C".to_string()
-            } else {
-                Reason::Signal(signal).to_string()
-            };
-            Some(format!(
-                "brake: stopping — {} running, {} not started ({again} again to force)",
-                activity.running, activity.not_started
-            ))
-        }
-        Phase::Forcing => Some(format!(
-            "brake: forcing stop now — killing {} running",
-            activity.running
-        )),
-        Phase::Running => None,
-    }
 }
 
 fn progress_bar(wanted: bool, total: Option<u64>) -> Option<ProgressBar> {
