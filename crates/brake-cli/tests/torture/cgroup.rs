@@ -44,13 +44,23 @@ fn unique() -> String {
 
 /// Live processes whose command line ends in `sleep <arg>`.
 fn sleeping(arg: &str) -> Vec<u32> {
+    processes(arg, |cmdline, wanted| cmdline.ends_with(wanted))
+}
+
+/// Processes that already are `sleep ARG`: readiness, where [`sleeping`] would also count one
+/// still on its way there (`setsid env -i sleep ARG` before its exec).
+fn asleep(arg: &str) -> Vec<u32> {
+    processes(arg, |cmdline, wanted| cmdline == wanted)
+}
+
+fn processes(arg: &str, matches: fn(&[u8], &[u8]) -> bool) -> Vec<u32> {
     let wanted = format!("sleep\0{arg}\0").into_bytes();
     let Ok(dir) = fs::read_dir("/proc") else {
         return Vec::new();
     };
     dir.flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.ends_with(&wanted)))
+        .filter(|pid| fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| matches(&c, &wanted)))
         .filter(|&pid| live(pid))
         .collect()
 }
@@ -121,7 +131,13 @@ fn named_cgroup(output: &str) -> Option<PathBuf> {
 /// A job that leaves `sleep <arg>` behind, out of its group and session and without the
 /// marker, then says `started {}` and runs for `seconds`.
 fn escaping_job(arg: &str, seconds: &str) -> String {
-    format!("setsid env -i sleep {arg} >/dev/null 2>&1 & echo started {{}}; sleep {seconds}")
+    // The job goes on only once its escapee runs `sleep` itself: until `env -i` has cleared
+    // it, the escapee still carries the run's marker, and a sweep would rightly end it.
+    format!(
+        "setsid env -i sleep {arg} >/dev/null 2>&1 & p=$!; \
+         until [ \"$(tr '\\0' ' ' < /proc/$p/cmdline)\" = 'sleep {arg} ' ]; do sleep 0.01; done; \
+         echo started {{}}; sleep {seconds}"
+    )
 }
 
 /// How one run ended, against what it should have: problems found, counted in `tally`.
@@ -229,7 +245,7 @@ fn torture_cgroup_escaped_descendants_end_with_the_run() {
         )
         .unwrap();
         tally.trials += 1;
-        let ready = eventually(|| sleeping(&escaped).len() == 2);
+        let ready = eventually(|| asleep(&escaped).len() == 2);
         if !ready {
             failures.push(format!(
                 "trial {trial}, Ctrl-C: the escaped sleeps did not start"
@@ -272,9 +288,7 @@ fn torture_cgroup_fallback_ends_marked_escapees_and_not_env_i() {
             let marked = unique();
             let unmarked = unique();
             let _cleanup = Cleanup(vec![marked.clone(), unmarked.clone()]);
-            // Even a normal end waits a moment: until the escapee has exec'd `env -i`, it still
-            // carries the marker, and the sweep at the end would rightly take it.
-            let seconds = if ctrl_c { "30" } else { "0.3" };
+            let seconds = if ctrl_c { "30" } else { "0" };
             let job = format!(
                 "setsid sleep {marked} >/dev/null 2>&1 & {}",
                 escaping_job(&unmarked, seconds)
@@ -286,7 +300,7 @@ fn torture_cgroup_fallback_ends_marked_escapees_and_not_env_i() {
             .unwrap();
             tally.trials += 1;
             if ctrl_c {
-                if !eventually(|| sleeping(&unmarked).len() == 2) {
+                if !eventually(|| asleep(&unmarked).len() == 2) {
                     failures.push(format!("{what}: the escaped sleeps did not start"));
                 }
                 if session.press_ctrl_c().is_ok() {
@@ -390,7 +404,7 @@ fn torture_cgroup_killed_runner_and_guard_then_resume() {
         };
         let mut first = Session::spawn(brake(args(false)).cwd(dir.path())).unwrap();
         tally.trials += 1;
-        if !eventually(|| sleeping(&job_sleep).len() == 1 && sleeping(&escaped).len() == 1) {
+        if !eventually(|| asleep(&job_sleep).len() == 1 && asleep(&escaped).len() == 1) {
             failures.push(format!("trial {trial}: job 2 or the escapee did not start"));
             continue;
         }
@@ -579,7 +593,7 @@ fn torture_cgroup_guard_ends_the_cgroup_of_a_killed_runner() {
         )
         .unwrap();
         tally.trials += 1;
-        if !eventually(|| sleeping(&escaped).len() == 2) {
+        if !eventually(|| asleep(&escaped).len() == 2) {
             failures.push(format!("trial {trial}: the escaped sleeps did not start"));
         }
         let cgroup = named_cgroup(&session.output());
