@@ -26,7 +26,14 @@ const LIMIT: Duration = Duration::from_secs(60);
 
 /// Why there is no writable cgroup v2 here, or `None` when there is one.
 fn no_cgroup() -> Option<String> {
-    match RunCgroup::create(&run_name("brake-torture-probe")) {
+    // Tests run on threads of one process, so the name the pid and start time make is shared:
+    // each probe numbers its own, or two at once would collide (EEXIST) and see no cgroup.
+    static PROBE: AtomicUsize = AtomicUsize::new(0);
+    let stem = format!(
+        "brake-torture-probe{}",
+        PROBE.fetch_add(1, Ordering::SeqCst)
+    );
+    match RunCgroup::create(&run_name(&stem)) {
         Ok(_) => None,
         Err(err) => Some(err.to_string()),
     }
