@@ -1,0 +1,270 @@
+use super::*;
+use std::process::Command;
+
+fn os(words: &[&str]) -> Vec<OsString> {
+    words.iter().map(OsString::from).collect()
+}
+
+fn text(words: &[&str], args: &[&str]) -> String {
+    let template = Template::parse(&os(words), args.len().max(1), false).unwrap();
+    template
+        .render(&os(args), 7, 2)
+        .text
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn every_replacement_string() {
+    let v = ["dir/sub.d/file.tar.gz"];
+    assert_eq!(text(&["echo", "{}"], &v), "echo dir/sub.d/file.tar.gz");
+    assert_eq!(text(&["echo", "{.}"], &v), "echo dir/sub.d/file.tar");
+    assert_eq!(text(&["echo", "{/}"], &v), "echo file.tar.gz");
+    assert_eq!(text(&["echo", "{//}"], &v), "echo dir/sub.d");
+    assert_eq!(text(&["echo", "{/.}"], &v), "echo file.tar");
+    assert_eq!(text(&["echo", "{#}", "{%}"], &v), "echo 7 2");
+    assert_eq!(
+        text(&["echo", "{1}", "{1.}", "{1/}"], &v),
+        "echo dir/sub.d/file.tar.gz dir/sub.d/file.tar file.tar.gz"
+    );
+    assert_eq!(text(&["echo", "{//}"], &["a"]), "echo .");
+    assert_eq!(text(&["echo", "{//}"], &["/a"]), "echo /");
+    assert_eq!(text(&["echo", "{.}"], &[".bashrc"]), "echo .bashrc");
+    assert_eq!(text(&["echo", "{.}"], &["a.b/c"]), "echo a.b/c");
+    assert_eq!(text(&["echo", "{.}"], &["dir/.bashrc"]), "echo dir/.bashrc");
+    assert_eq!(text(&["echo", "{/}", "{//}"], &["a/b/"]), "echo '' a/b");
+    assert_eq!(text(&["echo", "{/.}"], &["x.tar.gz"]), "echo x.tar");
+    assert_eq!(
+        text(&["echo", "{2//}", "{2/.}"], &["a", "d/e.f"]),
+        "echo d e"
+    );
+}
+
+#[test]
+fn positions_and_several_sources() {
+    assert_eq!(text(&["cp", "{2}", "{1}"], &["a", "b"]), "cp b a");
+    assert_eq!(text(&["echo", "{}"], &["a", "b c"]), "echo a 'b c'");
+    assert_eq!(text(&["echo"], &["a", "b c"]), "echo a 'b c'");
+    assert_eq!(text(&["x{}y"], &["1"]), "x1y");
+}
+
+#[test]
+fn values_are_appended_without_replacement_strings() {
+    assert_eq!(text(&["echo", "hi"], &["a b"]), "echo hi 'a b'");
+    assert_eq!(
+        text(&["echo", "{#}"], &["a"]),
+        "echo 7",
+        "{{#}} counts as one"
+    );
+}
+
+#[test]
+fn other_braces_are_literal() {
+    assert_eq!(text(&["echo", "{abc}", "{}"], &["x"]), "echo {abc} x");
+    assert_eq!(text(&["echo", "{", "}"], &["x"]), "echo { } x");
+    assert_eq!(text(&["echo", "{}}"], &["x"]), "echo x}");
+}
+
+#[test]
+fn bad_positions_are_errors() {
+    let err = Template::parse(&os(&["echo", "{3}"]), 2, false).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "{3} in the command, but there are only 2 input sources (::: or ::::)"
+    );
+    assert!(Template::parse(&os(&["echo", "{0}"]), 1, false).is_err());
+    assert!(Template::parse(&[], 1, false)
+        .unwrap_err()
+        .to_string()
+        .contains("command is needed"));
+}
+
+#[test]
+fn hostile_values_are_quoted() {
+    assert_eq!(
+        text(&["echo", "{}"], &["$(touch pwned); rm -rf x"]),
+        "echo '$(touch pwned); rm -rf x'"
+    );
+    assert_eq!(text(&["echo", "{}"], &[""]), "echo ''");
+}
+
+#[test]
+fn direct_only_when_the_shell_would_just_split() {
+    let direct = |words: &[&str], sources| {
+        Template::parse(&os(words), sources, false)
+            .unwrap()
+            .is_direct()
+    };
+    assert!(direct(&["echo", "{}"], 1));
+    assert!(direct(&["true"], 1));
+    assert!(direct(&["/bin/echo", "x{}.out"], 1));
+    assert!(!direct(&["echo {}"], 1), "a space in a word");
+    assert!(!direct(&["echo", "{}", "|", "wc"], 1));
+    assert!(!direct(&["echo", "$HOME"], 1));
+    assert!(!direct(&["cd", "{}"], 1));
+    assert!(!direct(&["{}"], 1), "the program comes from the input");
+    assert!(!direct(&["no-such-program-here", "{}"], 1));
+    assert!(!direct(&["echo", "{}"], 2), "{{}} with several sources");
+    assert!(direct(&["echo", "{1}", "{2}"], 2));
+    assert!(!direct(&["echo", ""], 1));
+    assert!(direct(&["echo", "if={}", "of=x"], 1), "= in an argument");
+    assert!(!direct(&["A=1", "{}"], 1), "an assignment, not a program");
+    assert!(!direct(&["time", "true"], 1), "a keyword in bash and ksh");
+}
+
+/// A value put inside the template's own quotes, `'{}'` or `"{}"`, still arrives as data.
+#[test]
+fn values_inside_the_templates_quotes_stay_data() {
+    let hostile = "it's \"$(echo pwned)\" `id` \\ $HOME";
+    for template in [
+        "printf '[%s]' '{}'",
+        "printf '[%s]' \"{}\"",
+        "printf '[%s]' \"a'{}\"",
+    ] {
+        let parsed = Template::parse(&os(&[template]), 1, false).unwrap();
+        let rendered = parsed.render(&os(&[hostile]), 1, 1);
+        let out = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(&rendered.text)
+            .output()
+            .unwrap();
+        let expected = if template.contains("a'") {
+            format!("[a'{hostile}]")
+        } else {
+            format!("[{hostile}]")
+        };
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            expected,
+            "{template}: {:?}",
+            rendered.text
+        );
+    }
+}
+
+/// A command substitution inside double quotes (`"$(…)"`, `` "`…`" ``) starts a new
+/// command, and a word's trailing backslash escapes the space that joins the next word, not
+/// that word's first character. Values there used to be escaped for the wrong quoting, and
+/// could run code.
+#[test]
+fn values_in_substitutions_and_after_a_trailing_backslash_stay_data() {
+    let hostile = "x; touch pwned `touch pwned` $(touch pwned) ' \" \\ (";
+    let cases: &[(&[&str], String)] = &[
+        (
+            &["printf", "[%s]", "\"$(printf %s {})\""],
+            format!("[{hostile}]"),
+        ),
+        (
+            &["printf", "[%s]", "\"`printf %s {}`\""],
+            format!("[{hostile}]"),
+        ),
+        (
+            &["printf", "[%s]", "\"$(printf %s \"{}\")\""],
+            format!("[{hostile}]"),
+        ),
+        (
+            &["printf", "[%s]", "\"$(printf %s '{}')\""],
+            format!("[{hostile}]"),
+        ),
+        (&["printf", "[%s]", "a\\", "'{}'"], format!("[a {hostile}]")),
+    ];
+    for (words, expected) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let template = Template::parse(&os(words), 1, false).unwrap();
+        let rendered = template.render(&os(&[hostile]), 1, 1);
+        let out = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(&rendered.text)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            *expected,
+            "{words:?}: {:?}",
+            rendered.text
+        );
+        assert!(!dir.path().join("pwned").exists(), "{:?}", rendered.text);
+    }
+}
+
+#[test]
+fn an_escaped_brace_is_not_a_replacement_string() {
+    assert_eq!(text(&["echo", "\\{}"], &["a"]), "echo \\{} a");
+}
+
+#[test]
+fn quoted_words_stay_single_arguments() {
+    let words = os(&["sh", "-c", "echo $0; exit 1", "{}"]);
+    let template = Template::parse(&words, 1, true).unwrap();
+    let rendered = template.render(&os(&["a b"]), 1, 1);
+    assert_eq!(rendered.text, "sh -c 'echo $0; exit 1' 'a b'");
+    assert_eq!(
+        rendered.direct.unwrap(),
+        os(&["sh", "-c", "echo $0; exit 1", "a b"])
+    );
+}
+
+/// The argv a job gets through `sh -c`, against the direct argv, for the same values.
+#[test]
+fn direct_argv_is_what_the_shell_gives() {
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["printf", "%s@", "{}"], &["a b"]),
+        (&["printf", "%s@", "x{}y", "{.}"], &["it's $(x).txt"]),
+        (&["printf", "%s@"], &["", "*", "a\nb"]),
+        (&["printf", "%s@", "{2}", "{1/}", "{#}"], &["/d/f", "~"]),
+    ];
+    for (words, values) in cases {
+        let words = os(words);
+        let template = Template::parse(&words, values.len(), false).unwrap();
+        assert!(template.is_direct(), "{words:?}");
+        let rendered = template.render(&os(values), 3, 1);
+        let (direct, shell) = run_both_ways(&rendered);
+        assert_eq!(direct, shell, "{:?}", rendered.text);
+    }
+}
+
+/// What a rendered job prints run directly from its argv, and through `sh -c` from its text.
+fn run_both_ways(rendered: &Rendered) -> (Vec<u8>, Vec<u8>) {
+    let argv = rendered.direct.as_ref().expect("a direct command");
+    let direct = Command::new(&argv[0]).args(&argv[1..]).output().unwrap();
+    let shell = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(&rendered.text)
+        .output()
+        .unwrap();
+    (direct.stdout, shell.stdout)
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+
+    /// Whatever the values hold, the direct argv is the one `sh -c` gives the program.
+    #[test]
+    fn direct_argv_matches_sh_for_any_values(
+        values in proptest::collection::vec(
+            proptest::collection::vec(
+                proptest::prop_oneof![
+                    1u8..=255,
+                    proptest::sample::select(b"'\"\\$`!*?[]{}()<>|&;#~=./ \t\n".to_vec()),
+                ],
+                0..12,
+            ),
+            2,
+        ),
+    ) {
+        let values: Vec<OsString> = values.into_iter().map(OsString::from_vec).collect();
+        // A script read by sh (not exec'd, so no ETXTBSY race with other tests' spawns)
+        // prints its arguments NUL-terminated, with only safe characters in the template.
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("show");
+        std::fs::write(&script, "printf '%s\\0' \"$@\"\n").unwrap();
+        let mut words = vec![OsString::from("sh"), script.into_os_string()];
+        words.extend(os(&["{1}", "x={2.}", "{1//}/{2/}", "{#}"]));
+        let template = Template::parse(&words, 2, false).unwrap();
+        proptest::prop_assert!(template.is_direct());
+        let rendered = template.render(&values, 42, 3);
+        let (direct, shell) = run_both_ways(&rendered);
+        proptest::prop_assert_eq!(direct, shell);
+    }
+}
