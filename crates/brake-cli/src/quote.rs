@@ -1,9 +1,11 @@
 //! Quoting for POSIX `sh`: how an input value goes into a shell command line as exactly one
-//! literal word, whatever bytes it holds.
+//! literal word, or one literal piece of a word inside quotes, whatever bytes it holds.
 
 use std::borrow::Cow;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
+
+use crate::template::Quote;
 
 /// Whether `sh` leaves this byte alone in any word position: no expansion, splitting,
 /// globbing or syntax. `~` (tilde expansion at a word's start) and `=` (an assignment in the
@@ -45,6 +47,69 @@ pub fn push_quoted(out: &mut Vec<u8>, bytes: &[u8]) {
         }
     }
     out.push(b'\'');
+}
+
+/// Appends `value` as one literal piece of data where the template's text has `quote` around
+/// it, inside `backquotes` levels of backquoted command substitutions.
+pub fn push_in_context(out: &mut Vec<u8>, value: &[u8], quote: Quote, backquotes: u8) {
+    let push = |out: &mut Vec<u8>, value: &[u8]| match quote {
+        Quote::Bare => push_quoted(out, value),
+        Quote::Single => push_in_single_quotes(out, value),
+        Quote::Double => push_in_double_quotes(out, value),
+        Quote::AnsiC => push_in_ansi_c_quotes(out, value),
+    };
+    if backquotes == 0 {
+        return push(out, value);
+    }
+    let mut text = Vec::with_capacity(value.len() + 2);
+    push(&mut text, value);
+    for _ in 0..backquotes {
+        let mut outer = Vec::with_capacity(text.len() + 4);
+        for &byte in &text {
+            if matches!(byte, b'\\' | b'`' | b'$') {
+                outer.push(b'\\');
+            }
+            outer.push(byte);
+        }
+        text = outer;
+    }
+    out.extend_from_slice(&text);
+}
+
+/// `value` inside the template's single quotes: each `'` closes them, is escaped, and reopens
+/// them; nothing else is special there.
+fn push_in_single_quotes(out: &mut Vec<u8>, value: &[u8]) {
+    for &byte in value {
+        if byte == b'\'' {
+            out.extend_from_slice(b"'\\''");
+        } else {
+            out.push(byte);
+        }
+    }
+}
+
+/// `value` inside the template's double quotes: `$`, `` ` ``, `"` and `\` get a backslash, the
+/// only characters the shell acts on there.
+fn push_in_double_quotes(out: &mut Vec<u8>, value: &[u8]) {
+    for &byte in value {
+        if matches!(byte, b'$' | b'`' | b'"' | b'\\') {
+            out.push(b'\\');
+        }
+        out.push(byte);
+    }
+}
+
+/// `value` inside the template's `$'…'`: `\` is written `\\` and `'` is written `\047`, so that
+/// a shell without `$'…'` (dash), which reads plain single quotes there, still finds no quote
+/// in it; every other byte stands for itself.
+fn push_in_ansi_c_quotes(out: &mut Vec<u8>, value: &[u8]) {
+    for &byte in value {
+        match byte {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\'' => out.extend_from_slice(b"\\047"),
+            _ => out.push(byte),
+        }
+    }
 }
 
 #[cfg(test)]

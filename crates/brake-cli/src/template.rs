@@ -3,8 +3,23 @@
 //! as one shell line and, where the shell would only split words, as a ready argv.
 //!
 //! As in GNU parallel, the words are joined by spaces into one shell command line: literal
-//! text keeps its shell meaning (`brake 'gzip -c {} > {}.gz' ::: a`), and every value put in
-//! is quoted (see `quote.rs`), so no input can inject shell code.
+//! text keeps its shell meaning (`brake 'gzip -c {} > {}.gz' ::: a`), and no value is ever
+//! read as shell code. Each replacement string's place in the line is found by following the
+//! shell's quoting (see `context.rs`), and the value is escaped for it (see `quote.rs`): bare,
+//! inside the template's own `'…'`, `"…"` or `$'…'`, inside `$(…)` and backquotes. Where
+//! pasting is not safe (a here-document's body, `${…}`, `$((…))`) or the reading cannot be
+//! sure (see `context.rs` for what loses it), the line starts by setting a variable to the
+//! value (`brake_v1='…'; `) and the place gets a reference to it (`"${brake_v1}"`), which
+//! the shell expands without reading it as code in any context. A replacement string inside a
+//! comment is left as written. A template where no quoting can hold a value is refused: a
+//! replacement string right after a `$`, in a here-document's delimiter or in the body of one
+//! with a quoted delimiter (`<<'EOF'`), and values appended inside a comment or an unclosed
+//! quote.
+//!
+//! This covers what the line does with a value. A command that runs its arguments as code
+//! does so with values too: `eval`, `sh -c`, `trap`, and bash's arithmetic, which runs the
+//! `$(…)` in an array subscript of a value used as a number (`$((…))`, `((…))`, `let`,
+//! `declare`, `[[ … -eq … ]]`).
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
@@ -12,7 +27,12 @@ use std::io::Write as _;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
-use crate::quote::{is_safe_byte, push_quoted};
+use crate::quote::{is_safe_byte, push_in_context, push_quoted};
+
+mod context;
+
+pub use context::Quote;
+use context::{Context, Reader, Refusal};
 
 /// Which source a replacement string takes its value from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,39 +61,27 @@ enum Edit {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Part {
     Literal(Vec<u8>),
-    /// A value, and the shell quoting the template puts around it (see [`Context`]).
-    Value(Pick, Edit, Context),
+    Value(Value),
     /// `{#}`
     Seq,
     /// `{%}`
     Slot,
 }
 
-/// Where a replacement string stands in the shell line the template makes: its quoting (bare,
-/// or inside the template's own single or double quotes) and how many backquoted command
-/// substitutions hold it. Each needs its own escaping for a value to stay one literal piece of
-/// data: `'{}'`, `"{}"`, `"$(cmd {})"` and `` "`cmd {}`" `` are as safe as a bare `{}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Context {
-    quote: Quote,
-    /// Backquote levels around it: the shell removes one level of backslashes (before `\`,
-    /// `` ` `` and `$`) from their text before running it, so each level needs one more.
-    backquotes: u8,
+/// A replacement string that takes a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Value {
+    pick: Pick,
+    edit: Edit,
+    /// How the value goes into the shell line there.
+    context: Context,
+    /// The replacement string as written (it stays so in a comment).
+    written: Box<[u8]>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Quote {
-    Bare,
-    Single,
-    Double,
-}
-
-impl Context {
-    const BARE: Context = Context {
-        quote: Quote::Bare,
-        backquotes: 0,
-    };
-}
+/// The shell variable the line sets to the `n`th (from 1) value it refers to by name (see
+/// [`Context::Named`]).
+const NAMED: &str = "brake_v";
 
 /// A parsed command template.
 #[derive(Debug, Clone)]
@@ -85,6 +93,10 @@ pub struct Template {
     quote_words: bool,
     /// The program's path, when jobs run without a shell (see [`Template::is_direct`]).
     direct: Option<PathBuf>,
+    /// The values the line refers to by name, as (source, edit), in the order it sets them.
+    named: Vec<(usize, Edit)>,
+    /// Where appended values go.
+    end: Context,
 }
 
 /// A template that cannot be used. Its message is one line.
@@ -138,19 +150,29 @@ impl Template {
             .iter()
             .map(|word| parse_word(word.as_bytes(), sources))
             .collect::<Result<_, _>>()?;
-        if !quote_words {
-            set_contexts(&mut words);
-        }
+        // Counted before comments turn theirs back into text: a template that mentions a
+        // replacement string anywhere gets no values appended.
         let append = !words
             .iter()
             .flatten()
             .any(|part| !matches!(part, Part::Literal(_)));
-        let direct = direct_capable(&words, sources, quote_words);
+        let (named, end) = if quote_words {
+            (Vec::new(), Context::BARE)
+        } else {
+            set_contexts(&mut words, sources, append)?
+        };
+        let direct = if named.is_empty() {
+            direct_capable(&words, sources, quote_words)
+        } else {
+            None
+        };
         Ok(Template {
             words,
             append,
             quote_words,
             direct,
+            named,
+            end,
         })
     }
 
@@ -175,6 +197,12 @@ impl Template {
     /// `slot`.
     pub fn render(&self, args: &[OsString], seq: u64, slot: usize) -> Rendered {
         let mut text = Vec::with_capacity(64);
+        for (i, &(source, edit)) in self.named.iter().enumerate() {
+            let value = args.get(source).map_or(&[][..], |a| a.as_bytes());
+            let _ = write!(text, "{NAMED}{}=", i + 1);
+            push_quoted(&mut text, apply(edit, value));
+            text.extend_from_slice(b"; ");
+        }
         for (i, word) in self.words.iter().enumerate() {
             if i > 0 {
                 text.push(b' ');
@@ -182,19 +210,19 @@ impl Template {
             if self.quote_words {
                 let mut raw = Vec::new();
                 for part in word {
-                    render_part(&mut raw, part, args, seq, slot, false);
+                    self.render_part(&mut raw, part, args, seq, slot, false);
                 }
                 push_quoted(&mut text, &raw);
                 continue;
             }
             for part in word {
-                render_part(&mut text, part, args, seq, slot, true);
+                self.render_part(&mut text, part, args, seq, slot, true);
             }
         }
         if self.append {
-            for arg in args {
+            for (i, arg) in args.iter().enumerate() {
                 text.push(b' ');
-                push_quoted(&mut text, arg.as_bytes());
+                self.put(&mut text, arg.as_bytes(), i, Edit::Whole, self.end);
             }
         }
         let direct = self.direct.is_some().then(|| {
@@ -204,7 +232,7 @@ impl Template {
                 .map(|word| {
                     let mut bytes = Vec::new();
                     for part in word {
-                        render_part(&mut bytes, part, args, seq, slot, false);
+                        self.render_part(&mut bytes, part, args, seq, slot, false);
                     }
                     OsString::from_vec(bytes)
                 })
@@ -221,279 +249,176 @@ impl Template {
     }
 }
 
-fn render_part(
-    out: &mut Vec<u8>,
-    part: &Part,
-    args: &[OsString],
-    seq: u64,
-    slot: usize,
-    quoted: bool,
-) {
-    let put = |out: &mut Vec<u8>, value: &[u8], context: Context| {
-        if quoted {
-            push_in_context(out, value, context);
-        } else {
-            out.extend_from_slice(value);
+impl Template {
+    /// Appends one part of a word; `quoted`: escaped for its place in the shell line (else
+    /// as it is, for an argv).
+    fn render_part(
+        &self,
+        out: &mut Vec<u8>,
+        part: &Part,
+        args: &[OsString],
+        seq: u64,
+        slot: usize,
+        quoted: bool,
+    ) {
+        match part {
+            Part::Literal(bytes) => out.extend_from_slice(bytes),
+            // Written straight into `out`: no String per number per job.
+            Part::Seq => {
+                let _ = write!(out, "{seq}");
+            }
+            Part::Slot => {
+                let _ = write!(out, "{slot}");
+            }
+            Part::Value(value) if !quoted => {
+                for (i, arg) in picked(value.pick, args) {
+                    if i > 0 && value.pick == Pick::All {
+                        out.push(b' ');
+                    }
+                    out.extend_from_slice(apply(value.edit, arg));
+                }
+            }
+            Part::Value(Value {
+                context: Context::Comment,
+                written,
+                ..
+            }) => out.extend_from_slice(written),
+            Part::Value(value) => {
+                for (i, arg) in picked(value.pick, args) {
+                    if i > 0 && value.pick == Pick::All {
+                        out.push(b' ');
+                    }
+                    self.put(out, arg, i, value.edit, value.context);
+                }
+            }
+        }
+    }
+
+    /// Appends source `source`'s value `arg`, edited by `edit`, as `context` says.
+    fn put(&self, out: &mut Vec<u8>, arg: &[u8], source: usize, edit: Edit, context: Context) {
+        match context {
+            Context::Paste { quote, backquotes } => {
+                push_in_context(out, apply(edit, arg), quote, backquotes);
+            }
+            Context::Named { quoted } => {
+                let n = self
+                    .named
+                    .iter()
+                    .position(|&named| named == (source, edit))
+                    .map_or(0, |i| i + 1);
+                let quote: &[u8] = if quoted { b"\"" } else { b"" };
+                out.extend_from_slice(quote);
+                let _ = write!(out, "${{{NAMED}{n}}}");
+                out.extend_from_slice(quote);
+            }
+            // Comments keep the replacement string as written (see `render_part`).
+            Context::Comment => {}
+        }
+    }
+}
+
+/// The values a replacement string takes, with their sources' numbers (from 0).
+fn picked(pick: Pick, args: &[OsString]) -> impl Iterator<Item = (usize, &[u8])> {
+    args.iter()
+        .map(|arg| arg.as_bytes())
+        .enumerate()
+        .filter(move |&(i, _)| pick == Pick::All || pick == Pick::Source(i))
+}
+
+/// Records, for each replacement string, how its value goes into the shell line (see
+/// [`Context`]), and for appended values (`append`) how they go at its end. The words are one
+/// shell line joined by spaces, so quotes carry from word to word. Returns the values the line
+/// refers to by name, as (source, edit), and the appended values' context.
+fn set_contexts(
+    words: &mut [Vec<Part>],
+    sources: usize,
+    append: bool,
+) -> Result<(Vec<(usize, Edit)>, Context), TemplateError> {
+    let mut reader = Reader::new();
+    let mut named: Vec<(usize, Edit)> = Vec::new();
+    let mut name = |pick: Pick, edit: Edit| {
+        for source in 0..sources {
+            if (pick == Pick::All || pick == Pick::Source(source))
+                && !named.contains(&(source, edit))
+            {
+                named.push((source, edit));
+            }
         }
     };
-    match part {
-        Part::Literal(bytes) => out.extend_from_slice(bytes),
-        // Written straight into `out`: no String per number per job.
-        Part::Seq => {
-            let _ = write!(out, "{seq}");
-        }
-        Part::Slot => {
-            let _ = write!(out, "{slot}");
-        }
-        Part::Value(Pick::Source(n), edit, context) => {
-            let value = args.get(*n).map_or(&[][..], |a| a.as_bytes());
-            put(out, apply(*edit, value), *context);
-        }
-        Part::Value(Pick::All, edit, context) => {
-            for (i, arg) in args.iter().enumerate() {
-                if i > 0 {
-                    out.push(b' ');
-                }
-                put(out, apply(*edit, arg.as_bytes()), *context);
-            }
-        }
-    }
-}
-
-/// One command level of the shell line: the line itself, a `$(…)`, or a `` `…` ``.
-struct Level {
-    kind: LevelKind,
-    quote: Quote,
-    /// Open parentheses of subshells and arithmetic, so that only its own `)` ends a `$(`.
-    parens: usize,
-}
-
-#[derive(PartialEq, Eq)]
-enum LevelKind {
-    Line,
-    Dollar,
-    /// A backquoted command; `in_double`: opened inside double quotes, where `\"` is one of
-    /// the escapes its text loses.
-    Backquote {
-        in_double: bool,
-    },
-}
-
-/// The shell's reading of the template's literal text, as far as it decides how a value must
-/// be escaped (see [`set_contexts`]).
-struct Reader {
-    levels: Vec<Level>,
-    /// The last byte was a backslash that escapes this one.
-    escaped: bool,
-    /// The last byte was an unescaped `$` (a `(` now opens a command substitution).
-    dollar: bool,
-    /// Inside backquotes, the last byte was a backslash: the pair may lose it before parsing.
-    backquote_escape: bool,
-}
-
-impl Reader {
-    fn new() -> Reader {
-        Reader {
-            levels: vec![Level {
-                kind: LevelKind::Line,
-                quote: Quote::Bare,
-                parens: 0,
-            }],
-            escaped: false,
-            dollar: false,
-            backquote_escape: false,
-        }
-    }
-
-    fn backquotes(&self) -> usize {
-        self.levels
-            .iter()
-            .filter(|level| matches!(level.kind, LevelKind::Backquote { .. }))
-            .count()
-    }
-
-    fn context(&self) -> Context {
-        Context {
-            quote: self.top().quote,
-            backquotes: u8::try_from(self.backquotes()).unwrap_or(u8::MAX),
-        }
-    }
-
-    fn top(&self) -> &Level {
-        self.levels.last().expect("the line's level is never left")
-    }
-
-    /// Something other than literal text came: a replacement string, or the space joining
-    /// two words (which a word's trailing backslash escapes, and which no `$(` spans).
-    fn interrupt(&mut self) {
-        self.escaped = false;
-        self.dollar = false;
-        self.backquote_escape = false;
-    }
-
-    /// One byte of literal text. Inside backquotes the shell first finds the closing
-    /// backquote (the first unescaped one, quotes or not) and removes the backslash of `\\`,
-    /// `` \` `` and `\$` (and of `\"` within double quotes); the rest is read afresh.
-    fn read(&mut self, byte: u8) {
-        let innermost = self
-            .levels
-            .iter()
-            .rposition(|level| matches!(level.kind, LevelKind::Backquote { .. }));
-        let Some(innermost) = innermost else {
-            return self.parse(byte);
-        };
-        if std::mem::take(&mut self.backquote_escape) {
-            let in_double = matches!(
-                self.levels[innermost].kind,
-                LevelKind::Backquote { in_double: true }
-            );
-            match byte {
-                // A nested backquote: not followed; its text counts as this level's.
-                b'`' => {}
-                b'\\' | b'$' => self.parse(byte),
-                b'"' if in_double => self.parse(byte),
-                _ => {
-                    self.parse(b'\\');
-                    self.parse(byte);
-                }
-            }
-            return;
-        }
-        match byte {
-            b'\\' => self.backquote_escape = true,
-            b'`' => {
-                self.levels.truncate(innermost);
-                self.escaped = false;
-                self.dollar = false;
-            }
-            _ => self.parse(byte),
-        }
-    }
-
-    /// One byte as the shell parses a command: quotes, escapes, substitutions opening and
-    /// closing.
-    fn parse(&mut self, byte: u8) {
-        let after_dollar = std::mem::take(&mut self.dollar);
-        if std::mem::take(&mut self.escaped) {
-            return;
-        }
-        let top = self
-            .levels
-            .last_mut()
-            .expect("the line's level is never left");
-        if top.quote == Quote::Single {
-            if byte == b'\'' {
-                top.quote = Quote::Bare;
-            }
-            return;
-        }
-        let bare = top.quote == Quote::Bare;
-        match byte {
-            b'\\' => self.escaped = true,
-            b'$' => self.dollar = true,
-            b'`' => {
-                let in_double = !bare;
-                self.levels.push(Level {
-                    kind: LevelKind::Backquote { in_double },
-                    quote: Quote::Bare,
-                    parens: 0,
-                });
-            }
-            b'(' if after_dollar => self.levels.push(Level {
-                kind: LevelKind::Dollar,
-                quote: Quote::Bare,
-                parens: 0,
-            }),
-            b'(' if bare => top.parens += 1,
-            b')' if bare && top.parens > 0 => top.parens -= 1,
-            b')' if bare && top.kind == LevelKind::Dollar => {
-                self.levels.pop();
-            }
-            b'\'' if bare => top.quote = Quote::Single,
-            b'"' if bare => top.quote = Quote::Double,
-            b'"' => top.quote = Quote::Bare,
-            _ => {}
-        }
-    }
-}
-
-/// Records, for each replacement string, the shell quoting the template's own text puts around
-/// it. The words are one shell line joined by spaces, so quotes carry from word to word.
-///
-/// It follows the POSIX shell's rules as far as they decide how a value must be escaped:
-/// quotes, backslashes, and command substitutions, inside which quoting starts afresh (`"$(`
-/// and `` "` `` open a new command inside double quotes). Not followed, and best kept away from
-/// replacement strings: nested backquotes (`` \` `` inside `` `…` ``), a `case` pattern's lone
-/// `)` inside `$(…)`, and here-documents.
-fn set_contexts(words: &mut [Vec<Part>]) {
-    let mut reader = Reader::new();
     for (i, word) in words.iter_mut().enumerate() {
         if i > 0 {
-            reader.interrupt();
+            reader.read(b' ');
         }
-        for part in word {
+        for part in word.iter_mut() {
             match part {
                 Part::Literal(bytes) => {
                     for &byte in bytes.iter() {
                         reader.read(byte);
                     }
                 }
-                Part::Value(_, _, at) => {
-                    *at = reader.context();
-                    reader.interrupt();
+                Part::Value(value) => {
+                    value.context = reader
+                        .context()
+                        .map_err(|refusal| refused(refusal, &value.written))?;
+                    match value.context {
+                        Context::Named { .. } => name(value.pick, value.edit),
+                        Context::Comment => *part = Part::Literal(value.written.to_vec()),
+                        Context::Paste { .. } => {}
+                    }
+                    reader.value(false);
                 }
-                Part::Seq | Part::Slot => reader.interrupt(),
+                Part::Seq | Part::Slot => {
+                    let written: &[u8] = if *part == Part::Seq { b"{#}" } else { b"{%}" };
+                    match reader.context() {
+                        Ok(Context::Comment) => *part = Part::Literal(written.to_vec()),
+                        // Digits: literal in every context but a delimiter.
+                        Err(Refusal::Delimiter) => {
+                            return Err(refused(Refusal::Delimiter, written));
+                        }
+                        _ => {}
+                    }
+                    reader.value(true);
+                }
             }
         }
     }
-}
-
-/// `value`, escaped for where it stands (see [`Context`]).
-fn push_in_context(out: &mut Vec<u8>, value: &[u8], context: Context) {
-    let push = |out: &mut Vec<u8>, value: &[u8]| match context.quote {
-        Quote::Bare => push_quoted(out, value),
-        Quote::Single => push_in_single_quotes(out, value),
-        Quote::Double => push_in_double_quotes(out, value),
+    let end = if append {
+        let end = reader
+            .end()
+            .map_err(|refusal| refused(refusal, b"the values"))?;
+        if let Context::Named { .. } = end {
+            name(Pick::All, Edit::Whole);
+        }
+        end
+    } else {
+        Context::BARE
     };
-    if context.backquotes == 0 {
-        return push(out, value);
-    }
-    let mut text = Vec::with_capacity(value.len() + 2);
-    push(&mut text, value);
-    for _ in 0..context.backquotes {
-        let mut outer = Vec::with_capacity(text.len() + 4);
-        for &byte in &text {
-            if matches!(byte, b'\\' | b'`' | b'$') {
-                outer.push(b'\\');
-            }
-            outer.push(byte);
-        }
-        text = outer;
-    }
-    out.extend_from_slice(&text);
+    Ok((named, end))
 }
 
-/// `value` inside the template's single quotes: each `'` closes them, is escaped, and reopens
-/// them; nothing else is special there.
-fn push_in_single_quotes(out: &mut Vec<u8>, value: &[u8]) {
-    for &byte in value {
-        if byte == b'\'' {
-            out.extend_from_slice(b"'\\''");
-        } else {
-            out.push(byte);
+/// The one-line message for a template no quoting can make safe; `what` is the replacement
+/// string.
+fn refused(refusal: Refusal, what: &[u8]) -> TemplateError {
+    let what = String::from_utf8_lossy(what);
+    TemplateError(match refusal {
+        Refusal::AfterDollar => format!(
+            "{what} right after a `$` would be read as part of an expansion: write `\\${what}` \
+             or `'$'{what}` for a literal `$`"
+        ),
+        Refusal::Delimiter => {
+            format!("{what} in a here-document's delimiter (<<): the delimiter must be written out")
         }
-    }
-}
-
-/// `value` inside the template's double quotes: `$`, `` ` ``, `"` and `\` get a backslash, the
-/// only characters the shell acts on there.
-fn push_in_double_quotes(out: &mut Vec<u8>, value: &[u8]) {
-    for &byte in value {
-        if matches!(byte, b'$' | b'`' | b'"' | b'\\') {
-            out.push(b'\\');
-        }
-        out.push(byte);
-    }
+        Refusal::LiteralHeredoc => format!(
+            "{what} in the body of a here-document with a quoted delimiter (<<'EOF'), where \
+             nothing can keep a value from ending it: use an unquoted delimiter (<<EOF)"
+        ),
+        Refusal::EndsInComment => "the command ends inside a comment (#), where the values \
+             would be appended: put {} where they belong"
+            .to_string(),
+        Refusal::Unclosed => "the command's quoting is not closed at its end (a ', \", $'…', \
+             $(…), ${…} or `…` is open), where the values would be appended"
+            .to_string(),
+    })
 }
 
 /// Splits one word into literal text and replacement strings.
@@ -546,7 +471,7 @@ fn replacement(text: &[u8], sources: usize) -> Result<Option<(Part, usize)>, Tem
         _ => return Ok(None),
     };
     if digits == 0 {
-        return Ok(Some((Part::Value(Pick::All, edit, Context::BARE), len)));
+        return Ok(Some((value(Pick::All, edit, &text[..len]), len)));
     }
     let shown = String::from_utf8_lossy(&text[..len]);
     let n: usize = std::str::from_utf8(&inner[..digits])
@@ -567,10 +492,17 @@ fn replacement(text: &[u8], sources: usize) -> Result<Option<(Part, usize)>, Tem
             "{shown} in the command, but there {have} (::: or ::::)"
         )));
     }
-    Ok(Some((
-        Part::Value(Pick::Source(n - 1), edit, Context::BARE),
-        len,
-    )))
+    Ok(Some((value(Pick::Source(n - 1), edit, &text[..len]), len)))
+}
+
+/// A replacement string's part, before its context is known.
+fn value(pick: Pick, edit: Edit, written: &[u8]) -> Part {
+    Part::Value(Value {
+        pick,
+        edit,
+        context: Context::BARE,
+        written: written.into(),
+    })
 }
 
 /// Applies a replacement string's edit to a value.
@@ -626,7 +558,9 @@ fn direct_capable(words: &[Vec<Part>], sources: usize, quote_words: bool) -> Opt
                     .iter()
                     .all(|&b| is_safe_byte(b) || (b == b'=' && i > 0)),
                 // Several values in one `{}` are several shell words: leave that to the shell.
-                Part::Value(Pick::All, _, _) => sources <= 1,
+                Part::Value(Value {
+                    pick: Pick::All, ..
+                }) => sources <= 1,
                 _ => true,
             })
         });

@@ -268,3 +268,103 @@ proptest::proptest! {
         proptest::prop_assert_eq!(direct, shell);
     }
 }
+
+fn refusal(words: &[&str]) -> String {
+    Template::parse(&os(words), 1, false)
+        .unwrap_err()
+        .to_string()
+}
+
+/// `$'…'` is tracked as a quoting of its own, with its own escapes.
+#[test]
+fn values_in_ansi_c_quotes_are_escaped_for_them() {
+    assert_eq!(
+        text(&["printf", "$'[{}]\\n'"], &["it's a\\b"]),
+        "printf $'[it\\047s a\\\\b]\\n'"
+    );
+    // `\\'` ends the quotes for every shell: the next value is bare again.
+    assert_eq!(
+        text(&["echo", "$'a\\\\'", "{}"], &["x y"]),
+        "echo $'a\\\\' 'x y'"
+    );
+}
+
+/// A comment is not code: a replacement string there stays as written, and quotes there open
+/// nothing.
+#[test]
+fn comments_are_left_alone() {
+    assert_eq!(
+        text(&["# don't {} {#}\necho", "{}"], &["a b"]),
+        "# don't {} {#}\necho 'a b'"
+    );
+    assert_eq!(text(&["echo a#b", "{}"], &["x y"]), "echo a#b 'x y'");
+    assert_eq!(text(&["echo $#", "{}"], &["x y"]), "echo $# 'x y'");
+    assert_eq!(text(&["echo \\#", "{}"], &["x y"]), "echo \\# 'x y'");
+    // A backslash and a newline vanish: the `#` starts a word, and a comment.
+    assert_eq!(text(&["echo \\\n#", "{}"], &["x"]), "echo \\\n# {}");
+}
+
+/// Where pasting cannot be safe, or the reading is lost, the line sets a variable first.
+#[test]
+fn uncertain_places_get_a_variable() {
+    assert_eq!(
+        text(&["cat <<EOF\n{} {.}\nEOF"], &["a.txt"]),
+        "brake_v1=a.txt; brake_v2=a; cat <<EOF\n${brake_v1} ${brake_v2}\nEOF"
+    );
+    assert_eq!(
+        text(&["printf $'it\\'s %s\\n'", "{}"], &["x; y"]),
+        "brake_v1='x; y'; printf $'it\\'s %s\\n' \"${brake_v1}\""
+    );
+    assert_eq!(
+        text(&["echo", "$(( {} + 1 ))", "{}"], &["2"]),
+        "brake_v1=2; echo $(( ${brake_v1} + 1 )) 2"
+    );
+    assert_eq!(
+        text(&["echo $(( '{}' )) {}"], &["x"]),
+        "brake_v1=x; echo $(( '${brake_v1}' )) \"${brake_v1}\""
+    );
+    assert_eq!(
+        text(&["echo", "\"${x:-{}}\""], &["a b"]),
+        "brake_v1='a b'; echo \"${x:-${brake_v1}}\""
+    );
+    let template =
+        Template::parse(&os(&["echo \"$(case {} in a) echo;; esac)\""]), 2, false).unwrap();
+    let rendered = template.render(&os(&["a", "b c"]), 1, 1);
+    assert_eq!(
+        rendered.text,
+        "brake_v1=a; brake_v2='b c'; echo \"$(case \"${brake_v1}\" \"${brake_v2}\" in a) echo;; esac)\""
+    );
+    assert!(rendered.direct.is_none());
+    // Appended values too.
+    assert_eq!(
+        text(&["cat <<EOF\nx"], &["a"]),
+        "brake_v1=a; cat <<EOF\nx ${brake_v1}"
+    );
+}
+
+/// A here-document's body ends at its delimiter line (tabs stripped for `<<-`, a line
+/// continuation joined first), and quoting picks up after it.
+#[test]
+fn here_documents_end_at_their_delimiter() {
+    assert_eq!(
+        text(&["cat <<-'E F' && echo {}\n\tx\n\tE F\necho {}"], &["a b"]),
+        "cat <<-'E F' && echo 'a b'\n\tx\n\tE F\necho 'a b'"
+    );
+    assert!(text(&["cat <<EOF\nx\\\nEOF\n{}\nEOF"], &["a"]).contains("${brake_v1}"));
+    assert_eq!(text(&["cat <<<", "{}"], &["a b"]), "cat <<< 'a b'");
+}
+
+/// What no quoting can hold is refused, with a one-line reason.
+#[test]
+fn templates_no_quoting_can_hold_are_refused() {
+    assert!(refusal(&["echo", "${}"]).contains("right after a `$`"));
+    assert!(refusal(&["echo", "\"${1}\""]).contains("{1} right after a `$`"));
+    assert!(refusal(&["cat <<'EOF'\n{}\nEOF"]).contains("quoted delimiter"));
+    assert!(refusal(&["cat <<{}"]).contains("delimiter"));
+    assert!(refusal(&["cat <<EOF\n${}\nEOF"]).contains("right after a `$`"));
+    assert!(refusal(&["echo", "hi", "#", "note"]).contains("comment"));
+    assert!(refusal(&["echo", "'a"]).contains("not closed"));
+    assert!(refusal(&["echo", "\"$(x"]).contains("not closed"));
+    // Digits after a `$` are a positional parameter: odd, but never code.
+    assert_eq!(text(&["echo", "${#}"], &["a"]), "echo $7");
+}
