@@ -120,8 +120,11 @@ Replacement strings: {} the input, {.} without extension, {/} basename, {//} dir
 basename without extension, {#} job number, {%} job slot, {1} {2} … one source's value (also \
 {1.} {1/} {1//} {1/.}). Without any, the values are appended. As in GNU parallel, the command's \
 words are joined by spaces into one shell command line (`brake 'gzip -c {} > {}.gz' ::: a`); \
--q keeps each word one argument instead. Values are always shell-quoted: input is never run as \
-shell code. Commands that need no shell are executed directly.
+-q keeps each word one argument instead. Values are always quoted for where they stand (bare, in \
+the command's own quotes, in $(…)), or passed in a variable the line sets first (here-documents, \
+${…}, $((…))): input is never run as shell code. {} in a comment stays as written; a command where no \
+quoting can hold a value ({} right after $, in a <<'EOF' body) is refused. Commands that need no \
+shell are executed directly.
 
 Stopping: the first Ctrl-C (or SIGTERM, SIGHUP) starts no new job and sends running jobs the \
 --termseq; a second Ctrl-C kills them at once. Finished jobs' output is all printed; with \
