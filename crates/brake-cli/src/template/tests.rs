@@ -144,8 +144,8 @@ fn values_inside_the_templates_quotes_stay_data() {
 
 /// A command substitution inside double quotes (`"$(…)"`, `` "`…`" ``) starts a new
 /// command, and a word's trailing backslash escapes the space that joins the next word, not
-/// that word's first character. Values there used to be escaped for the wrong quoting, and
-/// could run code.
+/// that word's first character. Escaped for the quoting around the substitution or for the
+/// next word's first character, values there would run as code.
 #[test]
 fn values_in_substitutions_and_after_a_trailing_backslash_stay_data() {
     let hostile = "x; touch pwned `touch pwned` $(touch pwned) ' \" \\ (";
