@@ -11,10 +11,12 @@
 //! are two presses, never one.
 //!
 //! A signal that comes when the stop has been forcing for a second or more ends the process from
-//! inside the handler with `_exit(128 + signal)`: the last resort for a program wedged so badly
-//! that forcing the stop does not bring it to an exit. Signals that come sooner (a user
-//! hammering Ctrl-C, fifty presses in a tenth of a second) change nothing more, so a run that is
-//! still ending in order gets to print its report.
+//! inside the handler with `_exit(128 + signal)`, however Forcing began (a second signal, the
+//! end of the grace period, or [`Stop::force`]): the last resort for a program wedged so badly
+//! that forcing the stop does not bring it to an exit, such as one whose tokio runtime waits in
+//! its drop for a task stuck in blocking code. Closing the terminal (SIGHUP) counts too.
+//! Signals that come sooner (a user hammering Ctrl-C, fifty presses in a tenth of a second)
+//! change nothing more, so a run that is still ending in order gets to print its report.
 //!
 //! Installing again with another `Stop` routes signals to the new one from then on, and counts
 //! presses afresh; installing the same `Stop` again changes nothing. After
@@ -34,13 +36,13 @@ use std::thread;
 
 use crate::error::Error;
 use crate::first_step;
-use crate::stop::{exit_code_for_signal, Reason, Stop};
+use crate::stop::{exit_code_for_signal, monotonic_ns, Reason, Stop};
 use crate::sync::lock;
 
 /// The signals a [`Stop`] answers to.
 pub const STOP_SIGNALS: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 
-/// Signals since the last install, counted inside the handler for the last-resort exit.
+/// Signals since the last install, counted inside the handler: the first one tells children.
 static HANDLER_COUNT: AtomicUsize = AtomicUsize::new(0);
 
 /// The grace period of the installed stop, its own atomic (null: none installed). A stop with
@@ -48,8 +50,9 @@ static HANDLER_COUNT: AtomicUsize = AtomicUsize::new(0);
 /// SIGKILL. The stop it belongs to is never freed (see [`Stop::install_signals`]).
 static GRACE: AtomicPtr<AtomicU64> = AtomicPtr::new(std::ptr::null_mut());
 
-/// When the forcing signal came (`CLOCK_MONOTONIC`, in nanoseconds; 0: not yet).
-static FORCED_AT_NS: AtomicU64 = AtomicU64::new(0);
+/// When the installed stop began Forcing, its own atomic (null: none installed); see
+/// `Stop::forced_at_cell`. Never freed, like `GRACE`.
+static FORCED_AT: AtomicPtr<AtomicU64> = AtomicPtr::new(std::ptr::null_mut());
 
 /// How long a forced stop has to end the process before a further signal ends it from the
 /// handler.
@@ -90,6 +93,8 @@ impl Stop {
             std::mem::forget(self.clone());
             let grace = self.grace_cell() as *const AtomicU64 as *mut AtomicU64;
             GRACE.store(grace, Ordering::SeqCst);
+            let forced_at = self.forced_at_cell() as *const AtomicU64 as *mut AtomicU64;
+            FORCED_AT.store(forced_at, Ordering::SeqCst);
             *installed = Some(Installed {
                 stop: self.clone(),
                 seen: 0,
@@ -97,7 +102,6 @@ impl Stop {
             EARLY_PHASE.store(std::ptr::null_mut(), Ordering::SeqCst);
             first_step::new_generation();
             HANDLER_COUNT.store(0, Ordering::SeqCst);
-            FORCED_AT_NS.store(0, Ordering::SeqCst);
         }
         Ok(())
     }
@@ -143,6 +147,7 @@ pub fn uninstall_signals() {
     first_step::new_generation();
     EARLY_PHASE.store(std::ptr::null_mut(), Ordering::SeqCst);
     GRACE.store(std::ptr::null_mut(), Ordering::SeqCst);
+    FORCED_AT.store(std::ptr::null_mut(), Ordering::SeqCst);
 }
 
 /// Registers the child behind `pidfd` to get `signal` from the handler of the first stop
@@ -206,32 +211,19 @@ fn setup() -> io::Result<Vec<i32>> {
     Ok(handled)
 }
 
-/// `CLOCK_MONOTONIC` in nanoseconds; async-signal-safe.
-fn monotonic_ns() -> u64 {
-    let mut now = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `now` is a valid, writable timespec on this stack frame; clock_gettime is
-    // async-signal-safe and writes only there.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
-    (now.tv_sec as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(now.tv_nsec as u64)
-}
-
 /// The signal handler's whole work. Must stay async-signal-safe.
 fn on_signal(signal: i32, write_fd: RawFd) {
     let count = HANDLER_COUNT.fetch_add(1, Ordering::SeqCst) + 1;
-    if count == 2 {
-        FORCED_AT_NS.store(monotonic_ns(), Ordering::SeqCst);
-    }
-    if count >= 3 {
-        let forced_at = FORCED_AT_NS.load(Ordering::SeqCst);
-        if forced_at != 0 && monotonic_ns().saturating_sub(forced_at) >= LAST_RESORT_AFTER_NS {
+    let forced_at = forced_at_ns();
+    if forced_at != 0 {
+        if monotonic_ns().saturating_sub(forced_at) >= LAST_RESORT_AFTER_NS {
             signal_hook::low_level::exit(exit_code_for_signal(signal));
         }
         // Already forcing: the watcher has nothing more to do with it.
+        return;
+    }
+    if count >= 3 {
+        // The second signal's forcing is on its way through the watcher.
         return;
     }
     let early = EARLY_PHASE.load(Ordering::SeqCst);
@@ -255,6 +247,19 @@ fn on_signal(signal: i32, write_fd: RawFd) {
     unsafe {
         libc::write(write_fd, (&byte as *const u8).cast(), 1);
     }
+}
+
+/// When the installed stop began Forcing ([`monotonic_ns`]), 0 when it has not or none is
+/// installed. Async-signal-safe: two atomic loads.
+fn forced_at_ns() -> u64 {
+    let forced_at = FORCED_AT.load(Ordering::SeqCst);
+    if forced_at.is_null() {
+        return 0;
+    }
+    // SAFETY: a non-null pointer is the forcing instant of an installed stop, which
+    // `install_signals` leaked so that it lives for the rest of the process. An atomic load
+    // is async-signal-safe.
+    unsafe { &*forced_at }.load(Ordering::SeqCst)
 }
 
 /// Whether the installed stop has no grace period, so that its first signal forces at once.

@@ -72,6 +72,52 @@ fn a_press_a_second_after_forcing_ends_a_wedged_program_at_once() {
 }
 
 #[test]
+fn a_first_press_a_second_after_code_forced_the_stop_ends_the_process() {
+    const NAME: &str = "a_first_press_a_second_after_code_forced_the_stop_ends_the_process";
+    if mode().is_some() {
+        let stop = quiet_stop();
+        stop.install_signals().unwrap();
+        stop.force(); // forcing begun by code, not by a signal
+        println!("ready");
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+    let session = child(NAME, "forced by code");
+    std::thread::sleep(Duration::from_millis(1100));
+    let finished = session
+        .press_until_exit(Duration::from_secs(30), 1, LIMIT)
+        .unwrap();
+    assert_eq!(finished.presses, 1, "{}", finished.output);
+    assert_eq!(finished.status, Status::Exited(130), "{}", finished.output);
+}
+
+#[test]
+fn a_press_a_second_after_the_grace_period_forced_the_stop_ends_the_process() {
+    const NAME: &str = "a_press_a_second_after_the_grace_period_forced_the_stop_ends_the_process";
+    if mode().is_some() {
+        let stop = Stop::new();
+        stop.set_grace(Duration::from_millis(100));
+        stop.install_signals().unwrap();
+        println!("ready");
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+    let mut session = child(NAME, "forced by the grace period");
+    session.press_ctrl_c().unwrap();
+    session
+        .wait_for("brake: grace period over", 1, LIMIT)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    let finished = session
+        .press_until_exit(Duration::from_secs(30), 1, LIMIT)
+        .unwrap();
+    assert_eq!(finished.presses, 2, "{}", finished.output);
+    assert_eq!(finished.status, Status::Exited(130), "{}", finished.output);
+}
+
+#[test]
 fn a_sigint_ignored_at_start_stays_ignored() {
     if mode().is_some() {
         // SAFETY: setting a signal's disposition to SIG_IGN before any handler exists; this is

@@ -38,6 +38,9 @@ struct Inner {
     /// The latest phase whose notice is written and whose listeners have run.
     announced: AtomicU8,
     grace_nanos: AtomicU64,
+    /// When Forcing began, on [`monotonic_ns`]'s clock; 0 until it has. The signal handler
+    /// reads it for the last-resort exit (see `crate::signals`).
+    forced_at_ns: AtomicU64,
     state: Mutex<State>,
     changed: Condvar,
     /// The cancellation tokens of the async side, made on first use (see `tokens.rs`).
@@ -94,6 +97,7 @@ impl Stop {
                 phase: AtomicU8::new(Phase::Running as u8),
                 announced: AtomicU8::new(Phase::Running as u8),
                 grace_nanos: AtomicU64::new(DEFAULT_GRACE.as_nanos() as u64),
+                forced_at_ns: AtomicU64::new(0),
                 state: Mutex::new(State {
                     stopping: None,
                     forcing: None,
@@ -127,6 +131,12 @@ impl Stop {
     /// its first signal. Read with `Relaxed`, like every load of it.
     pub(crate) fn grace_cell(&self) -> &AtomicU64 {
         &self.inner.grace_nanos
+    }
+
+    /// When Forcing began, in [`monotonic_ns`] (0: not yet), for the signal handler: it is
+    /// written before the phase flips, so a handler that sees Forcing sees the instant too.
+    pub(crate) fn forced_at_cell(&self) -> &AtomicU64 {
+        &self.inner.forced_at_ns
     }
 
     /// True when `other` is a clone of this same stop.
@@ -329,6 +339,9 @@ impl Stop {
         state.stopping.get_or_insert(transition);
         if target == Phase::Forcing {
             state.forcing = Some(transition);
+            self.inner
+                .forced_at_ns
+                .store(monotonic_ns().max(1), Ordering::SeqCst);
         }
         self.inner.phase.fetch_max(target as u8, Ordering::SeqCst);
         self.inner.changed.notify_all();
@@ -416,6 +429,20 @@ impl Stop {
             self.force_because(Reason::GraceElapsed);
         }
     }
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds: the clock a signal handler can read. Async-signal-safe.
+pub(crate) fn monotonic_ns() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid, writable timespec on this stack frame; clock_gettime is
+    // async-signal-safe and writes only there.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    (now.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(now.tv_nsec as u64)
 }
 
 /// A listener registered with [`Stop::on_change`] or [`Stop::report_activity`]; dropping it

@@ -56,6 +56,7 @@ mod tests;
 #[cfg(feature = "tokio")]
 mod tokens;
 
+pub(crate) use self::core::monotonic_ns;
 pub use self::core::{Stop, Subscription};
 pub use notice::{ForcedWork, Notice, NoticeEvent, NoticeFn};
 pub use phase::{
