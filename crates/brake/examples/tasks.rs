@@ -13,7 +13,7 @@
 //!   small steps.
 //! * `busy`: a tight loop that never awaits (the seed's `while 1: pass`). It cannot be aborted:
 //!   one Ctrl-C ends the run after the grace period, a second at once; its runtime thread is
-//!   left behind (`shutdown_background`) and ends with the process.
+//!   left behind (`brake::run_async_on`) and ends with the process.
 //! * `sleep`: an interruptible async sleep.
 //!
 //! With `--seconds S` each task ends by itself after S seconds; without it, tasks run until
@@ -97,23 +97,22 @@ fn run(args: &Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     }
     .enable_time()
     .build()?;
-    let report = runtime.block_on(async {
+    // A busy task never reaches an `.await`, so dropping the runtime would wait for it for
+    // ever: the runner never waits past Forcing, and leaves its thread to end with the process.
+    let report = brake::run_async_on(&stop, runtime, async {
         let group = match args.limit {
             Some(limit) => TaskGroup::with_limit(&stop, limit),
             None => TaskGroup::new(&stop),
         };
         for _ in 0..args.tasks {
             // No handles: the report counts every task, and nothing here needs a task's value.
-            group.spawn(task(args.task, length, stop.clone()));
+            group.spawn_with_stop(|stop| task(args.task, length, stop));
         }
         group.join().await
     });
-    // A busy task never reaches an `.await`, so dropping the runtime would wait for it for
-    // ever: leave its thread behind; the process ends it.
-    runtime.shutdown_background();
     say!("{report}");
     say!("main exit");
-    Ok(ExitCode::from(report.exit_code() as u8))
+    Ok(report.to_exit_code())
 }
 
 async fn task(kind: Kind, length: Option<Duration>, stop: Stop) -> TaskResult<()> {

@@ -28,4 +28,7 @@ pub enum Error {
          brake::process::init(&registry) first thing"
     )]
     NotInitialized,
+    /// A tokio runtime could not be built (see [`run_async`](crate::run_async)).
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(#[source] io::Error),
 }

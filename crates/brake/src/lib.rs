@@ -55,6 +55,8 @@ mod outcome;
 pub mod process;
 #[cfg(feature = "rayon")]
 pub mod rayon;
+#[cfg(feature = "tokio")]
+mod runtime;
 pub mod signals;
 mod signame;
 mod stop;
@@ -66,6 +68,8 @@ mod threads;
 
 pub use error::Error;
 pub use outcome::{Outcome, OutcomeKind, Report, TaskError, TaskResult};
+#[cfg(feature = "tokio")]
+pub use runtime::{run_async, run_async_on};
 pub use signame::signal_name;
 pub use stop::{
     exit_code_for_signal, Activity, ForcedWork, Notice, NoticeEvent, NoticeFn, Phase, Reason,

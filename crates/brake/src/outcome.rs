@@ -214,6 +214,21 @@ impl Report {
     }
 }
 
+impl Report {
+    /// [`Report::exit_code`] as the [`ExitCode`](std::process::ExitCode) `main` returns.
+    pub fn to_exit_code(&self) -> std::process::ExitCode {
+        std::process::ExitCode::from(u8::try_from(self.exit_code()).unwrap_or(1))
+    }
+}
+
+/// `main` may return a `Report` (or `Result<Report, E>`): the process then exits with
+/// [`Report::exit_code`] (130 after Ctrl-C). Print the report yourself if you want it shown.
+impl std::process::Termination for Report {
+    fn report(self) -> std::process::ExitCode {
+        self.to_exit_code()
+    }
+}
+
 /// What an in-process pool counts as tasks end: `Done`, `Failed`, `Panicked`, and `Interrupted`
 /// (which takes every other kind a task can return with).
 pub(crate) type EndCounts = [usize; 4];

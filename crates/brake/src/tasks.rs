@@ -14,14 +14,8 @@
 //! * **Forcing**: a running future is dropped at its next `.await` (it is aborted, reported
 //!   `Interrupted`), and `join` and every [`TaskHandle`] return at once.
 //!
-//! A future that is stuck in blocking code (a loop with no `.await`) cannot be aborted: nothing in
-//! tokio can take a thread back from it. The group reports it `Interrupted` and `join` still
-//! returns at Forcing, so the program goes on to exit; but that tokio worker thread stays busy,
-//! and dropping the runtime would wait for it for ever. End such programs with
-//! [`tokio::runtime::Runtime::shutdown_background`] (or `shutdown_timeout`), as the `tasks`
-//! example does, rather than by dropping the runtime (which `#[tokio::main]` does). On a
-//! current-thread runtime a blocking future blocks everything, `join` included: use the
-//! multi-thread runtime when futures may block.
+//! A future stuck in blocking code cannot be aborted; [`TaskGroup`]'s page says what that
+//! means for the program's end, and `runtime.rs` holds the runners that end it anyway.
 //!
 //! # Invariants
 //!
@@ -255,8 +249,20 @@ where
 ///
 /// The group is a handle: clones share the same tasks and counts. Tasks are spawned with
 /// [`tokio::spawn`], so the group must be used inside a runtime (current-thread or multi-thread).
-/// Dropping the group does not cancel its tasks; call [`TaskGroup::join`] for the report. See the
-/// module notes on futures that block without `.await`: they cannot be aborted.
+/// Dropping the group does not cancel its tasks; call [`TaskGroup::join`] for the report.
+///
+/// # Futures that block
+///
+/// A future stuck in blocking code (a loop with no `.await`, a blocking read) cannot be
+/// aborted: nothing in tokio can take a thread back from it. The group reports it
+/// `Interrupted` and `join` still returns at Forcing, but that runtime thread stays busy, and
+/// **dropping the runtime waits for it for ever** — which `#[tokio::main]` does when `main`
+/// returns: the report is printed, then the program hangs. Run such programs with
+/// [`run_async`](crate::run_async) or [`run_async_on`](crate::run_async_on), which never wait
+/// past Forcing; under `#[tokio::main]`, a signal that comes a second or more after Forcing
+/// began ends the process (see [`signals`](crate::signals)). On a current-thread runtime a
+/// blocking future blocks everything, `join` included: use the multi-thread runtime when
+/// futures may block.
 #[derive(Clone)]
 pub struct TaskGroup {
     shared: Arc<GroupCore>,
@@ -330,6 +336,7 @@ impl TaskGroup {
     /// that is reported as interrupted, not failed. Once the stop has begun nothing new starts:
     /// the handle reports [`Outcome::Cancelled`]. Dropping the handle detaches the task; the
     /// report still counts it.
+    #[track_caller]
     pub fn spawn<T, F>(&self, future: F) -> TaskHandle<T>
     where
         T: Send + 'static,
@@ -379,6 +386,30 @@ impl TaskGroup {
             inner: HandleInner::Queued { receiver, state },
             shared: shared.clone(),
         }
+    }
+
+    /// Like [`TaskGroup::spawn`], handing the task the group's [`Stop`] (a clone), as
+    /// [`ThreadPool::submit`](crate::ThreadPool::submit) hands it to a closure:
+    ///
+    /// ```
+    /// # use brake::{Stop, TaskGroup};
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// let group = TaskGroup::new(&Stop::new());
+    /// let handle = group.spawn_with_stop(|stop| async move {
+    ///     stop.check()?; // `?` on `Stopped`: reported interrupted
+    ///     Ok(42)
+    /// });
+    /// assert_eq!(handle.await.done(), Some(42));
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn spawn_with_stop<T, M, F>(&self, make: M) -> TaskHandle<T>
+    where
+        T: Send + 'static,
+        M: FnOnce(Stop) -> F,
+        F: Future<Output = TaskResult<T>> + Send + 'static,
+    {
+        self.spawn(make(self.shared.stop.clone()))
     }
 
     /// Waits for the run to end and reports how every task spawned so far ended.

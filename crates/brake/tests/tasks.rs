@@ -132,6 +132,63 @@ fn an_uninterrupted_run_exits_0_with_every_task_done() {
     assert!(!finished.output.contains("brake:"), "{}", finished.output);
 }
 
+/// The `tokio_main` example after one press: its report printed, its blocked task's thread
+/// holding `#[tokio::main]`'s runtime drop, and the stop forcing for more than a second.
+fn tokio_main_hanging_in_its_runtime_drop() -> Session {
+    let mut session =
+        Session::spawn(Command::new(example_path("tokio_main"))).expect("start the example");
+    session.wait_for("task started", 4, LIMIT).unwrap();
+    session.press_ctrl_c().unwrap();
+    // The grace period (2 s) ends in Forcing; the report comes after.
+    session.wait_for("main exit", 1, LIMIT).unwrap();
+    std::thread::sleep(Duration::from_millis(1200));
+    session
+}
+
+#[test]
+fn a_tokio_main_hanging_in_its_runtime_drop_ends_on_a_press_after_forcing() {
+    let session = tokio_main_hanging_in_its_runtime_drop();
+    let token = session.marker().to_owned();
+    // The first call sees the program still there, and presses once more.
+    let finished = session
+        .press_until_exit(Duration::from_secs(30), 1, LIMIT)
+        .unwrap();
+    assert_eq!(finished.presses, 2, "{}", finished.output);
+    // The second press is echoed after `main exit`: the program was still there for it.
+    assert_eq!(
+        finished.status,
+        brake_testkit::Status::Exited(130),
+        "{}",
+        finished.output
+    );
+    assert!(
+        finished.output.contains("main exit\n^C"),
+        "{}",
+        finished.output
+    );
+    assert!(finished.survivors.is_empty(), "{:?}", finished.survivors);
+    assert!(brake_testkit::marked_processes(&token).is_empty());
+    assert!(finished
+        .output
+        .contains("brake: grace period over, forcing stop — 1 still running"));
+    assert!(finished.since_first_stop.unwrap() < Duration::from_secs(60));
+}
+
+#[test]
+fn a_tokio_main_hanging_in_its_runtime_drop_ends_when_its_terminal_closes() {
+    let session = tokio_main_hanging_in_its_runtime_drop();
+    let token = session.marker().to_owned();
+    let finished = session.hang_up(LIMIT).unwrap();
+    assert_eq!(
+        finished.status,
+        brake_testkit::Status::Exited(128 + libc::SIGHUP),
+        "{}",
+        finished.output
+    );
+    assert!(finished.survivors.is_empty(), "{:?}", finished.survivors);
+    assert!(brake_testkit::marked_processes(&token).is_empty());
+}
+
 // ---- In process, on both runtime flavours ----
 
 fn quiet() -> Stop {
