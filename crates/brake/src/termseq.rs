@@ -100,6 +100,18 @@ impl TermSeq {
             .fold(Duration::ZERO, Duration::saturating_add)
     }
 
+    /// `signal`, then a wait that only the child's end or a forced stop ends, then `SIGKILL`:
+    /// a sequence whose timing is the stop's grace period.
+    pub(crate) fn until_forced(signal: i32) -> TermSeq {
+        TermSeq {
+            steps: vec![
+                TermStep::Signal(signal),
+                TermStep::Wait(Duration::MAX),
+                TermStep::Signal(libc::SIGKILL),
+            ],
+        }
+    }
+
     /// The index in [`steps`](TermSeq::steps) of the final `SIGKILL`, where a forced stop jumps.
     pub(crate) fn kill_step(&self) -> usize {
         self.steps

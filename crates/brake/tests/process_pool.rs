@@ -71,6 +71,10 @@ static SLOW_PID: Task<(), u32> = Task::new("slow-pid", |_, ()| {
     std::thread::sleep(Duration::from_millis(200));
     Ok(std::process::id())
 });
+/// Never returns, whatever the stop says.
+static IGNORES_STOP: Task<(), ()> = Task::new("ignores-stop", |_, ()| loop {
+    std::thread::sleep(Duration::from_millis(10));
+});
 /// Runs until the worker's stop, then says it was interrupted.
 static UNTIL_STOPPED: Task<u32, ()> = Task::new("until-stopped", |stop, _| until_stopped(stop));
 
@@ -104,6 +108,7 @@ fn registry() -> Registry {
         .and_then(|r| r.register(&SLOW_PID))
         .and_then(|r| r.register(&UNTIL_STOPPED))
         .and_then(|r| r.register(&FIRST_THEN_UNTIL_STOPPED))
+        .and_then(|r| r.register(&IGNORES_STOP))
         .expect("distinct names");
     registry
 }
@@ -442,6 +447,31 @@ fn a_stop_cancels_queued_tasks_and_keeps_finished_ones() {
         k,
         OutcomeKind::Done | OutcomeKind::Cancelled | OutcomeKind::Interrupted
     )));
+}
+
+#[test]
+fn a_busy_worker_is_killed_when_the_stops_grace_period_ends() {
+    const NAME: &str = "a_busy_worker_is_killed_when_the_stops_grace_period_ends";
+    let registry = registry();
+    init(&registry);
+    let stop = quiet_stop();
+    let pool = pool_for(NAME, &stop, &registry, 1);
+    assert_eq!(pool.submit(&SQUARE, &3).wait().done(), Some(9));
+    // Set after the pool is built: read when the stop begins.
+    stop.set_grace(Duration::from_secs(5));
+    let stuck = pool.submit(&IGNORES_STOP, &());
+    std::thread::sleep(Duration::from_millis(300));
+    let began = Instant::now();
+    stop.request(Reason::Requested);
+    let report = pool.join();
+    let took = began.elapsed();
+    assert!(
+        took >= Duration::from_millis(4_800),
+        "killed after {took:?}"
+    );
+    assert!(took < Duration::from_secs(60), "killed after {took:?}");
+    assert_eq!(stuck.wait().kind(), OutcomeKind::Interrupted);
+    assert_eq!((report.done, report.interrupted), (1, 1));
 }
 
 /// True while `pid` is a live process (not a zombie).

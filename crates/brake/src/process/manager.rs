@@ -66,7 +66,8 @@ pub(crate) struct Settings {
     pub(crate) workers: usize,
     pub(crate) max_tasks_per_worker: Option<usize>,
     pub(crate) worker_args: Option<Vec<String>>,
-    pub(crate) termseq: TermSeq,
+    /// `None`: SIGINT on a stop, SIGKILL when it is forced (see `Builder::termseq`).
+    pub(crate) termseq: Option<TermSeq>,
 }
 
 /// What the manager reacts to.
@@ -470,7 +471,11 @@ impl Manager {
             command.pre_exec(move || place_fds(fds));
         }
         let options = ChildOptions {
-            termseq: self.settings.termseq.clone(),
+            termseq: self
+                .settings
+                .termseq
+                .clone()
+                .unwrap_or_else(|| TermSeq::until_forced(libc::SIGINT)),
             ..ChildOptions::default()
         };
         // The hello goes into the pipe before the worker exists, so the worker never waits

@@ -33,15 +33,16 @@ pub struct Builder {
 }
 
 impl Builder {
-    /// A pool of `workers` processes, replaced only when they die, sent the default
-    /// termination sequence on a stop, and started with this program's own arguments.
+    /// A pool of `workers` processes, replaced only when they die, sent SIGINT on a stop and
+    /// SIGKILL when the stop's grace period is over, and started with this program's own
+    /// arguments.
     pub fn new(workers: usize) -> Builder {
         Builder {
             settings: Settings {
                 workers,
                 max_tasks_per_worker: None,
                 worker_args: None,
-                termseq: TermSeq::default(),
+                termseq: None,
             },
         }
     }
@@ -64,9 +65,12 @@ impl Builder {
         self
     }
 
-    /// The signals and waits busy workers get on a stop (default `INT,2000,TERM,1000,KILL`).
+    /// The signals and waits busy workers get on a stop. Without it, a busy worker gets
+    /// SIGINT when stopping begins and SIGKILL when the stop is forced, so its timing is the
+    /// stop's grace period ([`Stop::set_grace`]); with it, this sequence's own waits count,
+    /// and a forced stop still jumps to its final SIGKILL.
     pub fn termseq(mut self, termseq: TermSeq) -> Builder {
-        self.settings.termseq = termseq;
+        self.settings.termseq = Some(termseq);
         self
     }
 

@@ -199,6 +199,10 @@ impl Stop {
     /// Sets the grace period; it is read when stopping begins. `Duration::MAX` (or anything past
     /// 584 years) means stopping is never forced by time, only by a second signal or
     /// [`Stop::force`]; zero means stopping forces at once.
+    ///
+    /// Process-pool workers follow it too: SIGINT when stopping begins, SIGKILL at Forcing,
+    /// unless the pool's [`Builder::termseq`](crate::process::Builder::termseq) sets a
+    /// sequence of its own.
     pub fn set_grace(&self, grace: Duration) {
         let nanos = u64::try_from(grace.as_nanos()).unwrap_or(u64::MAX);
         self.inner.grace_nanos.store(nanos, Ordering::Relaxed);
