@@ -68,7 +68,7 @@ fn main() {
         // Python's default chunk size for Pool.map: len / (4 × workers), rounded up.
         let chunk = TASKS.div_ceil(4 * WORKERS as u64) as usize;
         let total2: u64 = pool
-            .map_chunked(&SQUARE, 0..TASKS, chunk, 2 * WORKERS)
+            .map_chunked(0..TASKS, chunk, 2 * WORKERS, &SQUARE)
             .filter_map(|o| o.done())
             .sum();
         map.push(start.elapsed());

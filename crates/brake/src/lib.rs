@@ -67,7 +67,7 @@ mod termseq;
 mod threads;
 
 pub use error::Error;
-pub use outcome::{Outcome, OutcomeKind, Report, TaskError, TaskResult};
+pub use outcome::{Outcome, OutcomeError, OutcomeKind, Report, TaskError, TaskResult};
 #[cfg(feature = "tokio")]
 pub use runtime::{run_async, run_async_on};
 pub use signame::signal_name;
@@ -78,4 +78,4 @@ pub use stop::{
 #[cfg(feature = "tokio")]
 pub use tasks::{TaskGroup, TaskHandle};
 pub use termseq::{TermSeq, TermSeqError, TermStep};
-pub use threads::{Handle, Map, ThreadPool};
+pub use threads::{Handle, Map, MapUnordered, ThreadPool};

@@ -61,6 +61,30 @@ impl<T> Outcome<T> {
         }
     }
 
+    /// `Ok(value)` for `Done`, the way it did not finish otherwise: for `?` in code that
+    /// handles one outcome at a time.
+    ///
+    /// ```
+    /// use brake::{Outcome, OutcomeError};
+    ///
+    /// fn first_line(outcome: Outcome<String>) -> Result<usize, Box<dyn std::error::Error>> {
+    ///     Ok(outcome.into_result()?.len())
+    /// }
+    /// assert_eq!(first_line(Outcome::Done("abc".into())).unwrap(), 3);
+    /// let err = first_line(Outcome::Cancelled).unwrap_err();
+    /// assert_eq!(err.to_string(), "not started: a stop came first");
+    /// ```
+    pub fn into_result(self) -> Result<T, OutcomeError> {
+        match self {
+            Outcome::Done(value) => Ok(value),
+            Outcome::Failed(err) => Err(OutcomeError::Failed(err)),
+            Outcome::Panicked(message) => Err(OutcomeError::Panicked(message)),
+            Outcome::Cancelled => Err(OutcomeError::Cancelled),
+            Outcome::Interrupted => Err(OutcomeError::Interrupted),
+            Outcome::Killed(signal) => Err(OutcomeError::Killed(signal)),
+        }
+    }
+
     /// The outcome of a task body's return value: `Err(Stopped)` means the task noticed the stop
     /// and returned early, which is an interruption, not a failure.
     pub(crate) fn from_result(result: Result<T, TaskError>) -> Self {
@@ -68,6 +92,64 @@ impl<T> Outcome<T> {
             Ok(value) => Outcome::Done(value),
             Err(err) if err.is_stopped() => Outcome::Interrupted,
             Err(err) => Outcome::Failed(err),
+        }
+    }
+}
+
+/// Why a task gave no value: every [`Outcome`] but `Done`, as a `std::error::Error`
+/// (see [`Outcome::into_result`]). A failure's own error is its [`source`](StdError::source).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum OutcomeError {
+    /// See [`Outcome::Failed`].
+    Failed(TaskError),
+    /// See [`Outcome::Panicked`].
+    Panicked(String),
+    /// See [`Outcome::Cancelled`].
+    Cancelled,
+    /// See [`Outcome::Interrupted`].
+    Interrupted,
+    /// See [`Outcome::Killed`].
+    Killed(i32),
+}
+
+impl OutcomeError {
+    /// Which kind of ending this is.
+    pub fn kind(&self) -> OutcomeKind {
+        match self {
+            OutcomeError::Failed(_) => OutcomeKind::Failed,
+            OutcomeError::Panicked(_) => OutcomeKind::Panicked,
+            OutcomeError::Cancelled => OutcomeKind::Cancelled,
+            OutcomeError::Interrupted => OutcomeKind::Interrupted,
+            OutcomeError::Killed(_) => OutcomeKind::Killed,
+        }
+    }
+
+    /// True for the two faces of a stop: `Cancelled` and `Interrupted`.
+    pub fn is_stop(&self) -> bool {
+        matches!(self, OutcomeError::Cancelled | OutcomeError::Interrupted)
+    }
+}
+
+impl fmt::Display for OutcomeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OutcomeError::Failed(err) => write!(f, "failed: {err}"),
+            OutcomeError::Panicked(message) => write!(f, "panicked: {message}"),
+            OutcomeError::Cancelled => f.write_str("not started: a stop came first"),
+            OutcomeError::Interrupted => f.write_str("interrupted by a stop"),
+            OutcomeError::Killed(signal) => {
+                write!(f, "killed by {}", crate::signame::signal_name(*signal))
+            }
+        }
+    }
+}
+
+impl StdError for OutcomeError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match self {
+            OutcomeError::Failed(err) => Some(err.as_error()),
+            _ => None,
         }
     }
 }
@@ -115,6 +197,25 @@ impl TaskError {
     /// The underlying error.
     pub fn as_error(&self) -> &(dyn StdError + Send + Sync + 'static) {
         &*self.inner
+    }
+
+    /// The underlying error, owned.
+    pub fn into_inner(self) -> Box<dyn StdError + Send + Sync + 'static> {
+        self.inner
+    }
+}
+
+/// `?` on a [`TaskResult`] in a function that returns `Box<dyn Error + Send + Sync>`.
+impl From<TaskError> for Box<dyn StdError + Send + Sync + 'static> {
+    fn from(err: TaskError) -> Self {
+        err.inner
+    }
+}
+
+/// `?` on a [`TaskResult`] in a function that returns `Box<dyn Error>`.
+impl From<TaskError> for Box<dyn StdError + 'static> {
+    fn from(err: TaskError) -> Self {
+        err.inner
     }
 }
 
@@ -345,6 +446,47 @@ mod tests {
         report.record(OutcomeKind::Panicked);
         assert_eq!(report.exit_code(), 1);
         assert!(!report.is_success());
+    }
+
+    #[test]
+    fn outcomes_fit_question_mark_code() {
+        fn total(outcomes: Vec<Outcome<u32>>) -> Result<u32, Box<dyn StdError + Send + Sync>> {
+            let mut sum = 0;
+            for outcome in outcomes {
+                sum += outcome.into_result()?;
+            }
+            Ok(sum)
+        }
+        fn task() -> Result<(), Box<dyn StdError>> {
+            let result: TaskResult<()> = Err(TaskError::msg("disk full"));
+            result?;
+            Ok(())
+        }
+        assert_eq!(total(vec![Outcome::Done(1), Outcome::Done(2)]).unwrap(), 3);
+        let failed = total(vec![Outcome::Failed(TaskError::msg("disk full"))]).unwrap_err();
+        assert_eq!(failed.to_string(), "failed: disk full");
+        assert_eq!(failed.source().unwrap().to_string(), "disk full");
+        let killed = Outcome::<()>::Killed(libc::SIGKILL)
+            .into_result()
+            .unwrap_err();
+        assert_eq!(killed.to_string(), "killed by SIGKILL");
+        assert!(Outcome::<()>::Interrupted
+            .into_result()
+            .unwrap_err()
+            .is_stop());
+        assert_eq!(task().unwrap_err().to_string(), "disk full");
+    }
+
+    #[test]
+    fn a_report_is_what_main_returns() {
+        use std::process::{ExitCode, Termination};
+        let report = Report {
+            stopped_by: Some(Reason::Signal(libc::SIGINT)),
+            ..Report::default()
+        };
+        assert_eq!(report.to_exit_code(), ExitCode::from(130));
+        assert_eq!(report.report(), ExitCode::from(130));
+        assert_eq!(Report::default().report(), ExitCode::SUCCESS);
     }
 
     #[test]

@@ -61,10 +61,11 @@ use crate::sync::{lock, wait};
 /// # Ok::<(), brake::Error>(())
 /// ```
 ///
-/// Dropping the pool does not wait: queued tasks still run, and the workers exit once the queue
-/// is empty. Call [`ThreadPool::join`] to wait and get the report. Once stopping, each worker
-/// exits as soon as its task returns (a stopped pool runs nothing again), and the closures
-/// still queued are dropped when the pool is.
+/// Dropping the pool cancels the tasks that have not started (their handles report
+/// `Cancelled`) and waits for the running ones to return, never past Forcing; the workers then
+/// exit. [`ProcessPool`](crate::process::ProcessPool) does the same. Call [`ThreadPool::join`]
+/// first to run everything submitted and get the report. Once stopping, each worker exits as
+/// soon as its task returns (a stopped pool runs nothing again).
 pub struct ThreadPool {
     shared: Arc<PoolCore>,
     sender: Sender<QueueEntry>,
@@ -84,6 +85,9 @@ struct PoolCore {
     submitted: CachePadded<AtomicUsize>,
     /// Threads blocked in `join`.
     joining: CachePadded<AtomicUsize>,
+    /// The pool was dropped: no queued task starts, as after a stop (invariant 1 holds for it
+    /// as for the stop's phase).
+    closed: AtomicBool,
     tallies: Box<[CachePadded<Tally>]>,
     lock: Mutex<()>,
     wake: Condvar,
@@ -114,6 +118,22 @@ impl PoolCore {
         wait(&self.wake, guard)
     }
 
+    /// The stop's phase, raised to Stopping once the pool is dropped: what a queued task's
+    /// handle goes by.
+    fn phase(&self) -> Phase {
+        let phase = self.stop.phase();
+        if self.closed.load(SeqCst) {
+            phase.max(Phase::Stopping)
+        } else {
+            phase
+        }
+    }
+
+    /// No queued task may start: the stop has begun or the pool was dropped.
+    fn refusing(&self) -> bool {
+        self.stop.is_stopping() || self.closed.load(SeqCst)
+    }
+
     fn finished(&self) -> usize {
         self.tallies
             .iter()
@@ -133,7 +153,7 @@ impl PoolCore {
 
     /// The condition `join` waits for, in the phase it is in.
     fn run_over(&self, queue: &Receiver<QueueEntry>) -> bool {
-        match self.stop.phase() {
+        match self.phase() {
             Phase::Forcing => true,
             Phase::Stopping => self.gate_empty(),
             // A task still queued is a task not finished: no need to add up the tallies.
@@ -183,6 +203,7 @@ impl ThreadPool {
             created: Instant::now(),
             submitted: CachePadded::new(AtomicUsize::new(0)),
             joining: CachePadded::new(AtomicUsize::new(0)),
+            closed: AtomicBool::new(false),
             tallies: (0..workers).map(|_| CachePadded::default()).collect(),
             lock: Mutex::new(()),
             wake: Condvar::new(),
@@ -315,6 +336,41 @@ impl ThreadPool {
         }
     }
 
+    /// Runs `task` over `inputs`, yielding each outcome as soon as it is known, with the index
+    /// of its input (0 for the first), at most twice the number of workers in flight. A slow
+    /// input holds back no other.
+    ///
+    /// Once the stop has begun no further input is taken: the outcomes of the inputs in flight
+    /// follow (`Cancelled` for those not started), then the iterator ends; the inputs never
+    /// taken are left in [`MapUnordered::into_remaining`]. The same call as
+    /// [`ProcessPool::map_unordered`](crate::process::ProcessPool::map_unordered).
+    ///
+    /// ```
+    /// # use brake::{Stop, ThreadPool};
+    /// let pool = ThreadPool::new(&Stop::new(), 2)?;
+    /// let files = ["a.txt", "b.txt", "c.txt"];
+    /// for (index, outcome) in pool.map_unordered(files, |_stop, name| Ok(name.len())) {
+    ///     println!("{}: {:?}", files[index], outcome.into_result());
+    /// }
+    /// # Ok::<(), brake::Error>(())
+    /// ```
+    pub fn map_unordered<I, T, F>(&self, inputs: I, task: F) -> MapUnordered<'_, I::IntoIter, T, F>
+    where
+        I: IntoIterator,
+        I::Item: Send + 'static,
+        T: Send + 'static,
+        F: Fn(&Stop, I::Item) -> TaskResult<T> + Send + Sync + 'static,
+    {
+        MapUnordered {
+            pool: self,
+            inputs: inputs.into_iter(),
+            next_index: 0,
+            task: Arc::new(task),
+            window: Vec::new(),
+            in_flight: (self.workers * 2).max(1),
+        }
+    }
+
     /// Waits for the run to end and reports how every task submitted so far ended.
     ///
     /// Returns when every task has finished; or, once stopping, as soon as no task is running
@@ -334,6 +390,24 @@ impl ThreadPool {
     }
 }
 
+impl Drop for ThreadPool {
+    /// Cancels the tasks that have not started and waits for the running ones to return, or
+    /// for the stop to be forced.
+    fn drop(&mut self) {
+        let shared = &self.shared;
+        shared.closed.store(true, SeqCst);
+        shared.joining.fetch_add(1, SeqCst);
+        let mut guard = lock(&shared.lock);
+        // Handles blocked on a queued task now see it cancelled.
+        shared.wake.notify_all();
+        while !(shared.stop.is_forcing() || shared.gate_empty()) {
+            guard = shared.wait(guard);
+        }
+        drop(guard);
+        shared.joining.fetch_sub(1, SeqCst);
+    }
+}
+
 impl fmt::Debug for ThreadPool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ThreadPool")
@@ -348,7 +422,7 @@ fn work(shared: &PoolCore, index: usize, receiver: &Receiver<QueueEntry>) {
     let tally = &shared.tallies[index];
     for entry in receiver {
         tally.inside.store(true, SeqCst);
-        if shared.stop.is_stopping() {
+        if shared.refusing() {
             shared.leave_gate(tally, receiver);
             if let QueueEntry::Handled(task) = entry {
                 task.cancel(shared);
@@ -524,11 +598,11 @@ impl<T> Handle<T> {
     pub fn wait(self) -> Outcome<T> {
         let shared = &self.shared;
         loop {
-            if let Some(outcome) = self.task.take(shared.stop.phase()) {
+            if let Some(outcome) = self.task.take(shared.phase()) {
                 return outcome;
             }
             let guard = lock(&shared.lock);
-            if !self.task.ready_or_waited(shared.stop.phase()) {
+            if !self.task.ready_or_waited(shared.phase()) {
                 drop(shared.wait(guard));
             }
         }
@@ -588,3 +662,69 @@ where
 
 #[cfg(test)]
 mod tests;
+
+/// The iterator returned by [`ThreadPool::map_unordered`]: `(input index, outcome)` pairs in
+/// the order the outcomes are known.
+pub struct MapUnordered<'pool, I: Iterator, T, F> {
+    pool: &'pool ThreadPool,
+    inputs: I,
+    /// The index of the next input taken.
+    next_index: usize,
+    task: Arc<F>,
+    /// Inputs in flight, with their index.
+    window: Vec<(usize, Handle<T>)>,
+    in_flight: usize,
+}
+
+impl<I: Iterator, T, F> MapUnordered<'_, I, T, F> {
+    /// The inputs never taken (all of them after a stop, none after a full run).
+    pub fn into_remaining(self) -> I {
+        self.inputs
+    }
+}
+
+impl<I, T, F> Iterator for MapUnordered<'_, I, T, F>
+where
+    I: Iterator,
+    I::Item: Send + 'static,
+    T: Send + 'static,
+    F: Fn(&Stop, I::Item) -> TaskResult<T> + Send + Sync + 'static,
+{
+    type Item = (usize, Outcome<T>);
+
+    fn next(&mut self) -> Option<(usize, Outcome<T>)> {
+        while self.window.len() < self.in_flight && !self.pool.stop().is_stopping() {
+            let Some(input) = self.inputs.next() else {
+                break;
+            };
+            let task = self.task.clone();
+            let handle = self.pool.submit(move |stop| task(stop, input));
+            self.window.push((self.next_index, handle));
+            self.next_index += 1;
+        }
+        let shared = &self.pool.shared;
+        loop {
+            if self.window.is_empty() {
+                return None;
+            }
+            let phase = shared.phase();
+            for at in 0..self.window.len() {
+                if let Some(outcome) = self.window[at].1.task.take(phase) {
+                    let (index, _) = self.window.swap_remove(at);
+                    return Some((index, outcome));
+                }
+            }
+            // As in `Handle::wait`: every task in the window is marked waited for under the
+            // pool's lock, so whichever settles first wakes this thread.
+            let guard = lock(&shared.lock);
+            let phase = shared.phase();
+            let mut ready = false;
+            for (_, handle) in &self.window {
+                ready |= handle.task.ready_or_waited(phase);
+            }
+            if !ready {
+                drop(shared.wait(guard));
+            }
+        }
+    }
+}

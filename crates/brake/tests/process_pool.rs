@@ -151,7 +151,7 @@ fn tasks_run_in_worker_processes_and_values_come_back() {
         .collect();
     assert_eq!(squares, (0..50u64).map(|n| n * n).collect::<Vec<_>>());
     let mapped: Vec<u64> = pool
-        .map(&SQUARE, 0..1000u64, 8)
+        .map_bounded(0..1000u64, 8, &SQUARE)
         .filter_map(Outcome::done)
         .collect();
     assert_eq!(mapped.len(), 1000);
@@ -168,7 +168,7 @@ fn chunked_map_keeps_input_order() {
     let stop = quiet_stop();
     let pool = pool_for("chunked_map_keeps_input_order", &stop, &registry, 2);
     let squares: Vec<u64> = pool
-        .map_chunked(&SQUARE, 0..10_000u64, 100, 4)
+        .map_chunked(0..10_000u64, 100, 4, &SQUARE)
         .filter_map(Outcome::done)
         .collect();
     assert_eq!(squares, (0..10_000u64).map(|n| n * n).collect::<Vec<_>>());
@@ -183,7 +183,7 @@ fn slow_tasks_after_tiny_ones_are_spread_over_every_worker() {
     let pool = pool_for(test, &stop, &registry, 2);
     // Thousands of tiny tasks teach the pool to send many at a time...
     assert_eq!(
-        pool.map(&SQUARE, 0..5000u64, 64)
+        pool.map_bounded(0..5000u64, 64, &SQUARE)
             .filter(Outcome::is_done)
             .count(),
         5000
@@ -241,7 +241,7 @@ fn a_stop_inside_a_chunk_cancels_the_rest_of_it() {
         &registry,
         2,
     );
-    let mut map = pool.map_chunked(&UNTIL_STOPPED, 0..100u32, 10, 4);
+    let mut map = pool.map_chunked(0..100u32, 10, 4, &UNTIL_STOPPED);
     let stopper = {
         let stop = stop.clone();
         std::thread::spawn(move || {
@@ -289,7 +289,7 @@ fn a_finished_value_arrives_while_the_next_task_of_its_chunk_runs() {
             }
         })
     };
-    let mut map = pool.map_chunked(&FIRST_THEN_UNTIL_STOPPED, 0..2u32, 2, 1);
+    let mut map = pool.map_chunked(0..2u32, 2, 1, &FIRST_THEN_UNTIL_STOPPED);
     assert_eq!(map.next().and_then(Outcome::done), Some(7));
     assert!(
         !stop.is_stopping(),
@@ -472,6 +472,58 @@ fn a_busy_worker_is_killed_when_the_stops_grace_period_ends() {
     assert!(took < Duration::from_secs(60), "killed after {took:?}");
     assert_eq!(stuck.wait().kind(), OutcomeKind::Interrupted);
     assert_eq!((report.done, report.interrupted), (1, 1));
+}
+
+/// Sleeps `n` milliseconds, then returns `n`.
+static SLEEP_MS: Task<u64, u64> = Task::new("sleep-ms", |_, n| {
+    std::thread::sleep(Duration::from_millis(n));
+    Ok(n)
+});
+
+#[test]
+fn map_unordered_yields_outcomes_as_they_come_with_their_input() {
+    const NAME: &str = "map_unordered_yields_outcomes_as_they_come_with_their_input";
+    let mut registry = registry();
+    registry.register(&SLEEP_MS).unwrap();
+    init(&registry);
+    let stop = quiet_stop();
+    let pool = pool_for(NAME, &stop, &registry, 2);
+    let inputs = [600u64, 10, 20, 30];
+    let arrived: Vec<(usize, u64)> = pool
+        .map_unordered(inputs, &SLEEP_MS)
+        .map(|(index, outcome)| (index, outcome.into_result().unwrap()))
+        .collect();
+    // The slow first input comes last; each value names its input.
+    assert_eq!(arrived.last(), Some(&(0, 600)), "{arrived:?}");
+    assert!(arrived.iter().all(|&(index, value)| inputs[index] == value));
+    assert_eq!(pool.join().done, 4);
+}
+
+#[test]
+fn a_dropped_pool_cancels_what_has_not_started() {
+    const NAME: &str = "a_dropped_pool_cancels_what_has_not_started";
+    let mut registry = registry();
+    registry.register(&SLEEP_MS).unwrap();
+    init(&registry);
+    let stop = quiet_stop();
+    let pool = pool_for(NAME, &stop, &registry, 1);
+    let handles: Vec<_> = (0..40).map(|_| pool.submit(&SLEEP_MS, &100)).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let began = Instant::now();
+    drop(pool);
+    assert!(
+        began.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        began.elapsed()
+    );
+    let kinds: Vec<OutcomeKind> = handles.into_iter().map(|h| h.wait().kind()).collect();
+    let done = kinds.iter().filter(|k| **k == OutcomeKind::Done).count();
+    let cancelled = kinds
+        .iter()
+        .filter(|k| **k == OutcomeKind::Cancelled)
+        .count();
+    assert!((1..10).contains(&done), "{kinds:?}");
+    assert_eq!(done + cancelled, 40, "{kinds:?}");
 }
 
 /// True while `pid` is a live process (not a zombie).

@@ -274,6 +274,25 @@ impl Ledger {
         taken
     }
 
+    /// Takes the first item of whichever of `mailboxes` has one (its position in the slice,
+    /// and what [`Ledger::take`] gives), waiting until one does; `None` once the stopped run is
+    /// settled without any.
+    pub(crate) fn take_any(&self, mailboxes: &[&Mailbox]) -> Option<(usize, Taken)> {
+        let mut found = None;
+        let look = |found: &mut Option<(usize, Taken)>| {
+            *found = mailboxes
+                .iter()
+                .enumerate()
+                .find_map(|(at, mailbox)| Some((at, mailbox.take_from(0)?)));
+            found.is_some()
+        };
+        if !look(&mut found) {
+            // Lock order: the condition takes the mailboxes' locks under the state lock.
+            self.wait_until(|_| look(&mut found));
+        }
+        found
+    }
+
     /// Blocks until `done` holds for the state (checked under the lock), or the stopped run has
     /// been settled.
     fn wait_until(&self, mut done: impl FnMut(&State) -> bool) {

@@ -78,7 +78,7 @@ pub(crate) enum Event {
     WorkerGone(u64),
     /// The stop moved; the manager's loop looks at the phase itself.
     PhaseChanged,
-    /// The pool was dropped: run the queue out, then let the workers go.
+    /// The pool was dropped: cancel what has not started, then let the workers go.
     Close,
 }
 
@@ -245,7 +245,19 @@ impl Manager {
             Event::Reply(worker, Reply::Results(results)) => self.on_results(worker, results),
             Event::WorkerGone(worker) => self.on_worker_gone(worker),
             Event::PhaseChanged => {}
-            Event::Close => self.closing = true,
+            Event::Close => self.close(),
+        }
+    }
+
+    /// The pool was dropped: what has not started never will. Queued batches are cancelled,
+    /// and every worker's request pipe is closed: an idle worker exits, a busy one cancels
+    /// what it holds and exits after its task.
+    fn close(&mut self) {
+        self.closing = true;
+        self.queued = 0;
+        cancel_batches(&self.ledger, std::mem::take(&mut self.queue));
+        for worker in self.workers.values_mut() {
+            worker.requests = None;
         }
     }
 
@@ -394,7 +406,7 @@ impl Manager {
         // cancelled by a stop, otherwise queued again.
         let unstarted = settle_running(&self.ledger, &mut worker, running);
         for batch in unstarted.into_iter().rev() {
-            if stopping {
+            if stopping || self.closing {
                 cancel_batch(&self.ledger, batch);
             } else {
                 self.queued += batch.len();
@@ -402,7 +414,7 @@ impl Manager {
             }
         }
         self.update_busy();
-        if !worker.ready && !stopping {
+        if !worker.ready && !stopping && !self.closing {
             self.fail_start(format!(
                 "a worker process ended before the handshake ({}); does main call \
                  brake::process::init(&registry) first thing?",
@@ -523,7 +535,7 @@ impl Manager {
         Ok(())
     }
 
-    /// The pool was dropped and its work is done: close every pipe, wait for the workers to
+    /// The pool was dropped and its running tasks are done: close every pipe, wait for the workers to
     /// go, sweep what escaped.
     fn release_idle(&mut self) {
         for worker in self.workers.values_mut() {

@@ -32,6 +32,6 @@ mod task;
 mod wire;
 mod worker;
 
-pub use pool::{Builder, Handle, Map, ProcessPool};
+pub use pool::{Builder, Handle, Map, MapUnordered, ProcessPool};
 pub use task::{Registry, Task};
 pub use worker::{init, WORKER_VAR};

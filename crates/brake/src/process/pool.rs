@@ -91,9 +91,12 @@ impl Builder {
 ///
 /// Tiny tasks are sent to a worker several at a time, so that the pipe's round trip is not paid
 /// once per task; tasks of a millisecond or more go one at a time. Results come back in blocks:
-/// a result waits at most a millisecond for others to share its frame. Dropping the pool runs
-/// the queued tasks out and waits for the workers to exit (see
-/// [`Drop`](#impl-Drop-for-ProcessPool)).
+/// a result waits at most a millisecond for others to share its frame.
+///
+/// Dropping the pool cancels the tasks that have not started (their handles report
+/// `Cancelled`), lets the running ones finish and waits for the workers to exit, never past a
+/// stop (see [`Drop`](#impl-Drop-for-ProcessPool)); [`ThreadPool`](crate::ThreadPool) does the
+/// same. Call [`ProcessPool::join`] first to run everything submitted.
 pub struct ProcessPool {
     ledger: Arc<Ledger>,
     events: Sender<Event>,
@@ -211,33 +214,45 @@ impl ProcessPool {
         mailbox
     }
 
+    /// Runs `task` over `inputs`, yielding outcomes in input order, with at most twice the
+    /// number of workers in flight. See [`ProcessPool::map_bounded`]; the same call as
+    /// [`ThreadPool::map`](crate::ThreadPool::map).
+    pub fn map<A, R, I>(&self, inputs: I, task: &'static Task<A, R>) -> Map<'_, A, R, I::IntoIter>
+    where
+        A: Serialize,
+        R: DeserializeOwned,
+        I: IntoIterator<Item = A>,
+    {
+        self.map_bounded(inputs, self.workers * 2, task)
+    }
+
     /// Runs `task` over `inputs`, yielding outcomes in input order, one input per request, with
     /// at most `in_flight` inputs taken and not yet yielded. Once the stop has begun no further
-    /// input is taken.
-    pub fn map<A, R, I>(
+    /// input is taken; the inputs never taken are left in [`Map::into_remaining`].
+    pub fn map_bounded<A, R, I>(
         &self,
-        task: &'static Task<A, R>,
         inputs: I,
         in_flight: usize,
+        task: &'static Task<A, R>,
     ) -> Map<'_, A, R, I::IntoIter>
     where
         A: Serialize,
         R: DeserializeOwned,
         I: IntoIterator<Item = A>,
     {
-        self.map_chunked(task, inputs, 1, in_flight)
+        self.map_chunked(inputs, 1, in_flight, task)
     }
 
-    /// Like [`ProcessPool::map`], but inputs travel `chunk` at a time: one request and far fewer
-    /// replies for many tiny tasks (Python's `Pool.map` chunks too). `in_flight` counts chunks.
-    /// A stop still cancels every input not yet started, inside a chunk too, and keeps every
-    /// result finished.
+    /// Like [`ProcessPool::map_bounded`], but inputs travel `chunk` at a time: one request and
+    /// far fewer replies for many tiny tasks (Python's `Pool.map` chunks too). `in_flight`
+    /// counts chunks. A stop still cancels every input not yet started, inside a chunk too, and
+    /// keeps every result finished.
     pub fn map_chunked<A, R, I>(
         &self,
-        task: &'static Task<A, R>,
         inputs: I,
         chunk: usize,
         in_flight: usize,
+        task: &'static Task<A, R>,
     ) -> Map<'_, A, R, I::IntoIter>
     where
         A: Serialize,
@@ -252,6 +267,31 @@ impl ProcessPool {
             window: VecDeque::new(),
             in_flight: in_flight.max(1),
             ready: VecDeque::new(),
+        }
+    }
+
+    /// Runs `task` over `inputs`, yielding each outcome as soon as it is known, with the index
+    /// of its input (0 for the first), at most twice the number of workers in flight. A slow
+    /// input holds back no other. Once the stop has begun no further input is taken: the
+    /// outcomes of the inputs in flight follow (`Cancelled` for those not started), then the
+    /// iterator ends. The same call as [`ThreadPool::map_unordered`](crate::ThreadPool::map_unordered).
+    pub fn map_unordered<A, R, I>(
+        &self,
+        inputs: I,
+        task: &'static Task<A, R>,
+    ) -> MapUnordered<'_, A, R, I::IntoIter>
+    where
+        A: Serialize,
+        R: DeserializeOwned,
+        I: IntoIterator<Item = A>,
+    {
+        MapUnordered {
+            pool: self,
+            task,
+            inputs: inputs.into_iter(),
+            next_index: 0,
+            window: Vec::new(),
+            in_flight: (self.workers * 2).max(1),
         }
     }
 
@@ -270,8 +310,9 @@ impl ProcessPool {
 }
 
 impl Drop for ProcessPool {
-    /// Runs the queued tasks out, lets the workers go and waits until they have: no worker
-    /// outlives its pool. A stop cuts this short as it cuts `join` short.
+    /// Cancels the tasks that have not started, lets the running ones finish, and waits until
+    /// the workers have gone: no worker outlives its pool. A stop cuts this short as it cuts
+    /// `join` short.
     fn drop(&mut self) {
         let _ = self.events.send(Event::Close);
         if let Some(manager) = self.manager.take() {
@@ -371,6 +412,63 @@ fn decode_outcome<R: DeserializeOwned>(
         Outcome::Cancelled => Outcome::Cancelled,
         Outcome::Interrupted => Outcome::Interrupted,
         Outcome::Killed(signal) => Outcome::Killed(signal),
+    }
+}
+
+/// The iterator returned by [`ProcessPool::map_unordered`]: `(input index, outcome)` pairs in
+/// the order the outcomes arrive.
+pub struct MapUnordered<'pool, A: 'static, R: 'static, I> {
+    pool: &'pool ProcessPool,
+    task: &'static Task<A, R>,
+    inputs: I,
+    /// The index of the next input taken.
+    next_index: usize,
+    /// Inputs in flight: their index, and the mailbox of their one item.
+    window: Vec<(usize, Arc<Mailbox>)>,
+    in_flight: usize,
+}
+
+impl<A: 'static, R: 'static, I> MapUnordered<'_, A, R, I> {
+    /// The inputs never taken (all of them after a stop, none after a full run).
+    pub fn into_remaining(self) -> I {
+        self.inputs
+    }
+}
+
+impl<A, R, I> Iterator for MapUnordered<'_, A, R, I>
+where
+    A: Serialize + 'static,
+    R: DeserializeOwned + 'static,
+    I: Iterator<Item = A>,
+{
+    type Item = (usize, Outcome<R>);
+
+    fn next(&mut self) -> Option<(usize, Outcome<R>)> {
+        while self.window.len() < self.in_flight && !self.pool.ledger.stop.is_stopping() {
+            let Some(input) = self.inputs.next() else {
+                break;
+            };
+            let index = self.next_index;
+            self.next_index += 1;
+            let mailbox = self.pool.queue(self.task, std::slice::from_ref(&input));
+            self.window.push((index, mailbox));
+        }
+        if self.window.is_empty() {
+            return None;
+        }
+        let mailboxes: Vec<&Mailbox> = self.window.iter().map(|(_, m)| &**m).collect();
+        match self.pool.ledger.take_any(&mailboxes) {
+            Some((at, (mut outcomes, blocks))) => {
+                let (index, _) = self.window.swap_remove(at);
+                let outcome = outcomes.pop().unwrap_or(Outcome::Cancelled);
+                Some((index, decode_outcome(outcome, &blocks)))
+            }
+            // A settled stopped run leaves no item open; one still open never started.
+            None => self
+                .window
+                .pop()
+                .map(|(index, _)| (index, Outcome::Cancelled)),
+        }
     }
 }
 

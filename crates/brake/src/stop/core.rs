@@ -172,6 +172,22 @@ impl Stop {
         }
     }
 
+    /// `Ok(value)`, or `Err(Stopped)` once stopping has begun: [`Stop::check`] as a task's
+    /// last expression, converted to the task's error type (a [`TaskError`](crate::TaskError)).
+    ///
+    /// ```
+    /// # let stop = brake::Stop::new();
+    /// let task = |stop: &brake::Stop, n: u64| -> brake::TaskResult<u64> { stop.checked(n * n) };
+    /// assert_eq!(task(&stop, 3).unwrap(), 9);
+    /// ```
+    #[inline]
+    pub fn checked<T, E: From<Stopped>>(&self, value: T) -> Result<T, E> {
+        match self.check() {
+            Ok(()) => Ok(value),
+            Err(stopped) => Err(stopped.into()),
+        }
+    }
+
     /// When and why stopping began, if it has.
     pub fn stopping(&self) -> Option<Transition> {
         lock(&self.inner.state).stopping

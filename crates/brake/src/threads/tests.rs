@@ -297,3 +297,68 @@ fn detached_tasks_are_counted_in_the_report() {
         "nothing spawned after the stop runs"
     );
 }
+
+#[test]
+fn map_unordered_yields_outcomes_as_they_come_with_their_input() {
+    let stop = quiet_stop();
+    let pool = ThreadPool::new(&stop, 2).unwrap();
+    let inputs = [600u64, 10, 20, 30];
+    let arrived: Vec<(usize, u64)> = pool
+        .map_unordered(inputs, |_, ms| {
+            std::thread::sleep(Duration::from_millis(ms));
+            Ok(ms)
+        })
+        .map(|(index, outcome)| (index, outcome.into_result().unwrap()))
+        .collect();
+    assert_eq!(arrived.last(), Some(&(0, 600)), "{arrived:?}");
+    assert!(arrived.iter().all(|&(index, value)| inputs[index] == value));
+    assert_eq!(pool.join().done, 4);
+}
+
+#[test]
+fn map_unordered_ends_with_the_inputs_in_flight_once_stopping() {
+    let stop = quiet_stop();
+    let pool = ThreadPool::new(&stop, 2).unwrap();
+    let mut map = pool.map_unordered(0..1000u32, |stop, _| {
+        let _ = stop.sleep(Duration::from_secs(60));
+        stop.checked(())
+    });
+    let watcher = stop.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        watcher.request(Reason::Requested);
+    });
+    let kinds: Vec<OutcomeKind> = map.by_ref().map(|(_, o)| o.kind()).collect();
+    assert_eq!(kinds.len(), 4, "{kinds:?}"); // the window: twice the workers
+    assert_eq!(map.into_remaining().count(), 996);
+}
+
+#[test]
+fn a_dropped_pool_cancels_what_has_not_started_and_waits_for_what_runs() {
+    let stop = quiet_stop();
+    let pool = ThreadPool::new(&stop, 1).unwrap();
+    let started = Arc::new(AtomicUsize::new(0));
+    let handles: Vec<_> = (0..40)
+        .map(|_| {
+            let started = started.clone();
+            pool.submit(move |_| {
+                started.fetch_add(1, SeqCst);
+                std::thread::sleep(Duration::from_millis(100));
+                Ok(())
+            })
+        })
+        .collect();
+    wait_until(&started, 1);
+    drop(pool);
+    let kinds: Vec<OutcomeKind> = handles.into_iter().map(|h| h.wait().kind()).collect();
+    let done = kinds.iter().filter(|k| **k == OutcomeKind::Done).count();
+    let cancelled = kinds
+        .iter()
+        .filter(|k| **k == OutcomeKind::Cancelled)
+        .count();
+    // The running task finished before the drop returned; the rest never started.
+    assert!((1..5).contains(&done), "{kinds:?}");
+    assert_eq!(done + cancelled, 40);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(started.load(SeqCst), done);
+}
