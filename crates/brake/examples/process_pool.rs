@@ -1,4 +1,4 @@
-//! The seed's multiprocessing model, done right: a pool of worker processes, more tasks than
+//! The multiprocessing model, done right: a pool of worker processes, more tasks than
 //! workers, and one Ctrl-C that ends it all — the pool, every worker, every task.
 //!
 //! ```text
@@ -11,7 +11,7 @@
 //!
 //! Task kinds, as in the `threads` example:
 //! * `cooperative` (default): a CPU loop that checks the stop between small steps.
-//! * `busy`: a tight loop that never checks (the seed's `while 1: pass`); its worker is ended by
+//! * `busy`: a tight loop that never checks (Python's `while 1: pass`); its worker is ended by
 //!   the termination sequence.
 //! * `sleep`: an interruptible sleep.
 
@@ -25,14 +25,14 @@ mod seed_task;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use brake::process::{init, ProcessPool, Registry, Task};
+use brake::process::{ProcessPool, Registry, Task};
 use brake::{Stop, TaskResult};
 use clap::Parser;
 use seed_task::Kind;
 use serde::{Deserialize, Serialize};
 
 #[derive(Parser)]
-#[command(about = "The seed's multiprocessing model: one Ctrl-C stops every worker process")]
+#[command(about = "The multiprocessing model: one Ctrl-C stops every worker process")]
 struct Args {
     /// Worker processes.
     #[arg(long, default_value_t = 3)]
@@ -62,16 +62,17 @@ static WORK: Task<Work, ()> = Task::new("work", work);
 fn main() -> ExitCode {
     let mut registry = Registry::new();
     registry.register(&WORK).expect("one task, one name");
-    init(&registry);
-
-    let args = Args::parse();
-    match run(&args, &registry) {
-        Ok(code) => code,
-        Err(err) => {
-            warn!("process_pool: {err}");
-            ExitCode::from(2)
+    // A worker takes over here, before the program parses its arguments.
+    brake::process::main(&registry, |registry| {
+        let args = Args::parse();
+        match run(&args, registry) {
+            Ok(code) => code,
+            Err(err) => {
+                warn!("process_pool: {err}");
+                ExitCode::from(2)
+            }
         }
-    }
+    })
 }
 
 fn run(args: &Args, registry: &Registry) -> Result<ExitCode, Box<dyn std::error::Error>> {
@@ -92,7 +93,7 @@ fn run(args: &Args, registry: &Registry) -> Result<ExitCode, Box<dyn std::error:
     let report = pool.join();
     say!("{report}");
     say!("main exit");
-    Ok(ExitCode::from(report.exit_code() as u8))
+    Ok(report.to_exit_code())
 }
 
 fn work(stop: &Stop, work: Work) -> TaskResult<()> {

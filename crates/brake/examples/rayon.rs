@@ -71,5 +71,5 @@ fn main() -> ExitCode {
     );
     say!("{}", checksum.report);
     say!("main exit");
-    ExitCode::from(checksum.report.exit_code() as u8)
+    checksum.report.to_exit_code()
 }

@@ -1,4 +1,4 @@
-//! The seed's coroutine (gevent) model, done right: many async tasks on one tokio runtime, and one
+//! The coroutine (gevent) model, done right: many async tasks on one tokio runtime, and one
 //! Ctrl-C that ends them all and reaches the main program.
 //!
 //! ```text
@@ -11,7 +11,7 @@
 //! Task kinds:
 //! * `cooperative` (default): a CPU loop that checks the stop and awaits (`yield_now`) between
 //!   small steps.
-//! * `busy`: a tight loop that never awaits (the seed's `while 1: pass`). It cannot be aborted:
+//! * `busy`: a tight loop that never awaits (Python's `while 1: pass`). It cannot be aborted:
 //!   one Ctrl-C ends the run after the grace period, a second at once; its runtime thread is
 //!   left behind (`brake::run_async_on`) and ends with the process.
 //! * `sleep`: an interruptible async sleep.
@@ -42,7 +42,7 @@ enum Kind {
 }
 
 #[derive(Parser)]
-#[command(about = "The seed's coroutine model: one Ctrl-C stops every async task")]
+#[command(about = "The coroutine model: one Ctrl-C stops every async task")]
 struct Args {
     /// Tasks to spawn.
     #[arg(long, default_value_t = 5)]

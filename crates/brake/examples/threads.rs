@@ -1,4 +1,4 @@
-//! The seed's threading model, done right: a pool of worker threads, more tasks than workers,
+//! The threading model, done right: a pool of worker threads, more tasks than workers,
 //! and one Ctrl-C that ends it all.
 //!
 //! ```text
@@ -10,7 +10,7 @@
 //!
 //! Task kinds:
 //! * `cooperative` (default): a CPU loop that checks the stop between small steps.
-//! * `busy`: a tight loop that never checks (the seed's `while 1: pass`). One Ctrl-C ends the run
+//! * `busy`: a tight loop that never checks (Python's `while 1: pass`). One Ctrl-C ends the run
 //!   after the grace period, a second at once; the thread is abandoned, as daemon threads are.
 //! * `sleep`: an interruptible sleep.
 //!
@@ -32,7 +32,7 @@ use clap::Parser;
 use seed_task::Kind;
 
 #[derive(Parser)]
-#[command(about = "The seed's threading model: one Ctrl-C stops every worker thread")]
+#[command(about = "The threading model: one Ctrl-C stops every worker thread")]
 struct Args {
     /// Worker threads.
     #[arg(long, default_value_t = 3)]
@@ -78,5 +78,5 @@ fn run(args: &Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let report = pool.join();
     say!("{report}");
     say!("main exit");
-    Ok(ExitCode::from(report.exit_code() as u8))
+    Ok(report.to_exit_code())
 }

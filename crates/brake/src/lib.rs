@@ -19,7 +19,7 @@
 //! use brake::{Stop, ThreadPool};
 //! use std::time::Duration;
 //!
-//! fn main() -> Result<std::process::ExitCode, brake::Error> {
+//! fn main() -> Result<brake::Report, brake::Error> {
 //!     let stop = Stop::new();
 //!     stop.install_signals()?; // Ctrl-C now stops `stop`
 //!     let pool = ThreadPool::new(&stop, 3)?;
@@ -35,18 +35,23 @@
 //!     }
 //!     let report = pool.join(); // returns promptly after one Ctrl-C, whatever the queue holds
 //!     println!("{report}");
-//!     Ok(std::process::ExitCode::from(report.exit_code() as u8))
+//!     Ok(report) // exits 130 after Ctrl-C, 1 if a task failed, else 0
 //! }
 //! ```
 //!
 //! The same contract holds for worker processes ([`process::ProcessPool`]: queued tasks never
-//! start, busy workers get a termination sequence, then SIGKILL), for any child process
-//! ([`child::Child`]), for async tasks on tokio (`TaskGroup`, feature `tokio`) and for rayon
-//! parallel iterators (`rayon::StopExt`, feature `rayon`).
+//! start, busy workers get SIGINT, then SIGKILL when the grace period is over), for any child
+//! process ([`child::Child`]), for async tasks on tokio (`TaskGroup` and `run_async`, feature
+//! `tokio`) and for rayon parallel iterators (`rayon::StopExt`, feature `rayon`). Both pools
+//! share one vocabulary: `submit`, `map(inputs, task)` in input order, `map_unordered(inputs,
+//! task)` in completion order with each input's index, `join`; and dropping either cancels
+//! what has not started.
 //!
-//! The examples directory holds the seed's models done right: `threads` (this one, with busy
-//! and sleeping tasks too), `process_pool` (the seed's multiprocessing scheme), `tasks` (its
-//! coroutine scheme, on tokio) and `rayon`.
+//! The grace period is [`DEFAULT_GRACE`] (2 s) unless [`Stop::set_grace`] says otherwise.
+//!
+//! The examples directory holds each model done right: `threads` (this one, with busy and
+//! sleeping tasks too), `process_pool` (worker processes), `tasks` (many async tasks on tokio),
+//! `tokio_main` (the `#[tokio::main]` shape, and what ends it when a task blocks) and `rayon`.
 
 pub mod child;
 mod error;

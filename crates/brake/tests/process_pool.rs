@@ -526,6 +526,32 @@ fn a_dropped_pool_cancels_what_has_not_started() {
     assert_eq!(done + cancelled, 40, "{kinds:?}");
 }
 
+/// The worker's thread name and its command line's first word.
+static NAMES: Task<(), (String, String)> = Task::new("names", |_, ()| {
+    // The thread that took the start over as a worker runs its tasks too.
+    let comm = std::fs::read_to_string("/proc/thread-self/comm")?;
+    let cmdline = std::fs::read("/proc/self/cmdline")?;
+    let arg0 = cmdline.split(|&b| b == 0).next().unwrap_or_default();
+    Ok((
+        comm.trim().to_string(),
+        String::from_utf8_lossy(arg0).into_owned(),
+    ))
+});
+
+#[test]
+fn workers_started_through_main_are_named_for_ps() {
+    const NAME: &str = "workers_started_through_main_are_named_for_ps";
+    let mut registry = registry();
+    registry.register(&NAMES).unwrap();
+    brake::process::main(&registry, |registry| {
+        let stop = quiet_stop();
+        let pool = pool_for(NAME, &stop, registry, 1);
+        let (comm, arg0) = pool.submit(&NAMES, &()).wait().into_result().unwrap();
+        assert_eq!(comm, "brake-worker");
+        assert!(arg0.ends_with(" (brake worker)"), "{arg0}");
+    });
+}
+
 /// True while `pid` is a live process (not a zombie).
 fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))

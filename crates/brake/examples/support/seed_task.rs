@@ -1,4 +1,4 @@
-//! The task the seed's examples run, whatever runs it (a thread, a worker process, an async
+//! The task the examples run, whatever runs it (a thread, a worker process, an async
 //! task): `worker started` when it begins, `handler exit` when it notices the stop.
 
 use std::time::{Duration, Instant};
@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 pub enum Kind {
     /// A CPU loop that checks the stop between small steps.
     Cooperative,
-    /// A tight loop that never checks (the seed's `while 1: pass`).
+    /// A tight loop that never checks (Python's `while 1: pass`).
     Busy,
     /// An interruptible sleep.
     Sleep,

@@ -471,7 +471,10 @@ impl Manager {
         let (request_read, request_write) = std::io::pipe()?;
         let (reply_read, reply_write) = std::io::pipe()?;
         let mut command = Command::new(&self.program);
+        let mut name = self.program.as_os_str().to_owned();
+        name.push(" (brake worker)");
         command
+            .arg0(name)
             .args(&self.args)
             .env(WORKER_VAR, &token)
             .env(POOL_VAR, &self.pool_token)

@@ -1,7 +1,8 @@
-//! Process pools: the seed's multiprocessing model, with one Ctrl-C that ends it all.
+//! Process pools: the multiprocessing model, with one Ctrl-C that ends it all.
 //!
 //! Workers are this same program started again (as multiprocessing's *spawn* mode does), turned
-//! into workers by [`init`] at the top of `main`. Tasks are registered functions ([`Task`],
+//! into workers by [`main`] (or [`init`] first thing in `main`) before the program's own code
+//! runs; `ps` shows them as `brake-worker`. Tasks are registered functions ([`Task`],
 //! [`Registry`]); arguments and values travel over pipes, serialized with postcard.
 //!
 //! ```no_run
@@ -34,4 +35,4 @@ mod worker;
 
 pub use pool::{Builder, Handle, Map, MapUnordered, ProcessPool};
 pub use task::{Registry, Task};
-pub use worker::{init, WORKER_VAR};
+pub use worker::{init, main, WORKER_VAR};

@@ -19,6 +19,10 @@ use crate::stop::Stop;
 /// A function a process pool can run: a name, an argument type `A` and a value type `R`, both
 /// carried with serde.
 ///
+/// The function is a plain `fn`, not a closure: it runs in another process, so it cannot
+/// capture anything. Whatever it needs travels in its argument (or is a `static`, built alike in
+/// every start of the program).
+///
 /// ```
 /// use brake::process::Task;
 ///

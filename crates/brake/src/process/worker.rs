@@ -62,7 +62,36 @@ const BLOCK_ITEMS: usize = 1 << 20;
 /// still fits a frame.
 const MAX_VALUE: usize = MAX_FRAME as usize - (1 << 20);
 
-/// Call first thing in `main` (before any thread starts). In a start of the program made by a
+/// Runs `program` with `registry`, after making this start of the program a pool's worker if a
+/// pool started it: the entry point that keeps [`init`] first, so that a worker never runs the
+/// program's own code (its side effects, its output) before it serves tasks.
+///
+/// ```no_run
+/// use brake::process::{ProcessPool, Registry, Task};
+/// use brake::{Report, Stop};
+///
+/// static SQUARE: Task<u64, u64> = Task::new("square", |_stop, n| Ok(n * n));
+///
+/// fn main() -> Result<Report, brake::Error> {
+///     let mut registry = Registry::new();
+///     registry.register(&SQUARE)?;
+///     brake::process::main(&registry, |registry| {
+///         let stop = Stop::new();
+///         stop.install_signals()?;
+///         let pool = ProcessPool::new(&stop, registry, 4)?;
+///         for (index, outcome) in pool.map_unordered(0..100u64, &SQUARE) {
+///             println!("{index}: {:?}", outcome.done());
+///         }
+///         Ok(pool.join())
+///     })
+/// }
+/// ```
+pub fn main<T>(registry: &Registry, program: impl FnOnce(&Registry) -> T) -> T {
+    init(registry);
+    program(registry)
+}
+
+/// Call first thing in `main` (before any thread starts), or use [`main`] which does. In a start of the program made by a
 /// [`ProcessPool`](crate::process::ProcessPool), runs tasks from `registry` until the pool is
 /// done and then exits the process; in any other start, returns at once.
 ///
@@ -101,6 +130,11 @@ pub fn init(registry: &Registry) {
         // hold the pool's pipes open.
         unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     }
+    // `ps` shows the workers apart from the program (their command line says so too, see the
+    // manager's `arg0`). PR_SET_NAME takes at most 15 bytes and a terminating zero.
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string from a valid pointer and renames
+    // this thread only; nothing else runs yet.
+    unsafe { libc::prctl(libc::PR_SET_NAME, c"brake-worker".as_ptr()) };
     let requests = BufReader::new(requests);
     let code = serve(registry, requests, replies);
     std::process::exit(code);

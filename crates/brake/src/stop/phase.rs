@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::signame::signal_name;
 
-/// The grace period between Stopping and Forcing unless [`Stop::set_grace`](super::Stop::set_grace) says otherwise.
+/// The grace period between Stopping and Forcing unless [`Stop::set_grace`](super::Stop::set_grace) says otherwise: 2 seconds.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(2);
 
 /// The exit status a process should end with after `signal`: 128 + its number (130 for SIGINT).
