@@ -58,6 +58,9 @@ static FORCED_AT: AtomicPtr<AtomicU64> = AtomicPtr::new(std::ptr::null_mut());
 /// handler.
 const LAST_RESORT_AFTER_NS: u64 = 1_000_000_000;
 
+/// When the second signal since the last install came ([`monotonic_ns`]; 0: not yet).
+static SECOND_AT_NS: AtomicU64 = AtomicU64::new(0);
+
 struct Installed {
     stop: Stop,
     /// Signals the watcher has applied to `stop`.
@@ -102,6 +105,7 @@ impl Stop {
             EARLY_PHASE.store(std::ptr::null_mut(), Ordering::SeqCst);
             first_step::new_generation();
             HANDLER_COUNT.store(0, Ordering::SeqCst);
+            SECOND_AT_NS.store(0, Ordering::SeqCst);
         }
         Ok(())
     }
@@ -222,7 +226,16 @@ fn on_signal(signal: i32, write_fd: RawFd) {
         // Already forcing: the watcher has nothing more to do with it.
         return;
     }
+    if count == 2 {
+        // The handler's own record of the second signal: the last resort must not depend on
+        // the watcher thread getting to record the stop's Forcing.
+        SECOND_AT_NS.store(monotonic_ns(), Ordering::SeqCst);
+    }
     if count >= 3 {
+        let second_at = SECOND_AT_NS.load(Ordering::SeqCst);
+        if second_at != 0 && monotonic_ns().saturating_sub(second_at) >= LAST_RESORT_AFTER_NS {
+            signal_hook::low_level::exit(exit_code_for_signal(signal));
+        }
         // The second signal's forcing is on its way through the watcher.
         return;
     }
