@@ -1,0 +1,245 @@
+"""What both pools share: the native core, the thread that hands results out, the report, and
+the exceptions a stop produces."""
+
+import atexit
+import itertools
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import threading
+import weakref
+from concurrent.futures.process import BrokenProcessPool
+
+from . import _native
+
+DONE, FAILED, INTERRUPTED, NOT_STARTED, KILLED, DIED, BROKEN = 2, 3, 4, 5, 6, 7, 8
+
+_MARKER = "BRAKE_PY_POOL"
+_pools = itertools.count()
+_live = weakref.WeakSet()
+_dumps = pickle.dumps
+_loads = pickle.loads
+_PROTOCOL = pickle.HIGHEST_PROTOCOL
+
+
+class Interrupted(KeyboardInterrupt):
+    """The ``KeyboardInterrupt`` a Ctrl-C raises from brake's blocking calls.
+
+    ``report`` counts the pool's tasks at that moment (``done``, ``failed``, ``running``,
+    ``queued``, ...); ``results`` holds, for ``map``-like calls, the values finished so far in
+    order, with :data:`MISSING` where a value is not there.
+    """
+
+    def __init__(self, report, results=None):
+        super().__init__()
+        self.report = report
+        self.results = results
+
+    def __str__(self):
+        r = self.report
+        return (
+            f"stopped by Ctrl-C: {r['done']} done, {r['running']} running, "
+            f"{r['queued'] + r['not_started']} not started"
+        )
+
+
+class _Missing:
+    def __repr__(self):
+        return "brake.MISSING"
+
+
+MISSING = _Missing()
+
+
+class TaskKilled(Exception):
+    """The task was running when the pool stopped, and the termination sequence ended it."""
+
+
+class WorkerDied(BrokenProcessPool):
+    """The worker running the task died (the pool itself goes on with a new worker)."""
+
+
+class BrokenPool(BrokenProcessPool):
+    """The pool cannot run tasks: a worker's initializer raised, or no worker could start."""
+
+
+class RemoteTraceback(Exception):
+    """The traceback of an exception raised in a worker, attached as its ``__cause__``."""
+
+    def __init__(self, text):
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self):
+        return self.text
+
+
+def exception_from(kind, payload):
+    """The exception a task's failing event stands for."""
+    if kind in (FAILED, INTERRUPTED):
+        exc, text = _loads(payload)
+        exc.__cause__ = RemoteTraceback(f'\n"""\n{text}"""')
+        return exc
+    if kind == KILLED:
+        return TaskKilled(payload.decode(errors="replace"))
+    if kind == DIED:
+        return WorkerDied(payload.decode(errors="replace"))
+    if kind == BROKEN:
+        try:
+            text = _loads(payload)
+        except Exception:
+            text = payload.decode(errors="replace")
+        return BrokenPool(f"a worker's initializer raised:\n{text}")
+    raise ValueError(f"event {kind} is not a failure")
+
+
+def _worker_argv():
+    return [
+        sys.executable,
+        *subprocess._args_from_interpreter_flags(),
+        "-c",
+        "from brake._worker import main; main()",
+    ]
+
+
+def _main_info():
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    return {
+        "main_name": getattr(spec, "name", None),
+        "main_path": os.path.abspath(main.__file__) if getattr(main, "__file__", None) else None,
+    }
+
+
+def termseq_text(grace, termseq):
+    if termseq is not None:
+        return termseq
+    return f"INT,{int(round(grace * 1000))},TERM,1000,KILL"
+
+
+def wait_event(event, timeout=None):
+    """Waits for a ``threading.Event`` in short slices, so that a Ctrl-C raises
+    ``KeyboardInterrupt`` at once whichever thread the kernel gave the signal to."""
+    if timeout is None:
+        while not event.wait(0.005):
+            pass
+        return True
+    deadline = _monotonic() + timeout
+    while True:
+        left = deadline - _monotonic()
+        if left <= 0:
+            return event.is_set()
+        if event.wait(min(left, 0.005)):
+            return True
+
+
+def _monotonic():
+    import time
+
+    return time.monotonic()
+
+
+class Engine:
+    """One pool: its native core and the thread that hands results to their owners.
+
+    ``submit`` takes a callback for each task, called once, on the results thread, with the
+    task's event kind and payload.
+    """
+
+    def __init__(self, workers, initializer, initargs, max_tasks, termseq):
+        init = {
+            "sys_path": list(sys.path),
+            "initializer": None
+            if initializer is None
+            else _dumps((initializer, tuple(initargs)), _PROTOCOL),
+            "max_tasks": max_tasks,
+            **_main_info(),
+        }
+        marker = f"{os.getpid()}.{next(_pools)}"
+        self.core = _native.Core(
+            _worker_argv(),
+            [],
+            workers,
+            _dumps(init, _PROTOCOL),
+            termseq,
+            max_tasks,
+            (_MARKER, marker),
+        )
+        self.workers = workers
+        self._handlers = {}
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(
+            target=_hand_out,
+            args=(self.core, self._handlers, self._lock),
+            name="brake-results",
+            daemon=True,
+        )
+        self._thread.start()
+        _live.add(self)
+
+    def submit(self, fn, args, kwargs, callback):
+        """Queues ``fn(*args, **kwargs)``; returns its id, or None if the pool takes no more
+        tasks. Raises what pickling raises."""
+        payload = _dumps((fn, args, kwargs), _PROTOCOL)
+        with self._lock:
+            task = self.core.submit(payload)
+            if task is not None:
+                self._handlers[task] = callback
+        return task
+
+    def cancel(self, task):
+        with self._lock:
+            if self.core.cancel(task):
+                self._handlers.pop(task, None)
+                return True
+        return False
+
+    def report(self):
+        snap = self.core.snapshot()
+        snap.pop("broken_reason", None)
+        return snap
+
+    def interrupted(self, results=None):
+        """The exception a blocking call raises on Ctrl-C; stops the pool too, for a
+        ``KeyboardInterrupt`` that did not come through brake's hook."""
+        self.core.stop()
+        return Interrupted(self.report(), results)
+
+    def wait_ended(self, timeout=None):
+        try:
+            return self.core.wait_ended(timeout)
+        except KeyboardInterrupt:
+            raise self.interrupted() from None
+
+    def at_exit(self):
+        pass
+
+
+def _hand_out(core, handlers, lock):
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    while True:
+        events, ended = core.take_events(None)
+        with lock:
+            pairs = [(handlers.pop(task, None), kind, payload) for task, kind, payload in events]
+        for callback, kind, payload in pairs:
+            if callback is not None:
+                try:
+                    callback(kind, payload)
+                except Exception:
+                    sys.excepthook(*sys.exc_info())
+        if ended:
+            return
+
+
+@atexit.register
+def _at_exit():
+    for engine in list(_live):
+        owner = getattr(engine, "owner", None)
+        owner = owner() if owner is not None else None
+        if owner is not None:
+            try:
+                owner._at_exit()
+            except KeyboardInterrupt:
+                engine.core.force()

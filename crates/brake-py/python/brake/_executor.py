@@ -1,0 +1,190 @@
+"""``brake.ProcessPoolExecutor``: ``concurrent.futures.ProcessPoolExecutor`` whose one Ctrl-C
+stops everything."""
+
+import itertools
+import os
+import weakref
+from concurrent.futures import CancelledError, Executor, Future
+from concurrent.futures._base import PENDING, RUNNING
+
+from . import _engine
+from ._engine import DONE, NOT_STARTED, BrokenPool, Engine, _loads
+
+
+class _Future(Future):
+    """A ``concurrent.futures.Future`` that can be cancelled while its task is still queued
+    in brake's core."""
+
+    def cancel(self):
+        engine = self._brake_engine
+        with self._condition:
+            if self._state == PENDING:
+                if engine is not None and self._brake_task is not None:
+                    if not engine.cancel(self._brake_task):
+                        self._state = RUNNING
+                        return False
+        return super().cancel()
+
+
+def _settle(future, kind, payload):
+    if future.done():
+        return
+    if kind == DONE:
+        try:
+            future.set_result(_loads(payload))
+        except BaseException as exc:
+            future.set_exception(exc)
+    elif kind == NOT_STARTED:
+        with future._condition:
+            future._state = PENDING
+        Future.cancel(future)
+        future.set_running_or_notify_cancel()
+    else:
+        future.set_exception(_engine.exception_from(kind, payload))
+
+
+class ProcessPoolExecutor(Executor):
+    """A drop-in for ``concurrent.futures.ProcessPoolExecutor``.
+
+    The first Ctrl-C stops the pool: no queued task starts (their futures are cancelled),
+    running tasks get ``KeyboardInterrupt`` in their worker, and the termination sequence
+    (``INT``, ``grace`` seconds, ``TERM``, 1 s, ``KILL``; or ``termseq``, GNU parallel's
+    syntax) ends what is left. Results finished before it stay in their futures. A second
+    Ctrl-C kills the workers at once. A worker that crashes fails its own task only
+    (``brake.WorkerDied``) and is replaced: unlike the standard library's executor, the pool
+    does not break.
+    """
+
+    def __init__(
+        self,
+        max_workers=None,
+        *,
+        initializer=None,
+        initargs=(),
+        max_tasks_per_child=None,
+        grace=2.0,
+        termseq=None,
+    ):
+        if max_workers is None:
+            max_workers = os.cpu_count() or 1
+        if max_workers <= 0:
+            raise ValueError("max_workers must be greater than 0")
+        if initializer is not None and not callable(initializer):
+            raise TypeError("initializer must be a callable")
+        if max_tasks_per_child is not None and (
+            not isinstance(max_tasks_per_child, int) or max_tasks_per_child <= 0
+        ):
+            raise ValueError("max_tasks_per_child must be >= 1")
+        self._max_workers = max_workers
+        self._engine = Engine(
+            max_workers,
+            initializer,
+            initargs,
+            max_tasks_per_child,
+            _engine.termseq_text(grace, termseq),
+        )
+        self._engine.owner = weakref.ref(self)
+        self._shutdown = False
+        weakref.finalize(self, self._engine.core.close)
+
+    def submit(self, fn, /, *args, **kwargs):
+        if self._shutdown:
+            raise RuntimeError("cannot schedule new futures after shutdown")
+        future = _Future()
+        future._brake_engine = self._engine
+        future._brake_task = None
+        try:
+            task = self._engine.submit(fn, args, kwargs, lambda kind, payload: _settle(future, kind, payload))
+        except Exception as exc:
+            future.set_exception(exc)
+            return future
+        if task is None:
+            snap = self._engine.core.snapshot()
+            if snap["broken_reason"] is not None:
+                raise _engine.exception_from(_engine.BROKEN, snap["broken_reason"])
+            if snap["stopped"]:
+                raise RuntimeError("cannot schedule new futures after the pool was stopped")
+            raise RuntimeError("cannot schedule new futures after shutdown")
+        future._brake_task = task
+        return future
+
+    def map(self, fn, *iterables, timeout=None, chunksize=1):
+        if chunksize < 1:
+            raise ValueError("chunksize must be >= 1.")
+        import time
+
+        end = None if timeout is None else time.monotonic() + timeout
+        args = zip(*iterables)
+        futures = []
+        while True:
+            chunk = list(itertools.islice(args, chunksize))
+            if not chunk:
+                break
+            futures.append(self.submit(_chunk_fn, fn, chunk, True))
+
+        def results():
+            try:
+                futures.reverse()
+                while futures:
+                    future = futures.pop()
+                    left = None if end is None else end - time.monotonic()
+                    yield from self._result(future, left)
+            finally:
+                for future in futures:
+                    future.cancel()
+
+        return results()
+
+    def _result(self, future, timeout):
+        try:
+            if not _engine.wait_event(_FutureEvent(future), timeout):
+                from concurrent.futures import TimeoutError
+
+                raise TimeoutError()
+        except KeyboardInterrupt:
+            raise self._engine.interrupted() from None
+        return future.result(0)
+
+    def shutdown(self, wait=True, *, cancel_futures=False):
+        self._shutdown = True
+        if cancel_futures:
+            self._engine.core.cancel_queued()
+        self._engine.core.close()
+        if wait:
+            self._engine.wait_ended()
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+            self._engine.core.stop()
+        self.shutdown(wait=True)
+        return False
+
+    def report(self):
+        """How the pool's tasks ended so far: ``done``, ``failed``, ``interrupted``,
+        ``not_started``, ``killed``, ``died``, and ``queued``, ``running``, ``stopped``."""
+        return self._engine.report()
+
+    def stop(self):
+        """Stops the pool as a Ctrl-C would."""
+        self._engine.core.stop()
+
+    def _at_exit(self):
+        self.shutdown(wait=True)
+
+
+class _FutureEvent:
+    """Makes a future look like a ``threading.Event`` for :func:`brake._engine.wait_event`."""
+
+    def __init__(self, future):
+        self._future = future
+
+    def wait(self, timeout):
+        from concurrent.futures import wait
+
+        return bool(wait([self._future], timeout).done)
+
+    def is_set(self):
+        return self._future.done()
+
+
+from ._worker import _chunk as _chunk_fn  # noqa: E402
