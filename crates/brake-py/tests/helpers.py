@@ -1,0 +1,30 @@
+"""Task functions for the parity tests (importable by workers)."""
+
+import os
+
+
+def square(x):
+    return x * x
+
+
+def add(a, b):
+    return a + b
+
+
+def fail(x):
+    raise ValueError(f"bad value {x}")
+
+
+def crash(x):
+    os._exit(3)
+
+
+_STATE = {}
+
+
+def init(value):
+    _STATE["value"] = value
+
+
+def read_init(_):
+    return _STATE.get("value")

@@ -1,0 +1,122 @@
+"""brake's pools give what the standard library's give: values, order, exceptions with their
+traceback text, chunksize, initializer, and the error for an argument that cannot be pickled."""
+
+import concurrent.futures as cf
+import multiprocessing as mp
+import pickle
+
+import pytest
+
+import brake
+from helpers import add, crash, fail, init, read_init, square
+
+
+def executors():
+    return [cf.ProcessPoolExecutor, brake.ProcessPoolExecutor]
+
+
+def pools():
+    return [mp.get_context("spawn").Pool, brake.Pool]
+
+
+@pytest.mark.parametrize("make", executors())
+def test_executor_results_and_order(make):
+    with make(3) as ex:
+        assert ex.submit(square, 7).result(30) == 49
+        assert list(ex.map(square, range(50))) == [x * x for x in range(50)]
+        assert list(ex.map(add, range(20), range(20), chunksize=7)) == [2 * x for x in range(20)]
+        futures = [ex.submit(square, i) for i in range(200)]
+        done, _ = cf.wait(futures, timeout=60)
+        assert len(done) == 200
+        assert sorted(f.result() for f in cf.as_completed(futures)) == sorted(x * x for x in range(200))
+
+
+@pytest.mark.parametrize("make", executors())
+def test_executor_exception_and_traceback(make):
+    with make(2) as ex:
+        future = ex.submit(fail, 5)
+        with pytest.raises(ValueError, match="bad value 5") as info:
+            future.result(30)
+        cause = str(info.value.__cause__)
+        assert "Traceback (most recent call last)" in cause
+        assert 'in fail\n    raise ValueError(f"bad value {x}")' in cause
+        with pytest.raises(ValueError):
+            list(ex.map(fail, [1, 2]))
+
+
+@pytest.mark.parametrize("make", executors())
+def test_executor_initializer(make):
+    with make(2, initializer=init, initargs=("hello",)) as ex:
+        assert set(ex.map(read_init, range(10))) == {"hello"}
+
+
+@pytest.mark.parametrize("make", executors())
+def test_executor_unpicklable_argument(make):
+    with make(2) as ex:
+        future = ex.submit(square, lambda: 1)
+        with pytest.raises(Exception) as info:
+            future.result(30)
+    assert isinstance(info.value, (pickle.PicklingError, AttributeError))
+    assert "pickle" in str(info.value)
+
+
+def test_executor_crash_fails_its_task_only():
+    with brake.ProcessPoolExecutor(2) as ex:
+        bad = ex.submit(crash, 0)
+        with pytest.raises(brake.WorkerDied):
+            bad.result(30)
+        assert ex.submit(square, 3).result(30) == 9
+        assert ex.report()["died"] == 1
+
+
+@pytest.mark.parametrize("make", pools())
+def test_pool_results_and_order(make):
+    with make(3) as p:
+        assert p.map(square, range(100)) == [x * x for x in range(100)]
+        assert p.map(square, range(100), chunksize=9) == [x * x for x in range(100)]
+        assert p.starmap(add, [(1, 2), (3, 4)]) == [3, 7]
+        assert p.apply(add, (2, 3)) == 5
+        r = p.apply_async(square, (4,))
+        assert r.get(30) == 16 and r.ready() and r.successful()
+        assert p.map_async(square, range(5)).get(30) == [0, 1, 4, 9, 16]
+        assert p.starmap_async(add, [(1, 1)]).get(30) == [2]
+        assert list(p.imap(square, range(10), chunksize=3)) == [x * x for x in range(10)]
+        assert sorted(p.imap_unordered(square, range(10))) == [x * x for x in range(10)]
+
+
+@pytest.mark.parametrize("make", pools())
+def test_pool_exception_and_traceback(make):
+    with make(2) as p:
+        r = p.apply_async(fail, (9,))
+        r.wait(30)
+        assert r.ready() and not r.successful()
+        with pytest.raises(ValueError, match="bad value 9") as info:
+            r.get(30)
+        assert 'in fail\n    raise ValueError(f"bad value {x}")' in str(info.value.__cause__)
+        with pytest.raises(ValueError):
+            p.map(fail, range(3))
+
+
+@pytest.mark.parametrize("make", pools())
+def test_pool_initializer_and_close_join(make):
+    p = make(2, init, ("hi",))
+    assert set(p.map(read_init, range(8))) == {"hi"}
+    p.close()
+    p.join()
+
+
+@pytest.mark.parametrize("make", pools())
+def test_pool_unpicklable_argument(make):
+    with make(2) as p:
+        r = p.apply_async(square, (lambda: 1,))
+        with pytest.raises(Exception) as info:
+            r.get(30)
+    assert isinstance(info.value, (pickle.PicklingError, AttributeError))
+
+
+def test_pool_max_tasks_per_child():
+    import os
+
+    with brake.Pool(1, maxtasksperchild=2) as p:
+        pids = {p.apply(os.getpid) for _ in range(6)}
+    assert len(pids) == 3
