@@ -91,7 +91,7 @@ def exception_from(kind, payload):
             text = _loads(payload)
         except Exception:
             text = payload.decode(errors="replace")
-        return BrokenPool(f"a worker's initializer raised:\n{text}")
+        return BrokenPool(f"a worker could not start (main module or initializer):\n{text}")
     raise ValueError(f"event {kind} is not a failure")
 
 
@@ -151,6 +151,7 @@ class Engine:
     def __init__(self, workers, initializer, initargs, max_tasks, termseq):
         init = {
             "sys_path": list(sys.path),
+            "sys_argv": list(sys.argv),
             "initializer": None
             if initializer is None
             else _dumps((initializer, tuple(initargs)), _PROTOCOL),

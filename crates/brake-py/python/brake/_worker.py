@@ -112,6 +112,7 @@ def main():
             return
     info = pickle.loads(first[0])
     sys.path[:] = info["sys_path"]
+    sys.argv[:] = info["sys_argv"]
     global _running
     try:
         _running = True

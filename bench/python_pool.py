@@ -1,0 +1,256 @@
+#!/usr/bin/env python3
+"""brake's Python pools against the standard library's, side by side in one run.
+
+    python3 bench/python_pool.py [--tasks 100000] [--workers 3] [--repeat 5] [--presses 10]
+
+Needs the brake package installed (crates/brake-py; `python3 -m pip install ./crates/brake-py`).
+
+* map: 100,000 tiny tasks through `Pool.map` (brake.Pool vs multiprocessing.Pool, default
+  chunksize), on a pool started and warmed beforehand; the pool's start is timed apart.
+* submit: 100,000 tiny tasks through `submit` and `result()` (brake.ProcessPoolExecutor vs
+  concurrent.futures.ProcessPoolExecutor).
+* Ctrl-C -> exit: a program whose pool runs never-ending busy tasks, in a real pseudo-terminal;
+  the time from writing ^C to the terminal to the program's exit, and the presses it took.
+* peak memory: the largest resident set of the parent plus its workers during the submit run.
+
+Prints medians and ratios (stdlib time / brake time).
+"""
+
+import argparse
+import os
+import pty
+import statistics
+import sys
+import tempfile
+import textwrap
+import time
+
+
+def tiny(x):
+    return x + 1
+
+
+def rss_tree_kb(pid):
+    total = 0
+    pids = [pid]
+    try:
+        pids += [int(p) for p in open(f"/proc/{pid}/task/{pid}/children").read().split()]
+    except OSError:
+        pass
+    for p in pids:
+        try:
+            for line in open(f"/proc/{p}/status"):
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+class PeakSampler:
+    def __init__(self):
+        import threading
+
+        self.peak = 0
+        self.stop = False
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        while not self.stop:
+            self.peak = max(self.peak, rss_tree_kb(os.getpid()))
+            time.sleep(0.01)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop = True
+        self.thread.join()
+
+
+def bench_map(make, tasks, repeat):
+    start = time.perf_counter()
+    pool = make()
+    pool.map(tiny, range(100))
+    started = time.perf_counter() - start
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = pool.map(tiny, range(tasks))
+        times.append(time.perf_counter() - t)
+        assert out[-1] == tasks
+    pool.terminate()
+    pool.join()
+    return statistics.median(times), started
+
+
+def bench_submit(make, tasks, repeat):
+    times, peak = [], 0
+    ex = make()
+    ex.submit(tiny, 1).result()
+    for _ in range(repeat):
+        with PeakSampler() as sampler:
+            t = time.perf_counter()
+            futures = [ex.submit(tiny, i) for i in range(tasks)]
+            total = sum(f.result() for f in futures)
+            times.append(time.perf_counter() - t)
+        peak = max(peak, sampler.peak)
+        assert total == tasks * (tasks + 1) // 2
+    ex.shutdown()
+    return statistics.median(times), peak
+
+
+STOP_PROGRAM = textwrap.dedent(
+    """
+    import os, sys, time
+    USE = sys.argv[1]
+    if USE == "brake":
+        from brake import Pool
+    else:
+        from multiprocessing import Pool
+    from concurrent.futures import ProcessPoolExecutor as StdExecutor
+    import brake
+
+    def busy(_):
+        open(os.path.join(os.environ["MARKS"], f"m{os.getpid()}"), "w").close()
+        while True:
+            pass
+
+    if __name__ == "__main__":
+        api = sys.argv[2]
+        if api == "pool":
+            p = Pool(3)
+            results = [p.apply_async(busy, (i,)) for i in range(100)]
+            p.close()
+            try:
+                for r in results:
+                    r.get()
+            except KeyboardInterrupt:
+                p.terminate()
+                p.join()
+                sys.exit(130)
+        else:
+            Executor = brake.ProcessPoolExecutor if USE == "brake" else StdExecutor
+            with Executor(3) as ex:
+                futures = [ex.submit(busy, i) for i in range(100)]
+                for f in futures:
+                    f.result()
+    """
+)
+
+
+def press_to_exit(program, use, api, timeout=10.0):
+    with tempfile.TemporaryDirectory() as marks:
+        token = f"{os.getpid()}-{time.monotonic_ns()}"
+        env = dict(os.environ, MARKS=marks, BENCH_MARK=token)
+        pid, master = pty.fork()
+        if pid == 0:
+            os.execve(sys.executable, [sys.executable, program, use, api], env)
+        end = time.monotonic() + 60
+        while len(os.listdir(marks)) < 3 and time.monotonic() < end:
+            time.sleep(0.01)
+        if len(os.listdir(marks)) < 3 or os.waitpid(pid, os.WNOHANG)[0]:
+            raise SystemExit(f"{use} {api}: the program did not start its tasks")
+        time.sleep(0.3)
+        presses = 0
+        t0 = time.perf_counter()
+        while True:
+            os.write(master, b"\x03")
+            presses += 1
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    elapsed = time.perf_counter() - t0
+                    os.close(master)
+                    left = kill_marked(token)
+                    return elapsed, presses, left
+                try:
+                    os.read(master, 65536) if _readable(master) else None
+                except OSError:
+                    pass
+                time.sleep(0.0005)
+            if presses >= 5:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+                return float("nan"), presses, kill_marked(token)
+
+
+def kill_marked(token):
+    """SIGKILLs (by pid) the processes a trial left behind; returns how many there were."""
+    time.sleep(0.2)
+    needle = f"BENCH_MARK={token}".encode()
+    left = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                if needle not in f.read().split(b"\0"):
+                    continue
+            with open(f"/proc/{entry}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+                    continue
+            os.kill(int(entry), 9)
+            left += 1
+        except OSError:
+            pass
+    return left
+
+
+def _readable(fd):
+    import select
+
+    return bool(select.select([fd], [], [], 0)[0])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=100_000)
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--presses", type=int, default=10, help="Ctrl-C trials per contender")
+    args = parser.parse_args()
+
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor as StdExecutor
+
+    import brake
+
+    w = args.workers
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, {w} workers, {args.tasks} tasks")
+    std_map, std_start = bench_map(lambda: mp.Pool(w), args.tasks, args.repeat)
+    brk_map, brk_start = bench_map(lambda: brake.Pool(w), args.tasks, args.repeat)
+    print(f"map     multiprocessing.Pool {std_map*1e3:8.1f} ms   brake.Pool {brk_map*1e3:8.1f} ms   ratio {std_map/brk_map:5.2f}x")
+    print(f"start   multiprocessing.Pool {std_start*1e3:8.1f} ms   brake.Pool {brk_start*1e3:8.1f} ms   (fork vs fresh interpreters)")
+    std_sub, std_peak = bench_submit(lambda: StdExecutor(w), args.tasks, max(1, args.repeat // 2))
+    brk_sub, brk_peak = bench_submit(lambda: brake.ProcessPoolExecutor(w), args.tasks, max(1, args.repeat // 2))
+    print(f"submit  ProcessPoolExecutor  {std_sub*1e3:8.1f} ms   brake        {brk_sub*1e3:8.1f} ms   ratio {std_sub/brk_sub:5.2f}x")
+    print(f"peak    ProcessPoolExecutor  {std_peak/1024:8.1f} MB   brake        {brk_peak/1024:8.1f} MB   (parent + workers, RSS)")
+
+    with tempfile.TemporaryDirectory() as d:
+        program = os.path.join(d, "stop_prog.py")
+        with open(program, "w") as f:
+            f.write(STOP_PROGRAM)
+        for api, std_name in (("pool", "multiprocessing.Pool"), ("executor", "ProcessPoolExecutor")):
+            rows = {}
+            for use in ("stdlib", "brake"):
+                trials = [press_to_exit(program, use, api) for _ in range(args.presses)]
+                times = [t for t, _, _ in trials if t == t]
+                presses = [p for _, p, _ in trials]
+                left = [n for _, _, n in trials]
+                rows[use] = (
+                    statistics.median(times) if times else float("nan"),
+                    max(presses),
+                    max(left),
+                )
+            (st, sp, sl), (bt, bp, bl) = rows["stdlib"], rows["brake"]
+            print(
+                f"Ctrl-C  {std_name:<20} {st*1e3:8.1f} ms, {sp} presses, {sl} left   "
+                f"brake {bt*1e3:8.1f} ms, {bp} press(es), {bl} left   (median press to exit)"
+            )
+
+
+if __name__ == "__main__":
+    main()
