@@ -10,7 +10,8 @@
 //! pasting is not safe (a here-document's body, `${…}`, `$((…))`) or the reading cannot be
 //! sure (see `context.rs` for what loses it), the line starts by setting a variable to the
 //! value (`brake_v1='…'; `) and the place gets a reference to it (`"${brake_v1}"`), which
-//! the shell expands without reading it as code in any context. A replacement string inside a
+//! the shell expands without reading it as code in any context; in arithmetic, a value that
+//! is a plain number is pasted all the same. A replacement string inside a
 //! comment is left as written. A template where no quoting can hold a value is refused: a
 //! replacement string right after a `$`, in a here-document's delimiter or in the body of one
 //! with a quoted delimiter (`<<'EOF'`), and values appended inside a comment or an unclosed
@@ -83,6 +84,16 @@ struct Value {
 /// [`Context::Named`]).
 const NAMED: &str = "brake_v";
 
+/// A value the line may refer to by name: source `source`'s value edited by `edit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Named {
+    source: usize,
+    edit: Edit,
+    /// Every place it goes is arithmetic: a job whose value is a plain number needs no
+    /// variable at all (see [`is_number`]).
+    arithmetic_only: bool,
+}
+
 /// A parsed command template.
 #[derive(Debug, Clone)]
 pub struct Template {
@@ -93,8 +104,8 @@ pub struct Template {
     quote_words: bool,
     /// The program's path, when jobs run without a shell (see [`Template::is_direct`]).
     direct: Option<PathBuf>,
-    /// The values the line refers to by name, as (source, edit), in the order it sets them.
-    named: Vec<(usize, Edit)>,
+    /// The values the line refers to by name, in the order it sets them.
+    named: Vec<Named>,
     /// Where appended values go.
     end: Context,
 }
@@ -197,10 +208,14 @@ impl Template {
     /// `slot`.
     pub fn render(&self, args: &[OsString], seq: u64, slot: usize) -> Rendered {
         let mut text = Vec::with_capacity(64);
-        for (i, &(source, edit)) in self.named.iter().enumerate() {
-            let value = args.get(source).map_or(&[][..], |a| a.as_bytes());
+        for (i, named) in self.named.iter().enumerate() {
+            let value = args.get(named.source).map_or(&[][..], |a| a.as_bytes());
+            let value = apply(named.edit, value);
+            if named.arithmetic_only && is_number(value) {
+                continue;
+            }
             let _ = write!(text, "{NAMED}{}=", i + 1);
-            push_quoted(&mut text, apply(edit, value));
+            push_quoted(&mut text, value);
             text.extend_from_slice(b"; ");
         }
         for (i, word) in self.words.iter().enumerate() {
@@ -300,11 +315,14 @@ impl Template {
             Context::Paste { quote, backquotes } => {
                 push_in_context(out, apply(edit, arg), quote, backquotes);
             }
-            Context::Named { quoted } => {
+            Context::Named {
+                arithmetic: true, ..
+            } if is_number(apply(edit, arg)) => out.extend_from_slice(apply(edit, arg)),
+            Context::Named { quoted, .. } => {
                 let n = self
                     .named
                     .iter()
-                    .position(|&named| named == (source, edit))
+                    .position(|named| (named.source, named.edit) == (source, edit))
                     .map_or(0, |i| i + 1);
                 let quote: &[u8] = if quoted { b"\"" } else { b"" };
                 out.extend_from_slice(quote);
@@ -315,6 +333,13 @@ impl Template {
             Context::Comment => {}
         }
     }
+}
+
+/// A plain decimal number (`42`, `-7`): in arithmetic it is read as that number and nothing
+/// else, so it goes into the line as it is, as GNU parallel would put it.
+fn is_number(value: &[u8]) -> bool {
+    let digits = value.strip_prefix(b"-").unwrap_or(value);
+    !digits.is_empty() && digits.iter().all(u8::is_ascii_digit)
 }
 
 /// The values a replacement string takes, with their sources' numbers (from 0).
@@ -333,15 +358,21 @@ fn set_contexts(
     words: &mut [Vec<Part>],
     sources: usize,
     append: bool,
-) -> Result<(Vec<(usize, Edit)>, Context), TemplateError> {
+) -> Result<(Vec<Named>, Context), TemplateError> {
     let mut reader = Reader::new();
-    let mut named: Vec<(usize, Edit)> = Vec::new();
-    let mut name = |pick: Pick, edit: Edit| {
-        for source in 0..sources {
-            if (pick == Pick::All || pick == Pick::Source(source))
-                && !named.contains(&(source, edit))
+    let mut named: Vec<Named> = Vec::new();
+    let mut name = |pick: Pick, edit: Edit, arithmetic: bool| {
+        for source in (0..sources).filter(|&s| pick == Pick::All || pick == Pick::Source(s)) {
+            match named
+                .iter_mut()
+                .find(|n| (n.source, n.edit) == (source, edit))
             {
-                named.push((source, edit));
+                Some(known) => known.arithmetic_only &= arithmetic,
+                None => named.push(Named {
+                    source,
+                    edit,
+                    arithmetic_only: arithmetic,
+                }),
             }
         }
     };
@@ -361,7 +392,9 @@ fn set_contexts(
                         .context()
                         .map_err(|refusal| refused(refusal, &value.written))?;
                     match value.context {
-                        Context::Named { .. } => name(value.pick, value.edit),
+                        Context::Named { arithmetic, .. } => {
+                            name(value.pick, value.edit, arithmetic);
+                        }
                         Context::Comment => *part = Part::Literal(value.written.to_vec()),
                         Context::Paste { .. } => {}
                     }
@@ -386,8 +419,8 @@ fn set_contexts(
         let end = reader
             .end()
             .map_err(|refusal| refused(refusal, b"the values"))?;
-        if let Context::Named { .. } = end {
-            name(Pick::All, Edit::Whole);
+        if let Context::Named { arithmetic, .. } = end {
+            name(Pick::All, Edit::Whole, arithmetic);
         }
         end
     } else {

@@ -50,6 +50,9 @@ pub enum Context {
     Named {
         /// Wrapped in double quotes (where the reading finds none open).
         quoted: bool,
+        /// In arithmetic (`$((…))`, `((…))`) the reading is sure of: a value that is a plain
+        /// number is no code there, and is pasted as it is.
+        arithmetic: bool,
     },
     /// In a comment: not code, so the replacement string stays as written.
     Comment,
@@ -252,6 +255,7 @@ impl Reader {
             };
             return Ok(Context::Named {
                 quoted: !open_double,
+                arithmetic: false,
             });
         }
         if self.less >= 2 || self.delimiter.is_some() {
@@ -267,7 +271,10 @@ impl Reader {
                     return Err(Refusal::AfterDollar);
                 }
             }
-            return Ok(Context::Named { quoted: false });
+            return Ok(Context::Named {
+                quoted: false,
+                arithmetic: false,
+            });
         }
         if top.comment {
             return Ok(Context::Comment);
@@ -278,11 +285,15 @@ impl Reader {
         if let LevelKind::Brace { in_double } = top.kind {
             return Ok(Context::Named {
                 quoted: !in_double && top.quote == Quote::Bare,
+                arithmetic: false,
             });
         }
         if top.arith.is_some() {
-            // A number: expanded, not pasted, where `'` would be no quote.
-            return Ok(Context::Named { quoted: false });
+            // Expanded, not pasted, where `'` would be no quote; a plain number is pasted.
+            return Ok(Context::Named {
+                quoted: false,
+                arithmetic: true,
+            });
         }
         let backquotes = self
             .levels

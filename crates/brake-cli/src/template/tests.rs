@@ -304,6 +304,36 @@ fn comments_are_left_alone() {
     assert_eq!(text(&["echo \\\n#", "{}"], &["x"]), "echo \\\n# {}");
 }
 
+/// In arithmetic the reading is sure of, a value that is a plain number is pasted as it is,
+/// as GNU parallel writes it; any other value there, or a number elsewhere that needs a
+/// variable, still goes through one.
+#[test]
+fn plain_numbers_are_pasted_in_arithmetic() {
+    assert_eq!(
+        text(&["echo {}; exit $(( {} % 3 ))"], &["7"]),
+        "echo 7; exit $(( 7 % 3 ))"
+    );
+    assert_eq!(text(&["echo $(( {} - 1 ))"], &["-7"]), "echo $(( -7 - 1 ))");
+    assert_eq!(
+        text(&["echo $(( {} - 1 ))"], &["7 ; touch x"]),
+        "brake_v1='7 ; touch x'; echo $(( ${brake_v1} - 1 ))"
+    );
+    for not_a_number in ["", "-", "1e3", "0x1f", "1.5", "a[$(touch x)]"] {
+        let line = text(&["echo $(( {} ))"], &[not_a_number]);
+        assert!(line.starts_with("brake_v1="), "{not_a_number:?}: {line}");
+    }
+    // Used in arithmetic elsewhere too: the variable stays for the other places.
+    assert_eq!(
+        text(&["echo $(( {} ))", "\"${x:-{}}\""], &["3"]),
+        "brake_v1=3; echo $(( 3 )) \"${x:-${brake_v1}}\""
+    );
+    // A here-document's body is no place the reading trusts for arithmetic.
+    assert_eq!(
+        text(&["cat <<EOF\n$(( {} ))\nEOF"], &["3"]),
+        "brake_v1=3; cat <<EOF\n$(( ${brake_v1} ))\nEOF"
+    );
+}
+
 /// Where pasting cannot be safe, or the reading is lost, the line sets a variable first.
 #[test]
 fn uncertain_places_get_a_variable() {
@@ -316,8 +346,8 @@ fn uncertain_places_get_a_variable() {
         "brake_v1='x; y'; printf $'it\\'s %s\\n' \"${brake_v1}\""
     );
     assert_eq!(
-        text(&["echo", "$(( {} + 1 ))", "{}"], &["2"]),
-        "brake_v1=2; echo $(( ${brake_v1} + 1 )) 2"
+        text(&["echo", "$(( {} + 1 ))", "{}"], &["2x"]),
+        "brake_v1=2x; echo $(( ${brake_v1} + 1 )) 2x"
     );
     assert_eq!(
         text(&["echo $(( '{}' )) {}"], &["x"]),
