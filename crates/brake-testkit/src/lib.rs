@@ -24,7 +24,7 @@
 //! so the process-group id, from being reused while the kit still signals the group.
 //! Waits for the end sleep in `poll(2)` on a pidfd of the program, so the end is seen within
 //! microseconds and [`Finished::since_first_stop`] times a stop of a few milliseconds
-//! faithfully; it is counted from the moment the press's write returned.
+//! faithfully; it is counted from the moment just before the press's write.
 //!
 //! # Why portable-pty
 //!

@@ -59,8 +59,9 @@ pub struct Finished {
     /// Ctrl-C presses made on the session before the end was seen.
     pub presses: u32,
     /// From the first press or [`send_signal`](Session::send_signal) to the end being seen;
-    /// `None` if the program was never asked to stop. It starts when the write of the press
-    /// (or the `kill`) has returned, and ends when a kit call sees the end: within microseconds
+    /// `None` if the program was never asked to stop. It starts just before the write of the
+    /// press (or the `kill`), so it never times a stop shorter than it was, and ends when a kit
+    /// call sees the end: within microseconds
     /// while a kit call is waiting for it (it sleeps in `poll(2)` on a pidfd of the program),
     /// so it times stops of a few milliseconds; time the test spends between kit calls after
     /// the program ended is counted too.
@@ -217,9 +218,12 @@ impl Session {
             .writer
             .as_mut()
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "the terminal is closed"))?;
+        // Taken before the write: the signal can reach the program while this thread waits to
+        // run again after the write, so an instant taken afterwards could start the clock late
+        // and time a stop shorter than it was.
+        let at = Instant::now();
         writer.write_all(&[CTRL_C])?;
         writer.flush()?;
-        let at = Instant::now();
         self.presses += 1;
         self.first_stop.get_or_insert(at);
         Ok(())
@@ -229,13 +233,14 @@ impl Session {
     ///
     /// Counts as the first stop request if none was made yet, but not as a press.
     pub fn send_signal(&mut self, sig: i32) -> io::Result<()> {
+        // Before the kill, for the same reason as a press's.
+        let at = Instant::now();
         // SAFETY: kill(2) takes plain integers and touches no memory of ours. The program is
         // reaped only when the session is consumed or dropped, so its pid cannot have been
         // reused while `self` exists.
         if unsafe { libc::kill(self.pid as libc::pid_t, sig) } == -1 {
             return Err(io::Error::last_os_error());
         }
-        let at = Instant::now();
         self.first_stop.get_or_insert(at);
         Ok(())
     }
