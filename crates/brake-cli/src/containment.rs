@@ -40,11 +40,13 @@
 //! Dropping a [`Containment`] keeps rule 3: the cgroup is ended first, then the guard's pipe
 //! closes, and the guard sweeps on its own.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use brake::child::{become_subreaper, cgroup, sweep_escaped, RunCgroup, Swept};
 
 use crate::cli::CgroupMode;
+use crate::escape::escape;
 use crate::job::RUN_VAR;
 use crate::watchdog::Guard;
 
@@ -128,7 +130,7 @@ impl Containment {
             );
             if self.verbose {
                 for one in &swept {
-                    say!("brake: ended {one}");
+                    say!("brake: ended {}", ended_process(one));
                 }
             }
         }
@@ -185,7 +187,7 @@ fn end_stale(stem: &str, verbose: bool) {
                 }
                 if verbose {
                     for one in &ended {
-                        say!("brake: ended {one}");
+                        say!("brake: ended {}", ended_process(one));
                     }
                 }
             }
@@ -255,6 +257,11 @@ fn cgroup_stem(joblog: Option<&Path>) -> String {
             (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
         });
     format!("brake-{hash:016x}")
+}
+
+/// A process brake ended, for `-v`: its command line holds a job's inputs, so it is escaped.
+fn ended_process(one: &Swept) -> String {
+    format!("{} (pid {})", escape(OsStr::new(&one.cmdline)), one.pid)
 }
 
 fn now_nanos() -> u128 {

@@ -16,6 +16,8 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
+use crate::escape::escape;
+
 /// How much of a file or stdin is read at once: big reads keep `--dry-run` over millions of
 /// lines from being a stream of small syscalls.
 const READ_BUFFER: usize = 64 * 1024;
@@ -73,10 +75,10 @@ impl Lines {
             let file = File::open(path).map_err(|err| {
                 InputError(format!(
                     "cannot read the input file {}: {err}; check the path given after ::::",
-                    path.display()
+                    escape(path.as_os_str())
                 ))
             })?;
-            (Box::new(file), path.display().to_string())
+            (Box::new(file), escape(path.as_os_str()))
         };
         Ok(Lines {
             reader: BufReader::with_capacity(READ_BUFFER, reader),

@@ -319,13 +319,9 @@ impl Running {
     }
 }
 
-/// A command for a one-line message: lossy UTF-8, newlines shown as `\n`, at most 80 chars.
+/// A command for a one-line message: escaped as in the joblog, at most 80 chars.
 pub fn describe_command(command: &OsStr) -> String {
-    let text = command.to_string_lossy().replace('\n', "\\n");
-    match text.char_indices().nth(80) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text,
-    }
+    crate::escape::shorten(command, 80)
 }
 
 /// The joblog's Exitval and Signal for an exit: the exit code (or -1 when a signal ended it)
@@ -406,5 +402,9 @@ mod tests {
         let long = OsString::from("x".repeat(200));
         assert_eq!(describe_command(&long).chars().count(), 81);
         assert_eq!(describe_command(OsStr::new("a\nb")), "a\\nb");
+        assert_eq!(
+            describe_command(OsStr::new("a\u{1b}]2;t\u{7}")),
+            "a\\x1b]2;t\\x07"
+        );
     }
 }

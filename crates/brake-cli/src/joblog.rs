@@ -22,9 +22,11 @@
 //! of the open descriptor), so nothing can be swapped in between a check and its use.
 //! Anywhere, a joblog must be a regular file: a FIFO would hang the resume's read.
 //!
-//! The Command column is kept to one line: `\` is written `\\`, and tab, newline and carriage
-//! return `\t`, `\n` and `\r`. A command that is not UTF-8 is written lossily (U+FFFD for the
-//! bad bytes); commands are compared in that escaped, lossy form, so a resume still matches.
+//! The Command column is kept to one line and free of control characters, escaped as every
+//! message about an input is (`escape.rs`): `\` is written `\\`, tab, newline and carriage
+//! return `\t`, `\n` and `\r`, other controls `\xHH`. A command that is not UTF-8 is written
+//! lossily (U+FFFD for the bad bytes); commands are compared in that escaped, lossy form, so a
+//! resume still matches.
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
@@ -37,6 +39,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustix::fs::{AtFlags, FileType, Mode as Permissions, OFlags};
 use rustix::io::Errno;
+
+use crate::escape::{cut, escape, escape_into};
 
 /// The header line, as GNU parallel writes it.
 const HEADER: &str = "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\tSignal\tCommand\n";
@@ -494,8 +498,7 @@ impl Previous {
         let Some(job) = self.jobs.get(&seq) else {
             return Ok(());
         };
-        let mut ours = String::with_capacity(job.command.len());
-        escape_into(&mut ours, &command.to_string_lossy());
+        let ours = escape(command);
         if job.command == ours {
             return Ok(());
         }
@@ -503,8 +506,8 @@ impl Previous {
             "{} was written by a different command line: its job {seq} ran `{}`, this run's \
              job {seq} is `{}`; use another --joblog file, or delete it to start over",
             self.path.display(),
-            shorten(&job.command),
-            shorten(&ours)
+            cut(&job.command, 60),
+            cut(&ours, 60)
         )))
     }
 
@@ -556,36 +559,6 @@ fn parse(line: &[u8]) -> Option<(u64, bool, String)> {
 /// A number column, padding allowed (`%10.3f` pads with spaces).
 fn number<T: std::str::FromStr>(column: &[u8]) -> Option<T> {
     std::str::from_utf8(column).ok()?.trim().parse().ok()
-}
-
-fn escape_into(out: &mut String, command: &str) {
-    for c in command.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c => out.push(c),
-        }
-    }
-}
-
-/// A command cut to fit in a one-line message, its control characters shown escaped: a log
-/// (or a value) holding an escape sequence or a carriage return must not rewrite the terminal.
-fn shorten(text: &str) -> String {
-    let mut short = String::new();
-    for (i, c) in text.chars().enumerate() {
-        if i == 60 {
-            short.push('…');
-            break;
-        }
-        if c.is_control() {
-            short.extend(c.escape_debug());
-        } else {
-            short.push(c);
-        }
-    }
-    short
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ macro_rules! say {
 #[doc(hidden)]
 pub mod cli;
 mod containment;
+mod escape;
 #[doc(hidden)]
 pub mod exec;
 mod inputs;

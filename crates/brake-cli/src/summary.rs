@@ -68,7 +68,9 @@ pub fn resume_hint(argv: &[OsString], incomplete: bool) -> String {
         hint.push(' ');
         hint.push_str(&quote(arg).to_string_lossy());
     }
-    if hint.chars().count() > 200 {
+    // A control character cannot be shown raw (it would act on the terminal) nor escaped (the
+    // pasted command would differ): the hint then only names the flag.
+    if hint.chars().count() > 200 || hint.chars().any(char::is_control) {
         return format!("the same brake command with {flag}");
     }
     hint
@@ -191,6 +193,14 @@ mod tests {
         assert_eq!(
             resume_hint(&again, false),
             "brake --resume-failed --joblog r true"
+        );
+        let title: Vec<OsString> = ["brake", "--joblog", "r", "touch", ":::", "\u{1b}]2;x\u{7}"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        assert_eq!(
+            resume_hint(&title, true),
+            "the same brake command with --resume"
         );
     }
 

@@ -1,0 +1,82 @@
+//! What the job runner tells its user, without a terminal: its own `brake:` lines never pass
+//! an input's control characters, GNU parallel syntax brake lacks is refused rather than run as
+//! text, refused values say what to write, and the summary, the hint and the exit status tell
+//! how the whole job list stands. Each test runs the real binary in a directory of its own.
+
+use std::process::Output;
+
+mod support;
+use support::{read_joblog, run, run_in};
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A value that retitles a terminal, then rings its bell, if printed raw.
+const RETITLE: &str = "a\u{1b}]2;pwned\u{7}b";
+
+fn assert_no_control_characters(out: &Output) {
+    let err = stderr(out);
+    assert!(
+        !err.chars().any(|c| c.is_control() && c != '\n'),
+        "a control character reached stderr: {err:?}"
+    );
+}
+
+#[test]
+fn brakes_own_lines_escape_control_characters_from_inputs() {
+    // Timed out, with a joblog: the timeout line and the summary with its hint.
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_in(
+        dir.path(),
+        [
+            "--joblog",
+            "run.log",
+            "--timeout",
+            "200ms",
+            "sleep 5; : {}",
+            ":::",
+            RETITLE,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_no_control_characters(&out);
+    let err = stderr(&out);
+    assert!(
+        err.contains("timed out") && err.contains("a\\x1b]2;pwned\\x07b"),
+        "{err}"
+    );
+    assert!(
+        err.contains("the same brake command with --resume-failed"),
+        "{err}"
+    );
+    let log = read_joblog(&dir.path().join("run.log")).unwrap().unwrap();
+    assert!(
+        log.jobs[0].text.ends_with("a\\x1b]2;pwned\\x07b'"),
+        "{log:?}"
+    );
+
+    // A program that cannot start: its interpreter is missing.
+    let script = dir.path().join("script");
+    std::fs::write(&script, "#!/no/such/interpreter\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = run_in(dir.path(), ["./script", ":::", RETITLE]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_no_control_characters(&out);
+    assert!(stderr(&out).contains("could not start"), "{}", stderr(&out));
+
+    // A halt.
+    let out = run(["--halt", "now,fail=1", "exit 3; : {}", ":::", RETITLE]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_no_control_characters(&out);
+    assert!(
+        stderr(&out).contains("--halt now,fail=1 reached"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(stdout(&out), "");
+}
