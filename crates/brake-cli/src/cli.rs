@@ -11,6 +11,10 @@ use brake::TermSeq;
 
 use crate::inputs::Source;
 
+mod gnu;
+
+pub use self::gnu::{unknown_option, unsupported_replacement};
+
 /// Options of `brake [OPTIONS] COMMAND [ARGS...] [::: VALUES...] [:::: FILES...]`.
 #[derive(clap::Parser, Debug)]
 #[command(
@@ -124,7 +128,9 @@ words are joined by spaces into one shell command line (`brake 'gzip -c {} > {}.
 the command's own quotes, in $(…)), or passed in a variable the line sets first (here-documents, \
 ${…}, $((…))): input is never run as shell code. {} in a comment stays as written; a command where no \
 quoting can hold a value ({} right after $, in a <<'EOF' body) is refused. Commands that need no \
-shell are executed directly.
+shell are executed directly. GNU parallel's other forms \
+({-1}, {= … =}, {+/}, {..}, {##}, … and the linked sources :::+ ::::+) are refused (exit 255), \
+never run as literal text.
 
 Stopping: the first Ctrl-C (or SIGTERM, SIGHUP) starts no new job and sends running jobs the \
 --termseq; a second Ctrl-C kills them at once. Finished jobs' output is all printed; with \
@@ -336,8 +342,12 @@ pub struct Split {
 
 /// Splits `COMMAND ARGS ::: values :::: files` at the source markers. A `:::` begins a source
 /// of the values that follow; after `::::` each word names a file (or `-`, stdin) that is a
-/// source of its own, as in GNU parallel.
+/// source of its own, as in GNU parallel. GNU's linked sources (`:::+`, `::::+`) are refused
+/// wherever they stand, as GNU parallel would take them as markers there too.
 pub fn split_sources(all: &[OsString]) -> Result<Split, String> {
+    if let Some(refusal) = all.iter().find_map(gnu::unsupported_marker) {
+        return Err(refusal);
+    }
     let marker = |word: &OsStr| word == ":::" || word == "::::";
     let start = all.iter().position(|w| marker(w)).unwrap_or(all.len());
     let words = all[..start].to_vec();
@@ -440,5 +450,13 @@ mod tests {
         assert!(split_sources(&words("cat ::::"))
             .unwrap_err()
             .contains("file"));
+        for linked in ["echo ::: a b :::+ 1 2", "cat :::: a ::::+ b", "echo :::+ x"] {
+            assert!(
+                split_sources(&words(linked))
+                    .unwrap_err()
+                    .contains("GNU parallel's source linked"),
+                "{linked}"
+            );
+        }
     }
 }

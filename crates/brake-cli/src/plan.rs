@@ -11,7 +11,7 @@ use std::time::Duration;
 use brake::child::ChildOptions;
 use brake::TermSeq;
 
-use crate::cli::{split_sources, Halt, RunArgs};
+use crate::cli::{split_sources, unsupported_replacement, Halt, RunArgs};
 use crate::containment::Wishes;
 use crate::inputs::{Inputs, Source};
 use crate::joblog::{Joblog, Mode as LogMode, Previous};
@@ -100,6 +100,9 @@ impl Plan {
     /// the soft limit on open files if that helps). Refuses a bad template or input.
     pub fn new(args: &RunArgs) -> Result<Plan, RunError> {
         let split = split_sources(&args.command).map_err(RunError)?;
+        if let Some(refusal) = unsupported_replacement(&split.words) {
+            return Err(RunError(refusal));
+        }
         let sources = sources_or_stdin(split.sources);
         let reads_stdin = sources.iter().any(Source::is_stdin);
         let template = Template::parse(&split.words, sources.len(), args.quote).map_err(refuse)?;
@@ -343,5 +346,6 @@ mod tests {
         };
         assert!(refused("::: a").contains("command"));
         assert!(refused("cat :::: /no/such/file").contains("/no/such/file"));
+        assert!(refused("mv {} {-1} ::: a").starts_with("{-1} is GNU parallel's"));
     }
 }

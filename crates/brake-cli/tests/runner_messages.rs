@@ -80,3 +80,44 @@ fn brakes_own_lines_escape_control_characters_from_inputs() {
     );
     assert_eq!(stdout(&out), "");
 }
+
+/// Runs `args` with `touch ran` put before the command, in a directory of its own, and
+/// checks that it was refused with status 255 and `message`, and that nothing ran.
+fn refused(args: &[&str], message: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_in(dir.path(), args);
+    assert_eq!(out.status.code(), Some(255), "{args:?}: {}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains(message), "{args:?}: {err}");
+    assert_eq!(err.lines().count(), 1, "{args:?}: one line: {err}");
+    assert_eq!(stdout(&out), "", "{args:?}");
+    let entries: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(entries.is_empty(), "{args:?} ran something: {entries:?}");
+}
+
+#[test]
+fn gnu_syntax_brake_lacks_is_refused_not_run_as_text() {
+    refused(
+        &["touch", ":::", "a", "b", ":::+", "1", "2"],
+        "brake: :::+ (GNU parallel's source linked to the one before it",
+    );
+    refused(&["touch", "::::+", "x"], "brake: ::::+ (GNU parallel's");
+    refused(
+        &["touch {-1}", ":::", "a", ":::", "b"],
+        "brake: {-1} is GNU parallel's",
+    );
+    refused(
+        &["touch", "{= s/a/b/ =}", ":::", "a"],
+        "brake: {= s/a/b/ =} is a GNU",
+    );
+    refused(&["touch {+/}", ":::", "a"], "brake: {+/} is GNU parallel's");
+    refused(
+        &["--dry-run", "touch {..}", ":::", "a"],
+        "brake: {..} is GNU parallel's",
+    );
+    refused(&["-q", "touch", "{slot}", ":::", "a"], "use {%}");
+    // Braces of the shell are not replacement strings (/bin/sh may not expand {a,b}).
+    let out = run(["echo ${HOME+x} {a,b} {1..2}; : {}", ":::", "v"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("x "), "{}", stderr(&out));
+}
