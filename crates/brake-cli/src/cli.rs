@@ -28,9 +28,10 @@ pub use self::gnu::{unknown_option, unsupported_replacement};
     after_help = AFTER_HELP,
 )]
 pub struct RunArgs {
-    /// Jobs to run at once [default: the number of CPUs]
-    #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = parse_jobs)]
-    pub jobs: Option<usize>,
+    /// Jobs to run at once [default: the number of CPUs]: N, +N or -N (CPUs plus or minus N),
+    /// N% (of the CPUs), or 0 (as many as the open-file and process limits allow)
+    #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = parse_jobs, allow_hyphen_values = true)]
+    pub jobs: Option<Jobs>,
 
     /// Keep each command word one argument, quoting its own text too (e.g. brake -q sh -c
     /// 'echo $0' ::: a); without it, the words are joined into one shell command line
@@ -75,15 +76,15 @@ pub struct RunArgs {
     pub resume_failed: bool,
 
     /// When to stop early: never, or now|soon,fail|success|done=N or =P% (e.g. now,fail=1)
-    #[arg(long, value_name = "WHEN", value_parser = parse_halt, default_value = "never")]
+    #[arg(long, value_name = "WHEN", value_parser = parse_halt, default_value = "never", allow_hyphen_values = true)]
     pub halt: Halt,
 
     /// Start a failing job again, up to N runs in all
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    #[arg(long, value_name = "N", default_value = "1", value_parser = parse_retries, allow_hyphen_values = true)]
     pub retries: u32,
 
     /// End a job that runs longer than this (the termination sequence); 30, 30s, 500ms, 5m, 2h
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
     pub timeout: Option<Duration>,
 
     /// Signals and waits (ms) that end a job on a stop or timeout: SIG,MS,SIG,MS,…,KILL
@@ -165,15 +166,76 @@ pub enum CgroupMode {
     Off,
 }
 
-/// `-j`: a positive count.
-fn parse_jobs(text: &str) -> Result<usize, String> {
-    match text.parse::<usize>() {
-        Ok(0) => Err("must be at least 1 (the number of jobs run at once)".into()),
-        Ok(n) => Ok(n),
-        Err(_) => Err(format!(
-            "{text:?} is not a number of jobs (expected a whole number such as 4)"
-        )),
+/// `-j`: how many jobs run at once, as GNU parallel writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Jobs {
+    /// `N`.
+    Count(usize),
+    /// `+N`: the number of CPUs plus N.
+    Plus(usize),
+    /// `-N`: the number of CPUs minus N, at least 1.
+    Minus(usize),
+    /// `N%`: N percent of the CPUs, at least 1.
+    Percent(usize),
+    /// `0`: as many as the limits allow.
+    AsManyAsAllowed,
+}
+
+impl Jobs {
+    /// The count for a machine with `cpus` CPUs; `None` for [`Jobs::AsManyAsAllowed`].
+    pub fn count(self, cpus: usize) -> Option<usize> {
+        match self {
+            Jobs::Count(n) => Some(n),
+            Jobs::Plus(n) => Some(cpus.saturating_add(n)),
+            Jobs::Minus(n) => Some(cpus.saturating_sub(n).max(1)),
+            Jobs::Percent(p) => Some((cpus.saturating_mul(p) / 100).max(1)),
+            Jobs::AsManyAsAllowed => None,
+        }
     }
+}
+
+/// `-j`: `N`, `+N`, `-N`, `N%` or `0`.
+fn parse_jobs(text: &str) -> Result<Jobs, String> {
+    let bad = || {
+        format!(
+            "{text:?} is not a number of jobs: write N (e.g. -j 4), +N or -N (the number of \
+             CPUs plus or minus N), N% (of the CPUs) or 0 (as many as the limits allow)"
+        )
+    };
+    let number = |digits: &str| -> Result<usize, String> {
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        digits.parse().map_err(|_| bad())
+    };
+    if let Some(n) = text.strip_prefix('+') {
+        return number(n).map(Jobs::Plus);
+    }
+    if let Some(n) = text.strip_prefix('-') {
+        return number(n).map(Jobs::Minus);
+    }
+    if let Some(p) = text.strip_suffix('%') {
+        return match number(p)? {
+            0 => Err(format!(
+                "{text:?}: a share of the CPUs must be more than 0%"
+            )),
+            p => Ok(Jobs::Percent(p)),
+        };
+    }
+    match number(text)? {
+        0 => Ok(Jobs::AsManyAsAllowed),
+        n => Ok(Jobs::Count(n)),
+    }
+}
+
+/// `--retries`: how many runs a failing job gets in all.
+fn parse_retries(text: &str) -> Result<u32, String> {
+    text.parse::<u32>().map_err(|_| {
+        format!(
+            "{text:?} is not a number of runs: --retries N runs a failing job up to N times in \
+             all (a whole number such as 3)"
+        )
+    })
 }
 
 /// `--termseq`: GNU parallel's `SIG,MS,SIG,MS,…` (for the runner and `brake exec` alike).
@@ -191,6 +253,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(trimmed.len());
     let (number, unit) = trimmed.split_at(split);
+    if trimmed.starts_with('-') {
+        return Err(format!(
+            "{text:?}: a timeout must be more than zero (e.g. --timeout 30s)"
+        ));
+    }
     let value: f64 = number.parse().map_err(|_| bad())?;
     let scale = match unit {
         "" | "s" => 1.0,
@@ -381,11 +448,39 @@ mod tests {
     }
 
     #[test]
-    fn jobs_must_be_positive_numbers() {
-        assert_eq!(parse_jobs("8"), Ok(8));
-        assert!(parse_jobs("0").unwrap_err().contains("at least 1"));
-        assert!(parse_jobs("abc").unwrap_err().contains("\"abc\""));
-        assert!(parse_jobs("-3").is_err());
+    fn jobs_take_gnu_forms() {
+        assert_eq!(parse_jobs("8"), Ok(Jobs::Count(8)));
+        assert_eq!(parse_jobs("+1"), Ok(Jobs::Plus(1)));
+        assert_eq!(parse_jobs("-1"), Ok(Jobs::Minus(1)));
+        assert_eq!(parse_jobs("50%"), Ok(Jobs::Percent(50)));
+        assert_eq!(parse_jobs("0"), Ok(Jobs::AsManyAsAllowed));
+        for bad in ["abc", "", "+", "-", "%", "1.5", "+-1", "--1", "4x", "-j"] {
+            assert!(
+                parse_jobs(bad)
+                    .unwrap_err()
+                    .contains("is not a number of jobs: write N"),
+                "{bad}"
+            );
+        }
+        assert!(parse_jobs("0%").unwrap_err().contains("more than 0%"));
+        assert_eq!(Jobs::Plus(1).count(4), Some(5));
+        assert_eq!(Jobs::Minus(1).count(4), Some(3));
+        assert_eq!(Jobs::Minus(9).count(4), Some(1));
+        assert_eq!(Jobs::Percent(50).count(4), Some(2));
+        assert_eq!(Jobs::Percent(10).count(4), Some(1));
+        assert_eq!(Jobs::Percent(300).count(4), Some(12));
+        assert_eq!(Jobs::AsManyAsAllowed.count(4), None);
+    }
+
+    #[test]
+    fn retries_and_timeouts_refuse_negatives_in_words() {
+        assert_eq!(parse_retries("3"), Ok(3));
+        assert!(parse_retries("-1")
+            .unwrap_err()
+            .contains("not a number of runs"));
+        assert!(parse_duration("-5")
+            .unwrap_err()
+            .contains("a timeout must be more than zero"));
     }
 
     #[test]

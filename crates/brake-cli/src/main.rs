@@ -86,8 +86,25 @@ fn survive_file_size_limit() {
     let _ = signal_hook::flag::register(libc::SIGXFSZ, Arc::new(AtomicBool::new(false)));
 }
 
-/// clap's own exit: help and version succeed, usage errors are 255.
+/// clap's own exit: help and version succeed, usage errors are 255. An unknown option gets
+/// brake's line instead of clap's tip to pass it after `--`, which here would put it into the
+/// command.
 fn clap_exit(err: clap::Error) -> ExitCode {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if err.kind() == ErrorKind::UnknownArgument {
+        let text = |kind| match err.get(kind) {
+            Some(ContextValue::String(text)) => Some(text.as_str()),
+            Some(ContextValue::Strings(texts)) => texts.first().map(String::as_str),
+            _ => None,
+        };
+        if let Some(arg) = text(ContextKind::InvalidArg) {
+            say!(
+                "{}",
+                cli::unknown_option(arg, text(ContextKind::SuggestedArg))
+            );
+            return ExitCode::from(INTERNAL_ERROR);
+        }
+    }
     let usage = err.use_stderr();
     let _ = err.print();
     if usage {

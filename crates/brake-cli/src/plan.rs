@@ -11,7 +11,7 @@ use std::time::Duration;
 use brake::child::ChildOptions;
 use brake::TermSeq;
 
-use crate::cli::{split_sources, unsupported_replacement, Halt, RunArgs};
+use crate::cli::{split_sources, unsupported_replacement, Halt, Jobs, RunArgs};
 use crate::containment::Wishes;
 use crate::inputs::{Inputs, Source};
 use crate::joblog::{Joblog, Mode as LogMode, Previous};
@@ -107,10 +107,7 @@ impl Plan {
         let reads_stdin = sources.iter().any(Source::is_stdin);
         let template = Template::parse(&split.words, sources.len(), args.quote).map_err(refuse)?;
         let inputs = Inputs::open(sources).map_err(refuse)?;
-        let wanted = args
-            .jobs
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-        let (jobs, lowered) = crate::limits::fit_jobs(wanted);
+        let (jobs, lowered) = jobs_at_once(args.jobs, inputs.total());
         let mut notes: Vec<String> = lowered
             .map(|why| format!("brake: {why}"))
             .into_iter()
@@ -175,6 +172,25 @@ impl JoblogPlan {
             );
         }
         Ok((log, previous))
+    }
+}
+
+/// The most jobs `-j 0` runs at once, however high the limits.
+pub const MOST_AT_ONCE: usize = 32_768;
+
+/// How many jobs run at once: `-j` (the number of CPUs by default) fitted to the limits, with
+/// the warning when it was lowered. `-j 0` asks for as many as the limits allow (and no more
+/// than there are jobs, when that is known), and is lowered without a warning.
+fn jobs_at_once(wanted: Option<Jobs>, total: Option<u64>) -> (usize, Option<String>) {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    match wanted.unwrap_or(Jobs::Count(cpus)).count(cpus) {
+        Some(count) => crate::limits::fit_jobs(count),
+        None => {
+            let jobs = total.map_or(MOST_AT_ONCE, |total| {
+                usize::try_from(total).map_or(MOST_AT_ONCE, |t| t.clamp(1, MOST_AT_ONCE))
+            });
+            (crate::limits::fit_jobs(jobs).0, None)
+        }
     }
 }
 
@@ -302,6 +318,22 @@ mod tests {
         assert!(plan.rules.halt.now && plan.rules.halt.on == HaltOn::Fail);
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         assert_eq!(super::tests::plan("echo ::: a").jobs, fit_jobs(cpus).0);
+        assert_eq!(
+            super::tests::plan("-j +2 echo ::: a").jobs,
+            fit_jobs(cpus + 2).0
+        );
+        assert_eq!(
+            super::tests::plan("-j -1 echo ::: a").jobs,
+            (cpus - 1).max(1)
+        );
+        assert_eq!(
+            super::tests::plan("-j 200% echo ::: a").jobs,
+            fit_jobs(2 * cpus).0
+        );
+        assert_eq!(super::tests::plan("-j 0 echo ::: a b c").jobs, 3);
+        let (unknown, warning) = jobs_at_once(Some(Jobs::AsManyAsAllowed), None);
+        assert_eq!(warning, None);
+        assert!((1..=MOST_AT_ONCE).contains(&unknown));
     }
 
     #[test]

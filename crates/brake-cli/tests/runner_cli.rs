@@ -452,7 +452,10 @@ fn json_summary() {
 #[test]
 fn bad_input_gets_one_line_and_status_255_and_runs_nothing() {
     let cases: &[(&[&str], &str)] = &[
-        (&["-j", "0", "echo", ":::", "a"], "must be at least 1"),
+        (
+            &["-j", "5x", "echo", ":::", "a"],
+            "is not a number of jobs: write N",
+        ),
         (
             &["-j", "abc", "echo", ":::", "a"],
             "\"abc\" is not a number of jobs",

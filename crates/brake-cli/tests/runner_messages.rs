@@ -121,3 +121,45 @@ fn gnu_syntax_brake_lacks_is_refused_not_run_as_text() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).starts_with("x "), "{}", stderr(&out));
 }
+
+#[test]
+fn gnu_job_counts_run_and_refused_values_say_what_to_write() {
+    for jobs in ["+1", "-1", "50%", "0"] {
+        let out = run(["-k", "-j", jobs, "echo", ":::", "a", "b"]);
+        assert_eq!(out.status.code(), Some(0), "-j {jobs}: {}", stderr(&out));
+        assert_eq!(stdout(&out), "a\nb\n", "-j {jobs}");
+    }
+    for (args, message) in [
+        (
+            &["-j", "5x"][..],
+            "\"5x\" is not a number of jobs: write N (e.g. -j 4), +N or -N",
+        ),
+        (&["-j", "--1"][..], "is not a number of jobs"),
+        (
+            &["--timeout", "-5"][..],
+            "a timeout must be more than zero (e.g. --timeout 30s)",
+        ),
+        (&["--retries", "-1"][..], "\"-1\" is not a number of runs"),
+        (&["--halt", "-1"][..], "\"-1\" is not a halt rule"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut full = args.to_vec();
+        full.extend(["touch", ":::", "a"]);
+        let out = run_in(dir.path(), &full);
+        assert_eq!(out.status.code(), Some(255), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains(message), "{args:?}: {err}");
+        assert!(!err.contains("tip:"), "{args:?}: {err}");
+        assert!(
+            std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+            "{args:?} ran"
+        );
+    }
+    refused(
+        &["-0", "touch", ":::", "a"],
+        "brake: unknown option -0 (GNU parallel's --null: NUL-separated input; not supported \
+         yet); see brake --help",
+    );
+    refused(&["--eta", "touch", ":::", "a"], "use --bar");
+    refused(&["--grop", "touch", ":::", "a"], "(did you mean --group?)");
+}
