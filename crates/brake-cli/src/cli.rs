@@ -58,7 +58,10 @@ pub struct RunArgs {
     #[arg(long)]
     pub tag: bool,
 
-    /// Record each finished job in FILE, in GNU parallel's joblog format
+    /// Record each finished job in FILE, in GNU parallel's joblog format (- for stdout)
+    ///
+    /// With -, the header and each job's line go to stdout, each line whole between jobs'
+    /// output; nothing can be resumed from there.
     ///
     /// FILE must be a regular file. In a directory other users can write to (/tmp), brake
     /// refuses a FILE that is a symbolic link, another user's file or a hard link, or that is

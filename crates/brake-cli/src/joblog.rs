@@ -20,7 +20,9 @@
 //! log. A missing file is created there as usual. The checks are made on what was opened (the
 //! path walked one directory at a time with `O_NOFOLLOW` where others can write, then `fstat`
 //! of the open descriptor), so nothing can be swapped in between a check and its use.
-//! Anywhere, a joblog must be a regular file: a FIFO would hang the resume's read.
+//! Anywhere, a joblog must be a regular file: a FIFO would hang the resume's read. The one
+//! exception is `-`, stdout, as in GNU parallel: each line goes out whole in one write, and a
+//! resume from it is refused.
 //!
 //! The Command column is kept to one line and free of control characters, escaped as every
 //! message about an input is (`escape.rs`): `\` is written `\\`, tab, newline and carriage
@@ -91,7 +93,8 @@ impl std::error::Error for JoblogError {}
 
 /// An open joblog, appending.
 pub struct Joblog {
-    file: File,
+    /// `None` for `--joblog -`: the lines go to stdout.
+    file: Option<File>,
     path: PathBuf,
     /// Reused for every line, so recording allocates nothing once it has grown.
     line: String,
@@ -123,11 +126,14 @@ pub struct Previous {
 }
 
 impl Joblog {
-    /// Opens the log at `path` in `mode`. `Fresh` creates or truncates it and writes the
-    /// header; the resume modes read it (a missing or empty file is a new log), tolerate a
+    /// Opens the log at `path` in `mode` (`-` is stdout, for a fresh log only). `Fresh`
+    /// creates or truncates it and writes the header; the resume modes read it (a missing or empty file is a new log), tolerate a
     /// torn last line (reported by [`Previous::torn`] and cut off before the first new line),
     /// and refuse a file that is not a joblog or has a bad line before its last.
     pub fn open(path: &Path, mode: Mode) -> Result<(Joblog, Previous), JoblogError> {
+        if path.as_os_str() == "-" {
+            return Joblog::to_stdout(mode);
+        }
         let io_error = |what: &str, err: io::Error| {
             JoblogError(format!(
                 "cannot {what} the joblog {}: {err}",
@@ -160,13 +166,53 @@ impl Joblog {
         }
         Ok((
             Joblog {
-                file,
+                file: Some(file),
                 path: path.to_owned(),
                 line: String::with_capacity(256),
                 cut_to,
             },
             previous,
         ))
+    }
+
+    /// `--joblog -`: the header, then each line, on stdout, as GNU parallel does. Nothing can
+    /// be read back from there, so a resume is refused.
+    fn to_stdout(mode: Mode) -> Result<(Joblog, Previous), JoblogError> {
+        if mode != Mode::Fresh {
+            return Err(JoblogError(
+                "--joblog - writes the joblog to stdout, where a resume cannot read it back; \
+                 give --joblog the file it was saved to"
+                    .into(),
+            ));
+        }
+        let mut stdout = io::stdout().lock();
+        stdout
+            .write_all(HEADER.as_bytes())
+            .and_then(|()| stdout.flush())
+            .map_err(|err| JoblogError(format!("cannot write the joblog to stdout: {err}")))?;
+        let path = PathBuf::from("-");
+        let previous = Previous {
+            path: path.clone(),
+            mode,
+            jobs: HashMap::new(),
+            lines: 0,
+            succeeded: 0,
+            lowest: None,
+            highest: None,
+            torn: None,
+        };
+        let joblog = Joblog {
+            file: None,
+            path,
+            line: String::with_capacity(256),
+            cut_to: None,
+        };
+        Ok((joblog, previous))
+    }
+
+    /// Whether the lines go to stdout (`--joblog -`).
+    pub fn is_stdout(&self) -> bool {
+        self.file.is_none()
     }
 
     /// Appends `entry` as one complete line, in one write.
@@ -191,9 +237,15 @@ impl Joblog {
         );
         escape_into(&mut self.line, &entry.command.to_string_lossy());
         self.line.push('\n');
+        let Some(file) = &mut self.file else {
+            // One call with the whole line: it is never split by a job's output.
+            let mut stdout = io::stdout().lock();
+            stdout.write_all(self.line.as_bytes())?;
+            return stdout.flush();
+        };
         let mut written = 0;
         while written < self.line.len() {
-            match self.file.write(&self.line.as_bytes()[written..]) {
+            match file.write(&self.line.as_bytes()[written..]) {
                 Ok(0) => {
                     return self.unwrite(written, io::ErrorKind::WriteZero.into());
                 }
@@ -210,11 +262,10 @@ impl Joblog {
     /// log ends with a whole line; returns `err`. The file's end is this line's end: brake is
     /// the log's only writer.
     fn unwrite(&mut self, written: usize, err: io::Error) -> io::Result<()> {
-        if written > 0 {
-            let cut = self
-                .file
+        if let Some(file) = self.file.as_ref().filter(|_| written > 0) {
+            let cut = file
                 .metadata()
-                .and_then(|m| self.file.set_len(m.len().saturating_sub(written as u64)));
+                .and_then(|m| file.set_len(m.len().saturating_sub(written as u64)));
             if let Err(cut) = cut {
                 return Err(io::Error::new(
                     err.kind(),
@@ -228,7 +279,10 @@ impl Joblog {
     /// Flushes the log to disk (at a stop and at the end of a run).
     pub fn sync(&mut self) -> io::Result<()> {
         self.cut_torn()?;
-        self.file.sync_all()
+        match &self.file {
+            Some(file) => file.sync_all(),
+            None => io::stdout().flush(),
+        }
     }
 
     /// Where the log is.
@@ -237,8 +291,8 @@ impl Joblog {
     }
 
     fn cut_torn(&mut self) -> io::Result<()> {
-        if let Some(length) = self.cut_to {
-            self.file.set_len(length)?;
+        if let (Some(length), Some(file)) = (self.cut_to, &self.file) {
+            file.set_len(length)?;
             self.cut_to = None;
         }
         Ok(())

@@ -494,7 +494,12 @@ impl Runner {
     /// unrecorded and run again on resume, so letting running jobs finish or starting new ones
     /// only repeats work. The log keeps only whole lines (see `Joblog::record`).
     fn write_joblog(&mut self, entry: &Entry) {
-        if let Err(message) = self.record.append(entry) {
+        // On stdout (`--joblog -`) the line goes out with the bar out of the way, as output does.
+        let appended = match self.progress.bar.as_ref() {
+            Some(bar) if self.record.to_stdout() => bar.suspend(|| self.record.append(entry)),
+            _ => self.record.append(entry),
+        };
+        if let Err(message) = appended {
             self.fatal_error(message);
             self.stop.request(Reason::Requested);
         }

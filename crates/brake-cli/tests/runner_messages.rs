@@ -163,3 +163,53 @@ fn gnu_job_counts_run_and_refused_values_say_what_to_write() {
     refused(&["--eta", "touch", ":::", "a"], "use --bar");
     refused(&["--grop", "touch", ":::", "a"], "(did you mean --group?)");
 }
+
+#[test]
+fn joblog_dash_goes_to_stdout_whole_lines_between_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let values: Vec<String> = (1..=20).map(|i| i.to_string()).collect();
+    for mode in ["--group", "--line-buffer"] {
+        let mut args = vec![
+            mode,
+            "-j",
+            "4",
+            "--joblog",
+            "-",
+            "printf 'part-{} '; sleep 0.0{}; echo end-{}",
+            ":::",
+        ];
+        args.extend(values.iter().map(String::as_str).take(9));
+        let out = run_in(dir.path(), &args);
+        assert_eq!(out.status.code(), Some(0), "{mode}: {}", stderr(&out));
+        let text = stdout(&out);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            support::JOBLOG_HEADER,
+            "{mode}: header first: {text}"
+        );
+        let (logged, output): (Vec<&str>, Vec<&str>) =
+            lines[1..].iter().partition(|line| line.contains('\t'));
+        assert_eq!(logged.len(), 9, "{mode}: {text}");
+        for line in &logged {
+            let columns: Vec<&str> = line.split('\t').collect();
+            assert_eq!(columns.len(), 9, "{mode}: a whole joblog line: {line:?}");
+            assert!(columns[8].starts_with("printf 'part-"), "{mode}: {line:?}");
+        }
+        assert_eq!(output.len(), 9, "{mode}: {text}");
+        for line in &output {
+            let n = line
+                .strip_prefix("part-")
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap();
+            assert_eq!(*line, format!("part-{n} end-{n}"), "{mode}: {text}");
+        }
+    }
+    assert!(!dir.path().join("-").exists(), "no file named -");
+    refused(
+        &["--joblog", "-", "--resume", "touch", ":::", "a"],
+        "--joblog - writes the joblog to stdout, where a resume cannot read it back",
+    );
+}

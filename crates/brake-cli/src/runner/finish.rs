@@ -83,7 +83,8 @@ impl Runner {
             joblog: self.record.path.clone(),
             resume_with: None,
         };
-        if summary.joblog.is_some() && (summary.incomplete() || summary.failed > 0) {
+        let resumable = summary.joblog.is_some() && !self.record.to_stdout();
+        if resumable && (summary.incomplete() || summary.failed > 0) {
             summary.resume_with = Some(resume_hint(argv, summary.incomplete()));
         }
         summary

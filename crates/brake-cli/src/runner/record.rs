@@ -75,6 +75,13 @@ impl Record {
         ))
     }
 
+    /// Whether the joblog's lines go to stdout (`--joblog -`): they cannot be read back.
+    pub(super) fn to_stdout(&self) -> bool {
+        self.path
+            .as_ref()
+            .is_some_and(|path| path.as_os_str() == "-")
+    }
+
     /// Puts the lines written so far on disk.
     pub(super) fn sync(&mut self) -> Result<(), String> {
         let Some(joblog) = &mut self.joblog else {
