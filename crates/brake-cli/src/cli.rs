@@ -150,7 +150,9 @@ environment variable. -v says which a run uses.
 Summary: one `brake:` line on stderr at the end, when stderr is a terminal or when not every job \
 succeeded.
 
-Exit status: 0 all jobs succeeded; 1-100 the number of failed jobs; 101 more than 100 failed; \
+Exit status: 0 all jobs succeeded; 1-100 the number of failed jobs; 101 more than 100 failed \
+(after --resume, jobs the joblog shows failed count too: the status is that of the whole job \
+list); \
 128+N stopped by signal N (130 after Ctrl-C, 143 after SIGTERM, 129 when the terminal \
 closed); 141 stdout was closed; 255 usage or internal error. (GNU parallel also counts \
 failures, but exits 255 after a signal.)

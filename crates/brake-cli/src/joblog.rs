@@ -546,6 +546,12 @@ impl Previous {
         }
     }
 
+    /// Whether job `seq` has a line that succeeded: a job `--resume` skips without one failed
+    /// in an earlier run, and is not done.
+    pub fn succeeded_before(&self, seq: u64) -> bool {
+        self.jobs.get(&seq).is_some_and(|job| job.succeeded)
+    }
+
     /// Checks that job `seq` runs the command the log recorded for it (its latest line),
     /// comparing escaped forms. Ok when the job has no line.
     pub fn check(&self, seq: u64, command: &OsStr) -> Result<(), JoblogError> {

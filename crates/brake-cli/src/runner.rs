@@ -47,7 +47,7 @@ use crate::template::Template;
 use self::dry_run::dry_run;
 use self::feed::Queue;
 use self::progress::Progress;
-use self::record::Record;
+use self::record::{Earlier, Record};
 use self::table::Table;
 
 /// The exit status when stdout was closed under the run (as SIGPIPE would give).
@@ -136,6 +136,8 @@ struct Tally {
     interrupted: u64,
     /// Done in an earlier run (`--resume`).
     skipped: u64,
+    /// Failed in an earlier run and not run again (`--resume`).
+    failed_before: u64,
 }
 
 /// Whether new jobs may start, and how the run ends.
@@ -256,10 +258,13 @@ impl Runner {
                 }
             };
             match self.record.done_before(&job, &self.settings.template) {
-                Ok(false) => self.queue.pending.push_back(job),
-                Ok(true) => self.skipped(job.seq),
+                Ok(None) => self.queue.pending.push_back(job),
+                Ok(Some(earlier)) => self.skipped(job.seq, earlier),
                 // Nothing has run: the joblog is another command's, and the run is refused.
-                Err(err) if self.progress.consumed_so_far() == self.tally.skipped => {
+                Err(err)
+                    if self.progress.consumed_so_far()
+                        == self.tally.skipped + self.tally.failed_before =>
+                {
                     return Err(refuse(err));
                 }
                 Err(err) => {
@@ -274,9 +279,12 @@ impl Runner {
         Ok(())
     }
 
-    /// Job `seq` is done in an earlier run: counted as skipped.
-    fn skipped(&mut self, seq: u64) {
-        self.tally.skipped += 1;
+    /// Job `seq` ended in an earlier run: counted as skipped, or as failed before.
+    fn skipped(&mut self, seq: u64, earlier: Earlier) {
+        match earlier {
+            Earlier::Succeeded => self.tally.skipped += 1,
+            Earlier::Failed => self.tally.failed_before += 1,
+        }
         self.progress.consumed();
         if let Err(err) = self.output.skipped(seq) {
             self.lost_stdout(&err);

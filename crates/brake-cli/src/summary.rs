@@ -11,8 +11,8 @@ use serde::Serialize;
 
 use crate::quote::quote;
 
-/// A run's counts. They add up: done + failed + interrupted + not started + skipped = all jobs
-/// (when the input was read to its end).
+/// A run's counts. They add up: done + failed + interrupted + not started + skipped + failed
+/// before = all jobs (when the input was read to its end).
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Summary {
     /// Jobs that ran and exited 0.
@@ -28,6 +28,9 @@ pub struct Summary {
     pub input_complete: bool,
     /// Jobs not run because the joblog shows them done (`--resume`).
     pub skipped: u64,
+    /// Jobs not run because the joblog shows them failed (`--resume`): still failures, counted
+    /// in the exit status; `--resume-failed` runs them.
+    pub failed_before: u64,
     /// What stopped the run early, if anything: `SIGINT`, `SIGTERM`, `halt rule`, ….
     pub stopped_by: Option<String>,
     /// brake's exit status.
@@ -53,12 +56,13 @@ pub fn exit_code(stopped_by_signal: Option<i32>, failed: u64) -> u8 {
 }
 
 /// The command that resumes a run whose command line was `argv`: brake's own arguments with
-/// `--resume` (or `--resume-failed`, when all that is left is failures) put first.
-pub fn resume_hint(argv: &[OsString], incomplete: bool) -> String {
-    let flag = if incomplete {
-        "--resume"
-    } else {
+/// `--resume-failed` put first when a job failed (it also runs what never finished), else
+/// `--resume`.
+pub fn resume_hint(argv: &[OsString], failures: bool) -> String {
+    let flag = if failures {
         "--resume-failed"
+    } else {
+        "--resume"
     };
     let mut hint = format!("brake {flag}");
     for arg in argv.iter().skip(1) {
@@ -131,6 +135,16 @@ impl fmt::Display for Summary {
         if self.skipped > 0 {
             write!(f, ", {} skipped (done in an earlier run)", self.skipped)?;
         }
+        if self.failed_before > 0 {
+            write!(
+                f,
+                ", {} failed in an earlier run, not run again",
+                self.failed_before
+            )?;
+            if self.resume_with.is_none() {
+                f.write_str(": use --resume-failed")?;
+            }
+        }
         if let Some(by) = &self.stopped_by {
             write!(f, "; stopped by {by}")?;
         }
@@ -177,13 +191,33 @@ mod tests {
     }
 
     #[test]
+    fn earlier_failures_are_not_called_done() {
+        let mut summary = Summary {
+            done: 1,
+            skipped: 1,
+            failed_before: 1,
+            input_complete: true,
+            ..Summary::default()
+        };
+        assert_eq!(
+            summary.to_string(),
+            "brake: 1 done, 1 skipped (done in an earlier run), 1 failed in an earlier run, not \
+             run again: use --resume-failed"
+        );
+        summary.resume_with = Some("brake --resume-failed --joblog r true".into());
+        assert!(summary
+            .to_string()
+            .ends_with("not run again — resume with: brake --resume-failed --joblog r true"));
+    }
+
+    #[test]
     fn resume_hints_put_the_flag_first() {
         let argv: Vec<OsString> = ["brake", "--joblog", "run.log", "echo", "a b", ":::", "x"]
             .iter()
             .map(OsString::from)
             .collect();
         assert_eq!(
-            resume_hint(&argv, true),
+            resume_hint(&argv, false),
             "brake --resume --joblog run.log echo 'a b' ::: x"
         );
         let again: Vec<OsString> = ["brake", "--resume", "--joblog", "r", "true"]
@@ -191,7 +225,7 @@ mod tests {
             .map(OsString::from)
             .collect();
         assert_eq!(
-            resume_hint(&again, false),
+            resume_hint(&again, true),
             "brake --resume-failed --joblog r true"
         );
         let title: Vec<OsString> = ["brake", "--joblog", "r", "touch", ":::", "\u{1b}]2;x\u{7}"]
@@ -199,7 +233,7 @@ mod tests {
             .map(OsString::from)
             .collect();
         assert_eq!(
-            resume_hint(&title, true),
+            resume_hint(&title, false),
             "the same brake command with --resume"
         );
     }

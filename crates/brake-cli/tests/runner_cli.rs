@@ -354,9 +354,12 @@ fn resume_failed_runs_failures_again() {
         dir.path(),
         ["--resume", "--joblog", "run.log", job, ":::", "a", "b", "c"],
     );
+    // --resume runs nothing (every job has a line), and b's earlier failure still counts.
+    assert_eq!(resumed.status.code(), Some(1), "{}", stderr(&resumed));
     assert!(
-        resumed.status.success(),
-        "--resume runs nothing: every job has a line"
+        stderr(&resumed).contains("2 skipped (done in an earlier run), 1 failed in an earlier run"),
+        "{}",
+        stderr(&resumed)
     );
     std::fs::write(dir.path().join("fixed"), "").unwrap();
     let again = run_in(

@@ -213,3 +213,40 @@ fn joblog_dash_goes_to_stdout_whole_lines_between_outputs() {
         "--joblog - writes the joblog to stdout, where a resume cannot read it back",
     );
 }
+
+#[test]
+fn a_halted_run_is_resumed_with_resume_failed_and_never_called_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = "[ -e fixed ] || [ {} != 2 ]";
+    let args = |flag: Option<&'static str>| {
+        let mut args: Vec<&str> = flag.into_iter().collect();
+        args.extend(["--joblog", "run.log", "-j", "1", "--halt", "now,fail=1"]);
+        args.extend([job, ":::", "1", "2", "3"]);
+        args
+    };
+    let first = run_in(dir.path(), args(None));
+    assert_eq!(first.status.code(), Some(1), "{}", stderr(&first));
+    let err = stderr(&first);
+    assert!(err.contains(" — resume with: "), "{err}");
+    assert!(err.contains("--resume-failed --joblog run.log"), "{err}");
+    assert!(!err.contains("--resume --joblog"), "{err}");
+
+    // --resume skips job 2 too: it failed before, and the run says so and fails.
+    let resumed = run_in(dir.path(), args(Some("--resume")));
+    let err = stderr(&resumed);
+    assert_eq!(resumed.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("brake: 1 done, 1 skipped (done in an earlier run), 1 failed in an earlier run, not run again"),
+        "{err}"
+    );
+    assert!(
+        err.contains("resume with: ") && err.contains("--resume-failed"),
+        "{err}"
+    );
+
+    std::fs::write(dir.path().join("fixed"), "").unwrap();
+    let fixed = run_in(dir.path(), args(Some("--resume-failed")));
+    assert_eq!(fixed.status.code(), Some(0), "{}", stderr(&fixed));
+    let log = read_joblog(&dir.path().join("run.log")).unwrap().unwrap();
+    assert_eq!(log.jobs.len(), 4, "{log:?}");
+}

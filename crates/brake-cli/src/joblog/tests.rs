@@ -83,6 +83,8 @@ fn resume_skips_logged_jobs_and_resume_failed_only_successes() {
     write_log(&path, &[entry(3, 1, "c"), entry(1, 0, "a"), killed]);
     let (mut log, previous) = Joblog::open(&path, Mode::Resume).unwrap();
     assert!(previous.skip(1) && previous.skip(3) && previous.skip(4) && !previous.skip(2));
+    assert!(previous.succeeded_before(1) && !previous.succeeded_before(3));
+    assert!(!previous.succeeded_before(4) && !previous.succeeded_before(2));
     assert_eq!((previous.lines(), previous.succeeded()), (3, 1));
     assert_eq!(
         (previous.lowest_seq(), previous.max_seq()),

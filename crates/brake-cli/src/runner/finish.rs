@@ -53,6 +53,7 @@ impl Runner {
             failed,
             interrupted,
             skipped,
+            failed_before,
         } = self.tally;
         let counters = &self.progress.counters;
         let total = self.settings.total;
@@ -63,16 +64,18 @@ impl Runner {
         } else if signal_code.is_none() && self.gate.stdout_closed {
             STDOUT_CLOSED
         } else {
-            summary::exit_code(signal_code, failed)
+            summary::exit_code(signal_code, failed + failed_before)
         };
         let stopped = signal_code.is_some() || self.gate.halted;
         let mut summary = Summary {
             done,
             failed,
             interrupted,
-            not_started: known.saturating_sub(done + failed + interrupted + skipped),
+            not_started: known
+                .saturating_sub(done + failed + interrupted + skipped + failed_before),
             input_complete: total.is_some() || counters.input_complete.load(Ordering::Relaxed),
             skipped,
+            failed_before,
             stopped_by: self
                 .stop
                 .stopping()
@@ -84,8 +87,9 @@ impl Runner {
             resume_with: None,
         };
         let resumable = summary.joblog.is_some() && !self.record.to_stdout();
-        if resumable && (summary.incomplete() || summary.failed > 0) {
-            summary.resume_with = Some(resume_hint(argv, summary.incomplete()));
+        let failures = summary.failed + summary.failed_before > 0;
+        if resumable && (summary.incomplete() || failures) {
+            summary.resume_with = Some(resume_hint(argv, failures));
         }
         summary
     }

@@ -7,6 +7,15 @@ use crate::job::Job;
 use crate::joblog::{Entry, Joblog, JoblogError, Previous};
 use crate::template::Template;
 
+/// How a job this run skips ended in an earlier run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Earlier {
+    /// It succeeded: done.
+    Succeeded,
+    /// It failed (`--resume` skips it all the same): not done, and counted as a failure.
+    Failed,
+}
+
 /// The joblog, and what an earlier run recorded in it.
 pub(super) struct Record {
     /// `None` without `--joblog`, and once a write failed.
@@ -30,15 +39,15 @@ impl Record {
         }
     }
 
-    /// Whether an earlier run did `job`, so this one skips it. Fails when the job's command,
-    /// rendered by `template`, differs from the one logged for it.
+    /// Whether an earlier run did `job`, so this one skips it, and how it ended then. Fails
+    /// when the job's command, rendered by `template`, differs from the one logged for it.
     pub(super) fn done_before(
         &mut self,
         job: &Job,
         template: &Template,
-    ) -> Result<bool, JoblogError> {
+    ) -> Result<Option<Earlier>, JoblogError> {
         let Some(previous) = &self.previous else {
-            return Ok(false);
+            return Ok(None);
         };
         if previous
             .lowest_seq()
@@ -47,14 +56,18 @@ impl Record {
             self.verified = true;
         }
         if !previous.skip(job.seq) {
-            return Ok(false);
+            return Ok(None);
         }
         // A command holding `{%}` depends on the slot it ran in: not comparable.
         if !template.uses_slot() {
             let rendered = template.render(&job.args, job.seq, 1);
             previous.check(job.seq, &rendered.text)?;
         }
-        Ok(true)
+        Ok(Some(if previous.succeeded_before(job.seq) {
+            Earlier::Succeeded
+        } else {
+            Earlier::Failed
+        }))
     }
 
     /// Appends a job's line. A log that cannot be written is closed, and the message says
