@@ -55,16 +55,21 @@ pub fn exit_code(stopped_by_signal: Option<i32>, failed: u64) -> u8 {
     }
 }
 
-/// The command that resumes a run whose command line was `argv`: brake's own arguments with
-/// `--resume-failed` put first when a job failed (it also runs what never finished), else
-/// `--resume`.
+/// The command that resumes a run whose command line was `argv`: the program as it was
+/// invoked (`target/release/brake` pastes where `brake` may not be found), then brake's own
+/// arguments with `--resume-failed` put first when a job failed (it also runs what never
+/// finished), else `--resume`.
 pub fn resume_hint(argv: &[OsString], failures: bool) -> String {
     let flag = if failures {
         "--resume-failed"
     } else {
         "--resume"
     };
-    let mut hint = format!("brake {flag}");
+    let program = argv.first().map_or_else(
+        || "brake".into(),
+        |arg0| quote(arg0).to_string_lossy().into_owned(),
+    );
+    let mut hint = format!("{program} {flag}");
     for arg in argv.iter().skip(1) {
         if arg == "--resume" || arg == "--resume-failed" {
             continue;
@@ -235,6 +240,26 @@ mod tests {
         assert_eq!(
             resume_hint(&title, false),
             "the same brake command with --resume"
+        );
+    }
+
+    #[test]
+    fn resume_hints_name_the_program_as_invoked() {
+        let argv: Vec<OsString> = ["target/release/brake", "--joblog", "r", "true"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        assert_eq!(
+            resume_hint(&argv, false),
+            "target/release/brake --resume --joblog r true"
+        );
+        let spaced: Vec<OsString> = ["/opt/my tools/brake", "true"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        assert_eq!(
+            resume_hint(&spaced, true),
+            "'/opt/my tools/brake' --resume-failed true"
         );
     }
 

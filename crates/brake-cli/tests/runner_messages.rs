@@ -250,3 +250,40 @@ fn a_halted_run_is_resumed_with_resume_failed_and_never_called_done() {
     let log = read_joblog(&dir.path().join("run.log")).unwrap().unwrap();
     assert_eq!(log.jobs.len(), 4, "{log:?}");
 }
+
+#[test]
+fn the_resume_hint_pastes_as_it_is_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = run_in(
+        dir.path(),
+        [
+            "--joblog",
+            "run.log",
+            "[ -e fixed ] || [ {} != 'b c' ]",
+            ":::",
+            "a",
+            "b c",
+        ],
+    );
+    assert_eq!(first.status.code(), Some(1), "{}", stderr(&first));
+    let err = stderr(&first);
+    let hint = err
+        .lines()
+        .find_map(|line| line.split_once(" — resume with: ").map(|(_, hint)| hint))
+        .unwrap_or_else(|| panic!("no hint: {err}"));
+    // The program as invoked, not a `brake` that may not be on PATH.
+    assert!(
+        hint.starts_with(&format!("{} --resume-failed ", support::BRAKE)),
+        "{hint}"
+    );
+    std::fs::write(dir.path().join("fixed"), "").unwrap();
+    let pasted = std::process::Command::new("/bin/sh")
+        .args(["-c", hint])
+        .current_dir(dir.path())
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap();
+    assert_eq!(pasted.status.code(), Some(0), "{hint}: {}", stderr(&pasted));
+    let log = read_joblog(&dir.path().join("run.log")).unwrap().unwrap();
+    assert_eq!(log.jobs.len(), 3, "{log:?}");
+}
