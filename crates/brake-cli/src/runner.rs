@@ -356,7 +356,14 @@ impl Runner {
         // The shell would have run and failed the same way: record it like one.
         self.write_joblog(&err.entry(command));
         self.tally.failed += 1;
-        self.after_count();
+        let seq = err.job.seq;
+        self.after_count(|| {
+            format!(
+                "job {seq} (could not start: {}): `{}`",
+                err.error,
+                job::describe_command(command)
+            )
+        });
     }
 
     /// Reacts to a new phase: on stopping, every running job gets the termination sequence.
@@ -486,6 +493,14 @@ impl Runner {
         if let Err(err) = self.output.finished(running.job.seq, output) {
             self.lost_stdout(&err);
         }
+        let seq = running.job.seq;
+        // Only `--halt` names the job, after its line took the command.
+        let halting = self.settings.rules.halt.on != HaltOn::Never;
+        let command = if halting {
+            running.command.clone()
+        } else {
+            OsString::new()
+        };
         if ending != Ending::Interrupted {
             self.write_joblog(&running.entry(exit));
         }
@@ -494,7 +509,7 @@ impl Runner {
             Ending::Failed => self.tally.failed += 1,
             Ending::Interrupted => self.tally.interrupted += 1,
         }
-        self.after_count();
+        self.after_count(|| format!("job {seq} ({exit}): `{}`", job::describe_command(&command)));
     }
 
     /// Appends a joblog line. A log that cannot be written (a full disk, a file-size limit)
@@ -513,8 +528,9 @@ impl Runner {
         }
     }
 
-    /// After a job is counted: the bar moves, and `--halt` may fire.
-    fn after_count(&mut self) {
+    /// After a job is counted: the bar moves, and `--halt` may fire, naming the job that
+    /// made it (`counted` describes it, as GNU parallel's "This job failed:" does).
+    fn after_count(&mut self, counted: impl FnOnce() -> String) {
         self.progress.tick();
         let halt = self.settings.rules.halt;
         if self.gate.halted || halt.on == HaltOn::Never {
@@ -523,11 +539,15 @@ impl Runner {
         if halt.fires(self.tally.failed, self.tally.done, self.settings.total) {
             self.gate.halted = true;
             let running = self.table.running();
+            let by = counted();
             if halt.now {
-                say!("brake: --halt {halt} reached; ending {running} running job(s)");
+                say!("brake: --halt {halt} reached by {by}; ending {running} running job(s)");
                 self.stop.request(Reason::Halted);
             } else {
-                say!("brake: --halt {halt} reached; no new jobs, waiting for {running} running");
+                say!(
+                    "brake: --halt {halt} reached by {by}; no new jobs, waiting for {running} \
+                     running"
+                );
             }
         }
     }

@@ -252,7 +252,10 @@ fn halt_now_stops_after_the_first_failure() {
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("--halt now,fail=1 reached"),
+        stderr(&out).contains(
+            "--halt now,fail=1 reached by job 1 (exit 1): `touch ran-1; if [ 1 = 1 ]; then exit \
+             1; fi; sleep 5`; ending 1 running job(s)"
+        ),
         "{}",
         stderr(&out)
     );
