@@ -148,7 +148,8 @@ are ended by process group and brake's subreaper sweep, which finds escaped desc
 environment variable. -v says which a run uses.
 
 Summary: one `brake:` line on stderr at the end, when stderr is a terminal or when not every job \
-succeeded.
+succeeded; after a stop, a line before it names the first jobs the stop interrupted, and \
+without --joblog the summary says that nothing can be resumed.
 
 Exit status: 0 all jobs succeeded; 1-100 the number of failed jobs; 101 more than 100 failed \
 (after --resume, jobs the joblog shows failed count too: the status is that of the whole job \

@@ -42,6 +42,7 @@ use crate::joblog::{Entry, Joblog, Previous};
 use crate::limits::{Refused, Throttle};
 use crate::output::Output;
 use crate::plan::{self, refuse, Plan, Rules, RunError};
+use crate::summary::{self, Interrupted};
 use crate::template::Template;
 
 use self::dry_run::dry_run;
@@ -138,6 +139,8 @@ struct Tally {
     skipped: u64,
     /// Failed in an earlier run and not run again (`--resume`).
     failed_before: u64,
+    /// The first interrupted jobs, for the summary to name.
+    interrupted_jobs: Vec<Interrupted>,
 }
 
 /// Whether new jobs may start, and how the run ends.
@@ -493,23 +496,34 @@ impl Runner {
         if let Err(err) = self.output.finished(running.job.seq, output) {
             self.lost_stdout(&err);
         }
+        self.count_ended(running, exit, ending);
+    }
+
+    /// A job that ended for good: its joblog line (unless the stop interrupted it), its count,
+    /// and `--halt`.
+    fn count_ended(&mut self, running: Running, exit: &Exit, ending: Ending) {
         let seq = running.job.seq;
-        // Only `--halt` names the job, after its line took the command.
+        // Described only for a message that names it: `--halt`, or the list of interrupted jobs.
         let halting = self.settings.rules.halt.on != HaltOn::Never;
-        let command = if halting {
-            running.command.clone()
-        } else {
-            OsString::new()
-        };
+        let listed =
+            ending == Ending::Interrupted && self.tally.interrupted_jobs.len() < summary::LISTED;
+        let described = (halting || listed).then(|| running.describe());
         if ending != Ending::Interrupted {
             self.write_joblog(&running.entry(exit));
         }
         match ending {
             Ending::Done => self.tally.done += 1,
             Ending::Failed => self.tally.failed += 1,
-            Ending::Interrupted => self.tally.interrupted += 1,
+            Ending::Interrupted => {
+                self.tally.interrupted += 1;
+                if let Some(command) = described.clone().filter(|_| listed) {
+                    self.tally
+                        .interrupted_jobs
+                        .push(Interrupted { seq, command });
+                }
+            }
         }
-        self.after_count(|| format!("job {seq} ({exit}): `{}`", job::describe_command(&command)));
+        self.after_count(|| format!("job {seq} ({exit}): `{}`", described.unwrap_or_default()));
     }
 
     /// Appends a joblog line. A log that cannot be written (a full disk, a file-size limit)

@@ -21,6 +21,8 @@ pub struct Summary {
     pub failed: u64,
     /// Jobs that were running when the run stopped, and were ended by brake.
     pub interrupted: u64,
+    /// The first [`LISTED`] of them, in the order they ended.
+    pub interrupted_jobs: Vec<Interrupted>,
     /// Jobs that never started because the run stopped.
     pub not_started: u64,
     /// False when the run stopped before reading all its input: more jobs than `not_started`
@@ -41,6 +43,18 @@ pub struct Summary {
     pub joblog: Option<PathBuf>,
     /// The command to resume the run, when there is something to resume.
     pub resume_with: Option<String>,
+}
+
+/// How many interrupted jobs the summary names.
+pub const LISTED: usize = 3;
+
+/// An interrupted job, as the summary names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Interrupted {
+    /// Its number.
+    pub seq: u64,
+    /// Its command, escaped and cut to one line.
+    pub command: String,
 }
 
 /// Exit status for usage and internal errors.
@@ -153,10 +167,36 @@ impl fmt::Display for Summary {
         if let Some(by) = &self.stopped_by {
             write!(f, "; stopped by {by}")?;
         }
-        if let Some(resume) = &self.resume_with {
-            write!(f, " — resume with: {resume}")?;
+        match (&self.resume_with, &self.joblog) {
+            (Some(resume), _) => write!(f, " — resume with: {resume}")?,
+            (None, None) if self.incomplete() => {
+                f.write_str(" — nothing can be resumed: there was no --joblog")?;
+            }
+            (None, Some(_)) if self.incomplete() => {
+                f.write_str(" — to resume, give --joblog the file its stdout was saved to")?;
+            }
+            _ => {}
         }
         Ok(())
+    }
+}
+
+impl Summary {
+    /// `brake: interrupted: job 9 `…`, job 10 `…`, job 11 `…` and 5 more`: which jobs the
+    /// stop interrupted, for the line before the summary; `None` when it interrupted none.
+    pub fn interrupted_line(&self) -> Option<String> {
+        let (first, rest) = self.interrupted_jobs.split_first()?;
+        let mut line = format!("brake: interrupted: job {} `{}`", first.seq, first.command);
+        for job in rest {
+            line.push_str(&format!(", job {} `{}`", job.seq, job.command));
+        }
+        let more = self
+            .interrupted
+            .saturating_sub(self.interrupted_jobs.len() as u64);
+        if more > 0 {
+            line.push_str(&format!(" and {more} more"));
+        }
+        Some(line)
     }
 }
 
@@ -186,13 +226,29 @@ mod tests {
         summary.interrupted = 8;
         summary.not_started = 953;
         summary.stopped_by = Some("SIGINT (Ctrl-C)".into());
+        assert!(summary.incomplete());
+        assert_eq!(
+            summary.to_string(),
+            "brake: 37 done, 2 failed, 8 interrupted, 953 not started; stopped by SIGINT \
+             (Ctrl-C) — nothing can be resumed: there was no --joblog"
+        );
         summary.resume_with = Some("brake --resume --joblog run.log sleep ::: 1".into());
+        summary.interrupted_jobs = (38..=40)
+            .map(|seq| Interrupted {
+                seq,
+                command: format!("sleep {seq}"),
+            })
+            .collect();
         assert_eq!(
             summary.to_string(),
             "brake: 37 done, 2 failed, 8 interrupted, 953 not started; stopped by SIGINT \
              (Ctrl-C) — resume with: brake --resume --joblog run.log sleep ::: 1"
         );
-        assert!(summary.incomplete());
+        assert_eq!(
+            summary.interrupted_line().unwrap(),
+            "brake: interrupted: job 38 `sleep 38`, job 39 `sleep 39`, job 40 `sleep 40` and 5 \
+             more"
+        );
     }
 
     #[test]

@@ -287,3 +287,40 @@ fn the_resume_hint_pastes_as_it_is_printed() {
     let log = read_joblog(&dir.path().join("run.log")).unwrap().unwrap();
     assert_eq!(log.jobs.len(), 3, "{log:?}");
 }
+
+#[test]
+fn a_stop_names_the_jobs_it_interrupted_and_says_when_nothing_can_resume() {
+    let out = run([
+        "-j",
+        "6",
+        "--halt",
+        "now,fail=1",
+        "if [ {} = 0 ]; then sleep 0.5; exit 1; fi; sleep {}",
+        ":::",
+        "0",
+        "31",
+        "32",
+        "33",
+        "34",
+        "35",
+        "36",
+    ]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let lines: Vec<&str> = err.lines().collect();
+    let listed = lines[lines.len() - 2];
+    assert!(listed.starts_with("brake: interrupted: job "), "{err}");
+    assert_eq!(
+        listed.matches("`if [ 3").count(),
+        3,
+        "the first three: {err}"
+    );
+    assert!(listed.ends_with(" and 2 more"), "{err}");
+    let summary = lines[lines.len() - 1];
+    assert_eq!(
+        summary,
+        "brake: 0 done, 1 failed, 5 interrupted, 1 not started; stopped by halt rule — nothing \
+         can be resumed: there was no --joblog",
+        "{err}"
+    );
+}

@@ -25,6 +25,9 @@ impl Runner {
         let summary = self.summary(argv);
         let clean = summary.exit_code == 0 && !summary.incomplete();
         if !clean || io::stderr().is_terminal() {
+            if let Some(line) = summary.interrupted_line() {
+                say!("{line}");
+            }
             say!("{summary}");
         }
         let mut exit_code = summary.exit_code;
@@ -48,12 +51,14 @@ impl Runner {
             .filter(|job| job.attempt > 1)
             .count();
         self.tally.failed += retries as u64;
+        let interrupted_jobs = std::mem::take(&mut self.tally.interrupted_jobs);
         let Tally {
             done,
             failed,
             interrupted,
             skipped,
             failed_before,
+            ..
         } = self.tally;
         let counters = &self.progress.counters;
         let total = self.settings.total;
@@ -71,6 +76,7 @@ impl Runner {
             done,
             failed,
             interrupted,
+            interrupted_jobs,
             not_started: known
                 .saturating_sub(done + failed + interrupted + skipped + failed_before),
             input_complete: total.is_some() || counters.input_complete.load(Ordering::Relaxed),
