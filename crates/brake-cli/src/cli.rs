@@ -98,7 +98,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub dry_run: bool,
 
-    /// Show a progress bar with an ETA on stderr (only when stderr is a terminal)
+    /// Show a progress bar with an ETA on stderr (only when stderr is a terminal): of this
+    /// run's jobs (not those a resume skips), cleared when the run stops
     #[arg(long)]
     pub bar: bool,
 

@@ -229,8 +229,11 @@ impl Runner {
             self.pull()?;
             self.follow_phase();
             self.unblock_when_due();
-            if self.record.verified && self.may_start() {
-                self.start_jobs();
+            if self.record.verified {
+                self.progress.show();
+                if self.may_start() {
+                    self.start_jobs();
+                }
             }
             let pending = !self.queue.pending.is_empty();
             let no_more = !self.may_start_later() || (!pending && !self.queue.open);
@@ -288,11 +291,10 @@ impl Runner {
             Earlier::Succeeded => self.tally.skipped += 1,
             Earlier::Failed => self.tally.failed_before += 1,
         }
-        self.progress.consumed();
+        self.progress.skipped();
         if let Err(err) = self.output.skipped(seq) {
             self.lost_stdout(&err);
         }
-        self.progress.tick();
     }
 
     fn start_jobs(&mut self) {
@@ -359,6 +361,7 @@ impl Runner {
         // The shell would have run and failed the same way: record it like one.
         self.write_joblog(&err.entry(command));
         self.tally.failed += 1;
+        self.progress.tick();
         let seq = err.job.seq;
         self.after_count(|| {
             format!(
@@ -492,6 +495,9 @@ impl Runner {
             self.queue.pending.push_front(running.job.next_attempt());
             return;
         }
+        // The bar counts the job before its output is printed, so that it is redrawn below that
+        // output with the count that includes it.
+        self.progress.tick();
         let output = std::mem::take(&mut running.output);
         if let Err(err) = self.output.finished(running.job.seq, output) {
             self.lost_stdout(&err);
@@ -542,10 +548,9 @@ impl Runner {
         }
     }
 
-    /// After a job is counted: the bar moves, and `--halt` may fire, naming the job that
-    /// made it (`counted` describes it, as GNU parallel's "This job failed:" does).
+    /// After a job is counted, `--halt` may fire, naming the job that made it (`counted`
+    /// describes it, as GNU parallel's "This job failed:" does).
     fn after_count(&mut self, counted: impl FnOnce() -> String) {
-        self.progress.tick();
         let halt = self.settings.rules.halt;
         if self.gate.halted || halt.on == HaltOn::Never {
             return;

@@ -22,10 +22,16 @@ pub(super) struct Counters {
 }
 
 /// The counters, the bar and the run's clock, reported to the stop for its notice.
+///
+/// The bar shows this run's work only: it is drawn once the joblog has been checked (so a
+/// refusal never lands on its line), a job skipped on resume shortens it rather than moving
+/// it (so the ETA is that of the jobs left to run), and the stop's notice clears it for good.
 pub(super) struct Progress {
     pub(super) counters: Arc<Counters>,
     pub(super) bar: Option<ProgressBar>,
     pub(super) started: Instant,
+    /// The bar is drawn ([`show`](Progress::show) was called).
+    shown: bool,
     _activity: Subscription,
 }
 
@@ -43,7 +49,30 @@ impl Progress {
             counters,
             bar,
             started: Instant::now(),
+            shown: false,
             _activity: activity,
+        }
+    }
+
+    /// Draws the bar from now on, its clock starting now.
+    pub(super) fn show(&mut self) {
+        if self.shown {
+            return;
+        }
+        self.shown = true;
+        if let Some(bar) = &self.bar {
+            bar.reset();
+            // indicatif's stderr target hides itself when stderr is not a terminal.
+            bar.set_draw_target(ProgressDrawTarget::stderr());
+            bar.enable_steady_tick(Duration::from_millis(200));
+        }
+    }
+
+    /// A job skipped on resume: one job fewer for this run to do.
+    pub(super) fn skipped(&self) {
+        self.consumed();
+        if let Some(bar) = self.bar.as_ref().filter(|bar| bar.length().is_some()) {
+            bar.dec_length(1);
         }
     }
 
@@ -70,7 +99,7 @@ impl Progress {
         self.counters.consumed.load(Ordering::Relaxed)
     }
 
-    /// One more job counted (or skipped).
+    /// One more job of this run counted.
     pub(super) fn tick(&self) {
         if let Some(bar) = &self.bar {
             bar.inc(1);
@@ -96,17 +125,15 @@ impl Counters {
     }
 }
 
-/// The stop's one-line notices, written above the progress bar when there is one.
+/// The stop's one-line notices. The bar, if drawn, is cleared for good first: once the run
+/// stops, its count would only go stale above the notices and the summary.
 fn notice(bar: Option<ProgressBar>) -> Notice {
     Notice::custom(move |event: &NoticeEvent| {
         let line = event.line(ForcedWork::Killing)?;
-        match &bar {
-            Some(bar) if !bar.is_hidden() => {
-                bar.suspend(|| say!("{line}"));
-                None
-            }
-            _ => Some(line),
+        if let Some(bar) = &bar {
+            bar.finish_and_clear();
         }
+        Some(line)
     })
 }
 
@@ -114,8 +141,8 @@ fn progress_bar(wanted: bool, total: Option<u64>) -> Option<ProgressBar> {
     if !wanted {
         return None;
     }
-    // indicatif's stderr target hides itself when stderr is not a terminal.
-    let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
+    // Hidden until `show`.
+    let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::hidden());
     let template = if total.is_some() {
         "{elapsed_precise} [{wide_bar}] {pos}/{len} ETA {eta}"
     } else {
@@ -124,6 +151,5 @@ fn progress_bar(wanted: bool, total: Option<u64>) -> Option<ProgressBar> {
     if let Ok(style) = ProgressStyle::with_template(template) {
         bar.set_style(style.progress_chars("=> "));
     }
-    bar.enable_steady_tick(Duration::from_millis(200));
     Some(bar)
 }
