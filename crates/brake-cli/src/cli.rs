@@ -156,7 +156,9 @@ Exit status: 0 all jobs succeeded; 1-100 the number of failed jobs; 101 more tha
 (after --resume, jobs the joblog shows failed count too: the status is that of the whole job \
 list); \
 128+N stopped by signal N (130 after Ctrl-C, 143 after SIGTERM, 129 when the terminal \
-closed); 141 stdout was closed; 255 usage or internal error. (GNU parallel also counts \
+closed); 141 stdout was closed; 255 usage or internal error, or input that cannot become a \
+command (a NUL byte, an argument over 128 KiB, a command line over ARG_MAX: those jobs are not \
+run, not logged and not counted as failed) unless a signal stopped the run. (GNU parallel also counts \
 failures, but exits 255 after a signal.)
 
 `brake exec -- PROGRAM ARGS` runs one program and its whole process tree under the same \

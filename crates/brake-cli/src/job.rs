@@ -140,6 +140,58 @@ impl StartError {
     }
 }
 
+/// The kernel's limit on one argument's length, `MAX_ARG_STRLEN` (32 pages of 4 KiB), its
+/// terminating NUL included.
+pub const MAX_ARG_BYTES: usize = 128 * 1024;
+
+/// Why a job's input cannot become a command: the job is bad input, never started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadInput {
+    /// A value holds a NUL byte, which no argument can: `source` is its input source, from 1.
+    Nul { source: usize },
+    /// An argument (the whole shell line, for a job run through the shell) is longer than
+    /// [`MAX_ARG_BYTES`].
+    ArgumentTooLong,
+    /// The command line as a whole is over the system's `ARG_MAX` (`E2BIG` from exec).
+    CommandTooLong,
+}
+
+impl BadInput {
+    /// What is wrong with `job`'s input, if its command `rendered` cannot be run (checked
+    /// before the spawn: NUL bytes and argument length).
+    pub fn of(job: &Job, rendered: &Rendered) -> Option<BadInput> {
+        if let Some(at) = job.args.iter().position(|arg| arg.as_bytes().contains(&0)) {
+            return Some(BadInput::Nul { source: at + 1 });
+        }
+        let longest = match &rendered.direct {
+            Some(argv) => argv.iter().map(|arg| arg.len()).max().unwrap_or(0),
+            None => rendered.text.len(),
+        };
+        (longest >= MAX_ARG_BYTES).then_some(BadInput::ArgumentTooLong)
+    }
+
+    /// The line that says so, for job `seq` whose values came from `sources` sources.
+    pub fn message(self, seq: u64, sources: usize) -> String {
+        match self {
+            // One source (a file or stdin: `:::` values cannot hold a NUL) makes one job per
+            // line, so the job's number is the line's.
+            BadInput::Nul { .. } if sources == 1 => {
+                format!("input line {seq} contains a NUL byte; job {seq} is not run")
+            }
+            BadInput::Nul { source } => format!(
+                "job {seq}: its value from input source {source} contains a NUL byte; not run"
+            ),
+            BadInput::ArgumentTooLong => {
+                format!("job {seq}: an argument over 128 KiB: pass big data on stdin (not run)")
+            }
+            BadInput::CommandTooLong => format!(
+                "job {seq}: its command line is over the system's ARG_MAX: pass big data on \
+                 stdin (not run)"
+            ),
+        }
+    }
+}
+
 /// The status a shell gives a program it cannot start: 127 when it is not found, 126 when it
 /// is not runnable (no permission, not an executable, …). The joblog records it for a job that
 /// could not start, and `brake exec` exits with it.
@@ -353,6 +405,8 @@ fn classify(cause: Option<Cause>, exit: &Exit, stopping: bool) -> Ending {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::ffi::OsStringExt;
+
     use super::*;
 
     fn exit(raw: i32, ended_by: Option<i32>) -> Exit {
@@ -389,6 +443,55 @@ mod tests {
             ),
             Ending::Interrupted
         );
+    }
+
+    #[test]
+    fn inputs_that_cannot_become_commands_are_named() {
+        let job = |args: &[&[u8]]| Job {
+            seq: 7,
+            args: args
+                .iter()
+                .map(|a| OsString::from_vec(a.to_vec()))
+                .collect(),
+            attempt: 1,
+        };
+        let shell = |text: &[u8]| Rendered {
+            text: OsString::from_vec(text.to_vec()),
+            direct: None,
+        };
+        let nul = job(&[b"a\0b"]);
+        assert_eq!(
+            BadInput::of(&nul, &shell(b"echo")),
+            Some(BadInput::Nul { source: 1 })
+        );
+        assert_eq!(
+            BadInput::Nul { source: 1 }.message(7, 1),
+            "input line 7 contains a NUL byte; job 7 is not run"
+        );
+        assert_eq!(
+            BadInput::of(&job(&[b"a", b"\0"]), &shell(b"echo")),
+            Some(BadInput::Nul { source: 2 })
+        );
+        let big = vec![b'x'; MAX_ARG_BYTES];
+        assert_eq!(
+            BadInput::of(&job(&[b"a"]), &shell(&big)),
+            Some(BadInput::ArgumentTooLong)
+        );
+        assert_eq!(BadInput::of(&job(&[b"a"]), &shell(&big[1..])), None);
+        let direct = Rendered {
+            text: OsString::from("x"),
+            direct: Some(vec![
+                OsString::from("echo"),
+                OsString::from_vec(big.clone()),
+            ]),
+        };
+        assert_eq!(
+            BadInput::of(&job(&[b"a"]), &direct),
+            Some(BadInput::ArgumentTooLong)
+        );
+        assert!(BadInput::ArgumentTooLong
+            .message(7, 1)
+            .contains("job 7: an argument over 128 KiB: pass big data on stdin"));
     }
 
     #[test]

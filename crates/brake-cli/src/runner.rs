@@ -22,9 +22,10 @@ mod feed;
 mod finish;
 mod progress;
 mod record;
+mod start;
 mod table;
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -37,9 +38,9 @@ use rustix::event::{poll, PollFd, PollFlags, Timespec};
 
 use crate::cli::{HaltOn, RunArgs};
 use crate::containment::Containment;
-use crate::job::{self, Cause, Ending, Running, Spawn, StartError};
+use crate::job::{Cause, Ending, Running};
 use crate::joblog::{Entry, Joblog, Previous};
-use crate::limits::{Refused, Throttle};
+use crate::limits::Throttle;
 use crate::output::Output;
 use crate::plan::{self, refuse, Plan, Rules, RunError};
 use crate::summary::{self, Interrupted};
@@ -139,6 +140,8 @@ struct Tally {
     skipped: u64,
     /// Failed in an earlier run and not run again (`--resume`).
     failed_before: u64,
+    /// Never started: their input cannot become a command (see `job::BadInput`).
+    bad_input: u64,
     /// The first interrupted jobs, for the summary to name.
     interrupted_jobs: Vec<Interrupted>,
 }
@@ -295,81 +298,6 @@ impl Runner {
         if let Err(err) = self.output.skipped(seq) {
             self.lost_stdout(&err);
         }
-    }
-
-    fn start_jobs(&mut self) {
-        while self.may_start() && self.table.running() < self.gate.throttle.cap() {
-            if self.queue.pending.is_empty() {
-                return;
-            }
-            let Some(slot) = self.table.take_free() else {
-                return;
-            };
-            let job = self.queue.pending.pop_front().expect("a pending job");
-            let rendered = self.settings.template.render(&job.args, job.seq, slot);
-            let spawn = Spawn {
-                rendered: &rendered,
-                program: self.settings.template.program(),
-                capture: self.output.captures(),
-                options: &self.settings.child,
-                run_id: self.containment.run_id(),
-            };
-            let tag = self.settings.tag.then(|| job::tag_for(&job.args));
-            let first = job.attempt == 1;
-            match job::start(job, slot, &spawn, self.settings.rules.timeout, tag) {
-                Ok(running) => {
-                    self.progress.started(first);
-                    self.table.put(running);
-                    self.gate.throttle.started();
-                }
-                Err(err) => {
-                    self.table.release(slot);
-                    self.start_failed(err, &rendered.text, first);
-                }
-            }
-        }
-    }
-
-    fn start_failed(&mut self, err: StartError, command: &OsStr, first: bool) {
-        if err.is_transient() {
-            // Out of processes, descriptors or memory: the job did not run, so it is neither
-            // counted nor logged; it goes first when a start is tried again. Given up, it is
-            // one of the jobs not started, which `--resume` runs.
-            let running = self.table.running();
-            let refused = self
-                .gate
-                .throttle
-                .refused(&err.error, running, Instant::now());
-            self.queue.pending.push_front(err.job);
-            self.gate.blocked = true;
-            match refused {
-                Refused::Wait(Some(warning)) => say!("brake: {warning}"),
-                Refused::Wait(None) => {}
-                Refused::GiveUp(message) => self.fatal_error(message),
-            }
-            return;
-        }
-        if first {
-            self.progress.consumed();
-        }
-        say!(
-            "brake: job {} could not start: {}: {}",
-            err.job.seq,
-            err.error,
-            job::describe_command(command)
-        );
-        // The shell would have run and failed the same way: record it like one.
-        self.write_joblog(&err.entry(command));
-        self.tally.failed += 1;
-        self.progress.tick();
-        let seq = err.job.seq;
-        self.after_count(|| {
-            format!(
-                "job {seq} (could not start: {}): `{}`",
-                err.error,
-                job::describe_command(command)
-            )
-        });
     }
 
     /// Reacts to a new phase: on stopping, every running job gets the termination sequence.

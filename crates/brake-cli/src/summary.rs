@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::quote::quote;
 
 /// A run's counts. They add up: done + failed + interrupted + not started + skipped + failed
-/// before = all jobs (when the input was read to its end).
+/// before + bad input = all jobs (when the input was read to its end).
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Summary {
     /// Jobs that ran and exited 0.
@@ -33,6 +33,9 @@ pub struct Summary {
     /// Jobs not run because the joblog shows them failed (`--resume`): still failures, counted
     /// in the exit status; `--resume-failed` runs them.
     pub failed_before: u64,
+    /// Jobs never started because their input cannot become a command (a NUL byte, an
+    /// argument over 128 KiB, a command line over `ARG_MAX`): no joblog line, status 255.
+    pub bad_input: u64,
     /// What stopped the run early, if anything: `SIGINT`, `SIGTERM`, `halt rule`, ….
     pub stopped_by: Option<String>,
     /// brake's exit status.
@@ -142,6 +145,9 @@ impl fmt::Display for Summary {
         if self.failed > 0 {
             write!(f, ", {} failed", self.failed)?;
         }
+        if self.bad_input > 0 {
+            write!(f, ", {} not run (bad input)", self.bad_input)?;
+        }
         if self.interrupted > 0 {
             write!(f, ", {} interrupted", self.interrupted)?;
         }
@@ -249,6 +255,18 @@ mod tests {
             "brake: interrupted: job 38 `sleep 38`, job 39 `sleep 39`, job 40 `sleep 40` and 5 \
              more"
         );
+    }
+
+    #[test]
+    fn bad_input_is_its_own_count() {
+        let summary = Summary {
+            done: 2,
+            bad_input: 1,
+            input_complete: true,
+            ..Summary::default()
+        };
+        assert_eq!(summary.to_string(), "brake: 2 done, 1 not run (bad input)");
+        assert!(!summary.incomplete());
     }
 
     #[test]

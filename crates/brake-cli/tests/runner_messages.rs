@@ -324,3 +324,68 @@ fn a_stop_names_the_jobs_it_interrupted_and_says_when_nothing_can_resume() {
         "{err}"
     );
 }
+
+#[test]
+fn input_that_cannot_become_a_command_is_bad_input_not_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("nul.txt"), b"a\nb\0c\nd\n").unwrap();
+    let out = run_in(
+        dir.path(),
+        ["--joblog", "run.log", "echo", "::::", "nul.txt"],
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(255), "{err}");
+    assert!(
+        err.contains("brake: input line 2 contains a NUL byte"),
+        "{err}"
+    );
+    assert!(!err.contains("nul byte found"), "std's words: {err}");
+    assert!(
+        err.contains("brake: 2 done, 1 not run (bad input)"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("--resume"),
+        "nothing to resume or retry: {err}"
+    );
+    assert_eq!(stdout(&out), "a\nd\n");
+    let log = read_joblog(&dir.path().join("run.log")).unwrap().unwrap();
+    assert_eq!(
+        log.seqs().unwrap().into_iter().collect::<Vec<_>>(),
+        [1, 3],
+        "{log:?}"
+    );
+
+    // One argument over the kernel's 128 KiB, and a command line over ARG_MAX in pieces that
+    // are each allowed.
+    std::fs::write(dir.path().join("big.txt"), "x".repeat(1 << 20) + "\n").unwrap();
+    let piece = "y".repeat(120_000) + "\n";
+    let mut many = vec!["--joblog", "big.log", "-q", "printf", "%s", "::::"];
+    let names: Vec<String> = (1..=20).map(|i| format!("piece{i}")).collect();
+    for name in &names {
+        std::fs::write(dir.path().join(name), &piece).unwrap();
+    }
+    many.extend(names.iter().map(String::as_str));
+    for (args, message) in [
+        (
+            &["--joblog", "big.log", "echo", "::::", "big.txt"][..],
+            "brake: job 1: an argument over 128 KiB: pass big data on stdin",
+        ),
+        (
+            &many[..],
+            "brake: job 1: its command line is over the system's ARG_MAX: pass big data on stdin",
+        ),
+    ] {
+        let out = run_in(dir.path(), args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(255), "{err}");
+        assert!(err.contains(message), "{err}");
+        assert!(
+            err.contains("brake: 0 done, 1 not run (bad input)"),
+            "{err}"
+        );
+        assert!(!err.contains("could not start"), "{err}");
+        let log = read_joblog(&dir.path().join("big.log")).unwrap().unwrap();
+        assert!(log.jobs.is_empty(), "no joblog line for bad input");
+    }
+}

@@ -58,6 +58,7 @@ impl Runner {
             interrupted,
             skipped,
             failed_before,
+            bad_input,
             ..
         } = self.tally;
         let counters = &self.progress.counters;
@@ -68,6 +69,8 @@ impl Runner {
             INTERNAL_ERROR
         } else if signal_code.is_none() && self.gate.stdout_closed {
             STDOUT_CLOSED
+        } else if signal_code.is_none() && bad_input > 0 {
+            INTERNAL_ERROR
         } else {
             summary::exit_code(signal_code, failed + failed_before)
         };
@@ -78,10 +81,11 @@ impl Runner {
             interrupted,
             interrupted_jobs,
             not_started: known
-                .saturating_sub(done + failed + interrupted + skipped + failed_before),
+                .saturating_sub(done + failed + interrupted + skipped + failed_before + bad_input),
             input_complete: total.is_some() || counters.input_complete.load(Ordering::Relaxed),
             skipped,
             failed_before,
+            bad_input,
             stopped_by: self
                 .stop
                 .stopping()

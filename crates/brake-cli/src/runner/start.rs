@@ -1,0 +1,107 @@
+//! Starting jobs: a free slot, the command rendered and checked, the spawn, and what a start
+//! that fails becomes — a retry later (out of processes), a failed job (the program cannot
+//! run), or bad input (the input cannot become a command at all).
+
+use std::ffi::OsStr;
+use std::time::Instant;
+
+use super::Runner;
+use crate::job::{self, BadInput, Job, Spawn, StartError};
+use crate::limits::Refused;
+
+impl Runner {
+    /// Starts pending jobs while slots are free and starts are allowed.
+    pub(super) fn start_jobs(&mut self) {
+        while self.may_start() && self.table.running() < self.gate.throttle.cap() {
+            if self.queue.pending.is_empty() {
+                return;
+            }
+            let Some(slot) = self.table.take_free() else {
+                return;
+            };
+            let job = self.queue.pending.pop_front().expect("a pending job");
+            let rendered = self.settings.template.render(&job.args, job.seq, slot);
+            if let Some(bad) = BadInput::of(&job, &rendered) {
+                self.table.release(slot);
+                self.bad_input(&job, bad);
+                continue;
+            }
+            let spawn = Spawn {
+                rendered: &rendered,
+                program: self.settings.template.program(),
+                capture: self.output.captures(),
+                options: &self.settings.child,
+                run_id: self.containment.run_id(),
+            };
+            let tag = self.settings.tag.then(|| job::tag_for(&job.args));
+            let first = job.attempt == 1;
+            match job::start(job, slot, &spawn, self.settings.rules.timeout, tag) {
+                Ok(running) => {
+                    self.progress.started(first);
+                    self.table.put(running);
+                    self.gate.throttle.started();
+                }
+                Err(err) => {
+                    self.table.release(slot);
+                    self.start_failed(err, &rendered.text, first);
+                }
+            }
+        }
+    }
+
+    /// A job whose input cannot become a command: said, counted apart, and neither failed nor
+    /// logged, so that no resume runs it as a job that might work another time.
+    fn bad_input(&mut self, job: &Job, bad: BadInput) {
+        say!("brake: {}", bad.message(job.seq, job.args.len()));
+        if job.attempt == 1 {
+            self.progress.consumed();
+        }
+        self.tally.bad_input += 1;
+        self.progress.tick();
+    }
+
+    fn start_failed(&mut self, err: StartError, command: &OsStr, first: bool) {
+        if err.is_transient() {
+            // Out of processes, descriptors or memory: the job did not run, so it is neither
+            // counted nor logged; it goes first when a start is tried again. Given up, it is
+            // one of the jobs not started, which `--resume` runs.
+            let running = self.table.running();
+            let refused = self
+                .gate
+                .throttle
+                .refused(&err.error, running, Instant::now());
+            self.queue.pending.push_front(err.job);
+            self.gate.blocked = true;
+            match refused {
+                Refused::Wait(Some(warning)) => say!("brake: {warning}"),
+                Refused::Wait(None) => {}
+                Refused::GiveUp(message) => self.fatal_error(message),
+            }
+            return;
+        }
+        if err.error.raw_os_error() == Some(libc::E2BIG) {
+            return self.bad_input(&err.job, BadInput::CommandTooLong);
+        }
+        if first {
+            self.progress.consumed();
+        }
+        say!(
+            "brake: job {} could not start: {}: {}",
+            err.job.seq,
+            err.error,
+            job::describe_command(command)
+        );
+        // The shell would have run and failed the same way: record it like one.
+        self.write_joblog(&err.entry(command));
+        self.tally.failed += 1;
+        self.progress.tick();
+        let seq = err.job.seq;
+        self.after_count(|| {
+            format!(
+                "job {seq} (could not start: {}): `{}`",
+                err.error,
+                job::describe_command(command)
+            )
+        });
+    }
+}
