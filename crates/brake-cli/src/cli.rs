@@ -86,7 +86,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", default_value = "1", value_parser = parse_retries, allow_hyphen_values = true)]
     pub retries: u32,
 
-    /// End a job that runs longer than this (the termination sequence); 30, 30s, 500ms, 5m, 2h
+    /// End a job that runs longer than this with the termination sequence (--termseq); 30,
+    /// 30s, 500ms, 5m, 2h
+    ///
+    /// The timeout starts the sequence: with the default INT,2000,TERM,1000,KILL, a job that
+    /// ignores INT and TERM is killed up to 3 s after its timeout. The message counts the
+    /// sequence's signals: "killed by SIGKILL, the 3rd signal of the termination sequence".
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
     pub timeout: Option<Duration>,
 

@@ -12,6 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use brake::child::{Child, ChildOptions, Exit, Termination};
+use brake::{TermSeq, TermStep};
 
 use crate::joblog::Entry;
 use crate::output::{JobOutput, Output, Stream};
@@ -376,6 +377,38 @@ pub fn describe_command(command: &OsStr) -> String {
     crate::escape::shorten(command, 80)
 }
 
+/// How a job the termination sequence ended ended, counting the sequence's signals (its waits
+/// are not steps a user counts): `killed by SIGKILL, the 3rd signal of the termination
+/// sequence`, or `exit 130 after SIGINT, the 1st signal of the termination sequence`.
+pub fn sequence_end(exit: &Exit, termseq: &TermSeq) -> String {
+    let Some(by) = exit.ended_by else {
+        return exit.to_string();
+    };
+    let nth = termseq
+        .steps()
+        .iter()
+        .take(by.step + 1)
+        .filter(|step| matches!(step, TermStep::Signal(_)))
+        .count();
+    let suffix = match (nth % 10, nth % 100) {
+        (1, n) if n != 11 => "st",
+        (2, n) if n != 12 => "nd",
+        (3, n) if n != 13 => "rd",
+        _ => "th",
+    };
+    let signal = brake::signal_name(by.signal);
+    let which = format!("{nth}{suffix} signal of the termination sequence");
+    match (exit.code(), exit.signal()) {
+        (_, Some(killer)) if killer == by.signal => format!("killed by {signal}, the {which}"),
+        (Some(code), _) => format!("exit {code} after {signal}, the {which}"),
+        (None, Some(killer)) => format!(
+            "killed by {} after {signal}, the {which}",
+            brake::signal_name(killer)
+        ),
+        (None, None) => format!("{} after {signal}, the {which}", exit.status),
+    }
+}
+
 /// The joblog's Exitval and Signal for an exit: the exit code (or -1 when a signal ended it)
 /// and the signal number (0 when none).
 fn joblog_status(exit: &Exit) -> (i32, i32) {
@@ -492,6 +525,30 @@ mod tests {
         assert!(BadInput::ArgumentTooLong
             .message(7, 1)
             .contains("job 7: an argument over 128 KiB: pass big data on stdin"));
+    }
+
+    #[test]
+    fn a_sequence_end_counts_signals_not_steps() {
+        let termseq = TermSeq::default();
+        let kill_step = termseq.steps().len() - 1;
+        let by = |step, signal| Some(brake::child::EndedBy { step, signal });
+        let killed = Exit {
+            ended_by: by(kill_step, libc::SIGKILL),
+            ..exit(libc::SIGKILL, None)
+        };
+        assert_eq!(
+            sequence_end(&killed, &termseq),
+            "killed by SIGKILL, the 3rd signal of the termination sequence"
+        );
+        let exited = Exit {
+            ended_by: by(0, libc::SIGINT),
+            ..exit(130 << 8, None)
+        };
+        assert_eq!(
+            sequence_end(&exited, &termseq),
+            "exit 130 after SIGINT, the 1st signal of the termination sequence"
+        );
+        assert_eq!(sequence_end(&exit(3 << 8, None), &termseq), "exit 3");
     }
 
     #[test]

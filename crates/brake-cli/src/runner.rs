@@ -38,7 +38,7 @@ use rustix::event::{poll, PollFd, PollFlags, Timespec};
 
 use crate::cli::{HaltOn, RunArgs};
 use crate::containment::Containment;
-use crate::job::{Cause, Ending, Running};
+use crate::job::{self, Cause, Ending, Running};
 use crate::joblog::{Entry, Joblog, Previous};
 use crate::limits::Throttle;
 use crate::output::Output;
@@ -415,7 +415,8 @@ impl Runner {
             let timeout = rules.timeout.unwrap_or_default();
             let seq = running.job.seq;
             say!(
-                "brake: job {seq} timed out after {timeout:?}, {exit}: {}",
+                "brake: job {seq} timed out after {timeout:?}, {}: {}",
+                job::sequence_end(exit, &self.settings.child.termseq),
                 running.describe()
             );
         }

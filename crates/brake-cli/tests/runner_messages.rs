@@ -389,3 +389,29 @@ fn input_that_cannot_become_a_command_is_bad_input_not_a_failure() {
         assert!(log.jobs.is_empty(), "no joblog line for bad input");
     }
 }
+
+#[test]
+fn a_timeout_runs_the_termination_sequence_and_counts_its_signals() {
+    let started = std::time::Instant::now();
+    let out = run([
+        "--timeout",
+        "300ms",
+        "--termseq",
+        "INT,300,TERM,300,KILL",
+        "trap '' INT TERM; sleep 30; : {}",
+        ":::",
+        "a",
+    ]);
+    let took = started.elapsed();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(
+            "brake: job 1 timed out after 300ms, killed by SIGKILL, the 3rd signal of the \
+             termination sequence: "
+        ),
+        "{err}"
+    );
+    // INT and TERM are ignored: the KILL comes 600 ms after the timeout.
+    assert!(took >= std::time::Duration::from_millis(900), "{took:?}");
+}
