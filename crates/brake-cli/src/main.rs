@@ -31,9 +31,14 @@ enum ExecCommand {
     /// termination sequence to its whole process group, a second one kills it at once, and
     /// descendants that left the group are ended too.
     #[command(
-        after_help = "Exit status: the program's own (128 + signal if a signal ended \
-                            it); 130 after Ctrl-C; 127 program not found; 126 program not \
-                            runnable; 255 usage or internal error."
+        after_help = "Stdin: when brake's stdin is a terminal, the program's is /dev/null \
+                      (it reads end of file at once): it runs in a process group of its own, \
+                      and a program outside the terminal's foreground group that reads the \
+                      terminal is stopped with SIGTTIN. Give it input through a pipe or a file \
+                      instead (brake exec -- PROGRAM < FILE).
+
+Exit status: the program's own (128 + signal if a signal ended it); 130 after Ctrl-C; 127 \
+program not found; 126 program not runnable; 255 usage or internal error."
     )]
     Exec(exec::Options),
 }

@@ -169,3 +169,22 @@ fn bad_input_gets_a_one_line_message_and_its_status() {
         );
     }
 }
+
+#[test]
+fn a_terminal_stdin_is_replaced_by_dev_null_and_help_says_why() {
+    let finished = start(["exec", "--", "sh", "-c", "read x; echo \"read $? [$x]\""])
+        .wait_exit(LIMIT)
+        .unwrap();
+    assert_eq!(finished.status, Status::Exited(0), "{}", finished.output);
+    assert!(finished.output.contains("read 1 []"), "{}", finished.output);
+    let help = std::process::Command::new(support::BRAKE)
+        .args(["exec", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("when brake's stdin is a terminal, the program's is /dev/null"),
+        "{help}"
+    );
+    assert!(help.contains("SIGTTIN"), "{help}");
+}
