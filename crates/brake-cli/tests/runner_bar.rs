@@ -38,7 +38,7 @@ fn a_refused_joblog_is_said_before_any_bar_is_drawn() {
 #[test]
 fn on_resume_the_bar_counts_only_the_jobs_left() {
     let dir = tempfile::tempdir().unwrap();
-    let job = "sleep 0.{}";
+    let job = "sleep 0.5; : {}";
     let mut first = vec!["-j", "8", "--joblog", "run.log", job, ":::"];
     let done = values(1..=8);
     first.extend(done.iter().map(String::as_str));
@@ -52,8 +52,11 @@ fn on_resume_the_bar_counts_only_the_jobs_left() {
     let finished = start_in(dir.path(), &args).wait_exit(LIMIT).unwrap();
     let output = &finished.output;
     assert_eq!(finished.status, Status::Exited(0), "{output}");
-    // 8 of the 12 jobs were done: the bar is of the 4 left, and starts at 0.
-    assert!(output.contains(" 0/4 "), "{output:?}");
+    // 8 of the 12 jobs were done: the bar is of the 4 left, and starts at 0, with no ETA until
+    // a job has ended.
+    assert!(output.contains(" 0/4\r"), "{output:?}");
+    assert!(!output.contains(" 0/4 ETA"), "{output:?}");
+    assert!(output.contains(" 1/4 ETA"), "{output:?}");
     assert!(!output.contains("/12 "), "{output:?}");
     assert!(output.contains("8 skipped"), "{output:?}");
 }

@@ -102,6 +102,9 @@ impl Progress {
     /// One more job of this run counted.
     pub(super) fn tick(&self) {
         if let Some(bar) = &self.bar {
+            if bar.position() == 0 && bar.length().is_some() {
+                set_template(bar, WITH_ETA);
+            }
             bar.inc(1);
         }
     }
@@ -144,12 +147,20 @@ fn progress_bar(wanted: bool, total: Option<u64>) -> Option<ProgressBar> {
     // Hidden until `show`.
     let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::hidden());
     let template = if total.is_some() {
-        "{elapsed_precise} [{wide_bar}] {pos}/{len} ETA {eta}"
+        // No ETA before a job has ended: with no rate yet it would read 0 s.
+        "{elapsed_precise} [{wide_bar}] {pos}/{len}"
     } else {
         "{elapsed_precise} {spinner} {pos} done"
     };
+    set_template(&bar, template);
+    Some(bar)
+}
+
+/// The bar's ETA, once a job has ended and there is a rate to go by.
+const WITH_ETA: &str = "{elapsed_precise} [{wide_bar}] {pos}/{len} ETA {eta}";
+
+fn set_template(bar: &ProgressBar, template: &str) {
     if let Ok(style) = ProgressStyle::with_template(template) {
         bar.set_style(style.progress_chars("=> "));
     }
-    Some(bar)
 }
