@@ -3,9 +3,11 @@
 //! `brake exec -- PROGRAM ARGS...`, which runs one program and its whole process tree under the
 //! same stop contract.
 //!
-//! Exit status of the runner: 0 all jobs succeeded; 1-100 the number of failed jobs; 101 more
-//! than 100 failed; 128 + N after signal N stopped the run (130 for Ctrl-C); 255 for usage and
-//! internal errors. `brake exec` exits with the program's own status (see `exec.rs`).
+//! Exit status of the runner: 0 all jobs succeeded; 1-100 the number of failed jobs (earlier
+//! runs' failures that `--resume` skips included); 101 more than 100 failed; 128 + N after
+//! signal N stopped the run (130 for Ctrl-C); 255 for usage and internal errors and for input
+//! that cannot become a command. `brake exec` exits with the program's own status (see
+//! `exec.rs`).
 
 use std::ffi::OsString;
 use std::process::ExitCode;
