@@ -62,8 +62,10 @@ impl Progress {
         self.shown = true;
         if let Some(bar) = &self.bar {
             bar.reset();
-            // indicatif's stderr target hides itself when stderr is not a terminal.
-            bar.set_draw_target(ProgressDrawTarget::stderr());
+            let stderr = console::Term::stderr();
+            if stderr.is_term() {
+                bar.set_draw_target(ProgressDrawTarget::term_like(Box::new(Narrower(stderr))));
+            }
             bar.enable_steady_tick(Duration::from_millis(200));
         }
     }
@@ -162,5 +164,48 @@ const WITH_ETA: &str = "{elapsed_precise} [{wide_bar}] {pos}/{len} ETA {eta}";
 fn set_template(bar: &ProgressBar, template: &str) {
     if let Ok(style) = ProgressStyle::with_template(template) {
         bar.set_style(style.progress_chars("=> "));
+    }
+}
+
+/// stderr as the bar sees it: a few columns narrower than it is. indicatif pads the bar's line
+/// to the terminal's width; the `^C` a terminal echoes would then wrap onto a line of its own,
+/// and clearing the bar before the stop's notice would clear only the echo, leaving a stale
+/// bar on screen. With room to spare, the echo lands on the bar's line and goes with it.
+#[derive(Debug)]
+struct Narrower(console::Term);
+
+/// Columns kept free at the end of the bar's line: room for `^C` (or `^\`).
+const ECHO_ROOM: u16 = 3;
+
+impl indicatif::TermLike for Narrower {
+    fn width(&self) -> u16 {
+        self.0.size().1.saturating_sub(ECHO_ROOM).max(1)
+    }
+    fn height(&self) -> u16 {
+        self.0.size().0
+    }
+    fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_up(n)
+    }
+    fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_down(n)
+    }
+    fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_right(n)
+    }
+    fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
+        self.0.move_cursor_left(n)
+    }
+    fn write_line(&self, s: &str) -> std::io::Result<()> {
+        self.0.write_line(s)
+    }
+    fn write_str(&self, s: &str) -> std::io::Result<()> {
+        self.0.write_str(s)
+    }
+    fn clear_line(&self) -> std::io::Result<()> {
+        self.0.clear_line()
+    }
+    fn flush(&self) -> std::io::Result<()> {
+        self.0.flush()
     }
 }
