@@ -141,16 +141,7 @@ impl Joblog {
             ))
         };
         let mut file = open_file(path)?;
-        let mut previous = Previous {
-            path: path.to_owned(),
-            mode,
-            jobs: HashMap::new(),
-            lines: 0,
-            succeeded: 0,
-            lowest: None,
-            highest: None,
-            torn: None,
-        };
+        let mut previous = Previous::empty(path.to_owned(), mode);
         let keep = match mode {
             Mode::Fresh => 0,
             Mode::Resume | Mode::ResumeFailed => previous.read(&file)?,
@@ -191,16 +182,7 @@ impl Joblog {
             .and_then(|()| stdout.flush())
             .map_err(|err| JoblogError(format!("cannot write the joblog to stdout: {err}")))?;
         let path = PathBuf::from("-");
-        let previous = Previous {
-            path: path.clone(),
-            mode,
-            jobs: HashMap::new(),
-            lines: 0,
-            succeeded: 0,
-            lowest: None,
-            highest: None,
-            torn: None,
-        };
+        let previous = Previous::empty(path.clone(), mode);
         let joblog = Joblog {
             file: None,
             path,
@@ -464,6 +446,20 @@ fn is_shared(dir: &OwnedFd, me: u32) -> Result<bool, DirError> {
 }
 
 impl Previous {
+    /// What a log holds before it is read: nothing.
+    fn empty(path: PathBuf, mode: Mode) -> Previous {
+        Previous {
+            path,
+            mode,
+            jobs: HashMap::new(),
+            lines: 0,
+            succeeded: 0,
+            lowest: None,
+            highest: None,
+            torn: None,
+        }
+    }
+
     /// Reads the log; returns how many bytes of it to keep (0: write a new header).
     fn read(&mut self, file: &File) -> Result<u64, JoblogError> {
         let name = self.path.display().to_string();
