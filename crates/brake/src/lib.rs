@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | Running | starts as workers free up | runs |
 //! | Stopping (first Ctrl-C, SIGTERM, SIGHUP, or [`Stop::request`]) | never starts; reported [`Outcome::Cancelled`] | is told ([`Stop::is_stopping`], interruptible waits) and has a grace period to return |
-//! | Forcing (second Ctrl-C, grace over, or [`Stop::force`]) | — | abandoned (threads), reported [`Outcome::Interrupted`]; every wait returns at once |
+//! | Forcing (second Ctrl-C, grace over, or [`Stop::force`]) | — | abandoned (threads), reported [`Outcome::Interrupted`]; every wait returns at once, but the end of a [`ThreadPool::scope`], whose tasks borrow from the caller |
 //!
 //! Every pool reports how each task ended ([`Outcome`]) and how the run ended ([`Report`]), and
 //! the exit status says why: [`Report::exit_code`] is 130 after Ctrl-C.
@@ -50,7 +50,8 @@
 //! The grace period is [`DEFAULT_GRACE`] (2 s) unless [`Stop::set_grace`] says otherwise.
 //!
 //! The examples directory holds each model done right: `threads` (this one, with busy and
-//! sleeping tasks too), `process_pool` (worker processes), `tasks` (many async tasks on tokio),
+//! sleeping tasks too), `scope` (tasks that borrow from `main`, [`ThreadPool::scope`]),
+//! `process_pool` (worker processes), `tasks` (many async tasks on tokio),
 //! `tokio_main` (the `#[tokio::main]` shape, and what ends it when a task blocks) and `rayon`.
 
 pub mod child;
@@ -83,4 +84,4 @@ pub use stop::{
 #[cfg(feature = "tokio")]
 pub use tasks::{TaskGroup, TaskHandle};
 pub use termseq::{TermSeq, TermSeqError, TermStep};
-pub use threads::{Handle, Map, MapUnordered, ThreadPool};
+pub use threads::{Handle, Map, MapUnordered, Scope, ScopedHandle, ThreadPool};

@@ -11,7 +11,9 @@
 //!   handle), and [`ThreadPool::join`] counts every task that never started as cancelled. `join`
 //!   returns as soon as no task is running.
 //! * **Forcing**: `join` and every handle return at once. Tasks still running are abandoned and
-//!   reported interrupted; as with daemon threads, the process may exit without them.
+//!   reported interrupted; as with daemon threads, the process may exit without them. The one
+//!   wait that does not return is the end of a [`ThreadPool::scope`]: its tasks borrow from the
+//!   caller's stack, so it waits for them to return (see `scope.rs`).
 //!
 //! # Invariants
 //!
@@ -42,6 +44,9 @@ use crate::outcome::{
 };
 use crate::stop::{Activity, Phase, Stop, Subscription};
 use crate::sync::{lock, wait};
+
+mod scope;
+pub use scope::{Scope, ScopedHandle};
 
 /// A fixed set of worker threads running closures under one [`Stop`].
 ///
