@@ -29,6 +29,12 @@ pub enum ForcedWork {
     /// `— killing 4 running`: for a program whose running work is child processes, which a
     /// forced stop kills.
     Killing,
+    /// For work that a forced stop cannot cut short: rayon items (see `brake::rayon`), tasks of
+    /// a [`ThreadPool::scope`](crate::ThreadPool::scope) that do not check the stop. The line
+    /// promises no force: `brake: stopping — running work finishes first`, then on a second
+    /// signal `brake: running work cannot be forced (Ctrl-C again after 1 s exits at once)`,
+    /// the one way out that remains (see [`crate::signals`]).
+    Finishing,
 }
 
 impl NoticeEvent {
@@ -38,33 +44,31 @@ impl NoticeEvent {
     ///
     /// `brake: stopping — 4 running, 96 not started (Ctrl-C again to force)`, then
     /// `brake: forcing stop now — 4 still running` (or `— killing 4 running`, see
-    /// [`ForcedWork`]), or `brake: grace period over, forcing stop — 4 still running`. The
-    /// counts are left out when no pool reports activity. [`Notice::Default`] writes
+    /// [`ForcedWork`]), or `brake: grace period over, forcing stop — 4 still running`; for
+    /// work that cannot be forced, the lines of [`ForcedWork::Finishing`]. The counts are left
+    /// out when no pool reports activity. [`Notice::Default`] writes
     /// `self.line(ForcedWork::StillRunning)`; a [`Notice::custom`] that only needs to put the
     /// line somewhere else (above a progress bar, say) calls this rather than word its own.
     pub fn line(&self, forced: ForcedWork) -> Option<String> {
+        if forced == ForcedWork::Finishing {
+            return self.finishing_line();
+        }
         let counts = |with_queue: bool| match self.activity {
             Some(a) if with_queue => {
                 format!(" — {} running, {} not started", a.running, a.not_started)
             }
             Some(a) => match forced {
-                ForcedWork::StillRunning => format!(" — {} still running", a.running),
                 ForcedWork::Killing => format!(" — killing {} running", a.running),
+                _ => format!(" — {} still running", a.running),
             },
             None => String::new(),
         };
         match (self.phase, self.transition.reason) {
-            (Phase::Stopping, Reason::Signal(signal)) => {
-                let again = if signal == libc::SIGINT {
-                    "Ctrl-C".to_string()
-                } else {
-                    Reason::Signal(signal).to_string()
-                };
-                Some(format!(
-                    "brake: stopping{} ({again} again to force)",
-                    counts(true)
-                ))
-            }
+            (Phase::Stopping, Reason::Signal(signal)) => Some(format!(
+                "brake: stopping{} ({} again to force)",
+                counts(true),
+                signal_words(signal)
+            )),
             (Phase::Forcing, Reason::Signal(_)) => {
                 Some(format!("brake: forcing stop now{}", counts(false)))
             }
@@ -74,6 +78,42 @@ impl NoticeEvent {
             )),
             _ => None,
         }
+    }
+
+    /// The line for work a forced stop cannot cut short ([`ForcedWork::Finishing`]): it says
+    /// that the running work finishes first, and once forcing, that only a further signal a
+    /// second later ends the process.
+    fn finishing_line(&self) -> Option<String> {
+        let running = self.activity.map(|a| a.running);
+        match (self.phase, self.transition.reason) {
+            (Phase::Stopping, Reason::Signal(_)) => Some(match self.activity {
+                Some(a) => format!(
+                    "brake: stopping — {} running, {} not started; running work finishes first",
+                    a.running, a.not_started
+                ),
+                None => "brake: stopping — running work finishes first".to_string(),
+            }),
+            (Phase::Forcing, Reason::Signal(signal)) => Some(format!(
+                "brake: running work cannot be forced{} ({} again after 1 s exits at once)",
+                running.map_or(String::new(), |n| format!(" — {n} still running")),
+                signal_words(signal)
+            )),
+            (Phase::Forcing, Reason::GraceElapsed) => Some(format!(
+                "brake: grace period over, running work cannot be forced{} (Ctrl-C after 1 s \
+                 exits at once)",
+                running.map_or(String::new(), |n| format!(" — {n} still running")),
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// How a line names `signal` to send again: `Ctrl-C` for SIGINT, else its name.
+fn signal_words(signal: i32) -> String {
+    if signal == libc::SIGINT {
+        "Ctrl-C".to_string()
+    } else {
+        Reason::Signal(signal).to_string()
     }
 }
 
@@ -93,6 +133,10 @@ pub enum Notice {
     /// by a signal or by the end of the grace period. Stops requested by code are silent.
     #[default]
     Default,
+    /// brake's own line worded for the running work this program has
+    /// ([`NoticeEvent::line`] with this [`ForcedWork`]), for the same phase changes as
+    /// `Default`. `Notice::Worded(ForcedWork::Finishing)` for a rayon program.
+    Worded(ForcedWork),
     /// Your own line, for every phase change.
     Custom(Arc<NoticeFn>),
 }
@@ -108,6 +152,7 @@ impl Notice {
         match self {
             Notice::Off => None,
             Notice::Default => event.line(ForcedWork::StillRunning),
+            Notice::Worded(forced) => event.line(*forced),
             Notice::Custom(f) => f(event),
         }
     }
@@ -115,10 +160,11 @@ impl Notice {
 
 impl fmt::Debug for Notice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Notice::Off => "Off",
-            Notice::Default => "Default",
-            Notice::Custom(_) => "Custom(..)",
-        })
+        match self {
+            Notice::Off => f.write_str("Off"),
+            Notice::Default => f.write_str("Default"),
+            Notice::Worded(forced) => write!(f, "Worded({forced:?})"),
+            Notice::Custom(_) => f.write_str("Custom(..)"),
+        }
     }
 }

@@ -190,6 +190,63 @@ fn the_notice_line_speaks_for_signals_only() {
 }
 
 #[test]
+fn the_finishing_line_promises_no_force() {
+    let event = |phase, reason, activity| NoticeEvent {
+        phase,
+        transition: Transition {
+            reason,
+            at: Instant::now(),
+        },
+        activity,
+    };
+    let sigint = Reason::Signal(libc::SIGINT);
+    let line = |phase, reason, activity| {
+        event(phase, reason, activity)
+            .line(ForcedWork::Finishing)
+            .unwrap()
+    };
+    assert_eq!(
+        line(Phase::Stopping, sigint, None),
+        "brake: stopping — running work finishes first"
+    );
+    let counted = Some(Activity {
+        running: 4,
+        not_started: 96,
+    });
+    assert_eq!(
+        line(Phase::Stopping, sigint, counted),
+        "brake: stopping — 4 running, 96 not started; running work finishes first"
+    );
+    assert_eq!(
+        line(Phase::Forcing, sigint, None),
+        "brake: running work cannot be forced (Ctrl-C again after 1 s exits at once)"
+    );
+    assert_eq!(
+        line(Phase::Forcing, Reason::Signal(libc::SIGTERM), counted),
+        "brake: running work cannot be forced — 4 still running (SIGTERM again after 1 s exits \
+         at once)"
+    );
+    assert_eq!(
+        line(Phase::Forcing, Reason::GraceElapsed, None),
+        "brake: grace period over, running work cannot be forced (Ctrl-C after 1 s exits at once)"
+    );
+    assert_eq!(
+        event(Phase::Stopping, Reason::Requested, None).line(ForcedWork::Finishing),
+        None
+    );
+    // The other wordings are unchanged by it.
+    assert_eq!(
+        event(Phase::Forcing, sigint, counted).line(ForcedWork::Killing),
+        Some("brake: forcing stop now — killing 4 running".to_string())
+    );
+    let worded = Notice::Worded(ForcedWork::Finishing);
+    assert_eq!(
+        worded.line(&event(Phase::Stopping, sigint, None)),
+        Some("brake: stopping — running work finishes first".to_string())
+    );
+}
+
+#[test]
 fn custom_notice_sees_every_change() {
     let stop = Stop::new();
     let seen = Arc::new(Mutex::new(Vec::new()));
