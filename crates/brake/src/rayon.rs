@@ -10,7 +10,8 @@
 //! * **Items in flight finish.** rayon cannot interrupt an item mid-way: an item that passed the
 //!   check before the stop runs to its end and is counted `done`. A long item that should end
 //!   early must look at [`Stop::is_stopping`] itself. Until every item in flight has returned, the
-//!   call does not return, whatever the phase: a second Ctrl-C does not cut it short.
+//!   call does not return, whatever the phase: a second Ctrl-C does not cut it short (one a
+//!   second or more after that still ends the process, see [`crate::signals`]).
 //! * **Finished results are kept.** The `*_until_stopped` helpers return what was computed and a
 //!   [`Report`]: `done` items (passed the check and ran), `cancelled` ("not started") items, and
 //!   what stopped the run. `interrupted` is always 0 — nothing is interrupted.
@@ -33,6 +34,25 @@
 //! assert!(partial.into_result().is_err());
 //! ```
 //!
+//! The helpers take any parallel iterator. When rayon knows its length (ranges, slices,
+//! vectors, `map`, `zip`, `chain` of those, …) the report counts exactly how many items never
+//! started. When it does not (`par_bridge`, `filter`, `flat_map`, …) the items never reached
+//! were never produced, so nothing can count them: the report then counts the items done,
+//! [`Partial::total`] is `None`, and [`Partial::is_complete`] still says whether the stop cut
+//! the run short.
+//!
+//! ```
+//! use brake::rayon::StopExt;
+//! use brake::Stop;
+//! use rayon::prelude::*;
+//!
+//! let stop = Stop::new();
+//! let lines = "a\nbb\nccc".lines().par_bridge();
+//! let letters = lines.run_until_stopped(&stop, |lines| lines.map(str::len).sum::<usize>());
+//! assert_eq!((letters.value, letters.total), (6, None));
+//! assert!(letters.is_complete());
+//! ```
+//!
 //! Where the check sits matters: [`StopExt::until_stopped`] checks at its place in the pipeline,
 //! so put it *before* the expensive step (`iter.until_stopped(&stop).map(heavy)`, not
 //! `iter.map(heavy).until_stopped(&stop)`). The helpers that take a closure put it there for you.
@@ -41,20 +61,18 @@
 //! it also keeps the compiler from vectorizing; with any real per-item work it is noise. The
 //! README gives the figures (`cargo bench -p brake --features rayon --bench rayon`).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use ::rayon::iter::plumbing::{Consumer, Folder, UnindexedConsumer};
-use ::rayon::iter::{FromParallelIterator, IndexedParallelIterator, ParallelIterator};
+use ::rayon::iter::{FromParallelIterator, ParallelIterator};
 
 use crate::{Report, Stop, Stopped};
 
 /// Stop-aware running of rayon parallel iterators; see the [module documentation](self).
 ///
-/// Implemented for every [`ParallelIterator`]. The helpers that return a [`Report`] need an
-/// [`IndexedParallelIterator`] (ranges of `usize`/`u32`/…, slices, vectors, `map`, `zip`,
-/// `enumerate`, …): only an iterator that knows its length can say how many items never started.
+/// Implemented for every [`ParallelIterator`], indexed or not.
 pub trait StopExt: ParallelIterator {
     /// An adaptor that passes items on until `stop` is stopping, then short-circuits: no item
     /// that reaches it after the stop goes further, and the iteration ends early.
@@ -74,30 +92,31 @@ pub trait StopExt: ParallelIterator {
     /// [`Report`] of how many items ran and how many never started.
     ///
     /// The value is what `run` made of the items that ran: a partial sum, a shorter collection.
+    /// The report counts the items that never started when rayon knows the iterator's length
+    /// (see the [module documentation](self)).
     fn run_until_stopped<R>(
         self,
         stop: &Stop,
         run: impl FnOnce(UntilStopped<Self>) -> R,
-    ) -> Partial<R>
-    where
-        Self: IndexedParallelIterator,
-    {
+    ) -> Partial<R> {
         let started = Instant::now();
-        let len = self.len();
+        let total = self.opt_len();
         let items = self.until_stopped(stop);
         let tally = items.tally();
         let value = run(items);
         let done = tally.done();
+        let not_started = total.map_or(0, |total| total.saturating_sub(done));
         Partial {
             value,
-            report: report(stop, done, len.saturating_sub(done), started),
+            report: report(stop, done, not_started, started),
+            total,
+            cut: tally.cut(),
         }
     }
 
     /// Collects the items that ran, in their order, skipping the rest once `stop` is stopping.
     fn collect_until_stopped<C>(self, stop: &Stop) -> Partial<C>
     where
-        Self: IndexedParallelIterator,
         C: FromParallelIterator<Self::Item>,
     {
         self.run_until_stopped(stop, |items| items.collect())
@@ -106,7 +125,6 @@ pub trait StopExt: ParallelIterator {
     /// Calls `f` on each item until `stop` is stopping; returns the [`Report`].
     fn for_each_until_stopped<F>(self, stop: &Stop, f: F) -> Report
     where
-        Self: IndexedParallelIterator,
         F: Fn(Self::Item) + Sync + Send,
     {
         self.run_until_stopped(stop, |items| items.for_each(f))
@@ -119,7 +137,6 @@ pub trait StopExt: ParallelIterator {
     /// [`Report`], whose `cancelled` count says whether the stop cut the run short.
     fn try_for_each_until_stopped<F, E>(self, stop: &Stop, f: F) -> Result<Report, E>
     where
-        Self: IndexedParallelIterator,
         F: Fn(Self::Item) -> Result<(), E> + Sync + Send,
         E: Send,
     {
@@ -150,15 +167,25 @@ fn report(stop: &Stop, done: usize, not_started: usize, started: Instant) -> Rep
 pub struct Partial<T> {
     /// What the run made of the items that ran (all of them, unless a stop came first).
     pub value: T,
-    /// `done`: items that ran; `cancelled`: items that never started; `stopped_by`: the stop's
-    /// reason, when the run ended stopping.
+    /// `done`: items that ran; `cancelled`: items that never started (0 when the length is not
+    /// known, see [`Partial::total`]); `stopped_by`: the stop's reason, when the run ended
+    /// stopping.
     pub report: Report,
+    /// The number of items, when rayon knew it before the run; `None` for an iterator whose
+    /// length it cannot tell (`par_bridge`, `filter`, …), whose unstarted items go uncounted.
+    pub total: Option<usize>,
+    /// The stop kept an item from running or cut rayon's splitting short.
+    cut: bool,
 }
 
 impl<T> Partial<T> {
-    /// True when every item ran.
+    /// True when every item ran: for an iterator of known length, none is left unstarted; for
+    /// another, the stop kept no item from running.
     pub fn is_complete(&self) -> bool {
-        self.report.cancelled == 0
+        match self.total {
+            Some(_) => self.report.cancelled == 0,
+            None => !self.cut,
+        }
     }
 
     /// The value when every item ran, `Err(Stopped)` when a stop left some unstarted.
@@ -173,12 +200,25 @@ impl<T> Partial<T> {
 
 /// A shared count of the items an [`UntilStopped`] let through; read it after the run.
 #[derive(Debug, Clone, Default)]
-pub struct Tally(Arc<AtomicUsize>);
+pub struct Tally(Arc<Counts>);
+
+#[derive(Debug, Default)]
+struct Counts {
+    done: AtomicUsize,
+    /// Set when the stop refused an item or told rayon to split and fold no more.
+    cut: AtomicBool,
+}
 
 impl Tally {
     /// Items passed on so far (added once per finished rayon split, not per item).
     pub fn done(&self) -> usize {
-        self.0.load(Ordering::SeqCst)
+        self.0.done.load(Ordering::SeqCst)
+    }
+
+    /// True once the stop has kept an item from going on, or told rayon to go no further; an
+    /// iteration that ends without it ran every item.
+    pub fn cut(&self) -> bool {
+        self.0.cut.load(Ordering::SeqCst)
     }
 }
 
@@ -217,7 +257,7 @@ impl<I: ParallelIterator> ParallelIterator for UntilStopped<I> {
 struct UntilStoppedConsumer<'a, C> {
     base: C,
     stop: &'a Stop,
-    tally: &'a AtomicUsize,
+    tally: &'a Counts,
 }
 
 impl<'a, C> UntilStoppedConsumer<'a, C> {
@@ -264,7 +304,11 @@ impl<'a, T, C: Consumer<T>> Consumer<T> for UntilStoppedConsumer<'a, C> {
 
     /// Checked by rayon before it splits or folds a piece of work: once stopping, no more.
     fn full(&self) -> bool {
-        self.stop.is_stopping() || self.base.full()
+        if self.stop.is_stopping() {
+            self.tally.cut.store(true, Ordering::Relaxed);
+            return true;
+        }
+        self.base.full()
     }
 }
 
@@ -281,7 +325,7 @@ impl<T, C: UnindexedConsumer<T>> UnindexedConsumer<T> for UntilStoppedConsumer<'
 struct UntilStoppedFolder<'a, F> {
     base: F,
     stop: &'a Stop,
-    tally: &'a AtomicUsize,
+    tally: &'a Counts,
     /// Items passed on by this folder; added to `tally` once, in `complete`.
     count: usize,
     stopped: bool,
@@ -293,6 +337,7 @@ impl<T, F: Folder<T>> Folder<T> for UntilStoppedFolder<'_, F> {
     fn consume(mut self, item: T) -> Self {
         if self.stop.is_stopping() {
             self.stopped = true;
+            self.tally.cut.store(true, Ordering::Relaxed);
         } else {
             self.count += 1;
             self.base = self.base.consume(item);
@@ -313,23 +358,30 @@ impl<T, F: Folder<T>> Folder<T> for UntilStoppedFolder<'_, F> {
         } = self;
         // The hot loop: one atomic load per item, and the base folder keeps its own loop (and
         // its own `full` checks).
+        let mut refused = false;
         let base = base.consume_iter(
             iter.into_iter()
-                .take_while(|_| !stop.is_stopping())
+                .take_while(|_| {
+                    refused = stop.is_stopping();
+                    !refused
+                })
                 .inspect(|_| count += 1),
         );
+        if refused {
+            tally.cut.store(true, Ordering::Relaxed);
+        }
         UntilStoppedFolder {
             base,
             stop,
             tally,
             count,
-            stopped: stop.is_stopping(),
+            stopped: refused || stop.is_stopping(),
         }
     }
 
     fn complete(self) -> Self::Result {
         if self.count > 0 {
-            self.tally.fetch_add(self.count, Ordering::SeqCst);
+            self.tally.done.fetch_add(self.count, Ordering::SeqCst);
         }
         self.base.complete()
     }

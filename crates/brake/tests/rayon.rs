@@ -157,6 +157,86 @@ fn an_unindexed_iterator_ends_early_too() {
 }
 
 #[test]
+fn a_u64_range_is_counted_like_any_other() {
+    let stop = quiet_stop();
+    let seen = AtomicUsize::new(0);
+    let partial = (0..1_000_000u64)
+        .into_par_iter()
+        .run_until_stopped(&stop, |items| {
+            items
+                .map(|n| {
+                    if seen.fetch_add(1, Ordering::SeqCst) == 999 {
+                        stop.request(Reason::Requested);
+                    }
+                    n
+                })
+                .count()
+        });
+    let report = &partial.report;
+    assert_eq!(partial.total, Some(1_000_000));
+    assert_eq!(partial.value, report.done);
+    assert_eq!(report.done, seen.load(Ordering::SeqCst));
+    assert!(report.cancelled > 0, "{report}");
+    assert_eq!(report.done + report.cancelled, 1_000_000);
+    assert!(!partial.is_complete());
+}
+
+#[test]
+fn a_bridged_iterator_reports_what_ran_and_whether_the_stop_cut_it() {
+    let stop = quiet_stop();
+    let all = (0..10_000usize)
+        .par_bridge()
+        .collect_until_stopped::<Vec<_>>(&stop);
+    assert_eq!(all.total, None);
+    assert!(all.is_complete());
+    assert!(all.report.is_success(), "{}", all.report);
+    assert_eq!(all.report.done, 10_000);
+    assert_eq!(all.into_result().unwrap().len(), 10_000);
+
+    // A practically endless sequential source: only the stop ends it.
+    let ran = AtomicUsize::new(0);
+    let partial = (0..u64::MAX)
+        .par_bridge()
+        .run_until_stopped(&stop, |items| {
+            items.for_each(|_| {
+                if ran.fetch_add(1, Ordering::SeqCst) + 1 == 5_000 {
+                    stop.request(Reason::Requested);
+                }
+            })
+        });
+    let report = &partial.report;
+    assert_eq!(partial.total, None);
+    assert!(!partial.is_complete());
+    assert_eq!(report.done, ran.load(Ordering::SeqCst));
+    assert!(report.done >= 5_000);
+    assert_eq!(
+        report.cancelled, 0,
+        "unstarted items of an unknown length go uncounted"
+    );
+    assert_eq!(report.stopped_by, Some(Reason::Requested));
+    assert!(partial.into_result().is_err());
+}
+
+#[test]
+fn a_filtered_iterator_runs_to_the_end_and_says_so() {
+    let stop = quiet_stop();
+    let evens = (0..1_000usize)
+        .into_par_iter()
+        .filter(|n| n % 2 == 0)
+        .for_each_until_stopped(&stop, |_| {});
+    assert_eq!((evens.done, evens.cancelled), (500, 0));
+    assert!(evens.is_success());
+    let stopped = quiet_stop();
+    stopped.request(Reason::Requested);
+    let none = (0..1_000usize)
+        .into_par_iter()
+        .filter(|n| n % 2 == 0)
+        .collect_until_stopped::<Vec<_>>(&stopped);
+    assert!(!none.is_complete());
+    assert!(none.value.is_empty());
+}
+
+#[test]
 fn try_for_each_returns_the_error() {
     let stop = quiet_stop();
     let result = (0..1_000usize)
