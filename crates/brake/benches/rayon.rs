@@ -14,10 +14,9 @@
 //! Run: `cargo bench -p brake --features rayon --bench rayon`
 #![allow(missing_docs)]
 
-use brake::rayon::StopExt;
+use brake::rayon::prelude::*;
 use brake::{Notice, Stop};
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use rayon::prelude::*;
 
 const N: u64 = 10_000_000;
 

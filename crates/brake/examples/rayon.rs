@@ -9,6 +9,8 @@
 //! items already running finish (rayon cannot interrupt them), so the run ends within one item's
 //! time. Prints `computing …` at the start, then how many items were done, the report, and last
 //! `main exit`. Exits 0 when every item ran, 130 after Ctrl-C.
+//!
+//! rayon comes from brake (`brake::rayon::prelude`): the program has no rayon dependency.
 
 #[macro_use]
 #[path = "support/say.rs"]
@@ -16,10 +18,9 @@ mod say;
 
 use std::process::ExitCode;
 
-use brake::rayon::StopExt;
+use brake::rayon::prelude::*;
 use brake::Stop;
 use clap::Parser;
-use rayon::prelude::*;
 
 #[derive(Parser)]
 #[command(about = "A parallel computation on rayon that one Ctrl-C stops")]
@@ -53,7 +54,7 @@ fn main() -> ExitCode {
     say!(
         "computing {} items on {} threads",
         args.items,
-        rayon::current_num_threads()
+        brake::rayon::current_num_threads()
     );
     let rounds = args.work;
     let checksum = (0..args.items)

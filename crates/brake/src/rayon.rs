@@ -16,10 +16,14 @@
 //!   [`Report`]: `done` items (passed the check and ran), `cancelled` ("not started") items, and
 //!   what stopped the run. `interrupted` is always 0 — nothing is interrupted.
 //!
+//! brake re-exports rayon (the version it is built with) as this module: `use
+//! brake::rayon::prelude::*;` brings rayon's prelude and [`StopExt`], and
+//! `brake::rayon::ThreadPoolBuilder`, `brake::rayon::iter` and the rest are rayon's own. A
+//! program needs no `rayon` dependency of its own, and never meets two versions of it.
+//!
 //! ```
-//! use brake::rayon::StopExt;
+//! use brake::rayon::prelude::*;
 //! use brake::{Reason, Stop};
-//! use rayon::prelude::*;
 //!
 //! let stop = Stop::new();
 //! let squares = (0..1_000usize)
@@ -42,9 +46,8 @@
 //! the run short.
 //!
 //! ```
-//! use brake::rayon::StopExt;
+//! use brake::rayon::prelude::*;
 //! use brake::Stop;
-//! use rayon::prelude::*;
 //!
 //! let stop = Stop::new();
 //! let lines = "a\nbb\nccc".lines().par_bridge();
@@ -69,6 +72,17 @@ use ::rayon::iter::plumbing::{Consumer, Folder, UnindexedConsumer};
 use ::rayon::iter::{FromParallelIterator, ParallelIterator};
 
 use crate::{Report, Stop, Stopped};
+
+#[doc(no_inline)]
+pub use ::rayon::*;
+
+/// rayon's prelude, with [`StopExt`]: `use brake::rayon::prelude::*;`.
+pub mod prelude {
+    #[doc(no_inline)]
+    pub use super::StopExt;
+    #[doc(no_inline)]
+    pub use ::rayon::prelude::*;
+}
 
 /// Stop-aware running of rayon parallel iterators; see the [module documentation](self).
 ///

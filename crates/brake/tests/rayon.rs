@@ -5,12 +5,12 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use brake::rayon::StopExt;
+// Through brake's re-export: a program needs no rayon dependency of its own.
+use brake::rayon::prelude::*;
 use brake::{Notice, Reason, Stop};
 use brake_testkit::{example_path, marked_processes, Command, Session, Status};
 
 mod support;
-use rayon::prelude::*;
 use support::{count_of, last_line};
 
 const LIMIT: Duration = Duration::from_secs(120);
@@ -72,7 +72,7 @@ fn a_stop_mid_way_returns_partial_results_whose_count_matches() {
 
 #[test]
 fn on_one_thread_not_one_item_starts_after_the_stop() {
-    let pool = rayon::ThreadPoolBuilder::new()
+    let pool = brake::rayon::ThreadPoolBuilder::new()
         .num_threads(1)
         .build()
         .unwrap();
