@@ -5,10 +5,12 @@
 //! cargo run --release --features rayon --example rayon -- --items 10000
 //! ```
 //!
-//! Each item is a CPU-heavy step (`--work` rounds of a hash). Once stopping, no new item starts;
-//! items already running finish (rayon cannot interrupt them), so the run ends within one item's
-//! time. Prints `computing …` at the start, then how many items were done, the report, and last
-//! `main exit`. Exits 0 when every item ran, 130 after Ctrl-C.
+//! Each item is a CPU-heavy step (`--work` rounds of a hash, or with `--seconds S` a loop of S
+//! seconds that never looks at the stop). Once stopping, no new item starts; items already
+//! running finish (rayon cannot interrupt them), so the run ends within one item's time, and the
+//! notice says so rather than offer to force. Prints `computing …` at the start, then how many
+//! items were done, the report, and last `main exit`. Exits 0 when every item ran, 130 after
+//! Ctrl-C.
 //!
 //! rayon comes from brake (`brake::rayon::prelude`): the program has no rayon dependency.
 
@@ -17,9 +19,10 @@
 mod say;
 
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use brake::rayon::prelude::*;
-use brake::Stop;
+use brake::{ForcedWork, Notice, Stop};
 use clap::Parser;
 
 #[derive(Parser)]
@@ -31,6 +34,9 @@ struct Args {
     /// Hash rounds per item (the CPU cost of one item; 10,000 is roughly 10–50 µs).
     #[arg(long, default_value_t = 10_000)]
     work: u32,
+    /// Make each item a loop of this many seconds instead, one that never checks the stop.
+    #[arg(long)]
+    seconds: Option<f64>,
 }
 
 /// One item's work: `rounds` rounds of a 64-bit mixing function.
@@ -44,9 +50,28 @@ fn heavy(item: usize, rounds: u32) -> u64 {
     x
 }
 
+/// One item that takes `length` and never looks at the stop: only its end ends it.
+fn long(item: usize, length: Duration) -> u64 {
+    let begun = Instant::now();
+    let mut x = item as u64;
+    while begun.elapsed() < length {
+        x = heavy(x as usize, 1_000);
+    }
+    x
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
+    let length = match args.seconds.map(Duration::try_from_secs_f64).transpose() {
+        Ok(length) => length,
+        Err(err) => {
+            warn!("rayon: --seconds: {err}");
+            return ExitCode::from(2);
+        }
+    };
     let stop = Stop::new();
+    // Nothing can force a rayon item: the notice says that the running ones finish first.
+    stop.set_notice(Notice::Worded(ForcedWork::Finishing));
     if let Err(err) = stop.install_signals() {
         warn!("rayon: {err}");
         return ExitCode::from(2);
@@ -61,7 +86,10 @@ fn main() -> ExitCode {
         .into_par_iter()
         .run_until_stopped(&stop, |items| {
             items
-                .map(|item| heavy(item, rounds))
+                .map(|item| match length {
+                    Some(length) => long(item, length),
+                    None => heavy(item, rounds),
+                })
                 .reduce(|| 0, |a, b| a ^ b)
         });
     say!(

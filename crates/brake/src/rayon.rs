@@ -63,6 +63,21 @@
 //! Cost: the check is one atomic load per item. In a loop with no work of its own (a bare sum)
 //! it also keeps the compiler from vectorizing; with any real per-item work it is noise. The
 //! README gives the figures (`cargo bench -p brake --features rayon --bench rayon`).
+//!
+//! # What the terminal is told
+//!
+//! Nothing can force a rayon item, so the default notice's "Ctrl-C again to force" would
+//! promise what cannot happen. A rayon program sets the notice worded for its work,
+//! [`ForcedWork::Finishing`](crate::ForcedWork::Finishing): `brake: stopping — running work
+//! finishes first`, and on a second Ctrl-C, `brake: running work cannot be forced (Ctrl-C
+//! again after 1 s exits at once)`, the signal handler's last resort (see [`crate::signals`]).
+//!
+//! ```
+//! use brake::{ForcedWork, Notice, Stop};
+//!
+//! let stop = Stop::new();
+//! stop.set_notice(Notice::Worded(ForcedWork::Finishing));
+//! ```
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;

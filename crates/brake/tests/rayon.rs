@@ -302,3 +302,69 @@ fn the_rayon_example_runs_to_the_end() {
     assert_eq!(last_line(output), "main exit", "{output}");
     assert_eq!(report_counts(output), (2000, 2000, 0), "{output}");
 }
+
+#[test]
+fn the_notice_promises_no_force_for_items_that_cannot_be_forced() {
+    const ITEMS: usize = 64;
+    let session = rayon_example(&["--items", &ITEMS.to_string(), "--seconds", "4"]);
+    session.wait_for("computing", 1, LIMIT).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let token = session.marker().to_owned();
+    let finished = session
+        .press_until_exit(Duration::from_secs(60), 1, LIMIT)
+        .unwrap();
+    let output = &finished.output;
+    assert_eq!(finished.status, Status::Exited(130), "{output}");
+    assert_eq!(last_line(output), "main exit", "{output}");
+    assert!(finished.survivors.is_empty(), "{:?}", finished.survivors);
+    assert!(marked_processes(&token).is_empty());
+    assert!(
+        output.contains("brake: stopping — running work finishes first"),
+        "{output}"
+    );
+    assert!(!output.contains("again to force"), "{output}");
+    assert!(!output.contains("forcing stop"), "{output}");
+    // The items that had started ran to their end, well past the press.
+    assert!(
+        finished.since_first_stop.unwrap() >= Duration::from_secs(2),
+        "{output}"
+    );
+    let (total, done, not_started) = report_counts(output);
+    assert_eq!(total, ITEMS, "{output}");
+    assert!(done > 0 && not_started > 0, "{output}");
+}
+
+#[test]
+fn a_second_press_says_nothing_can_be_forced_and_a_later_one_exits_at_once() {
+    let mut session = rayon_example(&["--items", "64", "--seconds", "600"]);
+    session.wait_for("computing", 1, LIMIT).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let token = session.marker().to_owned();
+    session.press_ctrl_c().unwrap();
+    session
+        .wait_for("brake: stopping — running work finishes first", 1, LIMIT)
+        .unwrap();
+    session.press_ctrl_c().unwrap();
+    session
+        .wait_for(
+            "brake: running work cannot be forced (Ctrl-C again after 1 s exits at once)",
+            1,
+            LIMIT,
+        )
+        .unwrap();
+    // What the line says: a press a second or more later ends the process at once.
+    std::thread::sleep(Duration::from_millis(1500));
+    let finished = session
+        .press_until_exit(Duration::from_secs(60), 1, LIMIT)
+        .unwrap();
+    let output = &finished.output;
+    assert_eq!(finished.presses, 3, "{output}");
+    assert_eq!(finished.status, Status::Exited(130), "{output}");
+    assert!(!output.contains("main exit"), "{output}");
+    assert!(finished.survivors.is_empty(), "{:?}", finished.survivors);
+    assert!(marked_processes(&token).is_empty());
+    assert!(
+        finished.since_first_stop.unwrap() < Duration::from_secs(60),
+        "{output}"
+    );
+}
