@@ -13,7 +13,7 @@
 //! Task kinds are those of the `threads` example. With `busy` (a loop that never checks the
 //! stop) the scope keeps waiting after the stop is forced, since its tasks borrow from `main`:
 //! the process then ends only by a further Ctrl-C a second or more after the forcing one, at
-//! once and without a report (exit 130).
+//! once and without a report (exit 130). The stop notice says as much.
 
 #[macro_use]
 #[path = "support/say.rs"]
@@ -26,7 +26,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use brake::{Stop, ThreadPool};
+use brake::{ForcedWork, Notice, Stop, ThreadPool};
 use clap::Parser;
 use seed_task::Kind;
 
@@ -66,6 +66,8 @@ fn run(args: &Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     if let Some(grace) = args.grace {
         stop.set_grace(Duration::try_from_secs_f64(grace)?);
     }
+    // A forced stop cannot abandon scoped tasks: the notice says they finish first.
+    stop.set_notice(Notice::Worded(ForcedWork::Finishing));
     stop.install_signals()?;
     let pool = ThreadPool::new(&stop, args.workers)?;
     let length = args.seconds.map(Duration::try_from_secs_f64).transpose()?;

@@ -58,6 +58,10 @@ fn one_press_stops(kind: &str, tasks: usize, workers: usize) {
     assert_eq!(output.matches("handler exit").count(), workers, "{output}");
     assert!(output.contains("Stopped by SIGINT (Ctrl-C)."), "{output}");
     assert!(!output.contains(", forced"), "{output}");
+    assert!(
+        output.contains("running work finishes first") && !output.contains("again to force"),
+        "{output}"
+    );
 }
 
 #[test]
@@ -84,7 +88,12 @@ fn busy_scoped_tasks_hold_the_scope_past_forcing_until_the_last_resort() {
     let token = session.marker().to_owned();
     session.press_ctrl_c().unwrap();
     session
-        .wait_for("brake: grace period over, forcing stop", 1, LIMIT)
+        .wait_for(
+            "brake: grace period over, running work cannot be forced — 3 still running \
+             (Ctrl-C after 1 s exits at once)",
+            1,
+            LIMIT,
+        )
         .unwrap();
     // Forcing does not end a scope whose tasks still run: they borrow from `main`'s stack.
     // A press a second or more after Forcing began ends the process from the signal handler.
