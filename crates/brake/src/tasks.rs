@@ -330,7 +330,8 @@ impl TaskGroup {
         self.shared.limit
     }
 
-    /// Spawns `future` into the group; must be called within a tokio runtime.
+    /// Spawns `future` into the group; must be called within a tokio runtime (outside one it
+    /// panics, and the panic names the line that called `spawn`).
     ///
     /// Return `Err(Stopped.into())` (or use `stop.check()?`) when the stop cuts the work short;
     /// that is reported as interrupted, not failed. Once the stop has begun nothing new starts:

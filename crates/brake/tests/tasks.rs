@@ -518,3 +518,63 @@ fn the_notice_counts_running_and_queued_tasks() {
             assert_eq!((report.interrupted, report.cancelled), (3, 7));
         });
 }
+
+/// The environment variable that makes this test binary, started again by
+/// `spawning_outside_a_runtime_panics_at_the_callers_line`, run one spawn outside any runtime.
+const NO_RUNTIME_CASE: &str = "BRAKE_TEST_SPAWN_WITHOUT_RUNTIME";
+
+/// Spawns into a group with no tokio runtime around, as `case` says, after printing the line of
+/// the call on stderr: the spawn panics, and its message must name that line.
+fn spawn_without_runtime(case: &str) {
+    let stop = quiet();
+    let group = TaskGroup::new(&stop);
+    let limited = TaskGroup::with_limit(&stop, 1);
+    match case {
+        "spawn" => {
+            eprintln!("spawn call at line {}", line!() + 1);
+            let _ = group.spawn(async { Ok(()) });
+        }
+        "spawn_with_stop" => {
+            eprintln!("spawn call at line {}", line!() + 1);
+            let _ = group.spawn_with_stop(|_stop| async { Ok(()) });
+        }
+        "limited" => {
+            eprintln!("spawn call at line {}", line!() + 1);
+            let _ = limited.spawn(async { Ok(()) });
+        }
+        other => panic!("unknown case {other}"),
+    }
+}
+
+#[test]
+fn spawning_outside_a_runtime_panics_at_the_callers_line() {
+    if let Ok(case) = std::env::var(NO_RUNTIME_CASE) {
+        spawn_without_runtime(&case);
+        return;
+    }
+    for case in ["spawn", "spawn_with_stop", "limited"] {
+        let run = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "spawning_outside_a_runtime_panics_at_the_callers_line",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(NO_RUNTIME_CASE, case)
+            .env_remove("RUST_BACKTRACE")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(
+            !run.status.success(),
+            "{case}: the spawn did not panic:\n{stderr}"
+        );
+        let line = stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("spawn call at line "))
+            .unwrap_or_else(|| panic!("{case}: no line reported:\n{stderr}"));
+        let at = format!("panicked at {}:{line}:", file!());
+        assert!(stderr.contains(&at), "{case}: no `{at}` in:\n{stderr}");
+        assert!(stderr.contains("no reactor running"), "{case}:\n{stderr}");
+    }
+}
