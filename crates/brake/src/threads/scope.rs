@@ -3,43 +3,46 @@
 //!
 //! # Theory of operation
 //!
-//! A scoped task is queued as a [`Slot`]: a small cell holding the task's closure, with its
-//! lifetime erased so that it fits the pool's queue. The slot is the only thing the queue holds;
-//! the task's outcome goes to a cell that the closure and the task's [`ScopedHandle`] share.
+//! A scoped task is one allocation, a [`Slot`], shared by the pool's queue and the task's
+//! [`ScopedHandle`]. It holds the task's closure until a worker takes it, then the outcome until
+//! the handle takes it. The queue sees it through a trait object whose lifetime is erased to
+//! `'static`; the invariants below are why nothing borrowed is touched after the scope ends.
 //!
 //! # Invariants
 //!
 //! 1. Every closure a scope queues is consumed (run to its end, or unwound by a panic) or
 //!    dropped before [`ThreadPool::scope`] returns or unwinds. The scope counts its tasks in
 //!    `pending`; a task leaves the count only after its closure is gone, and the scope waits
-//!    for the count to reach zero, whatever the phase. What the queue may still hold after that
-//!    is an empty slot, which borrows nothing.
-//! 2. A slot moves `Queued → Running → Ended`, or `Queued → Cancelled`, under its own lock; only
+//!    for the count to reach zero, whatever the phase.
+//! 2. An outcome is never left in a slot past the scope: the handle takes it, or drops it when
+//!    the handle itself is dropped, or the worker drops it at once when the handle is gone
+//!    already, before the task leaves `pending`. A slot that outlives the scope (in the queue
+//!    of a stopped pool, say) therefore holds neither closure nor outcome, and its drop touches
+//!    nothing borrowed. A handle leaked with `mem::forget` leaks its slot, which is never
+//!    dropped at all.
+//! 3. A slot moves `Queued → Running → Ended`, or `Queued → Cancelled`, under its own lock; only
 //!    whoever moves it out of `Queued` owns the closure.
-//! 3. Once the pool refuses work (the stop has begun), whoever sees a slot still queued cancels
+//! 4. Once the pool refuses work (the stop has begun), whoever sees a slot still queued cancels
 //!    it: a worker that takes it from the queue, its handle, or the end of the scope, which
-//!    cancels every queued slot of its own so that none waits for a worker that has exited.
-//! 4. Wake-ups: a waiter adds itself to `waiting` and then checks its condition under the pool's
-//!    lock; a task that settles updates its state and then, if anyone waits, notifies under the
-//!    same lock. Both sides are `SeqCst`, so no wake-up is lost.
+//!    empties the pool's queue so that no slot waits for a worker that has exited. A stopped
+//!    pool never runs anything again, so what else the queue holds is cancelled with it.
+//! 5. Wake-ups: a waiter raises its flag (the scope's `ending`, a slot's `waited`) and then
+//!    checks its condition under the pool's lock; a task that settles updates its state and then,
+//!    if its waiter's flag is up, notifies under the same lock. Both sides are `SeqCst`, so no
+//!    wake-up is lost, and a task nobody waits for takes no lock to end.
+//!
+//! Lock order: the pool's `lock`, then a slot's `cell`; nothing is notified with a `cell` held.
 
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::SeqCst;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Mutex};
 
 use super::{bump, PoolCore, QueueEntry, Runnable, Tally, ThreadPool};
-use crate::outcome::{end_count_index, panic_message, Outcome, OutcomeKind, TaskResult};
+use crate::outcome::{end_count_index, panic_message, Outcome, TaskResult};
 use crate::stop::{Phase, Stop};
 use crate::sync::lock;
-
-/// A queued closure with its lifetime erased; see invariant 1 for why it never outlives the
-/// borrows it holds.
-type ErasedTask = Box<dyn FnOnce(&Stop) -> OutcomeKind + Send + 'static>;
-
-/// The same closure before erasure.
-type ScopedTask<'scope> = Box<dyn FnOnce(&Stop) -> OutcomeKind + Send + 'scope>;
 
 /// A scope of borrowing tasks on a [`ThreadPool`]; made by [`ThreadPool::scope`].
 ///
@@ -57,94 +60,104 @@ type ScopedTask<'scope> = Box<dyn FnOnce(&Stop) -> OutcomeKind + Send + 'scope>;
 pub struct Scope<'scope, 'env: 'scope> {
     pool: &'scope ThreadPool,
     state: Arc<ScopeState>,
-    /// Slots that may still be queued, for the end of the scope to cancel after a stop.
-    /// Pruned of the others as it grows, so a long scope keeps about as many as are queued.
-    queued: Mutex<Queued>,
     /// Invariant in `'scope` and `'env`, as `std::thread::Scope` is.
     _scope: PhantomData<&'scope mut &'scope ()>,
     _env: PhantomData<&'env mut &'env ()>,
 }
 
-/// The slots a scope may still have to cancel.
-struct Queued {
-    slots: Vec<Arc<Slot>>,
-    /// Prune `slots` when it grows past this.
-    prune_at: usize,
-}
-
-/// What a scope's slots and handles share with it.
+/// What a scope's slots share with it.
 #[derive(Default)]
 struct ScopeState {
     /// Tasks spawned whose closure is not yet gone (invariant 1).
     pending: AtomicUsize,
-    /// Threads blocked on this scope's tasks: its handles and its end (invariant 4).
-    waiting: AtomicUsize,
+    /// The scope's end waits for `pending` to reach zero (invariant 5).
+    ending: AtomicBool,
 }
 
-impl ScopeState {
-    /// A task's closure is gone: one fewer to wait for.
-    fn settle(&self, shared: &PoolCore) {
-        self.pending.fetch_sub(1, SeqCst);
-        if self.waiting.load(SeqCst) > 0 {
-            shared.notify();
-        }
-    }
-}
-
-/// One scoped task in the queue (invariant 2).
-struct Slot {
-    cell: Mutex<SlotCell>,
+/// One scoped task: its closure, then its outcome (invariants 2 and 3).
+struct Slot<F, T> {
+    cell: Mutex<SlotCell<F, T>>,
     scope: Arc<ScopeState>,
+    /// The task's handle waits for it (invariant 5).
+    waited: AtomicBool,
 }
 
-enum SlotCell {
-    Queued(ErasedTask),
+struct SlotCell<F, T> {
+    state: SlotState<F, T>,
+    /// The handle is gone: nobody will take the outcome.
+    detached: bool,
+}
+
+enum SlotState<F, T> {
+    Queued(F),
     Running,
-    Ended,
+    /// The outcome, until the handle takes it.
+    Ended(Option<Outcome<T>>),
     Cancelled,
 }
 
-impl Slot {
+impl<F, T> Slot<F, T> {
+    /// The task's closure is gone: one fewer for the scope to wait for. Wakes the scope's end
+    /// if this was the last, and the task's handle if it waits.
+    fn settle(&self, shared: &PoolCore) {
+        let left = self.scope.pending.fetch_sub(1, SeqCst) - 1;
+        if (left == 0 && self.scope.ending.load(SeqCst)) || self.waited.load(SeqCst) {
+            shared.notify();
+        }
+    }
+
     /// Cancels the task if it is still queued; true if this call did.
     fn cancel_queued(&self, shared: &PoolCore) -> bool {
         let mut cell = lock(&self.cell);
-        if !matches!(*cell, SlotCell::Queued(_)) {
+        if !matches!(cell.state, SlotState::Queued(_)) {
             return false;
         }
-        let task = std::mem::replace(&mut *cell, SlotCell::Cancelled);
+        let task = std::mem::replace(&mut cell.state, SlotState::Cancelled);
         drop(cell);
         // The closure's captures are freed outside the lock, and a panic in one of their drops
         // must not skip `settle`: the scope would wait for ever, or unwind past its tasks.
         let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(task)));
-        self.scope.settle(shared);
+        self.settle(shared);
         true
-    }
-
-    fn is_queued(&self) -> bool {
-        matches!(*lock(&self.cell), SlotCell::Queued(_))
     }
 }
 
-impl Runnable for Slot {
+impl<F, T> Runnable for Slot<F, T>
+where
+    F: FnOnce(&Stop) -> TaskResult<T> + Send,
+    T: Send,
+{
     fn run(&self, shared: &PoolCore, tally: &Tally) {
         let task = {
             let mut cell = lock(&self.cell);
-            match std::mem::replace(&mut *cell, SlotCell::Running) {
-                SlotCell::Queued(task) => task,
+            match std::mem::replace(&mut cell.state, SlotState::Running) {
+                SlotState::Queued(task) => task,
                 other => {
-                    *cell = other;
+                    cell.state = other;
                     return;
                 }
             }
         };
         bump(&tally.started);
-        // The closure catches its task's panic itself; this catches one from a drop of what
-        // the task returned, so that the slot still settles.
-        let kind = panic::catch_unwind(AssertUnwindSafe(|| task(&shared.stop)))
-            .unwrap_or(OutcomeKind::Panicked);
-        bump(&tally.ended[end_count_index(kind)]);
-        *lock(&self.cell) = SlotCell::Ended;
-        self.scope.settle(shared);
+        let outcome = match panic::catch_unwind(AssertUnwindSafe(|| task(&shared.stop))) {
+            Ok(result) => Outcome::from_result(result),
+            Err(payload) => Outcome::Panicked(panic_message(payload.as_ref())),
+        };
+        bump(&tally.ended[end_count_index(outcome.kind())]);
+        let unwanted = {
+            let mut cell = lock(&self.cell);
+            if cell.detached {
+                cell.state = SlotState::Ended(None);
+                Some(outcome)
+            } else {
+                cell.state = SlotState::Ended(Some(outcome));
+                None
+            }
+        };
+        // Dropped before the task leaves `pending` (invariant 2), and a panic in the value's
+        // drop must not skip `settle`.
+        let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(unwanted)));
+        self.settle(shared);
     }
 
     fn cancel(&self, shared: &PoolCore) {
@@ -152,8 +165,71 @@ impl Runnable for Slot {
     }
 }
 
-/// Where a scoped task puts its outcome for its handle.
-type OutcomeCell<T> = Mutex<Option<Outcome<T>>>;
+/// A slot as its handle sees it, whatever the closure's type.
+trait Awaited<T>: Send + Sync {
+    /// The outcome, if it is known in `phase`; cancels the task if it is still queued once
+    /// stopping. Called without the pool's lock: cancelling settles the task, which notifies.
+    fn take(&self, phase: Phase, shared: &PoolCore) -> Option<Outcome<T>>;
+    /// True if `take` would give an outcome in `phase`; otherwise marks the task as waited
+    /// for, so that its end wakes the waiter. Called with the pool's lock held (invariant 5).
+    fn ready_or_waited(&self, phase: Phase) -> bool;
+    fn is_finished(&self) -> bool;
+    /// The handle is dropped: drops an outcome not taken, and has the worker drop the one to
+    /// come.
+    fn detach(&self);
+}
+
+impl<F: Send, T: Send> Awaited<T> for Slot<F, T> {
+    fn take(&self, phase: Phase, shared: &PoolCore) -> Option<Outcome<T>> {
+        let mut cell = lock(&self.cell);
+        let queued = match &mut cell.state {
+            SlotState::Cancelled => return Some(Outcome::Cancelled),
+            // `ScopedHandle::wait` consumes the handle: an outcome is taken once.
+            SlotState::Ended(outcome) => return outcome.take(),
+            SlotState::Running => false,
+            SlotState::Queued(_) => true,
+        };
+        drop(cell);
+        if queued && phase >= Phase::Stopping && self.cancel_queued(shared) {
+            return Some(Outcome::Cancelled);
+        }
+        (!queued && phase == Phase::Forcing).then_some(Outcome::Interrupted)
+    }
+
+    fn ready_or_waited(&self, phase: Phase) -> bool {
+        let cell = lock(&self.cell);
+        let ready = match cell.state {
+            SlotState::Cancelled | SlotState::Ended(_) => true,
+            SlotState::Queued(_) => phase >= Phase::Stopping,
+            SlotState::Running => phase == Phase::Forcing,
+        };
+        if !ready {
+            // Under the cell's lock: whoever settles the task next sees the flag up.
+            self.waited.store(true, SeqCst);
+        }
+        drop(cell);
+        ready
+    }
+
+    fn is_finished(&self) -> bool {
+        matches!(
+            lock(&self.cell).state,
+            SlotState::Ended(_) | SlotState::Cancelled
+        )
+    }
+
+    fn detach(&self) {
+        let outcome = {
+            let mut cell = lock(&self.cell);
+            cell.detached = true;
+            match &mut cell.state {
+                SlotState::Ended(outcome) => outcome.take(),
+                _ => None,
+            }
+        };
+        drop(outcome);
+    }
+}
 
 impl ThreadPool {
     /// Runs `body` with a [`Scope`] whose tasks may borrow from the caller (a list of files, a
@@ -209,10 +285,6 @@ impl ThreadPool {
         let scope = Scope {
             pool: self,
             state: Arc::new(ScopeState::default()),
-            queued: Mutex::new(Queued {
-                slots: Vec::new(),
-                prune_at: PRUNE_FIRST,
-            }),
             _scope: PhantomData,
             _env: PhantomData,
         };
@@ -225,9 +297,6 @@ impl ThreadPool {
     }
 }
 
-/// The length at which a scope first prunes its list of queued slots.
-const PRUNE_FIRST: usize = 1024;
-
 impl<'scope> Scope<'scope, '_> {
     /// Queues `task`, which may borrow anything that outlives the scope; it receives the pool's
     /// [`Stop`]. Once the stop has begun, `spawn` queues nothing and the handle reports
@@ -239,59 +308,42 @@ impl<'scope> Scope<'scope, '_> {
     {
         let shared = &self.pool.shared;
         shared.submitted.fetch_add(1, SeqCst);
-        let outcome: Arc<OutcomeCell<T>> = Arc::new(Mutex::new(None));
-        let to_handle = outcome.clone();
-        let run: ScopedTask<'scope> = Box::new(move |stop: &Stop| {
-            let outcome = match panic::catch_unwind(AssertUnwindSafe(|| task(stop))) {
-                Ok(result) => Outcome::from_result(result),
-                Err(payload) => Outcome::Panicked(panic_message(payload.as_ref())),
-            };
-            let kind = outcome.kind();
-            *lock(&to_handle) = Some(outcome);
-            kind
-        });
-        // SAFETY: only the lifetime bound of the trait object changes; the layout is the same.
-        // The closure never outlives `'scope`: `ThreadPool::scope` does not return or unwind
-        // before every closure it queued has been consumed or dropped (invariant 1).
-        let run: ErasedTask = unsafe { std::mem::transmute::<ScopedTask<'scope>, ErasedTask>(run) };
         let slot = Arc::new(Slot {
-            cell: Mutex::new(SlotCell::Queued(run)),
+            cell: Mutex::new(SlotCell {
+                state: SlotState::Queued(task),
+                detached: false,
+            }),
             scope: self.state.clone(),
+            waited: AtomicBool::new(false),
         });
         self.state.pending.fetch_add(1, SeqCst);
-        self.remember(&slot);
-        // Checked after the slot is listed: a stop that this check misses comes after the
-        // listing, so the end of the scope finds the slot (invariant 3).
+        let queued: Arc<dyn Runnable + 'scope> = slot.clone();
+        // SAFETY: only the lifetime bound of the trait object changes; the layout is the same.
+        // Nothing borrowed is reached through it after `'scope`: the scope does not end before
+        // the closure is gone (invariant 1), nor leave an outcome behind (invariant 2).
+        let queued = unsafe {
+            std::mem::transmute::<Arc<dyn Runnable + 'scope>, Arc<dyn Runnable + 'static>>(queued)
+        };
+        // Sending cannot fail: the pool holds a receiver as long as it holds the sender.
+        let _ = self.pool.sender.send(QueueEntry::Handled(queued));
+        // Checked after the send: a stop that this check misses comes after the send, so the
+        // end of the scope finds the slot in the queue (invariant 4).
         if shared.refusing() {
             slot.cancel_queued(shared);
-        } else {
-            // Sending cannot fail: the pool holds a receiver as long as it holds the sender.
-            let _ = self.pool.sender.send(QueueEntry::Handled(slot.clone()));
         }
-        ScopedHandle {
-            slot,
-            outcome,
-            shared,
-            state: &self.state,
-        }
+        ScopedHandle { slot, shared }
     }
 
-    /// Lists `slot` for the end of the scope, pruning the slots no longer queued as the list
-    /// grows.
-    fn remember(&self, slot: &Arc<Slot>) {
-        let mut queued = lock(&self.queued);
-        if queued.slots.len() >= queued.prune_at {
-            queued.slots.retain(|slot| slot.is_queued());
-            queued.prune_at = (queued.slots.len() * 2).max(PRUNE_FIRST);
-        }
-        queued.slots.push(slot.clone());
-    }
-
-    /// Cancels every slot of this scope still queued (invariant 3).
-    fn cancel_queued(&self) {
-        let slots = std::mem::take(&mut lock(&self.queued).slots);
-        for slot in slots {
-            slot.cancel_queued(&self.pool.shared);
+    /// Cancels everything still in the pool's queue, this scope's slots among them
+    /// (invariant 4).
+    fn empty_queue(&self) {
+        let shared = &self.pool.shared;
+        while let Ok(entry) = self.pool.receiver.try_recv() {
+            // A panic in a closure's drop must not end the wait for the scope's tasks.
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| match entry {
+                QueueEntry::Handled(task) => task.cancel(shared),
+                QueueEntry::Detached(task) => drop(task),
+            }));
         }
     }
 
@@ -300,34 +352,31 @@ impl<'scope> Scope<'scope, '_> {
     fn wait_all(&self) {
         let shared = &self.pool.shared;
         let state = &self.state;
-        state.waiting.fetch_add(1, SeqCst);
+        state.ending.store(true, SeqCst);
         loop {
             if shared.refusing() {
                 // A task may spawn more while the scope ends: each pass cancels what came.
-                self.cancel_queued();
+                self.empty_queue();
             }
             let guard = lock(&shared.lock);
             if state.pending.load(SeqCst) == 0 {
                 break;
             }
-            if shared.refusing() && lock(&self.queued).slots.iter().any(|s| s.is_queued()) {
-                continue; // listed since the pass above: cancel it before sleeping
+            if shared.refusing() && !self.pool.receiver.is_empty() {
+                continue; // queued since the pass above: cancel it before sleeping
             }
             drop(shared.wait(guard));
         }
-        state.waiting.fetch_sub(1, SeqCst);
     }
 }
 
 /// The result of one scoped task, to wait for inside the scope.
 ///
 /// Dropping it detaches it: the task still runs (unless a stop cancels it), counts in the pool's
-/// report, and the scope still waits for it.
+/// report, and the scope still waits for it; its value is dropped when it comes.
 pub struct ScopedHandle<'scope, T> {
-    slot: Arc<Slot>,
-    outcome: Arc<OutcomeCell<T>>,
+    slot: Arc<dyn Awaited<T> + 'scope>,
     shared: &'scope PoolCore,
-    state: &'scope ScopeState,
 }
 
 impl<T> ScopedHandle<'_, T> {
@@ -337,57 +386,26 @@ impl<T> ScopedHandle<'_, T> {
     /// it to return; see [`ThreadPool::scope`]).
     pub fn wait(self) -> Outcome<T> {
         let shared = self.shared;
-        let state = self.state;
-        state.waiting.fetch_add(1, SeqCst);
-        let outcome = loop {
-            if let Some(outcome) = self.take(shared.phase()) {
-                break outcome;
+        loop {
+            if let Some(outcome) = self.slot.take(shared.phase(), shared) {
+                return outcome;
             }
             let guard = lock(&shared.lock);
-            if !self.is_ready(shared.phase()) {
+            if !self.slot.ready_or_waited(shared.phase()) {
                 drop(shared.wait(guard));
             }
-        };
-        state.waiting.fetch_sub(1, SeqCst);
-        outcome
-    }
-
-    /// The outcome, if it is known in `phase`; cancels the task if it is still queued once
-    /// stopping. Called without the pool's lock: cancelling settles the task, which notifies.
-    fn take(&self, phase: Phase) -> Option<Outcome<T>> {
-        if let Some(outcome) = lock(&self.outcome).take() {
-            return Some(outcome);
         }
-        let queued = match &*lock(&self.slot.cell) {
-            SlotCell::Cancelled => return Some(Outcome::Cancelled),
-            // The outcome is stored before the slot ends.
-            SlotCell::Ended => return lock(&self.outcome).take(),
-            SlotCell::Running => false,
-            SlotCell::Queued(_) => true,
-        };
-        if queued && phase >= Phase::Stopping && self.slot.cancel_queued(self.shared) {
-            return Some(Outcome::Cancelled);
-        }
-        (!queued && phase == Phase::Forcing).then_some(Outcome::Interrupted)
-    }
-
-    /// True if [`take`](Self::take) would give an outcome in `phase`. Called with the pool's
-    /// lock held, after `waiting` counts this thread (invariant 4).
-    fn is_ready(&self, phase: Phase) -> bool {
-        lock(&self.outcome).is_some()
-            || match &*lock(&self.slot.cell) {
-                SlotCell::Cancelled | SlotCell::Ended => true,
-                SlotCell::Queued(_) => phase >= Phase::Stopping,
-                SlotCell::Running => phase == Phase::Forcing,
-            }
     }
 
     /// True once the outcome is known without waiting (finished or cancelled).
     pub fn is_finished(&self) -> bool {
-        matches!(
-            *lock(&self.slot.cell),
-            SlotCell::Ended | SlotCell::Cancelled
-        )
+        self.slot.is_finished()
+    }
+}
+
+impl<T> Drop for ScopedHandle<'_, T> {
+    fn drop(&mut self) {
+        self.slot.detach();
     }
 }
 

@@ -276,3 +276,49 @@ fn spawning_after_the_stop_queues_nothing() {
     assert!(!ran.load(SeqCst));
     assert_eq!(pool.join().cancelled, 1);
 }
+
+/// Counts its drops in a borrowed counter: a drop after the scope would touch a dead borrow.
+struct Noisy<'a>(&'a AtomicUsize);
+
+impl Drop for Noisy<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, SeqCst);
+    }
+}
+
+#[test]
+fn values_and_closures_are_dropped_before_the_scope_returns() {
+    let stop = quiet_stop();
+    let pool = ThreadPool::new(&stop, 2).unwrap();
+    let dropped = AtomicUsize::new(0);
+    let started = AtomicUsize::new(0);
+    pool.scope(|scope| {
+        // Values of tasks whose handle is dropped at once, and of tasks never waited for.
+        for _ in 0..50 {
+            drop(scope.spawn(|_| Ok(Noisy(&dropped))));
+        }
+        let kept: Vec<_> = (0..50)
+            .map(|_| scope.spawn(|_| Ok(Noisy(&dropped))))
+            .collect();
+        drop(kept);
+        // Closures of tasks a stop cancels, some left in the queue of workers that exit.
+        for _ in 0..100 {
+            let noisy = Noisy(&dropped);
+            let started = &started;
+            scope.spawn(move |stop| {
+                let _noisy = noisy;
+                if started.fetch_add(1, SeqCst) == 0 {
+                    stop.request(Reason::Requested);
+                }
+                Ok(())
+            });
+        }
+    });
+    assert_eq!(
+        dropped.load(SeqCst),
+        200,
+        "every value and closure dropped in the scope"
+    );
+    drop(pool); // frees what the stopped pool's queue still holds: nothing borrowed
+    assert_eq!(dropped.load(SeqCst), 200);
+}
