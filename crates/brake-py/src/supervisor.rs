@@ -683,19 +683,18 @@ impl Supervisor {
             return;
         }
         let closing_done = state.closing && state.queue.is_empty();
-        let per_worker = (state.queue.len() / (2 * self.config.workers.max(1))).clamp(1, 64);
         for worker in &mut self.workers {
-            if !worker.ready || worker.to.is_none() || worker.sent < worker.outbox.len() {
+            if closing_done
+                && worker.assigned.is_empty()
+                && worker.sent >= worker.outbox.len()
+                && worker.ready
+            {
+                worker.to = None;
                 continue;
             }
-            let mut room = per_worker.saturating_sub(worker.assigned.len());
-            if let Some(max) = self.config.max_tasks {
-                room = room.min(max.saturating_sub(worker.handed));
-            }
+            let target = in_flight_target(state.queue.len(), self.config.workers);
+            let room = worker.room(target, self.config.max_tasks);
             if room == 0 || state.queue.is_empty() {
-                if closing_done && worker.assigned.is_empty() {
-                    worker.to = None;
-                }
                 continue;
             }
             // One load of the phase right before the frame is built (invariant 3).
@@ -779,7 +778,14 @@ impl Supervisor {
         {
             let mut state = self.shared.lock();
             state.sleeping = true;
-            if !state.queue.is_empty() && self.workers.iter().any(Worker::can_take) {
+            let target = in_flight_target(state.queue.len(), self.config.workers);
+            let max_tasks = self.config.max_tasks;
+            if !state.queue.is_empty()
+                && self
+                    .workers
+                    .iter()
+                    .any(|worker| worker.room(target, max_tasks) > 0)
+            {
                 state.sleeping = false;
                 return;
             }
@@ -967,8 +973,22 @@ impl Supervisor {
 }
 
 impl Worker {
-    fn can_take(&self) -> bool {
-        self.ready && self.to.is_some() && self.sent >= self.outbox.len()
+    /// How many tasks to hand this worker now, with `target` tasks per worker in flight: none
+    /// until it is ready, has taken its last frame whole, and is down to half the target, so
+    /// that frames are few and large, and a worker that has all it may take does not keep the
+    /// supervisor awake.
+    fn room(&self, target: usize, max_tasks: Option<usize>) -> usize {
+        if !self.ready || self.to.is_none() || self.sent < self.outbox.len() {
+            return 0;
+        }
+        if self.assigned.len() * 2 > target {
+            return 0;
+        }
+        let room = target - self.assigned.len();
+        match max_tasks {
+            Some(max) => room.min(max.saturating_sub(self.handed)),
+            None => room,
+        }
     }
 
     /// Writes as much of the outbox as the pipe takes.
@@ -1009,6 +1029,12 @@ impl Pinned for Child {
         let ready = unsafe { libc::poll(&mut fd, 1, 0) };
         ready > 0 && fd.revents != 0
     }
+}
+
+/// Tasks each worker should have in flight with `queued` tasks waiting: half the queue shared
+/// out, at least one, at most 64.
+fn in_flight_target(queued: usize, workers: usize) -> usize {
+    (queued / (2 * workers.max(1))).clamp(1, 64)
 }
 
 fn pollfd(fd: RawFd, events: libc::c_short) -> libc::pollfd {
