@@ -15,9 +15,17 @@
 //!    on the pool's first press, and SIGKILL on any later one: a running task gets its
 //!    `KeyboardInterrupt` without waiting for any thread to be scheduled, and a worker told so
 //!    never starts another task;
-//! 3. writes to every registered pool's eventfd, waking its supervisor thread.
+//! 3. writes to every registered pool's eventfd, waking its supervisor thread;
+//! 4. moves the wake-up epoch ([`crate::epoch`]), waking a main thread that waits in brake
+//!    when the kernel gave the signal to another thread.
 //!
-//! Everything it does is async-signal-safe: atomic loads and stores, `kill(2)`, `write(2)`.
+//! Everything it does is async-signal-safe: atomic loads and stores, `kill(2)`, `write(2)`,
+//! `futex(2)`.
+//!
+//! The handler is installed without `SA_RESTART`, as Python installs its own: a system call
+//! that the signal interrupts (a lock wait, a read, brake's futex wait) fails with `EINTR`,
+//! Python runs its handler and raises `KeyboardInterrupt`, instead of the call going back to
+//! sleep with the exception pending.
 //!
 //! # Invariants
 //!
@@ -67,10 +75,29 @@ pub fn install() -> io::Result<()> {
         // lock, and signal-hook-registry saves and restores errno around it and goes on to call
         // the handler that was there before (Python's).
         unsafe { signal_hook_registry::register(libc::SIGINT, on_press) }
-            .map(|_| ())
-            .map_err(|err| err.kind())
+            .map_err(|err| err.kind())?;
+        interrupt_calls(libc::SIGINT).map_err(|err| err.kind())
     });
     (*result).map_err(io::Error::from)
+}
+
+/// Clears `SA_RESTART` from the handler of `signal`, so that it interrupts blocking calls.
+fn interrupt_calls(signal: i32) -> io::Result<()> {
+    // SAFETY: a zeroed sigaction is a valid out-parameter; the action written back is the one
+    // just read, handler and mask unchanged, with one flag cleared.
+    unsafe {
+        let mut current: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(signal, std::ptr::null(), &mut current) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if current.sa_flags & libc::SA_RESTART != 0 {
+            current.sa_flags &= !libc::SA_RESTART;
+            if libc::sigaction(signal, &current, std::ptr::null_mut()) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Whether `signal` is ignored (`SIG_IGN`) right now.
@@ -114,6 +141,7 @@ fn on_press() {
             }
         }
     }
+    crate::epoch::bump();
     ACTIVE.fetch_sub(1, Ordering::SeqCst);
 }
 

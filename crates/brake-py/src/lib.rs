@@ -5,8 +5,9 @@
 //! `python/brake/`; this crate is the part that must not depend on the interpreter being free
 //! to run: the SIGINT hook ([`hook`]), the supervisor thread that spawns, feeds and stops the
 //! workers ([`supervisor`], on `brake::child`), the pipe format ([`wire`]), and the worker's
-//! end of the pipes ([`channel`]). Every wait here releases the GIL; the waits of the main
-//! thread run in short slices and call `PyErr_CheckSignals` between them, so a Ctrl-C raises
+//! end of the pipes ([`channel`]), and the epoch the main thread's waits sleep on
+//! ([`epoch`]). Every wait here releases the GIL; a wait of the main thread wakes on a signal
+//! or a move of the epoch and calls `PyErr_CheckSignals`, so a Ctrl-C raises
 //! `KeyboardInterrupt` at once.
 
 #![cfg(target_os = "linux")]
@@ -20,14 +21,12 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
 pub mod channel;
+pub mod epoch;
 pub mod hook;
 pub mod supervisor;
 pub mod wire;
 
 use supervisor::{Config, Shared};
-
-/// How long a main-thread wait sleeps between two looks at Python's signal flag.
-const SLICE: Duration = Duration::from_millis(2);
 
 /// One pool's native core: the queue, the supervisor thread and its workers.
 ///
@@ -122,6 +121,8 @@ impl Core {
         timeout: Option<f64>,
     ) -> (Vec<(u64, u8, Bound<'py, PyBytes>)>, bool) {
         let timeout = timeout.map(|t| Duration::from_secs_f64(t.max(0.0)));
+        // The batch taken before this call has been handed out: waiters may look again.
+        epoch::bump();
         let shared = Arc::clone(&self.shared);
         let (events, ended) = py.detach(move || shared.take_events(timeout));
         let events = events
@@ -133,22 +134,16 @@ impl Core {
 
     /// For the main thread: waits up to `timeout` seconds (None: without limit) for every
     /// worker to be gone; returns whether they are. Raises what a signal handler raises
-    /// (`KeyboardInterrupt`) within a couple of milliseconds of the signal.
+    /// (`KeyboardInterrupt`) as soon as the signal comes.
     #[pyo3(signature = (timeout=None))]
     fn wait_ended(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<bool> {
-        let until =
-            timeout.and_then(|t| Instant::now().checked_add(Duration::from_secs_f64(t.max(0.0))));
+        let until = deadline(timeout);
         loop {
-            let slice = match until {
-                None => SLICE,
-                Some(until) => until.saturating_duration_since(Instant::now()).min(SLICE),
-            };
-            let shared = Arc::clone(&self.shared);
-            if py.detach(move || shared.wait_ended(slice)) {
+            let seen = epoch::current();
+            if self.shared.ended() {
                 return Ok(true);
             }
-            py.check_signals()?;
-            if until.is_some_and(|until| Instant::now() >= until) {
+            if !sleep_epoch(py, seen, until)? {
                 return Ok(false);
             }
         }
@@ -187,13 +182,50 @@ impl Drop for Core {
     }
 }
 
-/// Sleeps up to `seconds` in slices, raising what a signal handler raises; for waits whose
-/// condition is Python's (`brake` calls it in a loop).
+/// The instant `timeout` seconds from now; `None` without a timeout (or one too far to say).
+fn deadline(timeout: Option<f64>) -> Option<Instant> {
+    timeout.and_then(|t| Instant::now().checked_add(Duration::from_secs_f64(t.clamp(0.0, 1e9))))
+}
+
+/// Sleeps while the epoch is `seen`, until `until` at the latest, with the GIL released;
+/// then raises what a signal handler raises. Returns false once `until` has passed.
+fn sleep_epoch(py: Python<'_>, seen: u32, until: Option<Instant>) -> PyResult<bool> {
+    let left = match until {
+        None => None,
+        Some(until) => {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                py.check_signals()?;
+                return Ok(false);
+            }
+            Some(left)
+        }
+    };
+    py.detach(move || epoch::wait(seen, left));
+    py.check_signals()?;
+    Ok(true)
+}
+
+/// The wake-up epoch now: read it, check a condition, then [`wait_epoch`] on the value read.
 #[pyfunction]
-fn nap(py: Python<'_>, seconds: f64) -> PyResult<()> {
-    let duration = Duration::from_secs_f64(seconds.clamp(0.0, 0.002));
-    py.detach(move || std::thread::sleep(duration));
-    py.check_signals()
+fn current_epoch() -> u32 {
+    epoch::current()
+}
+
+/// Sleeps while the epoch is still `seen`, up to `timeout` seconds (None: without limit):
+/// until results were handed out, a pool ended, or a Ctrl-C came. Raises what a signal handler
+/// raises (`KeyboardInterrupt`). Returns False once the timeout is over, True otherwise
+/// (which says nothing about the caller's condition).
+#[pyfunction]
+#[pyo3(signature = (seen, timeout=None))]
+fn wait_epoch(py: Python<'_>, seen: u32, timeout: Option<f64>) -> PyResult<bool> {
+    sleep_epoch(py, seen, deadline(timeout))
+}
+
+/// Moves the wake-up epoch: brake's waits look at their conditions again.
+#[pyfunction]
+fn wake() {
+    epoch::bump();
 }
 
 /// Ctrl-C presses this process has had since brake's hook was installed.
@@ -208,9 +240,13 @@ mod native {
     #[pymodule_export]
     use super::channel::WorkerChannel;
     #[pymodule_export]
-    use super::nap;
+    use super::current_epoch;
     #[pymodule_export]
     use super::presses;
+    #[pymodule_export]
+    use super::wait_epoch;
+    #[pymodule_export]
+    use super::wake;
     #[pymodule_export]
     use super::Core;
 }

@@ -10,9 +10,13 @@
 //! woken through an eventfd; answers come back as [`Event`]s under the same lock, with a
 //! condition variable for whoever waits.
 //!
-//! Workers (`brake::child::Child`, own process group, SIGKILL on parent death) start with
-//! SIGINT ignored until their own handler is in place, read tasks on descriptor 3 and answer on
-//! descriptor 4 ([`crate::wire`]). A worker gets tasks only after it said it is ready, a few at
+//! Workers (`brake::child::Child`, SIGKILL on parent death) start in a session of their own,
+//! so each leads its own process group; SIGINT is ignored until their own handler is in place;
+//! they read tasks on descriptor 3 and answer on descriptor 4 ([`crate::wire`]). The session
+//! is what lets a Ctrl-C raise `KeyboardInterrupt` in the main thread within a millisecond
+//! while every worker is busy: where the kernel groups scheduling by session (autogroup), a
+//! worker in the terminal's session shares the program's group, and the main thread, woken by
+//! the signal, waits behind the busy workers' time slices before it runs. A worker gets tasks only after it said it is ready, a few at
 //! a time (more when the queue is long), and answers each before it starts the next.
 //!
 //! **The stop.** The pool is stopping from the first Ctrl-C after it was created (see
@@ -20,8 +24,9 @@
 //! first signal of the termination sequence; on `stop()` this thread sends it. Then queued
 //! tasks are answered [`EventKind::NotStarted`] at once and every task pipe is closed, so no
 //! worker gets another task; a worker that was told finishes its answer and exits. After the
-//! grace (the sequence's first wait) what still runs gets the rest of the sequence through
-//! [`Termination`]; a second Ctrl-C (or [`Shared::force`]) jumps to SIGKILL. When the last
+//! grace (the sequence's first wait) what still runs gets the rest of the sequence, each signal
+//! to the worker's whole group (`Sequence`); a second Ctrl-C (or [`Shared::force`]) jumps to
+//! SIGKILL. When the last
 //! worker is reaped, descendants that escaped their group are swept ([`sweep_escaped`]).
 //!
 //! **A crash.** A worker that dies outside a stop fails the task it was running
@@ -31,7 +36,9 @@
 //! # Invariants
 //!
 //! 1. A worker's group is in the hook's table only while the worker is unreaped: the slot is
-//!    removed before [`Termination::advance`] reaps it (see `crate::hook`).
+//!    removed before `Supervisor::reap_ended` reaps it (see `crate::hook`), and this thread
+//!    signals a worker's group only while the worker is unreaped, so a group id is never
+//!    signalled after it may have been reused.
 //! 2. Every task handed to the pool ends in exactly one event.
 //! 3. No task is handed to a worker once the pool is stopping or broken: the phase is read
 //!    (one atomic load) right before each frame is built.
@@ -45,8 +52,8 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use brake::child::{sweep_escaped, Child, ChildOptions, Termination};
-use brake::{TermSeq, TermStep};
+use brake::child::{sweep_escaped, Child, ChildOptions};
+use brake::{signal_name, TermSeq, TermStep};
 
 use crate::hook::{self, GroupSlot, WakerSlot};
 use crate::wire::{self, Reply};
@@ -272,17 +279,10 @@ impl Shared {
         }
     }
 
-    /// Waits up to `timeout` for the pool to end; returns whether it has.
-    pub fn wait_ended(&self, timeout: Duration) -> bool {
-        let state = self.lock();
-        if state.ended {
-            return true;
-        }
-        let (state, _) = self
-            .changed
-            .wait_timeout_while(state, timeout, |state| !state.ended)
-            .unwrap_or_else(PoisonError::into_inner);
-        state.ended
+    /// Whether every worker is reaped and the supervisor is gone (it moves the epoch, see
+    /// `crate::epoch`, when that happens).
+    pub fn ended(&self) -> bool {
+        self.lock().ended
     }
 
     /// A snapshot for the report: counts, queued, running, worker pids, whether stopped,
@@ -386,83 +386,122 @@ fn block_sigint() {
 }
 
 /// The termination sequence split where brake-py takes it apart: the first signal (sent by the
-/// hook, or by `stop()`), the grace after it, and the rest (run by [`Termination`]).
+/// hook, or by `stop()`), the grace after it, and the rest (run by [`Sequence`]).
 #[derive(Debug, Clone)]
 struct Plan {
     first: i32,
     grace: Duration,
-    rest: TermSeq,
+    rest: Vec<TermStep>,
 }
 
 impl Plan {
     fn new(seq: &TermSeq) -> io::Result<Plan> {
         let steps = seq.steps();
-        let invalid = || io::Error::new(io::ErrorKind::InvalidInput, "bad termination sequence");
         let Some(&TermStep::Signal(first)) = steps.first() else {
-            return Err(invalid());
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a termination sequence for a pool begins with a signal",
+            ));
         };
         let (grace, rest) = match steps.get(1) {
             Some(&TermStep::Wait(wait)) => (wait, &steps[2..]),
             _ => (Duration::ZERO, &steps[1..]),
         };
-        let mut text = Vec::new();
-        for step in rest {
-            match *step {
-                TermStep::Signal(signal) => text.push(signal_name(signal).ok_or_else(invalid)?),
-                TermStep::Wait(wait) => text.push(wait.as_millis().to_string()),
-            }
-        }
-        let rest = if text.is_empty() {
-            "KILL".to_owned()
+        let rest = if rest.is_empty() {
+            vec![TermStep::Signal(libc::SIGKILL)]
         } else {
-            text.join(",")
+            rest.to_vec()
         };
-        Ok(Plan {
-            first,
-            grace,
-            rest: rest.parse().map_err(|_| invalid())?,
-        })
+        Ok(Plan { first, grace, rest })
     }
 }
 
-/// The name of a standard signal, as a termination sequence spells it.
-fn signal_name(signal: i32) -> Option<String> {
-    let names = [
-        (libc::SIGHUP, "HUP"),
-        (libc::SIGINT, "INT"),
-        (libc::SIGQUIT, "QUIT"),
-        (libc::SIGILL, "ILL"),
-        (libc::SIGTRAP, "TRAP"),
-        (libc::SIGABRT, "ABRT"),
-        (libc::SIGBUS, "BUS"),
-        (libc::SIGFPE, "FPE"),
-        (libc::SIGKILL, "KILL"),
-        (libc::SIGUSR1, "USR1"),
-        (libc::SIGSEGV, "SEGV"),
-        (libc::SIGUSR2, "USR2"),
-        (libc::SIGPIPE, "PIPE"),
-        (libc::SIGALRM, "ALRM"),
-        (libc::SIGTERM, "TERM"),
-        (libc::SIGCHLD, "CHLD"),
-        (libc::SIGCONT, "CONT"),
-        (libc::SIGSTOP, "STOP"),
-        (libc::SIGTSTP, "TSTP"),
-        (libc::SIGTTIN, "TTIN"),
-        (libc::SIGTTOU, "TTOU"),
-        (libc::SIGURG, "URG"),
-        (libc::SIGXCPU, "XCPU"),
-        (libc::SIGXFSZ, "XFSZ"),
-        (libc::SIGVTALRM, "VTALRM"),
-        (libc::SIGPROF, "PROF"),
-        (libc::SIGWINCH, "WINCH"),
-        (libc::SIGIO, "IO"),
-        (libc::SIGPWR, "PWR"),
-        (libc::SIGSYS, "SYS"),
-    ];
-    names
-        .iter()
-        .find(|(number, _)| *number == signal)
-        .map(|(_, name)| (*name).to_owned())
+/// Sends `signal` to process group `pgid`. The caller makes sure the group's leader is
+/// unreaped (invariant 1).
+fn kill_group(pgid: u32, signal: i32) {
+    // SAFETY: kill(2) with a negative pid signals a process group; no memory is involved.
+    unsafe {
+        libc::kill(-(pgid as libc::pid_t), signal);
+    }
+}
+
+/// Whether a stopped process would need SIGCONT to act on `signal`.
+fn continue_after(signal: i32) -> bool {
+    ![
+        libc::SIGKILL,
+        libc::SIGSTOP,
+        libc::SIGTSTP,
+        libc::SIGTTIN,
+        libc::SIGTTOU,
+        libc::SIGCONT,
+    ]
+    .contains(&signal)
+}
+
+/// One worker's termination sequence after the grace: the plan's later steps, each signal sent
+/// to the worker's process group (with SIGCONT after it, for a stopped group), each wait kept.
+#[derive(Debug, Default)]
+struct Sequence {
+    next: usize,
+    /// When the next step is due; `None` while it is due now.
+    wait_until: Option<Instant>,
+    /// The sequence is over (or forced): only the worker's end is awaited.
+    over: bool,
+    /// The last signal this sequence sent, for the report.
+    sent: Option<i32>,
+}
+
+impl Sequence {
+    /// When the next step is due; `None` once the sequence is over.
+    fn next_due(&self) -> Option<Instant> {
+        if self.over {
+            return None;
+        }
+        Some(self.wait_until.unwrap_or_else(Instant::now))
+    }
+
+    /// Sends every step due at `now` to group `pgid` (whose leader is unreaped), or SIGKILL at
+    /// once when `forcing`.
+    fn advance(&mut self, steps: &[TermStep], pgid: u32, forcing: bool, now: Instant) {
+        if self.over {
+            return;
+        }
+        if forcing {
+            kill_group(pgid, libc::SIGKILL);
+            self.sent = Some(libc::SIGKILL);
+            self.over = true;
+            return;
+        }
+        loop {
+            if let Some(at) = self.wait_until {
+                if now < at {
+                    return;
+                }
+                self.wait_until = None;
+            }
+            match steps.get(self.next) {
+                None => {
+                    self.over = true;
+                    return;
+                }
+                Some(&TermStep::Signal(signal)) => {
+                    kill_group(pgid, signal);
+                    if continue_after(signal) {
+                        kill_group(pgid, libc::SIGCONT);
+                    }
+                    self.sent = Some(signal);
+                }
+                Some(&TermStep::Wait(wait)) => match now.checked_add(wait) {
+                    Some(at) => self.wait_until = Some(at),
+                    None => {
+                        self.over = true;
+                        return;
+                    }
+                },
+            }
+            self.next += 1;
+        }
+    }
 }
 
 /// The stop, once it began.
@@ -486,9 +525,23 @@ struct Worker {
     assigned: VecDeque<(u64, Vec<u8>)>,
     ready: bool,
     handed: usize,
-    termination: Option<Termination>,
+    /// The rest of the termination sequence, once the grace is over.
+    sequence: Option<Sequence>,
     /// The result pipe reached end of file.
     eof: bool,
+    /// Reaped: from then on its group id is never signalled.
+    reaped: bool,
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if !self.reaped {
+            // The leader is unreaped (the `Child`, dropped after this, kills and reaps it), so
+            // the group id is still its own.
+            self.slot.remove();
+            kill_group(self.child.id(), libc::SIGKILL);
+        }
+    }
 }
 
 struct Supervisor {
@@ -509,6 +562,9 @@ impl Supervisor {
                 break;
             }
             self.wait();
+            // A worker that exits on a press may be seen before the press would be: a stop
+            // begun first makes its unanswered tasks not started, not died.
+            self.check_stop();
             self.read_all();
             self.reap_ended();
             self.advance_terminations();
@@ -529,6 +585,7 @@ impl Supervisor {
         state.pids.clear();
         drop(state);
         self.shared.changed.notify_all();
+        crate::epoch::bump();
     }
 
     /// Notices a stop (a press, `stop()`, `force()`) and begins it.
@@ -542,7 +599,7 @@ impl Supervisor {
             for worker in &self.workers {
                 // The hook signalled the registered ones already.
                 if !pressed || !worker.slot.registered() {
-                    let _ = worker.child.signal(self.plan.first);
+                    kill_group(worker.child.id(), self.plan.first);
                 }
             }
             let grace_end = Instant::now().checked_add(self.plan.grace);
@@ -617,15 +674,18 @@ impl Supervisor {
             .env(&self.config.marker.0, &self.config.marker.1)
             .stdin(Stdio::null());
         let (tasks, results) = (task_read.as_raw_fd(), result_write.as_raw_fd());
-        // SAFETY: runs in the forked child before exec; `prepare_child` calls only fcntl(2),
-        // dup2(2), sigaction(2) and sigprocmask(2) on copied integers and stack locals: all
-        // async-signal-safe, no allocation, no lock.
+        // SAFETY: runs in the forked child before exec; `prepare_child` calls only setsid(2),
+        // fcntl(2), dup2(2), sigaction(2) and sigprocmask(2) on copied integers and stack
+        // locals: all async-signal-safe, no allocation, no lock.
         unsafe {
             command.pre_exec(move || prepare_child(tasks, results));
         }
+        // The worker makes its own session (and so its own group) in `prepare_child`: with
+        // `own_group` std would make it a group leader first, and a leader cannot start a
+        // session. Its group is signalled here and by the hook, not through `Child`.
         let options = ChildOptions {
+            own_group: false,
             reset_signals: false,
-            termseq: self.plan.rest.clone(),
             ..ChildOptions::default()
         };
         let child = Child::spawn(&mut command, &options)?;
@@ -645,8 +705,9 @@ impl Supervisor {
             assigned: VecDeque::new(),
             ready: false,
             handed: 0,
-            termination: None,
+            sequence: None,
             eof: false,
+            reaped: false,
         })
     }
 
@@ -754,8 +815,8 @@ impl Supervisor {
                 }
             };
             for worker in &self.workers {
-                match &worker.termination {
-                    Some(termination) => consider(termination.next_due()),
+                match &worker.sequence {
+                    Some(sequence) => consider(sequence.next_due()),
                     None => consider(stop.grace_end),
                 }
             }
@@ -880,7 +941,7 @@ impl Supervisor {
                 Err(_) => {
                     // A corrupt stream: nothing more from this worker can be trusted.
                     worker.eof = true;
-                    let _ = worker.child.signal(libc::SIGKILL);
+                    kill_group(worker.child.id(), libc::SIGKILL);
                     break;
                 }
             }
@@ -906,11 +967,21 @@ impl Supervisor {
             self.read_worker(index);
             let mut worker = self.workers.swap_remove(index);
             worker.slot.remove();
-            let forcing = self.stop.as_ref().is_some_and(|stop| stop.forced);
-            let mut termination = worker.termination.take().unwrap_or_default();
-            let exit = termination.advance(&mut worker.child, forcing, Instant::now());
+            // What is left of the worker's group goes, while the ended leader still pins the
+            // group id; then the leader is reaped.
+            kill_group(worker.child.id(), libc::SIGKILL);
+            let exit = worker.child.try_wait();
+            worker.reaped = true;
+            let sent = worker.sequence.as_ref().and_then(|sequence| sequence.sent);
             let how = match &exit {
-                Ok(Some(exit)) => format!("worker (pid {}) ended: {exit}", worker.child.id()),
+                Ok(Some(exit)) => {
+                    let by = match (sent, exit.signal()) {
+                        (Some(sent), Some(got)) if sent == got => " (sent by brake)".to_owned(),
+                        (Some(sent), _) => format!(" (after {} sent by brake)", signal_name(sent)),
+                        (None, _) => String::new(),
+                    };
+                    format!("worker (pid {}) ended: {exit}{by}", worker.child.id())
+                }
                 Ok(None) | Err(_) => format!("worker (pid {}) ended", worker.child.id()),
             };
             let killed = matches!(&exit, Ok(Some(exit)) if exit.signal().is_some());
@@ -961,13 +1032,13 @@ impl Supervisor {
         }
         let forced = stop.forced;
         for worker in &mut self.workers {
-            let termination = worker.termination.get_or_insert_with(Termination::new);
+            let sequence = worker.sequence.get_or_insert_with(Sequence::default);
             // An ended worker is reaped by `reap_ended`, after its slot is removed (invariant 1);
-            // here only running workers are advanced.
+            // here only running workers are advanced, and none of them is reaped yet.
             if worker.child.try_wait_pinned() {
                 continue;
             }
-            let _ = termination.advance(&mut worker.child, forced, now);
+            sequence.advance(&self.plan.rest, worker.child.id(), forced, now);
         }
     }
 }
@@ -1066,13 +1137,17 @@ fn set_nonblocking(fd: RawFd) -> io::Result<()> {
     Ok(())
 }
 
-/// In the forked child: the task pipe on descriptor 3, the result pipe on 4, every signal at
+/// In the forked child: a session of its own (see the module docs), the task pipe on
+/// descriptor 3, the result pipe on 4, every signal at
 /// its default action but SIGINT, which stays ignored until the worker's handler is in place
 /// (a Ctrl-C during start-up would otherwise print a traceback), and an empty signal mask.
 fn prepare_child(tasks: RawFd, results: RawFd) -> io::Result<()> {
     // SAFETY: fcntl, dup2, sigaction and sigprocmask are async-signal-safe system calls on
     // integers and stack locals.
     unsafe {
+        if libc::setsid() < 0 {
+            return Err(io::Error::last_os_error());
+        }
         let tasks = libc::fcntl(tasks, libc::F_DUPFD_CLOEXEC, 10);
         let results = libc::fcntl(results, libc::F_DUPFD_CLOEXEC, 10);
         if tasks < 0 || results < 0 || libc::dup2(tasks, 3) < 0 || libc::dup2(results, 4) < 0 {

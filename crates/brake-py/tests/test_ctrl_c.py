@@ -89,3 +89,24 @@ def test_parent_kill9_leaves_no_worker(session_factory, api):
     s.wait_exit(5)
     time.sleep(1.0)
     assert marked(s.token) == []
+
+
+@pytest.mark.parametrize("what", ["lock", "read"])
+def test_press_interrupts_a_plain_blocking_call(session_factory, what):
+    """brake's SIGINT handler interrupts system calls as Python's own does: a lock wait or a
+    read in the main thread, outside brake, raises KeyboardInterrupt on the first press."""
+    s = session_factory("block.py", what)
+    end = time.monotonic() + 30
+    while "ready" not in s.output() and time.monotonic() < end:
+        time.sleep(0.01)
+    assert "ready" in s.output(), s.output()
+    time.sleep(0.2)
+    presses, pressed_at = press_until_exit(s)
+    out = s.output()
+    assert presses == 1, out
+    ki_at = float(re.search(r"ki_at=([0-9.]+)", out).group(1))
+    assert ki_at - pressed_at < 0.1, f"KeyboardInterrupt {ki_at - pressed_at:.3f}s after the press"
+    assert "not reached" not in out
+    assert os.WIFSIGNALED(s.status) or os.WEXITSTATUS(s.status) != 0, (s.status, out)
+    time.sleep(0.2)
+    assert marked(s.token) == []

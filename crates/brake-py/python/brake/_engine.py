@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import weakref
 from concurrent.futures.process import BrokenProcessPool
 
@@ -119,26 +120,33 @@ def termseq_text(grace, termseq):
     return f"INT,{int(round(grace * 1000))},TERM,1000,KILL"
 
 
-def wait_event(event, timeout=None):
-    """Waits for a ``threading.Event`` in short slices, so that a Ctrl-C raises
-    ``KeyboardInterrupt`` at once whichever thread the kernel gave the signal to."""
-    if timeout is None:
-        while not event.wait(0.005):
-            pass
-        return True
-    deadline = _monotonic() + timeout
+# The longest one sleep of `wait_until` lasts before it looks again: a net for a condition
+# that changes without the epoch moving (a future cancelled from another thread).
+_LOOK_AGAIN = 1.0
+
+
+def wait_until(done, timeout=None):
+    """Waits until ``done()`` is true, at most ``timeout`` seconds; returns whether it is.
+
+    Sleeps in brake's native wait (the GIL released) until the results thread has handed out
+    a batch, a pool ended, or a signal came: a Ctrl-C raises ``KeyboardInterrupt`` at once,
+    whichever thread the kernel gave the signal to."""
+    current_epoch, wait_epoch = _native.current_epoch, _native.wait_epoch
+    deadline = None if timeout is None else _monotonic() + timeout
     while True:
+        seen = current_epoch()
+        if done():
+            return True
+        if deadline is None:
+            wait_epoch(seen, _LOOK_AGAIN)
+            continue
         left = deadline - _monotonic()
         if left <= 0:
-            return event.is_set()
-        if event.wait(min(left, 0.005)):
-            return True
+            return False
+        wait_epoch(seen, min(left, _LOOK_AGAIN))
 
 
-def _monotonic():
-    import time
-
-    return time.monotonic()
+_monotonic = time.monotonic
 
 
 class Engine:

@@ -7,7 +7,7 @@ import weakref
 from concurrent.futures import CancelledError, Executor, Future
 from concurrent.futures._base import PENDING, RUNNING
 
-from . import _engine
+from . import _engine, _native
 from ._engine import DONE, NOT_STARTED, BrokenPool, Engine, _loads
 
 
@@ -23,7 +23,9 @@ class _Future(Future):
                     if not engine.cancel(self._brake_task):
                         self._state = RUNNING
                         return False
-        return super().cancel()
+        cancelled = super().cancel()
+        _native.wake()
+        return cancelled
 
 
 def _settle(future, kind, payload):
@@ -137,7 +139,7 @@ class ProcessPoolExecutor(Executor):
 
     def _result(self, future, timeout):
         try:
-            if not _engine.wait_event(_FutureEvent(future), timeout):
+            if not _engine.wait_until(future.done, timeout):
                 from concurrent.futures import TimeoutError
 
                 raise TimeoutError()
@@ -170,21 +172,6 @@ class ProcessPoolExecutor(Executor):
 
     def _at_exit(self):
         self.shutdown(wait=True)
-
-
-class _FutureEvent:
-    """Makes a future look like a ``threading.Event`` for :func:`brake._engine.wait_event`."""
-
-    def __init__(self, future):
-        self._future = future
-
-    def wait(self, timeout):
-        from concurrent.futures import wait
-
-        return bool(wait([self._future], timeout).done)
-
-    def is_set(self):
-        return self._future.done()
 
 
 from ._worker import _chunk as _chunk_fn  # noqa: E402

@@ -7,8 +7,8 @@ import threading
 import weakref
 from concurrent.futures import CancelledError
 
-from . import _engine
-from ._engine import DONE, MISSING, NOT_STARTED, Engine, _loads, wait_event
+from . import _engine, _native
+from ._engine import DONE, MISSING, NOT_STARTED, Engine, _loads, wait_until
 from ._worker import _chunk
 
 RUN, CLOSE, TERMINATE = "RUN", "CLOSE", "TERMINATE"
@@ -35,7 +35,7 @@ class AsyncResult:
 
     def wait(self, timeout=None):
         try:
-            wait_event(self._event, timeout)
+            wait_until(self._event.is_set, timeout)
         except KeyboardInterrupt:
             raise self._pool._engine.interrupted(self._partial()) from None
 
@@ -176,19 +176,22 @@ class IMapIterator:
 
         end = None if timeout is None else time.monotonic() + timeout
         while True:
+            seen = _native.current_epoch()
             with self._cond:
                 if self._length is not None and self._next >= self._length:
                     raise StopIteration
                 item = self._take()
-                if item is None:
-                    left = 0.005 if end is None else min(0.005, end - time.monotonic())
+            if item is None:
+                left = _engine._LOOK_AGAIN
+                if end is not None:
+                    left = min(left, end - time.monotonic())
                     if left <= 0:
                         raise TimeoutError
-                    try:
-                        self._cond.wait(left)
-                    except KeyboardInterrupt:
-                        raise self._pool._engine.interrupted() from None
-                    continue
+                try:
+                    _native.wait_epoch(seen, left)
+                except KeyboardInterrupt:
+                    raise self._pool._engine.interrupted() from None
+                continue
             success, value = item
             if success:
                 return value

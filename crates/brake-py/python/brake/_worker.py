@@ -99,6 +99,20 @@ def _run(chan, blob):
 
 
 def main():
+    """Serves the pool until it closes the task pipe, or until the stop; after the stop the
+    worker ends at once (``os._exit``, its output flushed): the pool waits for it, and
+    nothing the interpreter's shutdown would do is worth that wait."""
+    _serve()
+    if _stopping:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        os._exit(0)
+
+
+def _serve():
     signal.signal(signal.SIGINT, _on_sigint)
     os.set_inheritable(3, False)
     os.set_inheritable(4, False)
