@@ -6,12 +6,10 @@ import itertools
 import os
 import pickle
 import signal
-import subprocess
 import sys
 import threading
 import time
 import weakref
-from concurrent.futures.process import BrokenProcessPool
 
 from . import _native
 
@@ -58,12 +56,34 @@ class TaskKilled(Exception):
     """The task was running when the pool stopped, and the termination sequence ended it."""
 
 
-class WorkerDied(BrokenProcessPool):
-    """The worker running the task died (the pool itself goes on with a new worker)."""
+_broken = {}
 
 
-class BrokenPool(BrokenProcessPool):
-    """The pool cannot run tasks: a worker's initializer raised, or no worker could start."""
+def _broken_classes():
+    """``WorkerDied`` and ``BrokenPool``, made on first use: their base,
+    ``concurrent.futures.process.BrokenProcessPool``, imports ``multiprocessing``, which
+    neither the pools nor their workers need otherwise (every worker would pay for it at
+    start)."""
+    if not _broken:
+        from concurrent.futures.process import BrokenProcessPool
+
+        class WorkerDied(BrokenProcessPool):
+            """The worker running the task died (the pool itself goes on with a new worker)."""
+
+        class BrokenPool(BrokenProcessPool):
+            """The pool cannot run tasks: a worker's initializer raised, or no worker could
+            start."""
+
+        for cls in (WorkerDied, BrokenPool):
+            cls.__qualname__ = cls.__name__
+            _broken[cls.__name__] = cls
+    return _broken
+
+
+def __getattr__(name):
+    if name in ("WorkerDied", "BrokenPool"):
+        return _broken_classes()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class RemoteTraceback(Exception):
@@ -86,17 +106,19 @@ def exception_from(kind, payload):
     if kind == KILLED:
         return TaskKilled(payload.decode(errors="replace"))
     if kind == DIED:
-        return WorkerDied(payload.decode(errors="replace"))
+        return _broken_classes()["WorkerDied"](payload.decode(errors="replace"))
     if kind == BROKEN:
         try:
             text = _loads(payload)
         except Exception:
             text = payload.decode(errors="replace")
-        return BrokenPool(f"a worker could not start (main module or initializer):\n{text}")
+        return _broken_classes()["BrokenPool"](f"a worker could not start (main module or initializer):\n{text}")
     raise ValueError(f"event {kind} is not a failure")
 
 
 def _worker_argv():
+    import subprocess
+
     return [
         sys.executable,
         *subprocess._args_from_interpreter_flags(),

@@ -8,7 +8,7 @@ from concurrent.futures import CancelledError, Executor, Future
 from concurrent.futures._base import PENDING, RUNNING
 
 from . import _engine, _native
-from ._engine import DONE, NOT_STARTED, BrokenPool, Engine, _loads
+from ._engine import DONE, NOT_STARTED, Engine, _loads
 
 
 class _Future(Future):
