@@ -69,15 +69,10 @@ impl Core {
         Ok(Core { shared })
     }
 
-    /// Queues one task; returns its id, or None when the pool takes no more tasks.
-    fn submit(&self, payload: &[u8]) -> Option<u64> {
-        self.shared.submit(vec![payload.to_vec()])
-    }
-
-    /// Queues tasks; returns the first id (the others follow), or None.
-    fn submit_many(&self, payloads: Vec<Bound<'_, PyBytes>>) -> Option<u64> {
-        let payloads = payloads.iter().map(|p| p.as_bytes().to_vec()).collect();
-        self.shared.submit(payloads)
+    /// Queues task `id` (unique in this pool; its event carries it): the pickled function and
+    /// the pickled `(args, kwargs)`. Returns False when the pool takes no more tasks.
+    fn submit(&self, id: u64, function: &[u8], call: &[u8]) -> bool {
+        self.shared.submit(id, wire::task(function, call))
     }
 
     /// Takes a task out of the queue if no worker has it; returns whether it did.

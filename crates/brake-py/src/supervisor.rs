@@ -132,14 +132,17 @@ pub struct Counts {
 #[derive(Debug, Default)]
 struct State {
     queue: VecDeque<(u64, Vec<u8>)>,
-    next_id: u64,
     events: VecDeque<Event>,
     /// No more tasks: once the queue is empty, workers are told to exit.
     closing: bool,
     stop_requested: bool,
     force_requested: bool,
-    /// The supervisor is (about to be) asleep in `poll`: a submit must write the eventfd.
+    /// The supervisor is (about to be) asleep in `poll`: a submit that makes the queue
+    /// `wake_at` tasks long writes the eventfd.
     sleeping: bool,
+    /// The queue length at which a worker would take tasks; shorter, a submit lets the
+    /// supervisor sleep (a worker's answer wakes it, and it hands the queue out then).
+    wake_at: usize,
     /// Every worker is reaped and the thread is gone.
     ended: bool,
     stopped: bool,
@@ -177,25 +180,20 @@ impl Shared {
         }
     }
 
-    /// Queues tasks; returns the id of the first (the others follow in order), or `None` if
-    /// the pool no longer takes tasks (closing, stopping, broken).
-    pub fn submit(&self, payloads: Vec<Vec<u8>>) -> Option<u64> {
+    /// Queues task `id` (the caller's, unique in this pool: its events carry it); returns
+    /// false if the pool no longer takes tasks (closing, stopping, broken).
+    pub fn submit(&self, id: u64, payload: Vec<u8>) -> bool {
         let mut state = self.lock();
         if state.closing || state.stopped || state.broken.is_some() || self.stopping() {
-            return None;
+            return false;
         }
-        let first = state.next_id;
-        for payload in payloads {
-            let id = state.next_id;
-            state.next_id += 1;
-            state.queue.push_back((id, payload));
-        }
-        if state.sleeping {
+        state.queue.push_back((id, payload));
+        if state.sleeping && state.queue.len() >= state.wake_at {
             state.sleeping = false;
             drop(state);
             self.wake();
         }
-        Some(first)
+        true
     }
 
     /// Takes a task out of the queue if it has not been handed to a worker; it then ends in no
@@ -734,43 +732,51 @@ impl Supervisor {
         self.shared.changed.notify_all();
     }
 
-    /// Hands queued tasks to ready workers that have room (invariant 3).
+    /// Hands queued tasks to ready workers that have room (invariant 3). The lock is held only
+    /// to take the tasks out of the queue: frames are built and written after.
     fn dispatch(&mut self) {
         if self.stop.is_some() {
             return;
         }
-        let mut state = self.shared.lock();
-        if state.broken.is_some() {
-            return;
-        }
-        let closing_done = state.closing && state.queue.is_empty();
-        for worker in &mut self.workers {
-            if closing_done
-                && worker.assigned.is_empty()
-                && worker.sent >= worker.outbox.len()
-                && worker.ready
-            {
-                worker.to = None;
-                continue;
-            }
-            let target = in_flight_target(state.queue.len(), self.config.workers);
-            let room = worker.room(target, self.config.max_tasks);
-            if room == 0 || state.queue.is_empty() {
-                continue;
-            }
-            // One load of the phase right before the frame is built (invariant 3).
-            if self.shared.stopping() {
+        let mut handed = Vec::new();
+        {
+            let mut state = self.shared.lock();
+            if state.broken.is_some() {
                 return;
             }
-            let take = room.min(state.queue.len());
-            let batch: Vec<(u64, Vec<u8>)> = state.queue.drain(..take).collect();
+            let closing_done = state.closing && state.queue.is_empty();
+            for (index, worker) in self.workers.iter_mut().enumerate() {
+                if closing_done
+                    && worker.assigned.is_empty()
+                    && worker.sent >= worker.outbox.len()
+                    && worker.ready
+                {
+                    worker.to = None;
+                    continue;
+                }
+                let target = in_flight_target(state.queue.len(), self.config.workers);
+                let room = worker.room(target, self.config.max_tasks);
+                if room == 0 || state.queue.is_empty() {
+                    continue;
+                }
+                // One load of the phase right before the tasks are taken (invariant 3).
+                if self.shared.stopping() {
+                    break;
+                }
+                let take = room.min(state.queue.len());
+                let batch: Vec<(u64, Vec<u8>)> = state.queue.drain(..take).collect();
+                state.running += batch.len();
+                handed.push((index, batch));
+            }
+        }
+        for (index, batch) in handed {
+            let worker = &mut self.workers[index];
             worker.outbox.clear();
             worker.sent = 0;
             wire::put_items(
                 &mut worker.outbox,
                 batch.iter().map(|(_, payload)| payload.as_slice()),
             );
-            state.running += batch.len();
             worker.handed += batch.len();
             worker.assigned.extend(batch);
             worker.flush();
@@ -839,6 +845,16 @@ impl Supervisor {
         {
             let mut state = self.shared.lock();
             state.sleeping = true;
+            state.wake_at = if self.workers.len() < self.config.workers {
+                1
+            } else {
+                let (workers, max_tasks) = (self.config.workers, self.config.max_tasks);
+                self.workers
+                    .iter()
+                    .map(|worker| worker.wake_at(workers, max_tasks))
+                    .min()
+                    .unwrap_or(usize::MAX)
+            };
             let target = in_flight_target(state.queue.len(), self.config.workers);
             let max_tasks = self.config.max_tasks;
             if !state.queue.is_empty()
@@ -909,7 +925,8 @@ impl Supervisor {
         }
         let mut offset = 0;
         let mut broke: Option<Vec<u8>> = None;
-        let mut state = self.shared.lock();
+        // Parsed without the lock, which the submitting thread waits for holding the GIL.
+        let mut answered = Vec::new();
         loop {
             match wire::next_frame(&worker.inbox[offset..]) {
                 Ok(Some((body, next))) => {
@@ -925,14 +942,13 @@ impl Supervisor {
                             let Some((id, _)) = worker.assigned.pop_front() else {
                                 continue;
                             };
-                            state.running -= 1;
                             let kind = match reply {
                                 Reply::Done => EventKind::Done,
                                 Reply::Failed => EventKind::Failed,
                                 Reply::Interrupted => EventKind::Interrupted,
                                 _ => EventKind::NotStarted,
                             };
-                            push_event(&mut state, id, kind, payload.to_vec());
+                            answered.push((id, kind, payload.to_vec()));
                         }
                         None => {}
                     }
@@ -947,8 +963,15 @@ impl Supervisor {
             }
         }
         worker.inbox.drain(..offset);
-        drop(state);
-        self.shared.changed.notify_all();
+        if !answered.is_empty() {
+            let mut state = self.shared.lock();
+            for (id, kind, payload) in answered {
+                state.running -= 1;
+                push_event(&mut state, id, kind, payload);
+            }
+            drop(state);
+            self.shared.changed.notify_all();
+        }
         if let Some(why) = broke {
             self.break_pool(why);
         }
@@ -1062,6 +1085,20 @@ impl Worker {
         }
     }
 
+    /// The queue length at which [`Worker::room`] turns positive (`usize::MAX`: it waits for
+    /// something else first: its start, its frame to drain, its end).
+    fn wake_at(&self, workers: usize, max_tasks: Option<usize>) -> usize {
+        let waiting = !self.ready || self.to.is_none() || self.sent < self.outbox.len();
+        if waiting || max_tasks.is_some_and(|max| self.handed >= max) {
+            return usize::MAX;
+        }
+        match self.assigned.len() {
+            0 => 1,
+            held if 2 * held > MAX_IN_FLIGHT => usize::MAX,
+            held => 4 * workers.max(1) * held,
+        }
+    }
+
     /// Writes as much of the outbox as the pipe takes.
     fn flush(&mut self) {
         let Some(to) = &self.to else {
@@ -1102,10 +1139,13 @@ impl Pinned for Child {
     }
 }
 
+/// The most tasks a worker holds at once.
+const MAX_IN_FLIGHT: usize = 64;
+
 /// Tasks each worker should have in flight with `queued` tasks waiting: half the queue shared
-/// out, at least one, at most 64.
+/// out, at least one, at most [`MAX_IN_FLIGHT`].
 fn in_flight_target(queued: usize, workers: usize) -> usize {
-    (queued / (2 * workers.max(1))).clamp(1, 64)
+    (queued / (2 * workers.max(1))).clamp(1, MAX_IN_FLIGHT)
 }
 
 fn pollfd(fd: RawFd, events: libc::c_short) -> libc::pollfd {

@@ -4,7 +4,9 @@
 //!
 //! * Pool to worker: the body is items back to back, each a `u32` length and that many bytes.
 //!   The first frame a worker reads holds one item, its start-up payload; every later item is
-//!   one task (a pickle the worker runs).
+//!   one task: a `u32` length and the pickled function, then the pickled `(args, kwargs)`
+//!   ([`task`]). The function travels apart so that the pool pickles a plain function once
+//!   and a worker unpickles it once, however many tasks call it.
 //! * Worker to pool: the body is one [`Reply`] byte, then its payload (a pickle, or nothing).
 //!   A worker runs its tasks in the order they came and answers each, in that order, before it
 //!   starts the next: the pool needs no task ids on the wire, and when a worker dies its first
@@ -45,6 +47,15 @@ impl Reply {
 
 /// Frames larger than this are refused (a corrupt length, not a real pickle).
 pub const MAX_FRAME: usize = 1 << 31;
+
+/// One task item: the pickled function's length, the pickled function, the pickled call.
+pub fn task(function: &[u8], call: &[u8]) -> Vec<u8> {
+    let mut item = Vec::with_capacity(4 + function.len() + call.len());
+    item.extend_from_slice(&(function.len() as u32).to_le_bytes());
+    item.extend_from_slice(function);
+    item.extend_from_slice(call);
+    item
+}
 
 /// Appends a pool-to-worker frame holding `items` to `out`.
 pub fn put_items<'a>(out: &mut Vec<u8>, items: impl Iterator<Item = &'a [u8]> + Clone) {

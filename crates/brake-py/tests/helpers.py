@@ -28,3 +28,15 @@ def init(value):
 
 def read_init(_):
     return _STATE.get("value")
+
+
+class Scaled:
+    """A callable with state: pickled by value, as it is at each submit."""
+
+    def __init__(self, k):
+        self.k = k
+        self.calls = 0
+
+    def __call__(self, x):
+        self.calls += 1
+        return self.k * x, self.calls

@@ -8,7 +8,7 @@ import pickle
 import pytest
 
 import brake
-from helpers import add, crash, fail, init, read_init, square
+from helpers import Scaled, add, crash, fail, init, read_init, square
 
 
 def executors():
@@ -58,6 +58,20 @@ def test_executor_unpicklable_argument(make):
             future.result(30)
     assert isinstance(info.value, (pickle.PicklingError, AttributeError))
     assert "pickle" in str(info.value)
+
+
+@pytest.mark.parametrize("make", executors())
+def test_executor_callable_travels_as_it_is(make):
+    """A callable object is sent with its state at each submit, and a task's changes to it
+    stay in that task; a plain function is sent by name."""
+    scaled = Scaled(2)
+    with make(1) as ex:
+        first = ex.submit(scaled, 5).result(30)
+        scaled.k = 3
+        again = [ex.submit(scaled, 5).result(30) for _ in range(3)]
+        assert [ex.submit(square, i).result(30) for i in range(3)] == [0, 1, 4]
+    assert first == (10, 1)
+    assert again == [(15, 1)] * 3
 
 
 def test_executor_crash_fails_its_task_only():

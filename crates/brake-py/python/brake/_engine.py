@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 import time
+import types
 import weakref
 
 from . import _native
@@ -142,6 +143,26 @@ def termseq_text(grace, termseq):
     return f"INT,{int(round(grace * 1000))},TERM,1000,KILL"
 
 
+_PLAIN_FUNCTIONS = (types.FunctionType, types.BuiltinFunctionType)
+_function_blobs = {}
+
+
+def _function_blob(fn):
+    """``fn`` pickled. A plain function pickles as its module and name, the same bytes every
+    time, so it is pickled once (per pool process, for the last few hundred functions); any
+    other callable is pickled afresh, its state as it is now."""
+    if type(fn) not in _PLAIN_FUNCTIONS:
+        return _dumps(fn, _PROTOCOL)
+    known = _function_blobs.get(id(fn))
+    if known is not None and known[0] is fn:
+        return known[1]
+    blob = _dumps(fn, _PROTOCOL)
+    if len(_function_blobs) >= 256:
+        _function_blobs.clear()
+    _function_blobs[id(fn)] = (fn, blob)
+    return blob
+
+
 # The longest one sleep of `wait_until` lasts before it looks again: a net for a condition
 # that changes without the epoch moving (a future cancelled from another thread).
 _LOOK_AGAIN = 1.0
@@ -200,31 +221,35 @@ class Engine:
         )
         self.workers = workers
         self._handlers = {}
-        self._lock = threading.Lock()
+        self._ids = itertools.count()
         self._thread = threading.Thread(
             target=_hand_out,
-            args=(self.core, self._handlers, self._lock),
+            args=(self.core, self._handlers),
             name="brake-results",
             daemon=True,
         )
         self._thread.start()
         _live.add(self)
 
-    def submit(self, fn, args, kwargs, callback):
+    def submit(self, fn, args, kwargs, callback, target=None):
         """Queues ``fn(*args, **kwargs)``; returns its id, or None if the pool takes no more
-        tasks. Raises what pickling raises."""
-        payload = _dumps((fn, args, kwargs), _PROTOCOL)
-        with self._lock:
-            task = self.core.submit(payload)
-            if task is not None:
-                self._handlers[task] = callback
+        tasks. Raises what pickling raises. The task's end calls ``callback(kind, payload)``,
+        or ``callback(target, kind, payload)`` when a target is given."""
+        function = _function_blob(fn)
+        call = _dumps((args, kwargs), _PROTOCOL)
+        # The handler is in place before the task is queued: the results thread, which pops
+        # it, needs no lock shared with this thread.
+        task = next(self._ids)
+        self._handlers[task] = (callback, target)
+        if not self.core.submit(task, function, call):
+            del self._handlers[task]
+            return None
         return task
 
     def cancel(self, task):
-        with self._lock:
-            if self.core.cancel(task):
-                self._handlers.pop(task, None)
-                return True
+        if self.core.cancel(task):
+            self._handlers.pop(task, None)
+            return True
         return False
 
     def report(self):
@@ -248,18 +273,23 @@ class Engine:
         pass
 
 
-def _hand_out(core, handlers, lock):
+def _hand_out(core, handlers):
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    pop = handlers.pop
     while True:
         events, ended = core.take_events(None)
-        with lock:
-            pairs = [(handlers.pop(task, None), kind, payload) for task, kind, payload in events]
-        for callback, kind, payload in pairs:
-            if callback is not None:
-                try:
+        for task, kind, payload in events:
+            handler = pop(task, None)
+            if handler is None:
+                continue
+            callback, target = handler
+            try:
+                if target is None:
                     callback(kind, payload)
-                except Exception:
-                    sys.excepthook(*sys.exc_info())
+                else:
+                    callback(target, kind, payload)
+            except Exception:
+                sys.excepthook(*sys.exc_info())
         if ended:
             return
 

@@ -4,7 +4,7 @@ stops everything."""
 import itertools
 import os
 import weakref
-from concurrent.futures import CancelledError, Executor, Future
+from concurrent.futures import CancelledError, Executor, Future, InvalidStateError
 from concurrent.futures._base import PENDING, RUNNING
 
 from . import _engine, _native
@@ -29,20 +29,30 @@ class _Future(Future):
 
 
 def _settle(future, kind, payload):
-    if future.done():
-        return
     if kind == DONE:
         try:
-            future.set_result(_loads(payload))
+            value = _loads(payload)
         except BaseException as exc:
-            future.set_exception(exc)
+            _set(future.set_exception, exc)
+        else:
+            _set(future.set_result, value)
     elif kind == NOT_STARTED:
         with future._condition:
+            if future.done():
+                return
             future._state = PENDING
         Future.cancel(future)
         future.set_running_or_notify_cancel()
     else:
-        future.set_exception(_engine.exception_from(kind, payload))
+        _set(future.set_exception, _engine.exception_from(kind, payload))
+
+
+def _set(setter, value):
+    """Sets a future's outcome unless it has one (it was cancelled meanwhile)."""
+    try:
+        setter(value)
+    except InvalidStateError:
+        pass
 
 
 class ProcessPoolExecutor(Executor):
@@ -96,7 +106,7 @@ class ProcessPoolExecutor(Executor):
         future._brake_engine = self._engine
         future._brake_task = None
         try:
-            task = self._engine.submit(fn, args, kwargs, lambda kind, payload: _settle(future, kind, payload))
+            task = self._engine.submit(fn, args, kwargs, _settle, future)
         except Exception as exc:
             future.set_exception(exc)
             return future

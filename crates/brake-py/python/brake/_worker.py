@@ -63,6 +63,23 @@ def _load_main(info):
     sys.modules["__main__"] = sys.modules["__mp_main__"] = module
 
 
+_functions = {}
+
+
+def _unpack(blob):
+    """A task item's function and call (see the wire format). A plain function is unpickled
+    once: it is its module's attribute, the same object every time."""
+    size = int.from_bytes(blob[:4], "little")
+    key = blob[4 : 4 + size]
+    fn = _functions.get(key)
+    if fn is None:
+        fn = pickle.loads(key)
+        if type(fn) in (types.FunctionType, types.BuiltinFunctionType) and len(_functions) < 256:
+            _functions[key] = fn
+    args, kwargs = pickle.loads(memoryview(blob)[4 + size :])
+    return fn, args, kwargs
+
+
 def _run(chan, blob):
     """Runs one task and answers it; returns whether the worker may take another."""
     global _running
@@ -72,7 +89,7 @@ def _run(chan, blob):
         _running = True
         if _stopping:
             raise KeyboardInterrupt
-        fn, args, kwargs = pickle.loads(blob)
+        fn, args, kwargs = _unpack(blob)
         stage = 1
         value = fn(*args, **kwargs)
         stage = 2
