@@ -1092,10 +1092,12 @@ impl Worker {
         if waiting || max_tasks.is_some_and(|max| self.handed >= max) {
             return usize::MAX;
         }
+        let workers = workers.max(1);
         match self.assigned.len() {
             0 => 1,
+            1 => workers,
             held if 2 * held > MAX_IN_FLIGHT => usize::MAX,
-            held => 4 * workers.max(1) * held,
+            held => 4 * workers * held,
         }
     }
 
@@ -1143,9 +1145,12 @@ impl Pinned for Child {
 const MAX_IN_FLIGHT: usize = 64;
 
 /// Tasks each worker should have in flight with `queued` tasks waiting: half the queue shared
-/// out, at least one, at most [`MAX_IN_FLIGHT`].
+/// out, at most [`MAX_IN_FLIGHT`]; at least two while there are tasks for every worker, so
+/// that a worker finds its next task waiting when it finishes one, and at least one.
 fn in_flight_target(queued: usize, workers: usize) -> usize {
-    (queued / (2 * workers.max(1))).clamp(1, MAX_IN_FLIGHT)
+    let workers = workers.max(1);
+    let least = if queued >= workers { 2 } else { 1 };
+    (queued / (2 * workers)).clamp(least, MAX_IN_FLIGHT)
 }
 
 fn pollfd(fd: RawFd, events: libc::c_short) -> libc::pollfd {

@@ -99,6 +99,20 @@ def test_pool_results_and_order(make):
 
 
 @pytest.mark.parametrize("make", pools())
+def test_pool_map_inputs(make):
+    """Ranges, lists, tuples and iterators map alike, in order."""
+    with make(3) as p:
+        assert p.map(square, range(5, 1000, 7)) == [x * x for x in range(5, 1000, 7)]
+        assert p.map(square, tuple(range(50)), chunksize=4) == [x * x for x in range(50)]
+        assert p.map(square, (x for x in range(30))) == [x * x for x in range(30)]
+        assert p.starmap(add, zip(range(10), range(10))) == [2 * x for x in range(10)]
+        assert p.map_async(square, list(range(100)), chunksize=10).get(30) == [
+            x * x for x in range(100)
+        ]
+        assert p.map(square, []) == []
+
+
+@pytest.mark.parametrize("make", pools())
 def test_pool_exception_and_traceback(make):
     with make(2) as p:
         r = p.apply_async(fail, (9,))

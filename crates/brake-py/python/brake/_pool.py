@@ -104,7 +104,7 @@ class MapResult(AsyncResult):
                 finished = self._left == 0
             if finished:
                 if self._error is None:
-                    self._set(True, [value for chunk in self._chunks for value in chunk])
+                    self._set(True, list(itertools.chain.from_iterable(self._chunks)))
                 else:
                     self._set(False, self._error)
 
@@ -268,15 +268,16 @@ class Pool:
 
     def _map_async(self, func, iterable, star, chunksize, callback, error_callback):
         self._check_running()
-        if not hasattr(iterable, "__len__"):
-            iterable = list(iterable)
+        # A range, list or tuple is cut into chunks as it is (a range's chunks are ranges,
+        # a few bytes each to pickle); anything else is made a list first. Every chunk is
+        # pickled before this returns, so a list changed afterwards changes nothing.
+        items = iterable if type(iterable) in (range, list, tuple) else list(iterable)
         if chunksize is None:
-            chunksize, extra = divmod(len(iterable), len(self._engine_workers()) * 4)
+            chunksize, extra = divmod(len(items), len(self._engine_workers()) * 4)
             if extra:
                 chunksize += 1
-        if len(iterable) == 0:
+        if len(items) == 0:
             chunksize = 0
-        items = list(iterable)
         chunks = [items[i : i + chunksize] for i in range(0, len(items), chunksize)] if chunksize else []
         result = MapResult(self, len(chunks), callback, error_callback)
         result._sizes = [len(chunk) for chunk in chunks]
