@@ -145,7 +145,7 @@ impl Core {
     }
 
     /// The pool's state: task counts, queued, running, worker pids, stopped, ended, broken,
-    /// swept.
+    /// swept, cgroup.
     fn snapshot<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let snap = self.shared.snapshot();
         let dict = PyDict::new(py);
@@ -167,6 +167,7 @@ impl Core {
             snap.broken.map(|why| PyBytes::new(py, &why)),
         )?;
         dict.set_item("swept", snap.swept)?;
+        dict.set_item("cgroup", snap.cgroup)?;
         Ok(dict)
     }
 }

@@ -12,7 +12,10 @@
 //!
 //! Workers (`brake::child::Child`, SIGKILL on parent death) start in a session of their own,
 //! so each leads its own process group; SIGINT is ignored until their own handler is in place;
-//! they read tasks on descriptor 3 and answer on descriptor 4 ([`crate::wire`]). The session
+//! they read tasks and write answers on two pipes whose descriptors `BRAKE_PY_FDS` names
+//! ([`crate::wire`]); the descriptors keep the numbers they have here, so that no other
+//! pre-exec step (joining a cgroup writes to a descriptor of its own) finds one of them
+//! moved onto its own. The session
 //! is what lets a Ctrl-C raise `KeyboardInterrupt` in the main thread within a millisecond
 //! while every worker is busy: where the kernel groups scheduling by session (autogroup), a
 //! worker in the terminal's session shares the program's group, and the main thread, woken by
@@ -27,7 +30,21 @@
 //! grace (the sequence's first wait) what still runs gets the rest of the sequence, each signal
 //! to the worker's whole group (`Sequence`); a second Ctrl-C (or [`Shared::force`]) jumps to
 //! SIGKILL. When the last
-//! worker is reaped, descendants that escaped their group are swept ([`sweep_escaped`]).
+//! worker is reaped, descendants that escaped their group are swept (see below).
+//!
+//! **Escaped descendants.** A task may start a process that leaves the worker's group and
+//! session (`setsid`, a daemon's double fork); no group signal reaches it. When the last worker
+//! is reaped, after a stop and after a normal end alike, such leftovers are ended:
+//!
+//! - where this process can create a cgroup (cgroup v2, writable: root, or a delegated systemd
+//!   scope), every worker starts in a cgroup of the pool's own, and `cgroup.kill` ends what is
+//!   left in it, however it left, even with a scrubbed environment;
+//! - elsewhere, every process anywhere that carries the pool's environment marker (inherited
+//!   from its worker) is ended (`brake::child::end_marked`), wherever it was re-parented.
+//!
+//! The process is never made a child subreaper: that is process-wide and lasts, and a library
+//! imported into any program would make it the parent of every orphan of its descendants, the
+//! program's own among them, which nothing in the program reaps.
 //!
 //! **A crash.** A worker that dies outside a stop fails the task it was running
 //! ([`EventKind::Died`]); the tasks queued behind it go back to the front of the queue, and a
@@ -49,10 +66,12 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once, PoisonError};
 use std::time::{Duration, Instant};
 
-use brake::child::{sweep_escaped, Child, ChildOptions};
+use brake::child::cgroup::{self, RunCgroup};
+use brake::child::{end_marked, Child, ChildOptions};
 use brake::{signal_name, TermSeq, TermStep};
 
 use crate::hook::{self, GroupSlot, WakerSlot};
@@ -153,6 +172,8 @@ struct State {
     pids: Vec<u32>,
     /// Escaped descendants the final sweep ended.
     swept: Vec<String>,
+    /// The pool's cgroup, if it has one.
+    cgroup: Option<String>,
 }
 
 /// What the Python threads and the supervisor share.
@@ -296,6 +317,7 @@ impl Shared {
             ended: state.ended,
             broken: state.broken.clone(),
             swept: state.swept.clone(),
+            cgroup: state.cgroup.clone(),
         }
     }
 }
@@ -319,6 +341,8 @@ pub struct Snapshot {
     pub broken: Option<Vec<u8>>,
     /// Escaped descendants the final sweep ended.
     pub swept: Vec<String>,
+    /// The directory of the pool's cgroup, if it has one.
+    pub cgroup: Option<String>,
 }
 
 fn push_event(state: &mut State, id: u64, kind: EventKind, payload: Vec<u8>) {
@@ -358,8 +382,13 @@ pub fn start(config: Config) -> io::Result<Arc<Shared>> {
         .name("brake-py-pool".into())
         .spawn(move || {
             block_sigint();
+            let cgroup = own_cgroup();
+            thread_shared.lock().cgroup = cgroup
+                .as_ref()
+                .map(|cgroup| cgroup.path().display().to_string());
             let mut supervisor = Supervisor {
                 shared: thread_shared,
+                cgroup,
                 config,
                 plan,
                 workers: Vec::new(),
@@ -368,6 +397,53 @@ pub fn start(config: Config) -> io::Result<Arc<Shared>> {
             supervisor.run();
         })?;
     Ok(shared)
+}
+
+/// What the pools' cgroup names begin with: `brake-py.<n>-<pid>-<start time>`, `n` telling a
+/// process's pools apart (see `brake::child::cgroup::run_name`).
+const CGROUP_STEM: &str = "brake-py.";
+
+/// Tells this process's pools' cgroups apart.
+static NEXT_CGROUP: AtomicU64 = AtomicU64::new(0);
+
+/// A cgroup for a new pool's workers, where this process may create one and
+/// `BRAKE_PY_CGROUP` is not `0`. The first call in a process first removes the pools' cgroups
+/// that processes now gone left behind.
+fn own_cgroup() -> Option<RunCgroup> {
+    if std::env::var_os("BRAKE_PY_CGROUP").is_some_and(|value| value == "0") {
+        return None;
+    }
+    static CLEANED: Once = Once::new();
+    CLEANED.call_once(remove_stale_cgroups);
+    let stem = format!(
+        "{CGROUP_STEM}{}",
+        NEXT_CGROUP.fetch_add(1, Ordering::Relaxed)
+    );
+    RunCgroup::create(&cgroup::run_name(&stem)).ok()
+}
+
+fn remove_stale_cgroups() {
+    let Ok(dir) = cgroup::own_dir() else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut stems: Vec<String> = entries
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            let stem = name.rsplitn(3, '-').nth(2)?;
+            stem.starts_with(CGROUP_STEM).then(|| stem.to_owned())
+        })
+        .collect();
+    stems.sort();
+    stems.dedup();
+    for stem in stems {
+        for dir in cgroup::stale(&stem) {
+            let _ = cgroup::end_at(&dir);
+        }
+    }
 }
 
 /// Keeps SIGINT off this thread, so the kernel delivers a Ctrl-C to a thread that Python can
@@ -544,6 +620,8 @@ impl Drop for Worker {
 
 struct Supervisor {
     shared: Arc<Shared>,
+    /// The pool's own cgroup, where one could be created.
+    cgroup: Option<RunCgroup>,
     config: Config,
     plan: Plan,
     workers: Vec<Worker>,
@@ -567,16 +645,11 @@ impl Supervisor {
             self.reap_ended();
             self.advance_terminations();
         }
-        let stopped = self.stop.is_some();
-        let swept = if stopped {
-            let (key, value) = &self.config.marker;
-            sweep_escaped(key, value, &[])
-                .into_iter()
-                .map(|swept| swept.to_string())
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let swept = self
+            .sweep()
+            .into_iter()
+            .map(|swept| swept.to_string())
+            .collect();
         let mut state = self.shared.lock();
         state.swept = swept;
         state.ended = true;
@@ -584,6 +657,17 @@ impl Supervisor {
         drop(state);
         self.shared.changed.notify_all();
         crate::epoch::bump();
+    }
+
+    /// Ends the descendants left once every worker is reaped (see the module docs).
+    fn sweep(&mut self) -> Vec<brake::child::Swept> {
+        let (key, value) = &self.config.marker;
+        if let Some(cgroup) = self.cgroup.take() {
+            if let Ok(swept) = cgroup.end() {
+                return swept;
+            }
+        }
+        end_marked(key, value, &[])
     }
 
     /// Notices a stop (a press, `stop()`, `force()`) and begins it.
@@ -670,6 +754,10 @@ impl Supervisor {
             .args(&self.config.argv[1..])
             .envs(self.config.env.iter().map(|(k, v)| (k, v)))
             .env(&self.config.marker.0, &self.config.marker.1)
+            .env(
+                "BRAKE_PY_FDS",
+                format!("{},{}", task_read.as_raw_fd(), result_write.as_raw_fd()),
+            )
             .stdin(Stdio::null());
         let (tasks, results) = (task_read.as_raw_fd(), result_write.as_raw_fd());
         // SAFETY: runs in the forked child before exec; `prepare_child` calls only setsid(2),
@@ -684,6 +772,7 @@ impl Supervisor {
         let options = ChildOptions {
             own_group: false,
             reset_signals: false,
+            cgroup: self.cgroup.as_ref().map(RunCgroup::join),
             ..ChildOptions::default()
         };
         let child = Child::spawn(&mut command, &options)?;
@@ -1095,7 +1184,7 @@ impl Worker {
         let workers = workers.max(1);
         match self.assigned.len() {
             0 => 1,
-            1 => workers,
+            1 => 2 * workers,
             held if 2 * held > MAX_IN_FLIGHT => usize::MAX,
             held => 4 * workers * held,
         }
@@ -1145,11 +1234,12 @@ impl Pinned for Child {
 const MAX_IN_FLIGHT: usize = 64;
 
 /// Tasks each worker should have in flight with `queued` tasks waiting: half the queue shared
-/// out, at most [`MAX_IN_FLIGHT`]; at least two while there are tasks for every worker, so
-/// that a worker finds its next task waiting when it finishes one, and at least one.
+/// out, at most [`MAX_IN_FLIGHT`]; at least two while there are two tasks for every worker
+/// (so that a worker finds its next task waiting when it finishes one, and none is left idle
+/// by another that took two), and at least one.
 fn in_flight_target(queued: usize, workers: usize) -> usize {
     let workers = workers.max(1);
-    let least = if queued >= workers { 2 } else { 1 };
+    let least = if queued >= 2 * workers { 2 } else { 1 };
     (queued / (2 * workers)).clamp(least, MAX_IN_FLIGHT)
 }
 
@@ -1182,20 +1272,17 @@ fn set_nonblocking(fd: RawFd) -> io::Result<()> {
     Ok(())
 }
 
-/// In the forked child: a session of its own (see the module docs), the task pipe on
-/// descriptor 3, the result pipe on 4, every signal at
-/// its default action but SIGINT, which stays ignored until the worker's handler is in place
+/// In the forked child: a session of its own (see the module docs), the task and result pipes
+/// kept open across exec, every signal at its default action but SIGINT, which stays ignored until the worker's handler is in place
 /// (a Ctrl-C during start-up would otherwise print a traceback), and an empty signal mask.
 fn prepare_child(tasks: RawFd, results: RawFd) -> io::Result<()> {
-    // SAFETY: fcntl, dup2, sigaction and sigprocmask are async-signal-safe system calls on
+    // SAFETY: setsid, fcntl, sigaction and sigprocmask are async-signal-safe system calls on
     // integers and stack locals.
     unsafe {
         if libc::setsid() < 0 {
             return Err(io::Error::last_os_error());
         }
-        let tasks = libc::fcntl(tasks, libc::F_DUPFD_CLOEXEC, 10);
-        let results = libc::fcntl(results, libc::F_DUPFD_CLOEXEC, 10);
-        if tasks < 0 || results < 0 || libc::dup2(tasks, 3) < 0 || libc::dup2(results, 4) < 0 {
+        if libc::fcntl(tasks, libc::F_SETFD, 0) < 0 || libc::fcntl(results, libc::F_SETFD, 0) < 0 {
             return Err(io::Error::last_os_error());
         }
         for signal in 1..32 {

@@ -1,4 +1,5 @@
-"""A pool worker: reads tasks from descriptor 3, runs them, answers on descriptor 4.
+"""A pool worker: reads tasks from one pipe, runs them, answers on another (their descriptors
+are in ``BRAKE_PY_FDS``).
 
 Started by the pool's supervisor (``python -c "from brake._worker import main; main()"``) in
 its own process group, with SIGINT ignored until :func:`main` installs the handler below. On
@@ -131,11 +132,12 @@ def main():
 
 def _serve():
     signal.signal(signal.SIGINT, _on_sigint)
-    os.set_inheritable(3, False)
-    os.set_inheritable(4, False)
+    tasks, answers = (int(fd) for fd in os.environ.pop("BRAKE_PY_FDS").split(","))
+    os.set_inheritable(tasks, False)
+    os.set_inheritable(answers, False)
     from brake._native import WorkerChannel
 
-    chan = WorkerChannel(3, 4)
+    chan = WorkerChannel(tasks, answers)
     first = []
     while not first:
         first = chan.recv()
