@@ -9,16 +9,20 @@ Needs the brake package installed (crates/brake-py; `python3 -m pip install ./cr
   chunksize), on a pool started and warmed beforehand; the pool's start is timed apart.
 * submit: 100,000 tiny tasks through `submit` and `result()` (brake.ProcessPoolExecutor vs
   concurrent.futures.ProcessPoolExecutor).
-* Ctrl-C -> exit: a program whose pool runs never-ending busy tasks, in a real pseudo-terminal;
-  the time from writing ^C to the terminal to the program's exit, and the presses it took.
+* Ctrl-C: a program whose pool runs never-ending busy tasks, in a real pseudo-terminal; the
+  time from writing ^C to the terminal to the KeyboardInterrupt in the program's main thread
+  (the program prints when it caught it), and to the program's exit, and the presses it took.
 * peak memory: the largest resident set of the parent plus its workers during the submit run.
 
-Prints medians and ratios (stdlib time / brake time).
+Prints medians and ratios (stdlib time / brake time), and the load average before and after
+(the figures are only comparable within one run on a machine others share).
 """
 
 import argparse
 import os
 import pty
+import re
+import select
 import statistics
 import sys
 import tempfile
@@ -127,6 +131,7 @@ STOP_PROGRAM = textwrap.dedent(
                 for r in results:
                     r.get()
             except KeyboardInterrupt:
+                print(f"ki_at={time.time()}", flush=True)
                 p.terminate()
                 p.join()
                 sys.exit(130)
@@ -134,8 +139,12 @@ STOP_PROGRAM = textwrap.dedent(
             Executor = brake.ProcessPoolExecutor if USE == "brake" else StdExecutor
             with Executor(3) as ex:
                 futures = [ex.submit(busy, i) for i in range(100)]
-                for f in futures:
-                    f.result()
+                try:
+                    for f in futures:
+                        f.result()
+                except KeyboardInterrupt:
+                    print(f"ki_at={time.time()}", flush=True)
+                    raise
     """
 )
 
@@ -154,27 +163,36 @@ def press_to_exit(program, use, api, timeout=10.0):
             raise SystemExit(f"{use} {api}: the program did not start its tasks")
         time.sleep(0.3)
         presses = 0
-        t0 = time.perf_counter()
+        out = b""
+        pidfd = os.pidfd_open(pid)
+        t0 = time.time()
         while True:
             os.write(master, b"\x03")
             presses += 1
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
-                done, _ = os.waitpid(pid, os.WNOHANG)
-                if done:
-                    elapsed = time.perf_counter() - t0
+                ready = select.select([pidfd, master], [], [], 0.05)[0]
+                if master in ready:
+                    try:
+                        out += os.read(master, 65536)
+                    except OSError:
+                        pass
+                if pidfd in ready:
+                    elapsed = time.time() - t0
+                    os.waitpid(pid, 0)
+                    out += _drain(master)
                     os.close(master)
+                    os.close(pidfd)
+                    found = re.search(rb"ki_at=([0-9.]+)", out)
+                    ki = float(found.group(1)) - t0 if found else float("nan")
                     left = kill_marked(token)
-                    return elapsed, presses, left
-                try:
-                    os.read(master, 65536) if _readable(master) else None
-                except OSError:
-                    pass
-                time.sleep(0.0005)
+                    return ki, elapsed, presses, left
             if presses >= 5:
                 os.kill(pid, 9)
                 os.waitpid(pid, 0)
-                return float("nan"), presses, kill_marked(token)
+                os.close(master)
+                os.close(pidfd)
+                return float("nan"), float("nan"), presses, kill_marked(token)
 
 
 def kill_marked(token):
@@ -199,10 +217,17 @@ def kill_marked(token):
     return left
 
 
-def _readable(fd):
-    import select
-
-    return bool(select.select([fd], [], [], 0)[0])
+def _drain(fd):
+    out = b""
+    while select.select([fd], [], [], 0.05)[0]:
+        try:
+            data = os.read(fd, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        out += data
+    return out
 
 
 def main():
@@ -220,6 +245,7 @@ def main():
 
     w = args.workers
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, {w} workers, {args.tasks} tasks")
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     std_map, std_start = bench_map(lambda: mp.Pool(w), args.tasks, args.repeat)
     brk_map, brk_start = bench_map(lambda: brake.Pool(w), args.tasks, args.repeat)
     print(f"map     multiprocessing.Pool {std_map*1e3:8.1f} ms   brake.Pool {brk_map*1e3:8.1f} ms   ratio {std_map/brk_map:5.2f}x")
@@ -237,19 +263,24 @@ def main():
             rows = {}
             for use in ("stdlib", "brake"):
                 trials = [press_to_exit(program, use, api) for _ in range(args.presses)]
-                times = [t for t, _, _ in trials if t == t]
-                presses = [p for _, p, _ in trials]
-                left = [n for _, _, n in trials]
                 rows[use] = (
-                    statistics.median(times) if times else float("nan"),
-                    max(presses),
-                    max(left),
+                    _median([ki for ki, _, _, _ in trials]),
+                    _median([t for _, t, _, _ in trials]),
+                    max(p for _, _, p, _ in trials),
+                    max(n for _, _, _, n in trials),
                 )
-            (st, sp, sl), (bt, bp, bl) = rows["stdlib"], rows["brake"]
+            (sk, st, sp, sl), (bk, bt, bp, bl) = rows["stdlib"], rows["brake"]
             print(
-                f"Ctrl-C  {std_name:<20} {st*1e3:8.1f} ms, {sp} presses, {sl} left   "
-                f"brake {bt*1e3:8.1f} ms, {bp} press(es), {bl} left   (median press to exit)"
+                f"Ctrl-C  {std_name:<20} KeyboardInterrupt {sk*1e3:7.1f} ms, exit {st*1e3:8.1f} ms, "
+                f"{sp} presses, {sl} left   brake KeyboardInterrupt {bk*1e3:5.1f} ms, "
+                f"exit {bt*1e3:6.1f} ms, {bp} press(es), {bl} left   (medians from the press)"
             )
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+def _median(values):
+    values = [v for v in values if v == v]
+    return statistics.median(values) if values else float("nan")
 
 
 if __name__ == "__main__":
