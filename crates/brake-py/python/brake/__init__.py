@@ -7,6 +7,12 @@ queued task starts, running tasks get ``KeyboardInterrupt`` in their worker, and
 ended after the grace period gets the rest of the termination sequence (``TERM``, then
 ``KILL``). Finished results are kept. A second Ctrl-C kills the workers at once. Workers die
 with the parent, even when it is ``kill -9``ed.
+
+Each worker runs in a session of its own. Processes that a task starts and that leave the
+worker's session (``setsid``, a daemon's double fork) are ended when the pool ends, after a
+stop or a normal end: through a cgroup of the pool's own where the program may create one
+(cgroup v2, writable; ``BRAKE_PY_CGROUP=0`` turns it off), otherwise by the environment
+variable they inherit from their worker. brake does not make the program a child subreaper.
 """
 
 import importlib
