@@ -6,7 +6,8 @@
 Needs the brake package installed (crates/brake-py; `python3 -m pip install ./crates/brake-py`).
 
 * map: 100,000 tiny tasks through `Pool.map` (brake.Pool vs multiprocessing.Pool, default
-  chunksize), on a pool started and warmed beforehand; the pool's start is timed apart.
+  chunksize), on pools started and warmed beforehand, the two taking turns, five times
+  `--repeat` each; the pools' start is timed apart.
 * submit: 100,000 tiny tasks through `submit` and `result()` (brake.ProcessPoolExecutor vs
   concurrent.futures.ProcessPoolExecutor).
 * Ctrl-C: a program whose pool runs never-ending busy tasks, in a real pseudo-terminal; the
@@ -73,20 +74,27 @@ class PeakSampler:
         self.thread.join()
 
 
-def bench_map(make, tasks, repeat):
-    start = time.perf_counter()
-    pool = make()
-    pool.map(tiny, range(100))
-    started = time.perf_counter() - start
-    times = []
+def bench_map(makers, tasks, repeat):
+    """Starts each pool (timed), then maps on them in turn, `repeat` times each, so that a
+    change in the machine's load falls on both alike; returns (median, start) per pool."""
+    pools, started = [], []
+    for make in makers:
+        start = time.perf_counter()
+        pool = make()
+        pool.map(tiny, range(100))
+        started.append(time.perf_counter() - start)
+        pools.append(pool)
+    times = [[] for _ in pools]
     for _ in range(repeat):
-        t = time.perf_counter()
-        out = pool.map(tiny, range(tasks))
-        times.append(time.perf_counter() - t)
-        assert out[-1] == tasks
-    pool.terminate()
-    pool.join()
-    return statistics.median(times), started
+        for pool, own in zip(pools, times):
+            t = time.perf_counter()
+            out = pool.map(tiny, range(tasks))
+            own.append(time.perf_counter() - t)
+            assert out[-1] == tasks
+    for pool in pools:
+        pool.terminate()
+        pool.join()
+    return [(statistics.median(own), start) for own, start in zip(times, started)]
 
 
 def bench_submit(make, tasks, repeat):
@@ -246,8 +254,10 @@ def main():
     w = args.workers
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, {w} workers, {args.tasks} tasks")
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    std_map, std_start = bench_map(lambda: mp.Pool(w), args.tasks, args.repeat)
-    brk_map, brk_start = bench_map(lambda: brake.Pool(w), args.tasks, args.repeat)
+    # A map takes tens of milliseconds: five times the repeats, taken in turns.
+    (std_map, std_start), (brk_map, brk_start) = bench_map(
+        [lambda: mp.Pool(w), lambda: brake.Pool(w)], args.tasks, 5 * args.repeat
+    )
     print(f"map     multiprocessing.Pool {std_map*1e3:8.1f} ms   brake.Pool {brk_map*1e3:8.1f} ms   ratio {std_map/brk_map:5.2f}x")
     print(f"start   multiprocessing.Pool {std_start*1e3:8.1f} ms   brake.Pool {brk_start*1e3:8.1f} ms   (fork vs fresh interpreters)")
     std_sub, std_peak = bench_submit(lambda: StdExecutor(w), args.tasks, max(1, args.repeat // 2))
