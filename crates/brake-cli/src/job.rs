@@ -232,8 +232,8 @@ pub fn start(
         Ok(child) => child,
         Err(error) => return Err(StartError { job, error }),
     };
-    let stdout = child.std_mut().stdout.take().map(nonblocking);
-    let stderr = child.std_mut().stderr.take().map(nonblocking);
+    let stdout = child.take_stdout().map(nonblocking);
+    let stderr = child.take_stderr().map(nonblocking);
     let started_at = Instant::now();
     Ok(Running {
         job,

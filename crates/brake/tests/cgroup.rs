@@ -125,7 +125,7 @@ fn escaping_job(arg: &str) -> Command {
 }
 
 fn read_ready(child: &mut Child) {
-    let stdout = child.std_mut().stdout.take().expect("stdout is piped");
+    let stdout = child.take_stdout().expect("stdout is piped");
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).unwrap();
     assert_eq!(line.trim(), "ready");
@@ -383,4 +383,50 @@ fn ending_a_cgroup_another_process_already_ended_is_not_an_error() {
     // What the guard of a killed run and a resumed run may both do.
     assert!(end_at(&dir).unwrap().is_empty());
     assert!(cgroup.end().unwrap().is_empty());
+}
+
+#[test]
+fn a_started_child_is_born_in_the_cgroup_on_both_paths_and_this_process_stays_out() {
+    use brake::child::{clone3_enabled, Io, Program};
+    let Some(cgroup) = run_cgroup("start") else {
+        return;
+    };
+    if clone3_enabled() {
+        assert!(
+            cgroup.starts_children_inside(),
+            "clone3 is enabled here, so CLONE_INTO_CGROUP is (Linux 5.7 or later)"
+        );
+    }
+    let dir = cgroup.path().to_owned();
+    let home = own_dir().unwrap();
+    let mut cleanups = Vec::new();
+    for clone3 in [true, false] {
+        let arg = unique_sleep();
+        cleanups.push(Cleanup(arg.clone()));
+        let options = ChildOptions {
+            cgroup: Some(cgroup.join()),
+            clone3,
+            ..ChildOptions::default()
+        };
+        let mut program = Program::new("/bin/sh");
+        program
+            .arg("-c")
+            .arg(format!(
+                "setsid env -i sleep {arg} >/dev/null 2>&1 & echo ready; exec sleep 30"
+            ))
+            .stdin(Io::Null)
+            .stdout(Io::Piped);
+        let mut child = Child::start(&program, &options).unwrap();
+        read_ready(&mut child);
+        assert!(eventually(|| sleeping(&arg).len() == 1), "clone3 {clone3}");
+        let inside = procs_of(&dir);
+        assert!(inside.contains(&child.id()), "clone3 {clone3}: {inside:?}");
+        assert!(inside.contains(&sleeping(&arg)[0]), "clone3 {clone3}");
+        assert!(!inside.contains(&std::process::id()), "clone3 {clone3}");
+        assert_eq!(own_dir().unwrap(), home, "this process never moved");
+        child.terminate(None).unwrap();
+    }
+    let swept = cgroup.end().unwrap();
+    assert_eq!(swept.len(), 2, "both escaped sleeps: {swept:?}");
+    assert!(!dir.exists());
 }

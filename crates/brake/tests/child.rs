@@ -86,7 +86,7 @@ struct Lines(mpsc::Receiver<String>);
 
 impl Lines {
     fn of(child: &mut Child) -> Lines {
-        let stdout = child.std_mut().stdout.take().expect("stdout is piped");
+        let stdout = child.take_stdout().expect("stdout is piped");
         let (tx, rx) = mpsc::channel();
         thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {

@@ -15,12 +15,16 @@
 //!
 //! # Joining
 //!
-//! Two ways, at different costs (the `brake` command's README compares them):
+//! Three ways, at different costs (the `brake` command's README compares them):
 //!
-//! - [`ChildOptions::cgroup`](super::ChildOptions::cgroup): the child writes `0` to the run's
-//!   `cgroup.procs`, opened beforehand by the parent, between fork and exec. A `write` is
-//!   async-signal-safe, but any pre-exec step makes std fork instead of using `posix_spawn`
-//!   (a vfork), which costs per spawn.
+//! - [`ChildOptions::cgroup`](super::ChildOptions::cgroup) with
+//!   [`Child::start`](super::Child::start), where [`RunCgroup::starts_children_inside`]: the
+//!   child is created inside with `clone3(CLONE_INTO_CGROUP)` (Linux 5.7), nothing migrates,
+//!   and the parent does not fork. [`RunCgroup::create`] tries it once.
+//! - [`ChildOptions::cgroup`](super::ChildOptions::cgroup) otherwise: the child writes `0` to
+//!   the run's `cgroup.procs`, opened beforehand by the parent, between fork and exec. A
+//!   `write` is async-signal-safe, but any pre-exec step makes std fork instead of using
+//!   `posix_spawn` (a vfork), which costs per spawn, and each child migrates.
 //! - [`RunCgroup::move_self_in`]: this process moves in, so every child it spawns from then on
 //!   starts there, whatever way std spawns it. Such a process must not be killed with its
 //!   jobs: [`RunCgroup::end`] moves it back out before anything is killed.
@@ -213,10 +217,17 @@ fn start_time(pid: u32) -> Option<u64> {
 #[derive(Clone)]
 pub struct CgroupJoin {
     procs: Arc<OwnedFd>,
+    /// The directory itself, for `CLONE_INTO_CGROUP`.
+    dir_fd: Arc<OwnedFd>,
     dir: Arc<PathBuf>,
 }
 
 impl CgroupJoin {
+    /// The cgroup's directory, open, which `clone3` starts a child in.
+    pub(super) fn dir_fd(&self) -> RawFd {
+        self.dir_fd.as_raw_fd()
+    }
+
     /// The descriptor a child writes `0` to before exec.
     pub(super) fn raw_fd(&self) -> RawFd {
         self.procs.as_raw_fd()
@@ -261,12 +272,15 @@ pub struct RunCgroup {
     join: CgroupJoin,
     /// The cgroup this process left for the run one (`move_self_in`), to go back to.
     home: Option<PathBuf>,
+    /// Whether `clone3` starts children inside (see [`RunCgroup::starts_children_inside`]).
+    direct: bool,
     ended: bool,
 }
 
 impl RunCgroup {
     /// Creates the cgroup `name` (see [`run_name`]) below this process's own, and checks that
-    /// a process can join it (a short-lived forked child does, and exits).
+    /// a process can be started inside it (`clone3`) or join it (a short-lived forked child
+    /// does, and exits).
     ///
     /// Fails with the reason when there is no cgroup v2, no write access, or joining is
     /// refused (a threaded cgroup, delegation rules); nothing is left behind then.
@@ -298,15 +312,32 @@ impl RunCgroup {
                 ));
             }
         };
-        let cgroup = RunCgroup {
+        let opened = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_CLOEXEC | libc::O_DIRECTORY)
+            .open(&dir);
+        let dir_fd = match opened {
+            Ok(file) => OwnedFd::from(file),
+            Err(err) => {
+                let _ = fs::remove_dir(&dir);
+                return Err(context(err, format!("cannot open {}", dir.display())));
+            }
+        };
+        let mut cgroup = RunCgroup {
             join: CgroupJoin {
                 procs: Arc::new(procs),
+                dir_fd: Arc::new(dir_fd),
                 dir: Arc::new(dir.clone()),
             },
             dir,
             home: None,
+            direct: false,
             ended: false,
         };
+        cgroup.direct = super::spawn::probe_into(cgroup.join.dir_fd()).is_ok();
+        if cgroup.direct {
+            return Ok(cgroup);
+        }
         if let Err(err) = probe_join(cgroup.join.raw_fd()) {
             let path = cgroup.dir.display().to_string();
             drop(cgroup); // empty: removed at once
@@ -324,6 +355,16 @@ impl RunCgroup {
     /// this cgroup.
     pub fn join(&self) -> CgroupJoin {
         self.join.clone()
+    }
+
+    /// Whether [`Child::start`](super::Child::start), given [`join`](RunCgroup::join) in
+    /// [`ChildOptions::cgroup`](super::ChildOptions::cgroup), starts children directly inside
+    /// with `clone3(CLONE_INTO_CGROUP)` (Linux 5.7 or later, no filter refusing it, not turned
+    /// off with [`NO_CLONE3_VAR`](super::NO_CLONE3_VAR)): then neither this process nor a
+    /// child migrates. Otherwise children join before `exec` (a fork each), or this process
+    /// moves in ([`move_self_in`](RunCgroup::move_self_in)).
+    pub fn starts_children_inside(&self) -> bool {
+        self.direct && super::spawn::into_cgroup_enabled()
     }
 
     /// Moves this whole process (every thread) into the cgroup: children spawned from now on

@@ -7,10 +7,11 @@ use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Command, ExitStatus};
+use std::process::{ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use super::cgroup::{self, CgroupJoin};
+use super::spawn::{self, NotStarted, Program};
 use super::sys::{self, Seen};
 use crate::signals::is_ignored;
 use crate::signame::signal_name;
@@ -42,6 +43,12 @@ pub struct ChildOptions {
     /// this process's cgroup. Like the other pre-exec options it makes std fork rather than
     /// `posix_spawn`; [`RunCgroup::move_self_in`](super::RunCgroup::move_self_in) avoids that where the caller can move.
     pub cgroup: Option<CgroupJoin>,
+    /// Let [`Child::start`] use `clone3` (see `spawn.rs`): the child is born in its cgroup and
+    /// the parent is suspended only until the child execs, whatever the other options ask.
+    /// Default `true`; `false` takes the `std::process` path, as [`Child::spawn`] does. The
+    /// environment variable [`NO_CLONE3_VAR`](super::NO_CLONE3_VAR) turns it off for the
+    /// whole process.
+    pub clone3: bool,
 }
 
 impl Default for ChildOptions {
@@ -52,6 +59,7 @@ impl Default for ChildOptions {
             reset_signals: true,
             termseq: TermSeq::default(),
             cgroup: None,
+            clone3: true,
         }
     }
 }
@@ -142,7 +150,7 @@ impl fmt::Display for Exit {
 /// it) that watches the [`Stop`](crate::Stop) and runs the termination sequence.
 #[derive(Debug)]
 pub struct Child {
-    std: std::process::Child,
+    process: Process,
     pub(super) pidfd: OwnedFd,
     own_group: bool,
     pub(super) termseq: TermSeq,
@@ -172,6 +180,58 @@ impl Child {
     /// not a signal number. If the pidfd cannot be opened (a kernel without pidfds, or a seccomp
     /// filter that forbids them), the child is killed and reaped, and the error returned.
     pub fn spawn(command: &mut Command, options: &ChildOptions) -> io::Result<Child> {
+        Child::spawn_std(command, options)
+    }
+
+    /// Starts `program` with `options`, as [`spawn`](Child::spawn) does a [`Command`], but
+    /// with `clone3` where it can (see [`ChildOptions::clone3`]): the child is started in the
+    /// cgroup of [`ChildOptions::cgroup`] directly, its pidfd comes with it, and the parent
+    /// does not fork even with a parent-death signal or reset signals. Where `clone3` is
+    /// refused, the program is spawned through [`Program::to_command`] and `spawn`.
+    ///
+    /// The same thread rule holds as for [`spawn`](Child::spawn). Pipes asked for with
+    /// [`Io::Piped`](super::Io::Piped) are taken with [`take_stdin`](Child::take_stdin) and
+    /// the others.
+    pub fn start(program: &Program, options: &ChildOptions) -> io::Result<Child> {
+        if let Some(signal) = options.parent_death_signal {
+            sys::check_signal(signal)?;
+        }
+        let direct = options.clone3
+            && spawn::clone3_enabled()
+            && (options.cgroup.is_none() || spawn::into_cgroup_enabled());
+        if direct {
+            let setup = spawn::Setup {
+                own_group: options.own_group,
+                death_signal: options.parent_death_signal,
+                reset_signals: options.reset_signals,
+                cgroup: options.cgroup.as_ref().map(CgroupJoin::dir_fd),
+            };
+            match spawn::start(program, &setup) {
+                Ok(started) => {
+                    let [stdin, stdout, stderr] = started.pipes;
+                    return Ok(Child {
+                        process: Process::Raw(RawProcess {
+                            pid: started.pid,
+                            stdin: stdin.map(ChildStdin::from),
+                            stdout: stdout.map(ChildStdout::from),
+                            stderr: stderr.map(ChildStderr::from),
+                            status: None,
+                        }),
+                        pidfd: started.pidfd,
+                        own_group: options.own_group,
+                        termseq: options.termseq.clone(),
+                        ended_by: None,
+                        reaped: None,
+                    });
+                }
+                Err(NotStarted::Failed(err)) => return Err(err),
+                Err(NotStarted::Refused) => {}
+            }
+        }
+        Child::spawn_std(&mut program.to_command()?, options)
+    }
+
+    fn spawn_std(command: &mut Command, options: &ChildOptions) -> io::Result<Child> {
         if let Some(signal) = options.parent_death_signal {
             sys::check_signal(signal)?;
         }
@@ -217,7 +277,7 @@ impl Child {
             }
         };
         Ok(Child {
-            std,
+            process: Process::Std(std),
             pidfd,
             own_group: options.own_group,
             termseq: options.termseq.clone(),
@@ -228,15 +288,46 @@ impl Child {
 
     /// The child's process id (and, with `own_group`, its process group id).
     pub fn id(&self) -> u32 {
-        self.std.id()
+        match &self.process {
+            Process::Std(std) => std.id(),
+            Process::Raw(raw) => raw.pid,
+        }
     }
 
-    /// The underlying std child, to take its `stdin`, `stdout` and `stderr` pipes.
+    /// The underlying std child of one started through `std::process` ([`spawn`](Child::spawn),
+    /// or [`start`](Child::start) where `clone3` is not used); `None` for one `clone3` started.
     ///
     /// Do not wait on it or kill it through this: a child reaped behind brake's back can no
     /// longer have its process group signalled (brake notices, and from then on does nothing).
-    pub fn std_mut(&mut self) -> &mut std::process::Child {
-        &mut self.std
+    pub fn std_mut(&mut self) -> Option<&mut std::process::Child> {
+        match &mut self.process {
+            Process::Std(std) => Some(std),
+            Process::Raw(_) => None,
+        }
+    }
+
+    /// The parent's end of the child's stdin pipe, if it has one and it was not taken yet.
+    pub fn take_stdin(&mut self) -> Option<ChildStdin> {
+        match &mut self.process {
+            Process::Std(std) => std.stdin.take(),
+            Process::Raw(raw) => raw.stdin.take(),
+        }
+    }
+
+    /// The parent's end of the child's stdout pipe, if it has one and it was not taken yet.
+    pub fn take_stdout(&mut self) -> Option<ChildStdout> {
+        match &mut self.process {
+            Process::Std(std) => std.stdout.take(),
+            Process::Raw(raw) => raw.stdout.take(),
+        }
+    }
+
+    /// The parent's end of the child's stderr pipe, if it has one and it was not taken yet.
+    pub fn take_stderr(&mut self) -> Option<ChildStderr> {
+        match &mut self.process {
+            Process::Std(std) => std.stderr.take(),
+            Process::Raw(raw) => raw.stderr.take(),
+        }
     }
 
     /// The child's pidfd: readable once the child has ended. For callers that poll many
@@ -345,9 +436,19 @@ impl Child {
     fn reap(&mut self) -> io::Result<Exit> {
         // std waits by pid, which is still ours: the child has ended but is unreaped (or std
         // reaped it already and kept the status).
-        let status = match self.std.try_wait()? {
-            Some(status) => status,
-            None => self.std.wait()?,
+        let status = match &mut self.process {
+            Process::Std(std) => match std.try_wait()? {
+                Some(status) => status,
+                None => std.wait()?,
+            },
+            Process::Raw(raw) => match raw.status {
+                Some(status) => status,
+                None => {
+                    let status = ExitStatus::from_raw(spawn::reap(raw.pid)?);
+                    raw.status = Some(status);
+                    status
+                }
+            },
         };
         let exit = Exit {
             status,
@@ -356,6 +457,23 @@ impl Child {
         self.reaped = Some(exit);
         Ok(exit)
     }
+}
+
+/// The process behind a [`Child`]: one std started, or one `clone3` started.
+#[derive(Debug)]
+enum Process {
+    Std(std::process::Child),
+    Raw(RawProcess),
+}
+
+/// A child `clone3` started: its pid (pinned while unreaped), its pipes, its status once reaped.
+#[derive(Debug)]
+struct RawProcess {
+    pid: u32,
+    stdin: Option<ChildStdin>,
+    stdout: Option<ChildStdout>,
+    stderr: Option<ChildStderr>,
+    status: Option<ExitStatus>,
 }
 
 impl Drop for Child {

@@ -9,6 +9,12 @@
 //! SIGINT inherited from a background shell would make the graceful first step useless), and
 //! with a pidfd on it.
 //!
+//! [`Child::start`] does the same for a [`Program`] (a command whose every part can be read
+//! back), with `clone3` where the kernel allows it: the child shares brake's memory until it
+//! execs, as with vfork, so the options cost no fork, its pidfd comes with it, and with
+//! [`ChildOptions::cgroup`] it is born inside the run cgroup, with no process migrated. Where
+//! `clone3` is refused it takes the `std::process` path of [`Child::spawn`].
+//!
 //! Ending it is the [`TermSeq`](crate::TermSeq)'s work: [`Child::terminate`] sends each signal
 //! to the whole group and waits between them, each wait ending the moment the leader exits;
 //! when the leader is gone, whatever is left of its group gets SIGKILL. [`Child::supervise`]
@@ -59,6 +65,7 @@
 pub mod cgroup;
 mod core;
 mod sequence;
+mod spawn;
 mod sweep;
 mod sys;
 
@@ -66,4 +73,5 @@ pub use self::core::{ignored_signals, Child, ChildOptions, EndedBy, Exit};
 pub use cgroup::{CgroupJoin, RunCgroup};
 pub(crate) use sequence::terminate_all_from;
 pub use sequence::{terminate_all, Termination};
+pub use spawn::{clone3_enabled, Io, Program, NO_CLONE3_VAR};
 pub use sweep::{become_subreaper, end_marked, sweep_escaped, Swept};
