@@ -13,7 +13,11 @@
 //!   and the final sweep ends every process that carries the marker.
 //! - **The run's cgroup** (`--cgroup`, where a writable cgroup v2 exists). Every job starts in
 //!   it, and `cgroup.kill` ends everything inside, descendants that also cleared their
-//!   environment (`setsid env -i …`) included.
+//!   environment (`setsid env -i …`) included. Where the kernel allows it (Linux 5.7 and
+//!   `clone3`), each job is born inside (`CLONE_INTO_CGROUP`, see [`job_options`]) and brake
+//!   never enters the cgroup; elsewhere brake moves itself in, so that jobs start there by
+//!   inheritance, and back out before the kill. A move is slow (a multi-threaded process's
+//!   migration waits for an RCU grace period), which is why it is only the fallback.
 //! - **The guard** (`watchdog.rs`), a small process that holds a pipe from brake. When brake
 //!   ends in any way, SIGKILL included, the pipe closes; unless brake said all is clear, the
 //!   guard ends the cgroup (`cgroup.kill`, then removes it) and every marked process. With a
@@ -24,31 +28,57 @@
 //! 1. [`start`](Containment::start), before any job: brake becomes a subreaper; under
 //!    `--resume` or `--resume-failed`, the cgroups that earlier runs of the same joblog left
 //!    behind are ended (their brake is gone, and so is their guard, or it would have ended
-//!    them); the run's cgroup is made; **the guard starts before brake moves into the cgroup**,
-//!    so it stays outside what it kills; **then brake moves in**, so every job starts there by
-//!    inheritance and std keeps spawning by vfork (joining in the child before exec would force
-//!    a fork).
+//!    them); the run's cgroup is made; **the guard starts before brake could move into the
+//!    cgroup**, so it stays outside what it kills; **then jobs are pointed at the cgroup**:
+//!    born inside it by `clone3`, or, where that is refused, by brake moving in, so that std
+//!    keeps spawning by vfork (joining in the child before exec would force a fork).
 //! 2. [`end`](Containment::end), once every job is reaped and every termination sequence is
-//!    over: the cgroup goes first, **brake moving back out before `cgroup.kill`** so that it is
-//!    never killed with its jobs, and the marker sweep then finds only what ran outside it;
-//!    **then the guard is told all is clear** and exits without a sweep of its own.
+//!    over: the cgroup goes first, jobs no longer pointed at it, **brake moving back out (if it
+//!    moved in) before `cgroup.kill`** so that it is never killed with its jobs, and the marker
+//!    sweep then finds only what ran outside it; **then the guard is told all is clear** and
+//!    exits without a sweep of its own.
 //! 3. [`wait`](Containment::wait), last: brake waits for the guard to exit, so the guard never
 //!    outlives it. A run refused before any job ran goes straight here: its cgroup is ended,
-//!    brake moving out, **before the guard's pipe closes**, since a guard that saw its pipe
-//!    close while brake was still inside would end brake with the cgroup.
+//!    brake moving out if it is in, **before the guard's pipe closes**, since a guard that saw
+//!    its pipe close while brake was still inside would end brake with the cgroup.
 //!
 //! Dropping a [`Containment`] keeps rule 3: the cgroup is ended first, then the guard's pipe
 //! closes, and the guard sweeps on its own.
 
+use std::borrow::Cow;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
-use brake::child::{become_subreaper, cgroup, sweep_escaped, RunCgroup, Swept};
+use brake::child::{
+    become_subreaper, cgroup, sweep_escaped, CgroupJoin, ChildOptions, RunCgroup, Swept,
+};
 
 use crate::cli::CgroupMode;
 use crate::escape::escape;
 use crate::job::RUN_VAR;
 use crate::watchdog::Guard;
+
+/// The run's cgroup, while jobs are to be born inside it (rule 1 until rule 2); `None` without a
+/// cgroup, or when brake moved in instead. Process-wide because a process runs one run, and the
+/// spawn path reads it without the runner handing it down.
+static JOB_CGROUP: Mutex<Option<CgroupJoin>> = Mutex::new(None);
+
+/// The options a job starts with: `base`, and the run's cgroup to be born in, if jobs are.
+pub fn job_options(base: &ChildOptions) -> Cow<'_, ChildOptions> {
+    let cgroup = JOB_CGROUP.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    match cgroup {
+        Some(join) => Cow::Owned(ChildOptions {
+            cgroup: Some(join),
+            ..base.clone()
+        }),
+        None => Cow::Borrowed(base),
+    }
+}
+
+fn point_jobs_at(cgroup: Option<CgroupJoin>) {
+    *JOB_CGROUP.lock().unwrap_or_else(|e| e.into_inner()) = cgroup;
+}
 
 /// What a run asks of containment, from its command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,6 +141,7 @@ impl Containment {
 
     /// Rule 2: ends what jobs left behind, once every job is reaped, and says what that was.
     pub fn end(&mut self) {
+        point_jobs_at(None);
         let mut swept: Vec<Swept> = Vec::new();
         if let Some(cgroup) = self.cgroup.take() {
             match cgroup.end() {
@@ -138,10 +169,18 @@ impl Containment {
 
     /// Rule 3: the cgroup ended if [`end`](Containment::end) did not, then the guard's exit.
     pub fn wait(mut self) {
+        point_jobs_at(None);
         drop(self.cgroup.take());
         if let Some(guard) = self.guard.take() {
             guard.wait();
         }
+    }
+}
+
+impl Drop for Containment {
+    /// Jobs are no longer pointed at the cgroup, which the `cgroup` field's drop then ends.
+    fn drop(&mut self) {
+        point_jobs_at(None);
     }
 }
 
@@ -196,8 +235,9 @@ fn end_stale(stem: &str, verbose: bool) {
     }
 }
 
-/// Moves brake into the run's cgroup (rule 1); on failure the run goes without one, or with
-/// `--cgroup on` is refused. Says with `-v` how the run ends its jobs.
+/// Points jobs at the run's cgroup (rule 1): born inside it, or, where `clone3` cannot do that,
+/// by moving brake in; if that fails too the run goes without one, or with `--cgroup on` is
+/// refused. Says with `-v` how the run ends its jobs.
 fn enter(
     wishes: &Wishes,
     cgroup: Option<RunCgroup>,
@@ -206,7 +246,9 @@ fn enter(
     let Some(mut cgroup) = cgroup else {
         return Ok(None);
     };
-    if let Err(err) = cgroup.move_self_in() {
+    if cgroup.starts_children_inside() {
+        point_jobs_at(Some(cgroup.join()));
+    } else if let Err(err) = cgroup.move_self_in() {
         drop(cgroup);
         if wishes.cgroup == CgroupMode::On {
             return Err(format!("--cgroup on: {err}"));

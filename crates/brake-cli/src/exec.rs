@@ -6,13 +6,11 @@
 //! back to brake when orphaned and are ended too). The first stop signal sends the termination
 //! sequence to the group; a second one, or the end of the grace period, sends SIGKILL.
 
+use brake::child::{become_subreaper, sweep_escaped, Child, ChildOptions, Exit, Io, Program};
+use brake::{Activity, Stop, TermSeq};
 use std::fmt;
 use std::io::{self, IsTerminal};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-
-use brake::child::{become_subreaper, sweep_escaped, Child, ChildOptions, Exit};
-use brake::{Activity, Stop, TermSeq};
 
 use crate::cli::parse_termseq;
 use crate::job::start_failure_status;
@@ -80,21 +78,20 @@ pub fn run(options: &Options) -> Result<u8, ExecError> {
         .split_first()
         .expect("clap requires a program");
     let run_id = format!("{}", std::process::id());
-    let mut command = Command::new(program);
+    let mut command = Program::new(program);
     command.args(args).env(RUN_VAR, &run_id);
     if io::stdin().is_terminal() {
         // A program in a process group of its own is stopped (SIGTTIN) if it reads the terminal.
-        command.stdin(Stdio::null());
+        command.stdin(Io::Null);
     }
     let child_options = ChildOptions {
         termseq: options.termseq.clone(),
         ..ChildOptions::default()
     };
-    let mut child =
-        Child::spawn(&mut command, &child_options).map_err(|source| ExecError::Start {
-            program: PathBuf::from(program),
-            source,
-        })?;
+    let mut child = Child::start(&command, &child_options).map_err(|source| ExecError::Start {
+        program: PathBuf::from(program),
+        source,
+    })?;
     let exit = child
         .supervise(&stop)
         .map_err(|err| ExecError::Internal(format!("lost track of the program: {err}")))?;

@@ -7,11 +7,9 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use brake::child::{Child, ChildOptions, Exit, Termination};
+use brake::child::{Child, ChildOptions, Exit, Io, Program, Termination};
 use brake::{TermSeq, TermStep};
 
 use crate::joblog::Entry;
@@ -211,24 +209,25 @@ pub fn start(
     timeout: Option<Duration>,
     tag: Option<Vec<u8>>,
 ) -> Result<Running, StartError> {
-    let mut command = match &spawn.rendered.direct {
+    let mut program = match &spawn.rendered.direct {
         Some(argv) => {
-            let mut command =
-                Command::new(spawn.program.map_or(argv[0].as_os_str(), |p| p.as_os_str()));
-            command.arg0(&argv[0]).args(&argv[1..]);
-            command
+            let mut program =
+                Program::new(spawn.program.map_or(argv[0].as_os_str(), |p| p.as_os_str()));
+            program.arg0(&argv[0]).args(&argv[1..]);
+            program
         }
         None => {
-            let mut command = Command::new(SHELL);
-            command.arg("-c").arg(&spawn.rendered.text);
-            command
+            let mut program = Program::new(SHELL);
+            program.arg("-c").arg(&spawn.rendered.text);
+            program
         }
     };
-    command.env(RUN_VAR, spawn.run_id).stdin(Stdio::null());
+    program.env(RUN_VAR, spawn.run_id).stdin(Io::Null);
     if spawn.capture {
-        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        program.stdout(Io::Piped).stderr(Io::Piped);
     }
-    let mut child = match Child::spawn(&mut command, spawn.options) {
+    let options = crate::containment::job_options(spawn.options);
+    let mut child = match Child::start(&program, &options) {
         Ok(child) => child,
         Err(error) => return Err(StartError { job, error }),
     };

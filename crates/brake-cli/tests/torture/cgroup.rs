@@ -6,6 +6,10 @@
 //! the `env -i` one outlives the run: the tests assert that too, since it is the one thing the
 //! process-group path cannot promise.
 //!
+//! Even trials start jobs with `clone3` inside the cgroup where the kernel allows it, odd ones
+//! through the fallback (`BRAKE_NO_CLONE3`: brake moves itself into the cgroup and out before
+//! the kill), so that both keep these guarantees.
+//!
 //! The escaped process carries no marker, so it is found by a unique argument in its command
 //! line (`sleep 300.<pid><n>`). Where no writable cgroup v2 exists, the cgroup tests say why
 //! and return.
@@ -16,13 +20,22 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use brake::child::cgroup::run_name;
-use brake::child::RunCgroup;
+use brake::child::{RunCgroup, NO_CLONE3_VAR};
 use brake_testkit::torture::{trials, Tally};
 use brake_testkit::{marked_processes, Finished, Session, Status};
 
 use crate::support::{brake, command};
 
 const LIMIT: Duration = Duration::from_secs(60);
+
+/// The value of `BRAKE_NO_CLONE3` for `trial`: even trials use `clone3`, odd ones the fallback.
+fn spawn_path(trial: usize) -> &'static str {
+    if trial.is_multiple_of(2) {
+        "0"
+    } else {
+        "1"
+    }
+}
 
 /// Why there is no writable cgroup v2 here, or `None` when there is one.
 fn no_cgroup() -> Option<String> {
@@ -216,7 +229,8 @@ fn torture_cgroup_escaped_descendants_end_with_the_run() {
                 "2",
                 "3",
             ])
-            .cwd(std::env::temp_dir()),
+            .cwd(std::env::temp_dir())
+            .env(NO_CLONE3_VAR, spawn_path(trial)),
         )
         .unwrap();
         tally.trials += 1;
@@ -248,7 +262,8 @@ fn torture_cgroup_escaped_descendants_end_with_the_run() {
                 "2",
                 "3",
             ])
-            .cwd(std::env::temp_dir()),
+            .cwd(std::env::temp_dir())
+            .env(NO_CLONE3_VAR, spawn_path(trial)),
         )
         .unwrap();
         tally.trials += 1;
@@ -409,7 +424,12 @@ fn torture_cgroup_killed_runner_and_guard_then_resume() {
             args.extend(["1", "2", "3", "4"].map(String::from));
             args
         };
-        let mut first = Session::spawn(brake(args(false)).cwd(dir.path())).unwrap();
+        let mut first = Session::spawn(
+            brake(args(false))
+                .cwd(dir.path())
+                .env(NO_CLONE3_VAR, spawn_path(trial)),
+        )
+        .unwrap();
         tally.trials += 1;
         if !eventually(|| asleep(&job_sleep).len() == 1 && asleep(&escaped).len() == 1) {
             failures.push(format!("trial {trial}: job 2 or the escapee did not start"));
@@ -441,7 +461,12 @@ fn torture_cgroup_killed_runner_and_guard_then_resume() {
         }
 
         // `first` is kept, unreaped only as long as needed: a zombie runner counts as gone.
-        let resumed = Session::spawn(brake(args(true)).cwd(dir.path())).unwrap();
+        let resumed = Session::spawn(
+            brake(args(true))
+                .cwd(dir.path())
+                .env(NO_CLONE3_VAR, spawn_path(trial)),
+        )
+        .unwrap();
         let finished = match resumed.wait_exit(LIMIT) {
             Ok(finished) => finished,
             Err(e) => {
@@ -596,7 +621,8 @@ fn torture_cgroup_guard_ends_the_cgroup_of_a_killed_runner() {
         let _cleanup = Cleanup(vec![escaped.clone()]);
         let mut session = Session::spawn(
             brake(["-v", "-j2", &escaping_job(&escaped, "30"), ":::", "1", "2"])
-                .cwd(std::env::temp_dir()),
+                .cwd(std::env::temp_dir())
+                .env(NO_CLONE3_VAR, spawn_path(trial)),
         )
         .unwrap();
         tally.trials += 1;
