@@ -379,18 +379,31 @@ impl Child {
     /// An ended group is not an error. Does not count towards [`Exit::ended_by`].
     pub fn signal(&self, signal: i32) -> io::Result<()> {
         sys::check_signal(signal)?;
+        self.send(&[signal])
+    }
+
+    /// Sends `signals` in turn as [`signal`](Child::signal) does each, looking at the child
+    /// once: nothing reaps it between the sends (reaping is this value's work, invariant 1).
+    fn send(&self, signals: &[i32]) -> io::Result<()> {
         if self.reaped.is_some() || sys::look(self.pidfd.as_fd())? == Seen::Reaped {
             return Ok(());
         }
         if self.own_group {
             let pgid = self.id();
-            sys::kill_group(pgid, signal)?;
+            for &signal in signals {
+                sys::kill_group(pgid, signal)?;
+            }
             if sys::group_of(pgid).is_some_and(|group| group != pgid) {
-                sys::pidfd_signal(self.pidfd.as_fd(), signal)?;
+                for &signal in signals {
+                    sys::pidfd_signal(self.pidfd.as_fd(), signal)?;
+                }
             }
             Ok(())
         } else {
-            sys::pidfd_signal(self.pidfd.as_fd(), signal)
+            for &signal in signals {
+                sys::pidfd_signal(self.pidfd.as_fd(), signal)?;
+            }
+            Ok(())
         }
     }
 
@@ -412,11 +425,13 @@ impl Child {
 
     /// Sends step `step` of the sequence (signal `signal`) and records it for `ended_by`.
     pub(super) fn send_step(&mut self, step: usize, signal: i32) -> io::Result<()> {
-        self.signal(signal)?;
-        self.ended_by = Some(EndedBy { step, signal });
+        sys::check_signal(signal)?;
         if continue_after(signal) {
-            self.signal(libc::SIGCONT)?;
+            self.send(&[signal, libc::SIGCONT])?;
+        } else {
+            self.send(&[signal])?;
         }
+        self.ended_by = Some(EndedBy { step, signal });
         Ok(())
     }
 

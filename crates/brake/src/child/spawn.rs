@@ -8,8 +8,8 @@
 //!
 //! Everything is prepared in the parent before the clone: argv and envp as C strings, the
 //! paths to try for the program (a `PATH` search, done as `execvp` would), the descriptors to
-//! place on 0, 1, 2 and beyond (each first copied above every target, so that placing one
-//! never closes another). The parent blocks every signal around the clone. The child shares
+//! place on 0, 1, 2 and beyond (copied above every target first when one of them is not, so
+//! that placing one never closes another). The parent blocks every signal around the clone. The child shares
 //! the parent's memory until it execs (the parent's thread is suspended meanwhile), runs on a
 //! stack of its own inside the parent's frame, and makes only raw system calls: it puts every
 //! handled signal back to its default action (a handler of the parent must never run in it),
@@ -420,10 +420,22 @@ pub(super) fn start(program: &Program, setup: &Setup) -> Result<Started, NotStar
             }
         }
     }
-    let mut high = high_copies(&child_fds, 3)?;
-    drop(child_fds);
-    high.extend(high_copies(&program.fds, 3)?);
-    let moves: Vec<(RawFd, RawFd)> = high.iter().map(|(fd, t)| (fd.as_raw_fd(), *t)).collect();
+    // Copies are needed only when a source could be closed by placing another: a source at or
+    // below some target (0 to 2 closed in this process, or an extra descriptor's target).
+    let every = || child_fds.iter().chain(&program.fds);
+    let top = every().map(|(_, target)| *target).max().unwrap_or(2).max(2);
+    let high = if every().all(|(fd, _)| fd.as_raw_fd() > top) {
+        Vec::new()
+    } else {
+        let mut high = high_copies(&child_fds, 3)?;
+        high.extend(high_copies(&program.fds, 3)?);
+        high
+    };
+    let moves: Vec<(RawFd, RawFd)> = if high.is_empty() {
+        every().map(|(fd, t)| (fd.as_raw_fd(), *t)).collect()
+    } else {
+        high.iter().map(|(fd, t)| (fd.as_raw_fd(), *t)).collect()
+    };
 
     let pointers = |strings: &[CString]| -> Vec<*const libc::c_char> {
         strings
@@ -462,6 +474,7 @@ pub(super) fn start(program: &Program, setup: &Setup) -> Result<Started, NotStar
     // SAFETY: `args` is a live local; a volatile read because another task wrote it.
     let error = unsafe { std::ptr::read_volatile(&args.error) };
     drop(high);
+    drop(child_fds);
     if error != 0 {
         let _ = reap(pid);
         return Err(NotStarted::Failed(io::Error::from_raw_os_error(error)));
