@@ -22,10 +22,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufReader, BufWriter, PipeWriter, Write};
 use std::ops::Range;
-use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::process::CommandExt;
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -36,7 +34,8 @@ use super::ledger::{At, Ledger, Mailbox};
 use super::wire::{append_frame, read_frame, write_frame, Reply, Request, Results};
 use super::worker::{REPLY_FD, REQUEST_FD, WORKER_VAR};
 use crate::child::{
-    become_subreaper, sweep_escaped, terminate_all_from, Child, ChildOptions, Exit, Termination,
+    become_subreaper, sweep_escaped, terminate_all_from, Child, ChildOptions, Exit, Io, Program,
+    Termination,
 };
 use crate::error::Error;
 use crate::first_step::Registration;
@@ -470,7 +469,7 @@ impl Manager {
         let token = format!("{}-{id}-{:?}", self.pool_token, Instant::now());
         let (request_read, request_write) = std::io::pipe()?;
         let (reply_read, reply_write) = std::io::pipe()?;
-        let mut command = Command::new(&self.program);
+        let mut command = Program::new(&self.program);
         let mut name = self.program.as_os_str().to_owned();
         name.push(" (brake worker)");
         command
@@ -478,13 +477,9 @@ impl Manager {
             .args(&self.args)
             .env(WORKER_VAR, &token)
             .env(POOL_VAR, &self.pool_token)
-            .stdin(Stdio::null());
-        let fds = [request_read.as_raw_fd(), reply_write.as_raw_fd()];
-        // SAFETY: the hook runs in the forked child before exec and calls only `fcntl` and
-        // `dup2`, which are async-signal-safe; it allocates nothing and touches no lock.
-        unsafe {
-            command.pre_exec(move || place_fds(fds));
-        }
+            .stdin(Io::Null)
+            .fd(OwnedFd::from(request_read), REQUEST_FD)
+            .fd(OwnedFd::from(reply_write), REPLY_FD);
         let options = ChildOptions {
             termseq: self
                 .settings
@@ -498,12 +493,12 @@ impl Manager {
         // far smaller than a pipe's buffer, so this write cannot block.
         let mut requests = BufWriter::new(request_write);
         write_frame(&mut requests, &Request::Hello { token })?;
-        let child = Child::spawn(&mut command, &options)?;
+        let child = Child::start(&command, &options)?;
         let told = child
             .first_signal()
             .and_then(|signal| tell_first_step(&self.ledger.stop, child.pidfd(), signal));
-        drop(request_read);
-        drop(reply_write);
+        // The worker's ends of the pipes: closed here, so each side sees the other's end.
+        drop(command);
         let events = self.events.clone();
         thread::Builder::new()
             .name(format!("brake-worker-{id}-replies"))
@@ -670,27 +665,4 @@ fn describe(exit: Option<Exit>) -> String {
         Some(exit) => exit.to_string(),
         None => "status unknown".to_string(),
     }
-}
-
-/// In the child before exec: puts the request pipe on fd 3 and the reply pipe on fd 4.
-fn place_fds(fds: [RawFd; 2]) -> std::io::Result<()> {
-    // Move both out of the way first, so that placing one cannot close the other. The copies
-    // are close-on-exec: only fds 3 and 4 may reach the worker.
-    let mut high = [0; 2];
-    for (mailbox, fd) in high.iter_mut().zip(fds) {
-        // SAFETY: F_DUPFD_CLOEXEC on a descriptor open in this process; async-signal-safe.
-        let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10) };
-        if dup < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        *mailbox = dup;
-    }
-    for (fd, target) in high.into_iter().zip([REQUEST_FD, REPLY_FD]) {
-        // SAFETY: dup2 onto fds 3 and 4 in the child; the copy has FD_CLOEXEC clear, so it
-        // survives exec. Async-signal-safe.
-        if unsafe { libc::dup2(fd, target) } < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-    }
-    Ok(())
 }
