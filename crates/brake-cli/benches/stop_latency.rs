@@ -35,8 +35,11 @@
 //! the contender's median over brake's (same job count; with GNU parallel's sequence, over
 //! brake's with that sequence): how many times faster brake stops.
 //!
-//! Run: `cargo bench -p brake-cli --bench stop_latency [-- TRIALS] [--json FILE]` (20 trials by
-//! default; FILE gets the medians as JSON, for `bench/cli.sh`). Contenders whose tool is not
+//! Run: `cargo bench -p brake-cli --bench stop_latency [-- TRIALS] [--json FILE] [--jobs 3,64]
+//! [--cgroup on,off]` (20 trials by default; FILE gets the medians as JSON, for `bench/cli.sh`;
+//! `--jobs` the job counts, each run given at least 100 more inputs than it runs at once;
+//! `--cgroup` one brake contender per mode, given `--cgroup MODE`, instead of one with
+//! brake's default). Contenders whose tool is not
 //! installed (`parallel`, `xargs`) are left out with a note.
 #![allow(missing_docs)]
 
@@ -51,7 +54,8 @@ use brake_testkit::{marked_processes, Command, Session, Status};
 
 const DEFAULT_TRIALS: usize = 20;
 const JOB_COUNTS: [usize; 2] = [3, 64];
-/// Jobs given to each run: more than the most that run at once, so jobs are still waiting.
+/// Jobs given to each run, at the least: more than the most that run at once, so jobs are
+/// still waiting (see `inputs_for`).
 const INPUTS: usize = 100;
 const GNU_TERMSEQ: &str = "TERM,200,TERM,100,TERM,50,KILL,25";
 /// The command line of a running job, as `/proc/PID/cmdline` shows it (arguments joined).
@@ -76,6 +80,8 @@ struct Contender {
     name: &'static str,
     tool: Tool,
     jobs: usize,
+    /// brake's `--cgroup` mode, if the contender is given one.
+    cgroup: Option<&'static str>,
     /// The sequence given with `--termseq`, if any.
     termseq: Option<&'static str>,
     command: Command,
@@ -102,6 +108,7 @@ impl Contender {
             name,
             tool,
             jobs,
+            cgroup: None,
             termseq,
             command,
             times: Vec::new(),
@@ -130,10 +137,26 @@ struct Trial {
 fn main() {
     let mut trials = DEFAULT_TRIALS;
     let mut json: Option<PathBuf> = None;
+    let mut job_counts: Vec<usize> = JOB_COUNTS.to_vec();
+    let mut cgroup_modes: Vec<&'static str> = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         if arg == "--json" {
             json = args.next().map(PathBuf::from);
+        } else if arg == "--jobs" {
+            job_counts = args
+                .next()
+                .unwrap_or_default()
+                .split(',')
+                .map(|n| n.parse().expect("--jobs takes numbers, comma-separated"))
+                .collect();
+        } else if arg == "--cgroup" {
+            cgroup_modes = args
+                .next()
+                .unwrap_or_default()
+                .split(',')
+                .map(|mode| &*Box::leak(mode.to_owned().into_boxed_str()))
+                .collect();
         } else if let Ok(n) = arg.parse::<usize>() {
             trials = n.max(1);
         }
@@ -142,8 +165,6 @@ fn main() {
 
     let brake = env!("CARGO_BIN_EXE_brake");
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let xargs_input = dir.path().join("inputs");
-    std::fs::write(&xargs_input, "30\n".repeat(INPUTS)).expect("writing xargs' input file");
     let have_parallel = runs("parallel", &["--will-cite", "--version"]);
     let have_xargs = runs("xargs", &["--version"]);
     if !have_parallel {
@@ -153,12 +174,18 @@ fn main() {
         eprintln!("stop_latency: xargs not found; left out");
     }
 
-    let values = vec!["30"; INPUTS];
     let mut contenders = Vec::new();
-    for jobs in JOB_COUNTS {
+    for &jobs in &job_counts {
         let j = jobs.to_string();
-        let brake_cmd = |termseq: Option<&str>| {
+        let values = vec!["30"; inputs_for(jobs)];
+        let xargs_input = dir.path().join(format!("inputs-{jobs}"));
+        std::fs::write(&xargs_input, "30\n".repeat(inputs_for(jobs)))
+            .expect("writing xargs' input file");
+        let brake_cmd = |termseq: Option<&str>, cgroup: Option<&str>| {
             let mut c = Command::new(brake).cwd(dir.path()).args(["-j", &j]);
+            if let Some(mode) = cgroup {
+                c = c.args(["--cgroup", mode]);
+            }
             if let Some(seq) = termseq {
                 c = c.args(["--termseq", seq]);
             }
@@ -173,13 +200,31 @@ fn main() {
             }
             c.args(["sleep", ":::"]).args(&values)
         };
-        contenders.push(Contender::new(
-            "brake",
-            Tool::Brake,
-            jobs,
-            None,
-            brake_cmd(None),
-        ));
+        let modes: Vec<Option<&'static str>> = if cgroup_modes.is_empty() {
+            vec![None]
+        } else {
+            cgroup_modes.iter().copied().map(Some).collect()
+        };
+        let brakes = |termseq: Option<&'static str>| -> Vec<Contender> {
+            modes
+                .iter()
+                .map(|&mode| {
+                    let name: &'static str = match (mode, termseq) {
+                        (None, None) => "brake",
+                        (None, Some(_)) => "brake, GNU's termseq",
+                        (Some(mode), None) => Box::leak(format!("brake --cgroup {mode}").into()),
+                        (Some(mode), Some(_)) => {
+                            Box::leak(format!("brake --cgroup {mode}, GNU's termseq").into())
+                        }
+                    };
+                    let mut c =
+                        Contender::new(name, Tool::Brake, jobs, termseq, brake_cmd(termseq, mode));
+                    c.cgroup = mode;
+                    c
+                })
+                .collect()
+        };
+        contenders.extend(brakes(None));
         if have_parallel {
             contenders.push(Contender::new(
                 "GNU parallel",
@@ -202,13 +247,7 @@ fn main() {
                     .arg("sleep"),
             ));
         }
-        contenders.push(Contender::new(
-            "brake, GNU's termseq",
-            Tool::Brake,
-            jobs,
-            Some(GNU_TERMSEQ),
-            brake_cmd(Some(GNU_TERMSEQ)),
-        ));
+        contenders.extend(brakes(Some(GNU_TERMSEQ)));
         if have_parallel {
             contenders.push(Contender::new(
                 "GNU parallel, GNU's termseq",
@@ -221,8 +260,8 @@ fn main() {
     }
 
     eprintln!(
-        "stop_latency: {} contenders × {trials} trials (+1 warm-up round), {INPUTS} jobs of \
-         `sleep 30` each, on {} cores; brake: {brake}",
+        "stop_latency: {} contenders × {trials} trials (+1 warm-up round), at least {INPUTS} \
+         jobs of `sleep 30` each, on {} cores; brake: {brake}",
         contenders.len(),
         thread::available_parallelism().map_or(0, |n| n.get()),
     );
@@ -261,7 +300,7 @@ fn main() {
             eprintln!("  trial {round:>2} (ms): {}", line.join(", "));
         }
     }
-    report(&contenders, trials);
+    report(&contenders, trials, &job_counts);
     if let Some(path) = json {
         std::fs::write(&path, to_json(&contenders, trials))
             .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
@@ -370,22 +409,32 @@ fn baseline(contenders: &[Contender], c: &Contender) -> Option<f64> {
         .map(|s| s.median)
 }
 
-fn report(contenders: &[Contender], trials: usize) {
+/// How many jobs a run with `jobs` at once is given: some always wait.
+fn inputs_for(jobs: usize) -> usize {
+    if jobs < INPUTS {
+        INPUTS
+    } else {
+        jobs + INPUTS
+    }
+}
+
+fn report(contenders: &[Contender], trials: usize, job_counts: &[usize]) {
     println!();
     println!(
-        "Stop latency, Ctrl-C press to exit seen, {INPUTS} jobs of `sleep 30` with N running, \
+        "Stop latency, Ctrl-C press to exit seen, {INPUTS} jobs of `sleep 30` (N + {INPUTS} from N = \
+         {INPUTS}) with N running, \
          {trials} interleaved trials each (ms; ratio = median / brake's median with the same N \
          and --termseq: how many times faster brake stops):"
     );
     println!(
-        "{:<28} {:>3} {:>5} {:>8} {:>8} {:>8} {:>8} {:>7} {:>7}  {:<12} left",
+        "{:<34} {:>4} {:>5} {:>8} {:>8} {:>8} {:>8} {:>7} {:>7}  {:<12} left",
         "contender", "N", "ok", "median", "p90", "min", "max", "ratio", "presses", "exit"
     );
     for c in contenders {
         let ok = format!("{}/{}", c.times.len(), c.trials());
         let Some(s) = stats(&c.times) else {
             println!(
-                "{:<28} {:>3} {ok:>5}  (no successful trial)",
+                "{:<34} {:>4} {ok:>5}  (no successful trial)",
                 c.name, c.jobs
             );
             continue;
@@ -416,7 +465,7 @@ fn report(contenders: &[Contender], trials: usize) {
             )
         };
         println!(
-            "{:<28} {:>3} {ok:>5} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>7} {:>7}  {:<12} {left}",
+            "{:<34} {:>4} {ok:>5} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>7} {:>7}  {:<12} {left}",
             c.name,
             c.jobs,
             s.median,
@@ -433,27 +482,37 @@ fn report(contenders: &[Contender], trials: usize) {
          most any trial needed; left: marked processes alive the instant the command's end was \
          seen; ok: trials counted — brake's must exit 130 after one press with nothing left)"
     );
-    for jobs in JOB_COUNTS {
+    for &jobs in job_counts {
         for termseq in [None, Some(GNU_TERMSEQ)] {
-            let find = |tool| {
-                contenders
-                    .iter()
-                    .find(|c| c.tool == tool && c.jobs == jobs && c.termseq == termseq)
-            };
-            let (Some(b), Some(p)) = (find(Tool::Brake), find(Tool::Parallel)) else {
+            let same = |c: &&Contender| c.jobs == jobs && c.termseq == termseq;
+            let Some(p) = contenders
+                .iter()
+                .filter(same)
+                .find(|c| c.tool == Tool::Parallel)
+            else {
                 continue;
             };
-            let (Some(bs), Some(ps)) = (stats(&b.times), stats(&p.times)) else {
+            let Some(ps) = stats(&p.times) else {
                 continue;
             };
-            let met = bs.median <= ps.median && b.failures.is_empty();
-            println!(
-                "goal, N = {jobs}{}: brake's median {:.2} ms ≤ GNU parallel's {:.2} ms: {}",
-                termseq.map_or(String::new(), |s| format!(", --termseq {s}")),
-                bs.median,
-                ps.median,
-                if met { "met" } else { "NOT met" }
-            );
+            for b in contenders
+                .iter()
+                .filter(same)
+                .filter(|c| c.tool == Tool::Brake)
+            {
+                let Some(bs) = stats(&b.times) else {
+                    continue;
+                };
+                let met = bs.median <= ps.median && b.failures.is_empty();
+                println!(
+                    "goal, N = {jobs}{}: {}'s median {:.2} ms ≤ GNU parallel's {:.2} ms: {}",
+                    termseq.map_or(String::new(), |s| format!(", --termseq {s}")),
+                    b.name.split(',').next().unwrap_or(b.name),
+                    bs.median,
+                    ps.median,
+                    if met { "met" } else { "NOT met" }
+                );
+            }
         }
     }
 }
@@ -466,6 +525,7 @@ fn to_json(contenders: &[Contender], trials: usize) -> String {
             serde_json::json!({
                 "name": c.name,
                 "jobs": c.jobs,
+                "cgroup": c.cgroup,
                 "termseq": c.termseq,
                 "median_ms": stats(&c.times).map(|s| s.median),
                 "ok": c.times.len(),
