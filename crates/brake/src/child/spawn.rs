@@ -774,6 +774,50 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> ! {
     }
 }
 
+/// The kernel's `struct sigaction` on x86-64 (`rt_sigaction(2)`, with an 8-byte signal set).
+#[repr(C)]
+struct KernelSigaction {
+    handler: libc::sighandler_t,
+    flags: libc::c_ulong,
+    restorer: usize,
+    mask: KernelSigset,
+}
+
+/// `rt_sigaction(2)` itself, which reaches every signal (libc's wrapper refuses 32 and 33, whose
+/// handlers glibc keeps for itself): with `Some(handler)`, sets the signal's action to that
+/// handler (SIG_DFL or SIG_IGN) with no flags; with `None`, only reads it. Returns the
+/// signal's handler before the call, or `None` if the call failed. Async-signal-safe.
+fn kernel_sigaction(
+    signal: i32,
+    handler: Option<libc::sighandler_t>,
+) -> Option<libc::sighandler_t> {
+    let new = handler.map(|handler| KernelSigaction {
+        handler,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    });
+    let mut old = KernelSigaction {
+        handler: libc::SIG_DFL,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    // SAFETY: rt_sigaction(2) reads `new` (or nothing) and writes `old`, both on this stack and
+    // laid out as the kernel's struct; the set size is the kernel's, 8 bytes.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            signal,
+            new.as_ref()
+                .map_or(std::ptr::null(), |new| new as *const KernelSigaction),
+            &mut old as *mut KernelSigaction,
+            std::mem::size_of::<KernelSigset>(),
+        )
+    };
+    (rc == 0).then_some(old.handler)
+}
+
 /// Sets the child up and execs; returns the errno that stopped it.
 fn child_setup_and_exec(args: &ChildArgs) -> i32 {
     // Signal dispositions: a handler of the parent must never run here, and with
@@ -783,19 +827,12 @@ fn child_setup_and_exec(args: &ChildArgs) -> i32 {
         if signal == libc::SIGKILL || signal == libc::SIGSTOP {
             continue;
         }
-        // SAFETY: sigaction(2) reads and writes C structs on this stack; zeroed is a valid
-        // value of the struct (SIG_DFL, empty mask, no flags). Async-signal-safe.
-        unsafe {
-            let mut current: libc::sigaction = std::mem::zeroed();
-            let reset = (args.reset_signals && signal < 32)
-                || signal == libc::SIGPIPE
-                || (libc::sigaction(signal, std::ptr::null(), &mut current) == 0
-                    && current.sa_sigaction != libc::SIG_DFL
-                    && current.sa_sigaction != libc::SIG_IGN);
-            if reset {
-                let default: libc::sigaction = std::mem::zeroed();
-                libc::sigaction(signal, &default, std::ptr::null_mut());
-            }
+        let reset = (args.reset_signals && signal < 32)
+            || signal == libc::SIGPIPE
+            || kernel_sigaction(signal, None)
+                .is_some_and(|handler| handler != libc::SIG_DFL && handler != libc::SIG_IGN);
+        if reset {
+            kernel_sigaction(signal, Some(libc::SIG_DFL));
         }
     }
     if args.own_group {
