@@ -11,7 +11,8 @@ use std::process::{ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use super::cgroup::{self, CgroupJoin};
-use super::spawn::{self, NotStarted, Program};
+use super::program::Program;
+use super::spawn::{self, NotStarted};
 use super::sys::{self, Seen};
 use crate::signals::is_ignored;
 use crate::signame::signal_name;

@@ -64,6 +64,7 @@
 
 pub mod cgroup;
 mod core;
+mod program;
 mod sequence;
 mod spawn;
 mod sweep;
@@ -71,7 +72,8 @@ mod sys;
 
 pub use self::core::{ignored_signals, Child, ChildOptions, EndedBy, Exit};
 pub use cgroup::{CgroupJoin, RunCgroup};
+pub use program::{Io, Program};
 pub(crate) use sequence::terminate_all_from;
 pub use sequence::{terminate_all, Termination};
-pub use spawn::{clone3_enabled, Io, Program, NO_CLONE3_VAR};
+pub use spawn::{clone3_enabled, NO_CLONE3_VAR};
 pub use sweep::{become_subreaper, end_marked, sweep_escaped, Swept};
