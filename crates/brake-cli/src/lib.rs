@@ -34,6 +34,8 @@ mod output;
 mod plan;
 mod quote;
 #[doc(hidden)]
+pub mod remote;
+#[doc(hidden)]
 pub mod runner;
 #[doc(hidden)]
 pub mod summary;
