@@ -16,6 +16,8 @@ use crate::containment::Wishes;
 use crate::inputs::{Inputs, Source};
 use crate::joblog::{Joblog, Mode as LogMode, Previous};
 use crate::output::Mode;
+use crate::remote::ssh::Ssh;
+use crate::remote::sshlogin::{self, SshLogin};
 use crate::template::Template;
 
 /// A run that could not begin: bad arguments or inputs, an unusable joblog. Nothing ran.
@@ -59,9 +61,22 @@ pub struct Plan {
     pub verbose: bool,
     /// `--json`: where the summary goes as JSON.
     pub json: Option<PathBuf>,
+    /// `-S`/`--slf`: the hosts jobs run on, when not only this machine.
+    pub remote: Option<RemotePlan>,
     /// Lines for stderr before the run begins: `-j` lowered to the limits, inputs read from
     /// the terminal, and with `-v` how jobs are run.
     pub notes: Vec<String>,
+}
+
+/// Where jobs run with `-S`: the hosts, each with `slots` jobs at once unless its sshlogin
+/// says `N/`, and the ssh command that reaches them.
+pub struct RemotePlan {
+    /// The sshlogins, each once.
+    pub logins: Vec<SshLogin>,
+    /// Jobs at once on a host whose sshlogin has no `N/`: `-j`, or the number of local CPUs.
+    pub slots: usize,
+    /// `--ssh`, `PARALLEL_SSH` or `ssh`.
+    pub ssh: Ssh,
 }
 
 /// How jobs' output is printed.
@@ -99,6 +114,13 @@ impl Plan {
     /// Decides the run `args` describe; opens its inputs and fits `-j` to the limits (raising
     /// the soft limit on open files if that helps). Refuses a bad template or input.
     pub fn new(args: &RunArgs) -> Result<Plan, RunError> {
+        if let Some(option) = args.unsupported.first_given() {
+            return Err(RunError(format!(
+                "{option} is not supported: brake runs jobs on other hosts (-S) but does not \
+                 move files or environments there"
+            )));
+        }
+        let remote = remote_plan(args)?;
         let split = split_sources(&args.command).map_err(RunError)?;
         let sources = sources_or_stdin(split.sources);
         let reads_stdin = sources.iter().any(Source::is_stdin);
@@ -107,7 +129,17 @@ impl Plan {
         let wanted = args
             .jobs
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-        let (jobs, lowered) = crate::limits::fit_jobs(wanted);
+        let (jobs, lowered) = match &remote {
+            // Every slot of every host: a job there costs an ssh client here.
+            Some(remote) => crate::limits::fit_jobs(
+                remote
+                    .logins
+                    .iter()
+                    .map(|login| login.slots.unwrap_or(remote.slots))
+                    .sum(),
+            ),
+            None => crate::limits::fit_jobs(wanted),
+        };
         let mut notes: Vec<String> = lowered
             .map(|why| format!("brake: {why}"))
             .into_iter()
@@ -137,6 +169,7 @@ impl Plan {
             bar: args.bar,
             verbose: args.verbose,
             json: args.json.clone(),
+            remote,
             notes,
         })
     }
@@ -173,6 +206,22 @@ impl JoblogPlan {
         }
         Ok((log, previous))
     }
+}
+
+/// The hosts of `-S` and `--slf`, unless there are none or only `:` (this machine).
+fn remote_plan(args: &RunArgs) -> Result<Option<RemotePlan>, RunError> {
+    let logins = sshlogin::parse_all(&args.sshlogin, &args.sshloginfile).map_err(RunError)?;
+    if logins.iter().all(SshLogin::is_local) && logins.iter().all(|l| l.slots.is_none()) {
+        return Ok(None);
+    }
+    let slots = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    Ok(Some(RemotePlan {
+        logins,
+        slots,
+        ssh: Ssh::new(args.ssh.as_deref()).map_err(RunError)?,
+    }))
 }
 
 /// The sources given, or stdin's lines when there are none.

@@ -42,6 +42,8 @@ use crate::joblog::{Entry, Joblog, Previous};
 use crate::limits::{Refused, Throttle};
 use crate::output::Output;
 use crate::plan::{self, refuse, Plan, Rules, RunError};
+use crate::remote::hosts::Cluster;
+use crate::remote::{self, Target};
 use crate::template::Template;
 
 use self::dry_run::dry_run;
@@ -101,6 +103,8 @@ struct Runner {
     tally: Tally,
     /// Whether new jobs may start, and how the run ends.
     gate: Gate,
+    /// The hosts of `-S`, when jobs run on other machines.
+    cluster: Option<Cluster>,
     /// Ended after the jobs (see `containment.rs`).
     containment: Containment,
 }
@@ -109,6 +113,8 @@ struct Runner {
 struct Settings {
     template: Template,
     child: ChildOptions,
+    /// How a remote job's local ssh client is spawned (see `remote::client_termseq`).
+    remote_child: ChildOptions,
     rules: Rules,
     /// `--tag`.
     tag: bool,
@@ -165,17 +171,37 @@ impl Runner {
         let containment = Containment::start(&plan.containment).map_err(RunError)?;
         let ignores_signals = !ignored_signals().is_empty();
         let child = plan::child_options(&plan.termseq, containment.guarded(), ignores_signals);
+        let remote_child = plan::child_options(
+            &remote::client_termseq(&plan.termseq),
+            containment.guarded(),
+            ignores_signals,
+        );
+        let cluster = match plan.remote {
+            Some(remote) => Some(
+                Cluster::connect(
+                    &remote.logins,
+                    remote.slots,
+                    remote.ssh,
+                    containment.run_id(),
+                    plan.termseq.clone(),
+                )
+                .map_err(RunError)?,
+            ),
+            None => None,
+        };
+        let slots = cluster.as_ref().map_or(plan.jobs, Cluster::slots);
         Ok(Runner {
             settings: Settings {
                 template: plan.template,
                 child,
+                remote_child,
                 rules: plan.rules,
                 tag: plan.output.tag,
                 total,
                 json: plan.json,
             },
             stop,
-            table: Table::new(plan.jobs),
+            table: Table::new(slots),
             queue,
             waker,
             output: Output::new(
@@ -186,7 +212,8 @@ impl Runner {
             record: Record::new(joblog, plan.joblog.map(|wanted| wanted.path)),
             progress,
             tally: Tally::default(),
-            gate: Gate::new(plan.jobs),
+            gate: Gate::new(slots),
+            cluster,
             containment,
         })
     }
@@ -292,14 +319,30 @@ impl Runner {
             let Some(slot) = self.table.take_free() else {
                 return;
             };
+            if self.cluster.as_ref().is_some_and(|c| !c.usable(slot)) {
+                self.table.retire(slot);
+                if self.table.running() == 0 && self.table.free() == 0 {
+                    self.fatal_error("no host is left to run jobs on".into());
+                }
+                continue;
+            }
             let job = self.queue.pending.pop_front().expect("a pending job");
             let rendered = self.settings.template.render(&job.args, job.seq, slot);
+            let target = self
+                .cluster
+                .as_ref()
+                .map_or(Target::Local, |c| c.target(slot));
+            let options = match target {
+                Target::Local => &self.settings.child,
+                Target::Remote(_) => &self.settings.remote_child,
+            };
             let spawn = Spawn {
                 rendered: &rendered,
                 program: self.settings.template.program(),
                 capture: self.output.captures(),
-                options: &self.settings.child,
+                options,
                 run_id: self.containment.run_id(),
+                target,
             };
             let tag = self.settings.tag.then(|| job::tag_for(&job.args));
             let first = job.attempt == 1;
@@ -459,6 +502,17 @@ impl Runner {
         self.gate.blocked = false;
         if let Err(err) = running.read_pipes(&mut self.output) {
             self.lost_stdout(&err);
+        }
+        let exit = &running.settle(exit);
+        if let Some(host) = running.lost_on() {
+            say!(
+                "brake: job {} was lost with its connection to {host} (exit 255): {}",
+                running.job.seq,
+                running.describe()
+            );
+            if let Some(message) = self.cluster.as_mut().and_then(|c| c.lost(slot)) {
+                say!("brake: {message}");
+            }
         }
         let ending = running.ending(exit, self.stop.is_stopping());
         let rules = self.settings.rules;
