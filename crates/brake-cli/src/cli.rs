@@ -124,6 +124,15 @@ pub struct RunArgs {
     #[arg(long)]
     pub filter_hosts: bool,
 
+    /// On remote hosts, run jobs in DIR (relative to the remote home; created if missing);
+    /// ... for a new temporary directory per job, removed when the job ends
+    #[arg(long, visible_alias = "wd", value_name = "DIR")]
+    pub workdir: Option<String>,
+
+    /// Give remote jobs this variable of brake's environment (repeat for more)
+    #[arg(long, value_name = "VAR")]
+    pub env: Vec<String>,
+
     /// GNU parallel's options for files and environments on remote hosts, which brake does
     /// not have: each is refused with a message rather than ignored.
     #[command(flatten)]
@@ -190,10 +199,6 @@ pub struct Unsupported {
     trc: Vec<String>,
     #[arg(long, visible_alias = "bf", hide = true, value_name = "FILE")]
     basefile: Vec<String>,
-    #[arg(long, visible_alias = "wd", hide = true, value_name = "DIR")]
-    workdir: Option<String>,
-    #[arg(long, hide = true, value_name = "VAR")]
-    env: Vec<String>,
     #[arg(long, hide = true)]
     nonall: bool,
     #[arg(long, hide = true)]
@@ -210,8 +215,6 @@ impl Unsupported {
             ("--cleanup", self.cleanup),
             ("--trc", !self.trc.is_empty()),
             ("--basefile", !self.basefile.is_empty()),
-            ("--workdir", self.workdir.is_some()),
-            ("--env", !self.env.is_empty()),
             ("--nonall", self.nonall),
             ("--onall", self.onall),
         ]

@@ -18,6 +18,7 @@ use crate::joblog::{Joblog, Mode as LogMode, Previous};
 use crate::output::Mode;
 use crate::remote::ssh::Ssh;
 use crate::remote::sshlogin::{self, SshLogin};
+use crate::remote::wrapper::{RemoteSetting, Workdir};
 use crate::template::Template;
 
 /// A run that could not begin: bad arguments or inputs, an unusable joblog. Nothing ran.
@@ -77,6 +78,8 @@ pub struct RemotePlan {
     pub slots: usize,
     /// `--ssh`, `PARALLEL_SSH` or `ssh`.
     pub ssh: Ssh,
+    /// `--workdir` and `--env`: where and with what remote jobs run.
+    pub setting: RemoteSetting,
 }
 
 /// How jobs' output is printed.
@@ -117,10 +120,17 @@ impl Plan {
         if let Some(option) = args.unsupported.first_given() {
             return Err(RunError(format!(
                 "{option} is not supported: brake runs jobs on other hosts (-S) but does not \
-                 move files or environments there"
+                 move files to or from them, nor run a command on every host"
             )));
         }
         let remote = remote_plan(args)?;
+        if remote.is_some() && args.ungroup {
+            return Err(RunError(
+                "-u/--ungroup cannot be used with -S: brake reads a remote job's stderr for the \
+                 status its host sends back (use --line-buffer to see output as it comes)"
+                    .into(),
+            ));
+        }
         let split = split_sources(&args.command).map_err(RunError)?;
         let sources = sources_or_stdin(split.sources);
         let reads_stdin = sources.iter().any(Source::is_stdin);
@@ -217,10 +227,26 @@ fn remote_plan(args: &RunArgs) -> Result<Option<RemotePlan>, RunError> {
     let slots = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let workdir = match args.workdir.as_deref() {
+        None => Workdir::Home,
+        Some("...") => Workdir::Temporary,
+        Some(dir) => Workdir::Dir(dir.into()),
+    };
+    let mut env = Vec::new();
+    for name in &args.env {
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(RunError(format!(
+                "--env {name:?}: not a variable name (brake sends named variables only)"
+            )));
+        }
+        let value = std::env::var_os(name).unwrap_or_default();
+        env.push((name.clone(), value));
+    }
     Ok(Some(RemotePlan {
         logins,
         slots,
         ssh: Ssh::new(args.ssh.as_deref()).map_err(RunError)?,
+        setting: RemoteSetting { workdir, env },
     }))
 }
 

@@ -48,7 +48,7 @@ impl Remote<'_> {
     pub fn command(&self, command: &OsStr, marker: &str) -> io::Result<(Command, RemoteJob)> {
         let cluster = self.cluster;
         let host = &cluster.hosts[self.host];
-        let line = remote_line(&cluster.termseq, marker, command);
+        let line = remote_line(&cluster.termseq, marker, command, &cluster.setting);
         let control = &host.masters[self.master].control;
         let mut ssh = cluster.ssh.job(&host.login, control, line);
         let (read, channel) = cluster.heartbeat.channel()?;

@@ -182,8 +182,10 @@ impl Runner {
                     &remote.logins,
                     remote.slots,
                     remote.ssh,
+                    remote.setting,
                     containment.run_id(),
                     plan.termseq.clone(),
+                    &stop,
                 )
                 .map_err(RunError)?,
             ),

@@ -183,6 +183,37 @@ fn jobs_run_on_every_host_with_their_status_and_streams() {
     assert_eq!(used.len(), 2, "both hosts ran jobs: {log:?}");
 }
 
+/// `--workdir` and `--env` reach the remote job; `...` is a directory of its own, removed after.
+#[test]
+fn workdirs_and_variables_reach_remote_jobs() {
+    let Some(farm) = Farm::new("workdirs_and_variables_reach_remote_jobs") else {
+        return;
+    };
+    let a = farm.start("127.0.0.2");
+    let dir = tempfile::tempdir().unwrap();
+    let job = "pwd; printf '%s\\n' \"$BRAKE_TEST_SENT\" {}";
+    let rest = [
+        "--env",
+        "BRAKE_TEST_SENT",
+        "--workdir",
+        "...",
+        job,
+        ":::",
+        "1",
+    ];
+    let mut command = support::command(args(&farm, &[&a], &rest));
+    command
+        .current_dir(dir.path())
+        .env("BRAKE_TEST_SENT", "a 'b' $c");
+    let (out, _) = support::finish(&mut command, "remote-wd", None, Duration::from_secs(30));
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let (pwd, value) = stdout.split_once('\n').unwrap();
+    assert!(pwd.contains("brake-wd."), "{pwd}");
+    assert!(!Path::new(pwd).exists(), "{pwd} was not removed");
+    assert_eq!(value, "a 'b' $c\n1\n");
+}
+
 /// A host nobody answers on is left out with one line, and its jobs run elsewhere.
 #[test]
 fn an_unreachable_host_is_left_out() {

@@ -14,11 +14,12 @@ use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use brake::TermSeq;
+use brake::{Stop, TermSeq};
 
 use super::heartbeat::Heartbeat;
 use super::ssh::Ssh;
 use super::sshlogin::SshLogin;
+use super::wrapper::RemoteSetting;
 use super::{Remote, Target};
 use crate::job::RUN_VAR;
 
@@ -38,6 +39,8 @@ pub struct Cluster {
     pub(super) heartbeat: Heartbeat,
     /// What a remote wrapper sends its job to end it.
     pub(super) termseq: TermSeq,
+    /// Where and with what remote jobs run.
+    pub(super) setting: RemoteSetting,
     /// Declared last: removed once the masters are gone.
     _dir: tempfile::TempDir,
 }
@@ -61,13 +64,16 @@ pub(super) struct Master {
 impl Cluster {
     /// Connects to every host of `logins` at once (`:` needs no connection), each with
     /// `login.slots` or `default_slots` slots. Hosts that cannot be reached are left out, each
-    /// with a one-line message; the run is refused when none is left.
+    /// with a one-line message; the run is refused when none is left. A stop ends the wait:
+    /// no job will start.
     pub fn connect(
         logins: &[SshLogin],
         default_slots: usize,
         ssh: Ssh,
+        setting: RemoteSetting,
         run_id: &str,
         termseq: TermSeq,
+        stop: &Stop,
     ) -> Result<Cluster, String> {
         let dir = tempfile::Builder::new()
             .prefix("brake-ssh-")
@@ -121,9 +127,10 @@ impl Cluster {
             heartbeat: Heartbeat::start()
                 .map_err(|err| format!("cannot start the heartbeat thread: {err}"))?,
             termseq,
+            setting,
             _dir: dir,
         };
-        cluster.wait_connected();
+        cluster.wait_connected(stop);
         let up: Vec<(usize, usize)> = cluster
             .hosts
             .iter()
@@ -148,9 +155,9 @@ impl Cluster {
 
     /// Waits until each master's socket is there, or its ssh has ended, or the time is up;
     /// a host with a master that failed is down.
-    fn wait_connected(&mut self) {
+    fn wait_connected(&mut self, stop: &Stop) {
         let started = Instant::now();
-        loop {
+        while !stop.is_stopping() {
             let mut waiting = false;
             for host in self.hosts.iter_mut().filter(|host| host.up) {
                 for master in &mut host.masters {

@@ -28,6 +28,10 @@
 //! The wrapper's own messages (a shell's `Killed`) go to /dev/null: stdout and stderr are the
 //! job's alone, and stay apart (no `ssh -tt`).
 //!
+//! With `--workdir ...` the wrapper makes a temporary directory (`mktemp -d`) for the job and
+//! removes it when the job ends; a named `--workdir` and `--env` variables are set by the
+//! command line itself, before the job's own.
+//!
 //! Everything it uses is on every Linux machine: `sh`, `setsid` (util-linux), `timeout` and
 //! `dd` (coreutils), `grep -z` and `/proc`. The login shell of the remote user must be a POSIX
 //! shell: it reads the line that starts the wrapper.
@@ -55,9 +59,32 @@ pub const STATUS_MAGIC: &[u8] = b"\x1e\x1fbrake-remote-status ";
 /// The environment variable that marks every process of a remote job.
 pub const REMOTE_VAR: &str = "BRAKE_REMOTE_JOB";
 
+/// Where and with what a remote job runs: `--workdir` and `--env`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RemoteSetting {
+    /// The directory it runs in.
+    pub workdir: Workdir,
+    /// Variables set for it, with their local values.
+    pub env: Vec<(String, std::ffi::OsString)>,
+}
+
+/// `--workdir`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Workdir {
+    /// The remote user's home, where ssh starts.
+    #[default]
+    Home,
+    /// `...`: a new temporary directory, removed when the job ends.
+    Temporary,
+    /// This one (relative to the home), made if missing.
+    Dir(std::ffi::OsString),
+}
+
 /// The wrapper: `$1` the termination sequence (`INT 2000 TERM 1000 KILL`), `$2` the silence
-/// limit in seconds, `$3` the marker, `$4` the command line.
-const WRAPPER: &str = r#"seq=$1 limit=$2 mark=$3 wrapper=$$
+/// limit in seconds, `$3` the marker, `$4` the command line, `$5` `tmp` for a temporary
+/// working directory.
+const WRAPPER: &str = r#"seq=$1 limit=$2 mark=$3 wrapper=$$ wd=
+report() { printf '\036\037brake-remote-status %s\n' "$1" >&4; }
 marked() { grep -lzxF "BRAKE_REMOTE_JOB=$mark" /proc/[0-9]*/environ 2>/dev/null; }
 signal_all() {
   for f in $(marked); do
@@ -82,6 +109,9 @@ watch() {
   end_job
 }
 exec 3<&0 4>&2 2>/dev/null
+if [ "$5" = tmp ]; then
+  wd=$(mktemp -d "${TMPDIR:-/tmp}/brake-wd.XXXXXX") && cd "$wd" || { report 255; exit; }
+fi
 watch <&3 3<&- 4>&- >/dev/null &
 watcher=$!
 exec 3<&-
@@ -89,12 +119,36 @@ BRAKE_REMOTE_JOB=$mark setsid /bin/sh -c "$4" </dev/null 2>&4 4>&-
 st=$?
 kill -9 "$watcher"
 [ -z "$(marked)" ] || signal_all KILL
-printf '\036\037brake-remote-status %s\n' "$st" >&4
+[ -z "$wd" ] || rm -rf "$wd"
+report "$st"
 "#;
 
 /// The command line the remote user's shell runs: the wrapper for `command`, ended by
-/// `termseq`, its processes marked with `marker`.
-pub fn remote_line(termseq: &TermSeq, marker: &str, command: &OsStr) -> Vec<u8> {
+/// `termseq`, its processes marked with `marker`, in the directory and with the variables of
+/// `setting`.
+pub fn remote_line(
+    termseq: &TermSeq,
+    marker: &str,
+    command: &OsStr,
+    setting: &RemoteSetting,
+) -> Vec<u8> {
+    let mut script = Vec::new();
+    for (name, value) in &setting.env {
+        script.extend_from_slice(name.as_bytes());
+        script.push(b'=');
+        push_quoted(&mut script, value.as_bytes());
+        script.extend_from_slice(b"; export ");
+        script.extend_from_slice(name.as_bytes());
+        script.extend_from_slice(b"; ");
+    }
+    if let Workdir::Dir(dir) = &setting.workdir {
+        script.extend_from_slice(b"mkdir -p -- ");
+        push_quoted(&mut script, dir.as_bytes());
+        script.extend_from_slice(b" && cd -- ");
+        push_quoted(&mut script, dir.as_bytes());
+        script.extend_from_slice(b" || exit 255; ");
+    }
+    script.extend_from_slice(command.as_bytes());
     let mut line = b"exec /bin/sh -c ".to_vec();
     push_quoted(&mut line, WRAPPER.as_bytes());
     line.extend_from_slice(b" brake-remote ");
@@ -104,7 +158,10 @@ pub fn remote_line(termseq: &TermSeq, marker: &str, command: &OsStr) -> Vec<u8> 
     line.push(b' ');
     push_quoted(&mut line, marker.as_bytes());
     line.push(b' ');
-    push_quoted(&mut line, command.as_bytes());
+    push_quoted(&mut line, &script);
+    if setting.workdir == Workdir::Temporary {
+        line.extend_from_slice(b" tmp");
+    }
     line
 }
 
@@ -268,8 +325,17 @@ mod tests {
     /// that gets `input` and is closed only after the wrapper's output has ended, unless
     /// `hang_up`.
     fn run_remote(command: &OsStr, input: &[u8], hang_up: bool) -> (Vec<u8>, Vec<u8>) {
+        run_remote_in(command, input, hang_up, &RemoteSetting::default())
+    }
+
+    fn run_remote_in(
+        command: &OsStr,
+        input: &[u8],
+        hang_up: bool,
+        setting: &RemoteSetting,
+    ) -> (Vec<u8>, Vec<u8>) {
         use std::io::{Read, Write};
-        let line = remote_line(&TermSeq::default(), "wrapper-test", command);
+        let line = remote_line(&TermSeq::default(), "wrapper-test", command, setting);
         let mut child = Command::new("/bin/sh")
             .arg("-c")
             .arg(OsStr::from_bytes(&line))
@@ -307,6 +373,35 @@ mod tests {
         let (stderr, reported) = filtered(&[&err]);
         assert_eq!(stderr, b"err\n");
         assert_eq!(reported, Some(3));
+    }
+
+    #[test]
+    fn workdirs_and_variables_reach_the_job() {
+        let home = tempfile::tempdir().unwrap();
+        let setting = RemoteSetting {
+            workdir: Workdir::Dir(home.path().join("a b").into()),
+            env: vec![("BRAKE_TEST_VALUE".into(), "it's $x".into())],
+        };
+        let (out, _) = run_remote_in(
+            OsStr::new("pwd; printf '%s\\n' \"$BRAKE_TEST_VALUE\""),
+            b".",
+            false,
+            &setting,
+        );
+        let expected = format!("{}/a b\nit's $x\n", home.path().display());
+        assert_eq!(String::from_utf8_lossy(&out), expected);
+        let temporary = RemoteSetting {
+            workdir: Workdir::Temporary,
+            ..RemoteSetting::default()
+        };
+        let (out, err) = run_remote_in(OsStr::new("pwd"), b".", false, &temporary);
+        let dir = String::from_utf8(out).unwrap();
+        assert!(dir.contains("brake-wd."), "{dir}");
+        assert!(
+            !std::path::Path::new(dir.trim()).exists(),
+            "removed after the job"
+        );
+        assert_eq!(filtered(&[&err]).1, Some(0));
     }
 
     #[test]
