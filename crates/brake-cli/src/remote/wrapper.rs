@@ -16,7 +16,8 @@
 //! sees end of file (brake closed it to stop the job, brake or its ssh client died, the
 //! connection closed) or when no byte arrives for [`SILENCE`] (the network is cut: nothing
 //! closes, nothing arrives). It then walks the termination sequence over every marked process
-//! and its process group, and keeps ending marked processes while the wrapper lives, so a job
+//! and its process group (the job's own group first, found without a scan as the wrapper's
+//! child that leads a group), and keeps ending marked processes while the wrapper lives, so a job
 //! still starting when the channel went is ended too. Reading is not polling: the read wakes
 //! the moment the channel ends. Only the waits of the termination sequence check, every 50 ms,
 //! whether anything is left.
@@ -87,6 +88,9 @@ const WRAPPER: &str = r#"seq=$1 limit=$2 mark=$3 wrapper=$$ wd=
 report() { printf '\036\037brake-remote-status %s\n' "$1" >&4; }
 marked() { grep -lzxF "BRAKE_REMOTE_JOB=$mark" /proc/[0-9]*/environ 2>/dev/null; }
 signal_all() {
+  kids=
+  read -r kids < "/proc/$wrapper/task/$wrapper/children"
+  for p in $kids; do kill -s "$1" -- "-$p" 2>/dev/null; done
   for f in $(marked); do
     p=${f#/proc/}; p=${p%/environ}
     kill -s "$1" -- "-$p" "$p" 2>/dev/null
