@@ -1,7 +1,9 @@
-//! Jobs on other machines (`-S`): the sshlogins (`remote/sshlogin.rs`), the ssh commands and
-//! the connections a run keeps to each host (`remote/ssh.rs`), the wrapper that runs a job on
-//! the other side and ends it when the connection goes (`remote/wrapper.rs`), and the
-//! heartbeat that lets it notice a partition (`remote/heartbeat.rs`).
+//! Jobs on other machines (`-S`): the sshlogins (`remote/sshlogin.rs`), the ssh commands
+//! (`remote/ssh.rs`), the hosts of a run and their control masters (`remote/hosts.rs`), the
+//! wrapper that runs a job on the other side and ends it when the connection goes
+//! (`remote/wrapper.rs`), the heartbeat that lets it notice a partition
+//! (`remote/heartbeat.rs`); and here, the [`Target`] a job asks for its command, and the
+//! [`RemoteJob`] that is a running job's remote side.
 
 pub mod heartbeat;
 pub mod hosts;
