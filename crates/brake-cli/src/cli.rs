@@ -121,6 +121,37 @@ pub struct RunArgs {
     #[arg(long, value_name = "WHEN", value_enum, default_value_t = CgroupMode::Auto)]
     pub cgroup: CgroupMode,
 
+    /// Run jobs on other machines over ssh: host, user@host, host:port, N/host (N jobs at once
+    /// there, else -j), or : for this machine; a comma-separated list, or repeat the option
+    #[arg(short = 'S', long = "sshlogin", value_name = "LOGINS")]
+    pub sshlogin: Vec<String>,
+
+    /// Read sshlogins from FILE, one (or a comma-separated list) per line; # starts a comment
+    #[arg(long = "slf", visible_alias = "sshloginfile", value_name = "FILE")]
+    pub sshloginfile: Vec<PathBuf>,
+
+    /// The ssh command for -S, split at spaces [default: $PARALLEL_SSH, else ssh]
+    #[arg(long, value_name = "CMD")]
+    pub ssh: Option<String>,
+
+    /// Leave out hosts that cannot be reached (brake always does, with a message for each)
+    #[arg(long)]
+    pub filter_hosts: bool,
+
+    /// On remote hosts, run jobs in DIR (relative to the remote home; created if missing);
+    /// ... for a new temporary directory per job, removed when the job ends
+    #[arg(long, visible_alias = "wd", value_name = "DIR")]
+    pub workdir: Option<String>,
+
+    /// Give remote jobs this variable of brake's environment (repeat for more)
+    #[arg(long, value_name = "VAR")]
+    pub env: Vec<String>,
+
+    /// GNU parallel's options for files and environments on remote hosts, which brake does
+    /// not have: each is refused with a message rather than ignored.
+    #[command(flatten)]
+    pub unsupported: Unsupported,
+
     /// The command, its arguments, then the input sources
     #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
@@ -168,6 +199,50 @@ failures, but exits 255 after a signal.)
 
 `brake exec -- PROGRAM ARGS` runs one program and its whole process tree under the same \
 contract; see `brake exec --help`.";
+
+/// GNU parallel's remote options that brake refuses (hidden from `--help`).
+#[derive(clap::Args, Debug, Default)]
+pub struct Unsupported {
+    #[arg(
+        long = "transferfile",
+        visible_alias = "tf",
+        hide = true,
+        value_name = "FILE"
+    )]
+    transferfile: Vec<String>,
+    #[arg(long, hide = true)]
+    transfer: bool,
+    #[arg(long = "return", hide = true, value_name = "FILE")]
+    return_file: Vec<String>,
+    #[arg(long, hide = true)]
+    cleanup: bool,
+    #[arg(long, hide = true, value_name = "FILE")]
+    trc: Vec<String>,
+    #[arg(long, visible_alias = "bf", hide = true, value_name = "FILE")]
+    basefile: Vec<String>,
+    #[arg(long, hide = true)]
+    nonall: bool,
+    #[arg(long, hide = true)]
+    onall: bool,
+}
+
+impl Unsupported {
+    /// The first of them given, as its option name.
+    pub fn first_given(&self) -> Option<&'static str> {
+        [
+            ("--transferfile", !self.transferfile.is_empty()),
+            ("--transfer", self.transfer),
+            ("--return", !self.return_file.is_empty()),
+            ("--cleanup", self.cleanup),
+            ("--trc", !self.trc.is_empty()),
+            ("--basefile", !self.basefile.is_empty()),
+            ("--nonall", self.nonall),
+            ("--onall", self.onall),
+        ]
+        .into_iter()
+        .find_map(|(name, given)| given.then_some(name))
+    }
+}
 
 /// `--cgroup`: whether a run's jobs go in a cgroup of its own.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,6 +7,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime};
 
 use brake::child::{Child, ChildOptions, Exit, Io, Program, Termination};
@@ -14,6 +15,7 @@ use brake::{TermSeq, TermStep};
 
 use crate::joblog::Entry;
 use crate::output::{JobOutput, Output, Stream};
+use crate::remote::{RemoteJob, Target};
 use crate::template::Rendered;
 
 /// The environment variable every process of a run carries, for the final sweep of
@@ -76,6 +78,8 @@ pub struct Spawn<'a> {
     pub options: &'a ChildOptions,
     /// The run's marker value for [`RUN_VAR`].
     pub run_id: &'a str,
+    /// Where it runs: here, or on a host of `-S`.
+    pub target: Target<'a>,
 }
 
 /// A started job.
@@ -104,6 +108,8 @@ pub struct Running {
     pub deadline: Option<Instant>,
     /// Its termination sequence and why brake runs it, once brake has begun ending it.
     pub termination: Option<(Termination, Cause)>,
+    /// Its remote side, when it runs on another host.
+    pub remote: Option<RemoteJob>,
 }
 
 /// Why a job could not start.
@@ -112,6 +118,8 @@ pub struct StartError {
     pub job: Job,
     /// The operating system's reason.
     pub error: io::Error,
+    /// The joblog's Host column for it.
+    pub host: String,
 }
 
 impl StartError {
@@ -128,6 +136,7 @@ impl StartError {
     pub fn entry(&self, command: &OsStr) -> Entry {
         Entry {
             seq: self.job.seq,
+            host: self.host.clone(),
             start: SystemTime::now(),
             runtime: Duration::ZERO,
             send: 0,
@@ -209,27 +218,34 @@ pub fn start(
     timeout: Option<Duration>,
     tag: Option<Vec<u8>>,
 ) -> Result<Running, StartError> {
-    let mut program = match &spawn.rendered.direct {
-        Some(argv) => {
-            let mut program =
-                Program::new(spawn.program.map_or(argv[0].as_os_str(), |p| p.as_os_str()));
-            program.arg0(&argv[0]).args(&argv[1..]);
-            program
+    let options = crate::containment::job_options(spawn.options);
+    let (started, remote) = match &spawn.target {
+        Target::Local => {
+            let mut program = local_program(spawn);
+            program.env(RUN_VAR, spawn.run_id).stdin(Io::Null);
+            if spawn.capture {
+                program.stdout(Io::Piped).stderr(Io::Piped);
+            }
+            (Child::start(&program, &options), None)
         }
-        None => {
-            let mut program = Program::new(SHELL);
-            program.arg("-c").arg(&spawn.rendered.text);
-            program
+        Target::Remote(remote) => {
+            let marker = format!("{}.{}.{}", spawn.run_id, job.seq, job.attempt);
+            let (mut command, side) = match remote.command(&spawn.rendered.text, &marker) {
+                Ok(made) => made,
+                Err(error) => return Err(start_error(job, error, None)),
+            };
+            // The ssh client's stdin is the job's channel (see `remote::wrapper`), set by
+            // `command`; it starts through std, as it needs that descriptor placed.
+            command.env(RUN_VAR, spawn.run_id);
+            if spawn.capture {
+                command.stdout(Stdio::piped()).stderr(Stdio::piped());
+            }
+            (Child::spawn(&mut command, &options), Some(side))
         }
     };
-    program.env(RUN_VAR, spawn.run_id).stdin(Io::Null);
-    if spawn.capture {
-        program.stdout(Io::Piped).stderr(Io::Piped);
-    }
-    let options = crate::containment::job_options(spawn.options);
-    let mut child = match Child::start(&program, &options) {
+    let mut child = match started {
         Ok(child) => child,
-        Err(error) => return Err(StartError { job, error }),
+        Err(error) => return Err(start_error(job, error, remote.as_ref())),
     };
     let stdout = child.take_stdout().map(nonblocking);
     let stderr = child.take_stderr().map(nonblocking);
@@ -247,7 +263,33 @@ pub fn start(
         started_at,
         deadline: timeout.and_then(|t| started_at.checked_add(t)),
         termination: None,
+        remote,
     })
+}
+
+fn start_error(job: Job, error: io::Error, remote: Option<&RemoteJob>) -> StartError {
+    StartError {
+        job,
+        error,
+        host: remote.map_or_else(|| ":".to_owned(), |r| r.host.clone()),
+    }
+}
+
+/// The program of a job that runs on this machine.
+fn local_program(spawn: &Spawn<'_>) -> Program {
+    match &spawn.rendered.direct {
+        Some(argv) => {
+            let mut program =
+                Program::new(spawn.program.map_or(argv[0].as_os_str(), |p| p.as_os_str()));
+            program.arg0(&argv[0]).args(&argv[1..]);
+            program
+        }
+        None => {
+            let mut program = Program::new(SHELL);
+            program.arg("-c").arg(&spawn.rendered.text);
+            program
+        }
+    }
 }
 
 /// A pipe's read end, set non-blocking so the run's one loop never waits on a single job.
@@ -284,12 +326,23 @@ impl Running {
             };
             while let Some(file) = pipe {
                 match file.read(&mut buffer) {
-                    Ok(0) => *pipe = None,
+                    Ok(0) => {
+                        *pipe = None;
+                        if let (Stream::Err, Some(remote)) = (stream, &mut self.remote) {
+                            output.chunk(&mut self.output, stream, &remote.stderr_end())?;
+                        }
+                    }
                     Ok(n) => {
                         if stream == Stream::Out {
                             self.received += n as u64;
                         }
-                        output.chunk(&mut self.output, stream, &buffer[..n])?;
+                        match (stream, &mut self.remote) {
+                            (Stream::Err, Some(remote)) => {
+                                let own = remote.stderr(&buffer[..n]);
+                                output.chunk(&mut self.output, stream, &own)?;
+                            }
+                            _ => output.chunk(&mut self.output, stream, &buffer[..n])?,
+                        }
                     }
                     Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                     // WouldBlock: nothing more for now. Anything else: the pipe is unusable.
@@ -303,6 +356,9 @@ impl Running {
 
     /// Starts its termination sequence for `cause`, unless it has begun already.
     pub fn begin_termination(&mut self, cause: Cause) {
+        if let Some(remote) = &mut self.remote {
+            remote.hang_up();
+        }
         if self.termination.is_none() {
             self.termination = Some((Termination::new(), cause));
         }
@@ -329,6 +385,22 @@ impl Running {
         }
     }
 
+    /// How it ended where it ran, once its pipes are read to the end: its own exit here; on
+    /// another host the status its wrapper reported (255 when none came).
+    pub fn settle(&self, exit: &Exit) -> Exit {
+        match &self.remote {
+            Some(remote) => remote.exit(exit),
+            None => *exit,
+        }
+    }
+
+    /// The host it ran on, if it was lost with its connection there: its end never came back
+    /// though brake was not ending it.
+    pub fn lost_on(&self) -> Option<&str> {
+        let remote = self.remote.as_ref()?;
+        (remote.lost() && self.termination.is_none()).then_some(remote.host.as_str())
+    }
+
     /// Whether `--timeout` ended it.
     pub fn timed_out(&self) -> bool {
         matches!(self.termination, Some((_, Cause::Timeout)))
@@ -339,6 +411,10 @@ impl Running {
         let (exitval, signal) = joblog_status(exit);
         Entry {
             seq: self.job.seq,
+            host: self
+                .remote
+                .as_ref()
+                .map_or_else(|| ":".to_owned(), |r| r.host.clone()),
             start: self.started,
             runtime: self.started_at.elapsed(),
             send: 0,

@@ -52,6 +52,8 @@ const HEADER: &str = "Seq\tHost\tStarttime\tJobRuntime\tSend\tReceive\tExitval\t
 pub struct Entry {
     /// Its number (`{#}`).
     pub seq: u64,
+    /// Where it ran: `:` for this machine, else its sshlogin (`-S`).
+    pub host: String,
     /// When it started.
     pub start: SystemTime,
     /// How long it ran.
@@ -208,8 +210,9 @@ impl Joblog {
         // Writing to a String cannot fail.
         let _ = write!(
             self.line,
-            "{}\t:\t{:10.3}\t{:10.3}\t{}\t{}\t{}\t{}\t",
+            "{}\t{}\t{:10.3}\t{:10.3}\t{}\t{}\t{}\t{}\t",
             entry.seq,
+            entry.host.replace(['\t', '\n', '\r'], " "),
             start,
             entry.runtime.as_secs_f64(),
             entry.send,

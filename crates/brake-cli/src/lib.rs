@@ -35,6 +35,8 @@ mod output;
 mod plan;
 mod quote;
 #[doc(hidden)]
+pub mod remote;
+#[doc(hidden)]
 pub mod runner;
 #[doc(hidden)]
 pub mod summary;

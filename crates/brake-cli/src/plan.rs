@@ -16,6 +16,9 @@ use crate::containment::Wishes;
 use crate::inputs::{Inputs, Source};
 use crate::joblog::{Joblog, Mode as LogMode, Previous};
 use crate::output::Mode;
+use crate::remote::ssh::Ssh;
+use crate::remote::sshlogin::{self, SshLogin};
+use crate::remote::wrapper::{RemoteSetting, Workdir};
 use crate::template::Template;
 
 /// A run that could not begin: bad arguments or inputs, an unusable joblog. Nothing ran.
@@ -59,9 +62,24 @@ pub struct Plan {
     pub verbose: bool,
     /// `--json`: where the summary goes as JSON.
     pub json: Option<PathBuf>,
+    /// `-S`/`--slf`: the hosts jobs run on, when not only this machine.
+    pub remote: Option<RemotePlan>,
     /// Lines for stderr before the run begins: `-j` lowered to the limits, inputs read from
     /// the terminal, and with `-v` how jobs are run.
     pub notes: Vec<String>,
+}
+
+/// Where jobs run with `-S`: the hosts, each with `slots` jobs at once unless its sshlogin
+/// says `N/`, and the ssh command that reaches them.
+pub struct RemotePlan {
+    /// The sshlogins, each once.
+    pub logins: Vec<SshLogin>,
+    /// Jobs at once on a host whose sshlogin has no `N/`: `-j`, or the number of local CPUs.
+    pub slots: usize,
+    /// `--ssh`, `PARALLEL_SSH` or `ssh`.
+    pub ssh: Ssh,
+    /// `--workdir` and `--env`: where and with what remote jobs run.
+    pub setting: RemoteSetting,
 }
 
 /// How jobs' output is printed.
@@ -99,6 +117,20 @@ impl Plan {
     /// Decides the run `args` describe; opens its inputs and fits `-j` to the limits (raising
     /// the soft limit on open files if that helps). Refuses a bad template or input.
     pub fn new(args: &RunArgs) -> Result<Plan, RunError> {
+        if let Some(option) = args.unsupported.first_given() {
+            return Err(RunError(format!(
+                "{option} is not supported: brake runs jobs on other hosts (-S) but does not \
+                 move files to or from them, nor run a command on every host"
+            )));
+        }
+        let remote = remote_plan(args)?;
+        if remote.is_some() && args.ungroup {
+            return Err(RunError(
+                "-u/--ungroup cannot be used with -S: brake reads a remote job's stderr for the \
+                 status its host sends back (use --line-buffer to see output as it comes)"
+                    .into(),
+            ));
+        }
         let split = split_sources(&args.command).map_err(RunError)?;
         if let Some(refusal) = unsupported_replacement(&split.words) {
             return Err(RunError(refusal));
@@ -107,7 +139,17 @@ impl Plan {
         let reads_stdin = sources.iter().any(Source::is_stdin);
         let template = Template::parse(&split.words, sources.len(), args.quote).map_err(refuse)?;
         let inputs = Inputs::open(sources).map_err(refuse)?;
-        let (jobs, lowered) = jobs_at_once(args.jobs, inputs.total());
+        let (jobs, lowered) = match &remote {
+            // Every slot of every host: a job there costs an ssh client here.
+            Some(remote) => crate::limits::fit_jobs(
+                remote
+                    .logins
+                    .iter()
+                    .map(|login| login.slots.unwrap_or(remote.slots))
+                    .sum(),
+            ),
+            None => jobs_at_once(args.jobs, inputs.total()),
+        };
         let mut notes: Vec<String> = lowered
             .map(|why| format!("brake: {why}"))
             .into_iter()
@@ -137,6 +179,7 @@ impl Plan {
             bar: args.bar,
             verbose: args.verbose,
             json: args.json.clone(),
+            remote,
             notes,
         })
     }
@@ -192,6 +235,37 @@ fn jobs_at_once(wanted: Option<Jobs>, total: Option<u64>) -> (usize, Option<Stri
             (crate::limits::fit_jobs(jobs).0, None)
         }
     }
+}
+
+/// The hosts of `-S` and `--slf`, unless there are none or only `:` (this machine).
+fn remote_plan(args: &RunArgs) -> Result<Option<RemotePlan>, RunError> {
+    let logins = sshlogin::parse_all(&args.sshlogin, &args.sshloginfile).map_err(RunError)?;
+    if logins.iter().all(SshLogin::is_local) && logins.iter().all(|l| l.slots.is_none()) {
+        return Ok(None);
+    }
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let slots = args.jobs.and_then(|jobs| jobs.count(cpus)).unwrap_or(cpus);
+    let workdir = match args.workdir.as_deref() {
+        None => Workdir::Home,
+        Some("...") => Workdir::Temporary,
+        Some(dir) => Workdir::Dir(dir.into()),
+    };
+    let mut env = Vec::new();
+    for name in &args.env {
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(RunError(format!(
+                "--env {name:?}: not a variable name (brake sends named variables only)"
+            )));
+        }
+        let value = std::env::var_os(name).unwrap_or_default();
+        env.push((name.clone(), value));
+    }
+    Ok(Some(RemotePlan {
+        logins,
+        slots,
+        ssh: Ssh::new(args.ssh.as_deref()).map_err(RunError)?,
+        setting: RemoteSetting { workdir, env },
+    }))
 }
 
 /// The sources given, or stdin's lines when there are none.

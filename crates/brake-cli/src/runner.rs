@@ -43,6 +43,8 @@ use crate::joblog::{Entry, Joblog, Previous};
 use crate::limits::Throttle;
 use crate::output::Output;
 use crate::plan::{self, refuse, Plan, Rules, RunError};
+use crate::remote;
+use crate::remote::hosts::Cluster;
 use crate::summary::{self, Interrupted};
 use crate::template::Template;
 
@@ -103,6 +105,8 @@ struct Runner {
     tally: Tally,
     /// Whether new jobs may start, and how the run ends.
     gate: Gate,
+    /// The hosts of `-S`, when jobs run on other machines.
+    cluster: Option<Cluster>,
     /// Ended after the jobs (see `containment.rs`).
     containment: Containment,
 }
@@ -111,6 +115,8 @@ struct Runner {
 struct Settings {
     template: Template,
     child: ChildOptions,
+    /// How a remote job's local ssh client is spawned (see `remote::client_termseq`).
+    remote_child: ChildOptions,
     rules: Rules,
     /// `--tag`.
     tag: bool,
@@ -173,17 +179,39 @@ impl Runner {
         let containment = Containment::start(&plan.containment).map_err(RunError)?;
         let ignores_signals = !ignored_signals().is_empty();
         let child = plan::child_options(&plan.termseq, containment.guarded(), ignores_signals);
+        let remote_child = plan::child_options(
+            &remote::client_termseq(&plan.termseq),
+            containment.guarded(),
+            ignores_signals,
+        );
+        let cluster = match plan.remote {
+            Some(remote) => Some(
+                Cluster::connect(
+                    &remote.logins,
+                    remote.slots,
+                    remote.ssh,
+                    remote.setting,
+                    containment.run_id(),
+                    plan.termseq.clone(),
+                    &stop,
+                )
+                .map_err(RunError)?,
+            ),
+            None => None,
+        };
+        let slots = cluster.as_ref().map_or(plan.jobs, Cluster::slots);
         Ok(Runner {
             settings: Settings {
                 template: plan.template,
                 child,
+                remote_child,
                 rules: plan.rules,
                 tag: plan.output.tag,
                 total,
                 json: plan.json,
             },
             stop,
-            table: Table::new(plan.jobs),
+            table: Table::new(slots),
             queue,
             waker,
             output: Output::new(
@@ -194,7 +222,8 @@ impl Runner {
             record: Record::new(joblog, plan.joblog.map(|wanted| wanted.path)),
             progress,
             tally: Tally::default(),
-            gate: Gate::new(plan.jobs),
+            gate: Gate::new(slots),
+            cluster,
             containment,
         })
     }
@@ -408,6 +437,17 @@ impl Runner {
         self.gate.blocked = false;
         if let Err(err) = running.read_pipes(&mut self.output) {
             self.lost_stdout(&err);
+        }
+        let exit = &running.settle(exit);
+        if let Some(host) = running.lost_on() {
+            say!(
+                "brake: job {} was lost with its connection to {host} (exit 255): {}",
+                running.job.seq,
+                running.describe()
+            );
+            if let Some(message) = self.cluster.as_mut().and_then(|c| c.lost(slot)) {
+                say!("brake: {message}");
+            }
         }
         let ending = running.ending(exit, self.stop.is_stopping());
         let rules = self.settings.rules;

@@ -5,6 +5,7 @@ use std::os::unix::ffi::OsStringExt;
 
 fn entry(seq: u64, exitval: i32, command: &str) -> Entry {
     Entry {
+        host: ":".to_owned(),
         seq,
         start: UNIX_EPOCH + Duration::from_millis(1_700_000_000_123),
         runtime: Duration::from_millis(2_500),

@@ -20,6 +20,9 @@ impl Runner {
         }
         self.progress.clear();
         // Every job is reaped, and after a stop its termination sequence is over.
+        if let Some(cluster) = &mut self.cluster {
+            cluster.end();
+        }
         self.containment.end();
         self.stop.wait_announced();
         let summary = self.summary(argv);

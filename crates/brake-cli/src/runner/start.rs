@@ -8,6 +8,7 @@ use std::time::Instant;
 use super::Runner;
 use crate::job::{self, BadInput, Job, Spawn, StartError};
 use crate::limits::Refused;
+use crate::remote::Target;
 
 impl Runner {
     /// Starts pending jobs while slots are free and starts are allowed.
@@ -19,6 +20,13 @@ impl Runner {
             let Some(slot) = self.table.take_free() else {
                 return;
             };
+            if self.cluster.as_ref().is_some_and(|c| !c.usable(slot)) {
+                self.table.retire(slot);
+                if self.table.running() == 0 && self.table.free() == 0 {
+                    self.fatal_error("no host is left to run jobs on".into());
+                }
+                continue;
+            }
             let job = self.queue.pending.pop_front().expect("a pending job");
             let rendered = self.settings.template.render(&job.args, job.seq, slot);
             if let Some(bad) = BadInput::of(&job, &rendered) {
@@ -26,12 +34,21 @@ impl Runner {
                 self.bad_input(&job, bad);
                 continue;
             }
+            let target = self
+                .cluster
+                .as_ref()
+                .map_or(Target::Local, |c| c.target(slot));
+            let options = match target {
+                Target::Local => &self.settings.child,
+                Target::Remote(_) => &self.settings.remote_child,
+            };
             let spawn = Spawn {
                 rendered: &rendered,
                 program: self.settings.template.program(),
                 capture: self.output.captures(),
-                options: &self.settings.child,
+                options,
                 run_id: self.containment.run_id(),
+                target,
             };
             let tag = self.settings.tag.then(|| job::tag_for(&job.args));
             let first = job.attempt == 1;

@@ -12,6 +12,8 @@ pub(super) struct Table {
     pub(super) by_slot: Vec<Option<Running>>,
     /// Free slots, lowest first.
     free: BinaryHeap<Reverse<usize>>,
+    /// Slots taken out of the run (their host is lost).
+    retired: usize,
 }
 
 impl Table {
@@ -20,11 +22,12 @@ impl Table {
         Table {
             by_slot: (0..jobs).map(|_| None).collect(),
             free: (1..=jobs).map(Reverse).collect(),
+            retired: 0,
         }
     }
 
     pub(super) fn running(&self) -> usize {
-        self.by_slot.len() - self.free.len()
+        self.by_slot.len() - self.free.len() - self.retired
     }
 
     pub(super) fn free(&self) -> usize {
@@ -44,6 +47,11 @@ impl Table {
     /// A slot taken for a job that did not start, free again.
     pub(super) fn release(&mut self, slot: usize) {
         self.free.push(Reverse(slot));
+    }
+
+    /// A slot taken with [`take_free`](Table::take_free) that no job will use again.
+    pub(super) fn retire(&mut self, _slot: usize) {
+        self.retired += 1;
     }
 
     /// A started job, in the slot it was started in.

@@ -35,6 +35,7 @@ fn entry() -> impl Strategy<Value = Entry> {
     )
         .prop_map(|(seq, start_ms, receive, exitval, signal, command)| Entry {
             seq,
+            host: ":".to_owned(),
             start: UNIX_EPOCH + Duration::from_millis(start_ms),
             runtime: Duration::from_micros(receive % 10_000_000_000),
             send: 0,
@@ -149,6 +150,7 @@ fn read_back(path: &Path, before: &[u8], mode: Mode) -> Result<Option<usize>, Te
     }
     log.record(&Entry {
         seq: 7_777_777,
+        host: ":".to_owned(),
         start: UNIX_EPOCH,
         runtime: Duration::ZERO,
         send: 0,
@@ -192,6 +194,7 @@ fn torture_fuzz_joblog() {
             if let Bend::Long(len) = bend {
                 let mut long = entries.first().cloned().unwrap_or(Entry {
                     seq: 1,
+                    host: ":".to_owned(),
                     start: UNIX_EPOCH,
                     runtime: Duration::ZERO,
                     send: 0,

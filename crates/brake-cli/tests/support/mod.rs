@@ -7,6 +7,8 @@
 //! catch that code's mistakes.
 #![allow(dead_code)] // each test target uses its own subset
 
+pub mod sshd;
+
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::io::Read;

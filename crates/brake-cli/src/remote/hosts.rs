@@ -1,0 +1,299 @@
+//! The hosts of a run: for each sshlogin its slots, its OpenSSH control masters and whether it
+//! is still up. The masters' sockets live in a private directory (0700) made for the run; the
+//! masters are brake's children, carry the run's marker (so the guard ends them if brake is
+//! killed) and are ended at the end of the run.
+//!
+//! A host whose master cannot connect at the start is left out with a one-line message; one
+//! whose master ends during the run (the host died, the network went) is taken out of the run
+//! when a job there comes back lost, and the jobs not started go to the other hosts.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use brake::{Stop, TermSeq};
+
+use super::heartbeat::Heartbeat;
+use super::ssh::Ssh;
+use super::sshlogin::SshLogin;
+use super::wrapper::RemoteSetting;
+use super::{Remote, Target};
+use crate::job::RUN_VAR;
+
+/// Jobs per control master: an OpenSSH server takes ten sessions per connection by default
+/// (`MaxSessions`), and a host with more slots gets more masters.
+const SESSIONS_PER_MASTER: usize = 8;
+
+/// How long the masters may take to connect and log in at the start.
+const CONNECT_LIMIT: Duration = Duration::from_secs(20);
+
+/// The hosts of a run, their connections, and which slot runs where.
+pub struct Cluster {
+    pub(super) ssh: Ssh,
+    pub(super) hosts: Vec<Host>,
+    /// For each slot (index `slot - 1`): its host and that host's master.
+    slots: Vec<(usize, usize)>,
+    pub(super) heartbeat: Heartbeat,
+    /// What a remote wrapper sends its job to end it.
+    pub(super) termseq: TermSeq,
+    /// Where and with what remote jobs run.
+    pub(super) setting: RemoteSetting,
+    /// Declared last: removed once the masters are gone.
+    _dir: tempfile::TempDir,
+}
+
+/// One sshlogin of the run.
+pub(super) struct Host {
+    pub(super) login: SshLogin,
+    /// Its joblog and message name.
+    pub(super) name: String,
+    pub(super) masters: Vec<Master>,
+    up: bool,
+}
+
+/// A control master.
+pub(super) struct Master {
+    child: Option<Child>,
+    pub(super) control: PathBuf,
+    log: PathBuf,
+}
+
+impl Cluster {
+    /// Connects to every host of `logins` at once (`:` needs no connection), each with
+    /// `login.slots` or `default_slots` slots. Hosts that cannot be reached are left out, each
+    /// with a one-line message; the run is refused when none is left. A stop ends the wait:
+    /// no job will start.
+    pub fn connect(
+        logins: &[SshLogin],
+        default_slots: usize,
+        ssh: Ssh,
+        setting: RemoteSetting,
+        run_id: &str,
+        termseq: TermSeq,
+        stop: &Stop,
+    ) -> Result<Cluster, String> {
+        let dir = tempfile::Builder::new()
+            .prefix("brake-ssh-")
+            .tempdir()
+            .map_err(|err| format!("cannot make a directory for ssh's control sockets: {err}"))?;
+        let mut hosts = Vec::new();
+        for (index, login) in logins.iter().enumerate() {
+            let slots = login.slots.unwrap_or(default_slots);
+            let count = if login.is_local() {
+                0
+            } else {
+                slots.div_ceil(SESSIONS_PER_MASTER)
+            };
+            let mut masters = Vec::new();
+            for m in 0..count {
+                let control = dir.path().join(format!("{index}-{m}"));
+                let log = dir.path().join(format!("{index}-{m}.log"));
+                let child = File::create(&log).and_then(|err_file| {
+                    ssh.master(login, &control)
+                        .env(RUN_VAR, run_id)
+                        .stdin(Stdio::null())
+                        .stdout(Stdio::null())
+                        .stderr(err_file)
+                        .process_group(0)
+                        .spawn()
+                });
+                let child = match child {
+                    Ok(child) => Some(child),
+                    Err(err) => {
+                        say!("brake: cannot start ssh for host {login}: {err}");
+                        None
+                    }
+                };
+                masters.push(Master {
+                    child,
+                    control,
+                    log,
+                });
+            }
+            hosts.push(Host {
+                name: login.to_string(),
+                login: login.clone(),
+                masters,
+                up: true,
+            });
+        }
+        let mut cluster = Cluster {
+            ssh,
+            hosts,
+            slots: Vec::new(),
+            heartbeat: Heartbeat::start()
+                .map_err(|err| format!("cannot start the heartbeat thread: {err}"))?,
+            termseq,
+            setting,
+            _dir: dir,
+        };
+        cluster.wait_connected(stop);
+        let up: Vec<(usize, usize)> = cluster
+            .hosts
+            .iter()
+            .enumerate()
+            .filter(|(_, host)| host.up)
+            .map(|(index, host)| (index, host.login.slots.unwrap_or(default_slots)))
+            .collect();
+        if up.is_empty() {
+            return Err("no host to run jobs on: every sshlogin failed".into());
+        }
+        // Slots alternate between hosts, so that the lowest free slot spreads jobs out.
+        let most = up.iter().map(|&(_, slots)| slots).max().unwrap_or(0);
+        for round in 0..most {
+            for &(index, slots) in &up {
+                if round < slots {
+                    cluster.slots.push((index, round / SESSIONS_PER_MASTER));
+                }
+            }
+        }
+        Ok(cluster)
+    }
+
+    /// Waits until each master's socket is there, or its ssh has ended, or the time is up;
+    /// a host with a master that failed is down.
+    fn wait_connected(&mut self, stop: &Stop) {
+        let started = Instant::now();
+        while !stop.is_stopping() {
+            let mut waiting = false;
+            for host in self.hosts.iter_mut().filter(|host| host.up) {
+                for master in &mut host.masters {
+                    if master.control.exists() {
+                        continue;
+                    }
+                    let ended = match &mut master.child {
+                        Some(child) => match child.try_wait() {
+                            Ok(Some(status)) => Some(format!("ssh {status}")),
+                            Ok(None) if started.elapsed() > CONNECT_LIMIT => {
+                                Some(format!("no answer in {}s", CONNECT_LIMIT.as_secs()))
+                            }
+                            Ok(None) => None,
+                            Err(err) => Some(err.to_string()),
+                        },
+                        None => Some("ssh did not start".into()),
+                    };
+                    match ended {
+                        None => waiting = true,
+                        Some(why) => {
+                            let why = last_line(&master.log).unwrap_or(why);
+                            say!(
+                                "brake: cannot reach host {}: {why}; its jobs go to the other hosts",
+                                host.name
+                            );
+                            host.up = false;
+                            break;
+                        }
+                    }
+                }
+            }
+            if !waiting {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        for host in self.hosts.iter_mut().filter(|host| !host.up) {
+            end_masters(&mut host.masters);
+        }
+    }
+
+    /// How many slots the run has: the hosts' that are up at the start.
+    pub fn slots(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Where the job in `slot` runs.
+    pub fn target(&self, slot: usize) -> Target<'_> {
+        let (host, master) = self.slots[slot - 1];
+        if self.hosts[host].login.is_local() {
+            Target::Local
+        } else {
+            Target::Remote(Remote {
+                cluster: self,
+                host,
+                master,
+            })
+        }
+    }
+
+    /// Whether jobs may still start in `slot`: its host is up.
+    pub fn usable(&self, slot: usize) -> bool {
+        self.hosts[self.slots[slot - 1].0].up
+    }
+
+    /// A job in `slot` came back lost. If the host's connection has ended, the host is taken
+    /// out of the run and the message saying so is returned (once).
+    pub fn lost(&mut self, slot: usize) -> Option<String> {
+        let host = &mut self.hosts[self.slots[slot - 1].0];
+        if !host.up {
+            return None;
+        }
+        let gone = host
+            .masters
+            .iter_mut()
+            .any(|master| match &mut master.child {
+                Some(child) => !matches!(child.try_wait(), Ok(None)),
+                None => true,
+            });
+        if !gone {
+            return None;
+        }
+        host.up = false;
+        let why = host
+            .masters
+            .iter()
+            .find_map(|master| last_line(&master.log))
+            .unwrap_or_else(|| "its connection ended".into());
+        end_masters(&mut host.masters);
+        Some(format!(
+            "lost host {} ({why}); no more jobs go there",
+            host.name
+        ))
+    }
+
+    /// Ends every master, at the end of the run: nothing runs on them any more.
+    pub fn end(&mut self) {
+        for host in &mut self.hosts {
+            end_masters(&mut host.masters);
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.end();
+    }
+}
+
+/// Asks each master to exit (SIGTERM), which closes its connection, and reaps it.
+fn end_masters(masters: &mut [Master]) {
+    for master in masters.iter_mut() {
+        if let Some(child) = &master.child {
+            if let Ok(pid) = i32::try_from(child.id()) {
+                // SAFETY: kill(2) takes plain integers; the child is not reaped yet, so its
+                // pid is still its own.
+                unsafe {
+                    libc::kill(pid, libc::SIGTERM);
+                }
+            }
+        }
+    }
+    for master in masters.iter_mut() {
+        if let Some(mut child) = master.child.take() {
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The last non-empty line of an ssh log, for a one-line message.
+fn last_line(path: &std::path::Path) -> Option<String> {
+    let file = File::open(path).ok()?;
+    BufReader::new(file)
+        .lines()
+        .map_while(io::Result::ok)
+        .map(|line| line.trim().to_owned())
+        .filter(|line| !line.is_empty())
+        .last()
+}

@@ -1,0 +1,448 @@
+//! `-S`: jobs on other machines over OpenSSH, against real `sshd` servers the tests start
+//! themselves (`support/sshd.rs`), and the stop contract on every host.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use brake_testkit::{marked_processes, Status, MARKER_VAR};
+use proptest::prelude::*;
+
+use support::sshd::{kill_all, processes_with, wait_gone, Farm, Server};
+use support::{read_joblog, run_in, start_in};
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+/// A `sleep` whose command line is unique to this test process and `tag`: how a test finds
+/// the remote jobs it started (sshd gives them no marker of the test's).
+fn sleeper(tag: u32) -> String {
+    format!("600.{}{tag:02}", std::process::id())
+}
+
+/// Two servers of `farm`, on 127.0.0.2 and 127.0.0.3.
+fn two(farm: &Farm) -> (Server, Server) {
+    (farm.start("127.0.0.2"), farm.start("127.0.0.3"))
+}
+
+fn args(farm: &Farm, logins: &[&Server], rest: &[&str]) -> Vec<String> {
+    let logins: Vec<String> = logins.iter().map(|s| s.login()).collect();
+    let mut args = vec![
+        "--ssh".to_owned(),
+        farm.ssh_command(),
+        "-S".to_owned(),
+        logins.join(","),
+    ];
+    args.extend(rest.iter().map(|s| s.to_string()));
+    args
+}
+
+/// Waits until `count` processes hold `needle` as `sleep NEEDLE`.
+fn wait_for_sleeps(needle: &str, count: usize, output: impl Fn() -> String) {
+    let until = Instant::now() + LIMIT;
+    loop {
+        let sleeping = sleeps(needle);
+        if sleeping >= count {
+            return;
+        }
+        assert!(
+            Instant::now() < until,
+            "only {sleeping} of {count} remote jobs started: {}",
+            output()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn sleeps(needle: &str) -> usize {
+    let wanted = format!("sleep\0{needle}");
+    processes_with(needle)
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.starts_with(wanted.as_bytes()))
+        })
+        .count()
+}
+
+/// Job number → hosts of its joblog lines.
+fn hosts(dir: &Path, log: &str) -> BTreeMap<u64, Vec<String>> {
+    let log = read_joblog(&dir.join(log)).unwrap().expect("a joblog");
+    assert!(log.header && log.torn.is_none(), "{log:?}");
+    let mut hosts: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    for job in log.jobs {
+        hosts.entry(job.seq).or_default().push(job.host);
+    }
+    hosts
+}
+
+fn ran(dir: &Path) -> Vec<u64> {
+    let text = std::fs::read_to_string(dir.join("ran.txt")).unwrap_or_default();
+    let mut ran: Vec<u64> = text.lines().map(|l| l.parse().unwrap()).collect();
+    ran.sort_unstable();
+    ran
+}
+
+/// The harness itself: a server of the farm takes the farm's key and runs a command.
+#[test]
+fn the_farm_serves_ssh() {
+    let Some(farm) = Farm::new("the_farm_serves_ssh") else {
+        return;
+    };
+    let server = farm.start("127.0.0.2");
+    let mut words = farm.ssh_command();
+    words.push_str(&format!(" -p {} {} echo hi", server.port, server.address));
+    let argv: Vec<&str> = words.split_whitespace().collect();
+    let out = Command::new(argv[0]).args(&argv[1..]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, b"hi\n");
+}
+
+/// The harness's partition: a server in a network namespace answers until the link is cut.
+#[test]
+fn the_isolated_server_serves_ssh_until_the_cut() {
+    let Some(farm) = Farm::new("the_isolated_server_serves_ssh_until_the_cut") else {
+        return;
+    };
+    let Some(isolated) = farm.isolated(1) else {
+        return;
+    };
+    let ssh = |extra: &str| {
+        let words = format!(
+            "{} -o ConnectTimeout=2 -p {} {} echo {extra}",
+            farm.ssh_command(),
+            isolated.server.port,
+            isolated.server.address
+        );
+        let argv: Vec<String> = words.split_whitespace().map(str::to_owned).collect();
+        Command::new(&argv[0]).args(&argv[1..]).output().unwrap()
+    };
+    assert_eq!(ssh("before").stdout, b"before\n");
+    isolated.cut();
+    assert!(!ssh("after").status.success());
+}
+
+#[test]
+fn bad_sshlogins_are_refused_by_name() {
+    for bad in ["host:port", "0/host", "a,,b", "me@"] {
+        let out = support::run(["-S", bad, "echo", ":::", "a"]);
+        assert_eq!(out.status.code(), Some(255), "{bad}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("-S"), "{bad}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+    let out = support::run(["--transferfile", "x", "echo", ":::", "a"]);
+    assert_eq!(out.status.code(), Some(255));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--transferfile is not supported"));
+}
+
+/// Jobs go to every host; each keeps its stdout and stderr apart, and its exit status and
+/// killing signal reach the joblog with its host.
+#[test]
+fn jobs_run_on_every_host_with_their_status_and_streams() {
+    let Some(farm) = Farm::new("jobs_run_on_every_host_with_their_status_and_streams") else {
+        return;
+    };
+    let (a, b) = two(&farm);
+    let dir = tempfile::tempdir().unwrap();
+    let job = "echo out {}; echo err {} >&2; case {} in 9) kill -TERM $$;; *) exit {};; esac";
+    let mut rest = vec!["-j", "2", "--joblog", "run.log", job, ":::"];
+    rest.extend(["0", "1", "2", "3", "4", "5", "9"]);
+    let out = run_in(dir.path(), args(&farm, &[&a, &b], &rest));
+    assert_eq!(out.status.code(), Some(6), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    for n in ["0", "1", "2", "3", "4", "5", "9"] {
+        assert!(stdout.contains(&format!("out {n}\n")), "{stdout}");
+        assert!(stderr.contains(&format!("err {n}\n")), "{stderr}");
+    }
+    assert!(!stdout.contains("err") && !stderr.contains("out"));
+    assert!(
+        !stderr.contains('\x1e'),
+        "the status line leaked: {stderr:?}"
+    );
+    let log = read_joblog(&dir.path().join("run.log")).unwrap().unwrap();
+    let mut used = std::collections::BTreeSet::new();
+    for line in &log.jobs {
+        assert!([a.login(), b.login()].contains(&line.host), "{line:?}");
+        used.insert(line.host.clone());
+        let expected = if line.seq == 7 {
+            (-1, 15)
+        } else {
+            (line.seq as i32 - 1, 0)
+        };
+        assert_eq!((line.exitval, line.signal), expected, "{line:?}");
+    }
+    assert_eq!(used.len(), 2, "both hosts ran jobs: {log:?}");
+}
+
+/// `--workdir` and `--env` reach the remote job; `...` is a directory of its own, removed after.
+#[test]
+fn workdirs_and_variables_reach_remote_jobs() {
+    let Some(farm) = Farm::new("workdirs_and_variables_reach_remote_jobs") else {
+        return;
+    };
+    let a = farm.start("127.0.0.2");
+    let dir = tempfile::tempdir().unwrap();
+    let job = "pwd; printf '%s\\n' \"$BRAKE_TEST_SENT\" {}";
+    let rest = [
+        "--env",
+        "BRAKE_TEST_SENT",
+        "--workdir",
+        "...",
+        job,
+        ":::",
+        "1",
+    ];
+    let mut command = support::command(args(&farm, &[&a], &rest));
+    command
+        .current_dir(dir.path())
+        .env("BRAKE_TEST_SENT", "a 'b' $c");
+    let (out, _) = support::finish(&mut command, "remote-wd", None, Duration::from_secs(30));
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let (pwd, value) = stdout.split_once('\n').unwrap();
+    assert!(pwd.contains("brake-wd."), "{pwd}");
+    assert!(!Path::new(pwd).exists(), "{pwd} was not removed");
+    assert_eq!(value, "a 'b' $c\n1\n");
+}
+
+/// A host nobody answers on is left out with one line, and its jobs run elsewhere.
+#[test]
+fn an_unreachable_host_is_left_out() {
+    let Some(farm) = Farm::new("an_unreachable_host_is_left_out") else {
+        return;
+    };
+    let a = farm.start("127.0.0.2");
+    let mut all = args(
+        &farm,
+        &[&a],
+        &["-j", "2", "echo", ":::", "1", "2", "3", "4"],
+    );
+    all[3].push_str(",127.0.0.9:1");
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_in(dir.path(), &all);
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("brake: cannot reach host 127.0.0.9:1:"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert_eq!(out.stdout.iter().filter(|&&b| b == b'\n').count(), 4);
+}
+
+/// Each job's script: `begin N`, then a remote sleep unless it is job 1 or 2 or `fast`
+/// exists, then N appended to `ran.txt`.
+fn stoppable_job(dir: &Path, sleep: &str) -> String {
+    let dir = dir.display();
+    format!(
+        "echo begin {{}}; if [ ! -e {dir}/fast ]; then case {{}} in 1|2) ;; *) sleep {sleep};; \
+         esac; fi; echo {{}} >> {dir}/ran.txt"
+    )
+}
+
+/// One Ctrl-C with two hosts × 3 slots: exit 130, nothing left on either host, the joblog
+/// holds the finished jobs with their hosts, and `--resume` runs exactly the rest.
+#[test]
+fn one_ctrl_c_stops_every_host_and_resume_runs_the_rest() {
+    let Some(farm) = Farm::new("one_ctrl_c_stops_every_host_and_resume_runs_the_rest") else {
+        return;
+    };
+    let (a, b) = two(&farm);
+    let dir = tempfile::tempdir().unwrap();
+    let sleep = sleeper(1);
+    let job = stoppable_job(dir.path(), &sleep);
+    let values: Vec<String> = (1..=20).map(|n| n.to_string()).collect();
+    let mut rest = vec!["-j", "3", "--joblog", "run.log", &job, ":::"];
+    rest.extend(values.iter().map(String::as_str));
+    let all = args(&farm, &[&a, &b], &rest);
+    let mut session = start_in(dir.path(), &all);
+    wait_for_sleeps(&sleep, 6, || session.output());
+    // Jobs 1 and 2 finished before the last slot filled.
+    session.press_ctrl_c().unwrap();
+    let finished = session.wait_exit(LIMIT).unwrap();
+    let left = processes_with(&sleep);
+    kill_all(&sleep);
+    assert_eq!(finished.status, Status::Exited(130), "{}", finished.output);
+    assert!(left.is_empty(), "left on the hosts: {left:?}");
+    assert!(finished.survivors.is_empty(), "{:?}", finished.survivors);
+    assert_eq!(ran(dir.path()), [1, 2]);
+    let logged = hosts(dir.path(), "run.log");
+    assert_eq!(
+        logged.keys().copied().collect::<Vec<_>>(),
+        [1, 2],
+        "{logged:?}"
+    );
+    for host in logged.values().flatten() {
+        assert!([a.login(), b.login()].contains(host), "{host}");
+    }
+    std::fs::write(dir.path().join("fast"), "").unwrap();
+    let mut resume = all.clone();
+    resume.insert(4, "--resume".to_owned());
+    let out = run_in(dir.path(), &resume);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        ran(dir.path()),
+        (1..=20).collect::<Vec<u64>>(),
+        "each job once"
+    );
+    assert_eq!(hosts(dir.path(), "run.log").len(), 20);
+}
+
+/// Remote jobs that ignore INT, TERM and HUP, and a `setsid` escapee, are ended by one Ctrl-C
+/// before brake exits.
+#[test]
+fn stubborn_remote_jobs_and_escapees_are_ended() {
+    let Some(farm) = Farm::new("stubborn_remote_jobs_and_escapees_are_ended") else {
+        return;
+    };
+    let a = farm.start("127.0.0.2");
+    let dir = tempfile::tempdir().unwrap();
+    let sleep = sleeper(2);
+    let job = format!("trap '' INT TERM HUP; setsid sleep {sleep} & sleep {sleep}; echo {{}}");
+    let rest = [
+        "-j",
+        "2",
+        "--termseq",
+        "INT,300,TERM,300,KILL",
+        &job,
+        ":::",
+        "1",
+        "2",
+    ];
+    let mut session = start_in(dir.path(), args(&farm, &[&a], &rest));
+    wait_for_sleeps(&sleep, 4, || session.output());
+    session.press_ctrl_c().unwrap();
+    let finished = session.wait_exit(LIMIT).unwrap();
+    let left = processes_with(&sleep);
+    kill_all(&sleep);
+    assert_eq!(finished.status, Status::Exited(130), "{}", finished.output);
+    assert!(left.is_empty(), "left on the host: {left:?}");
+}
+
+/// brake SIGKILLed: its guard ends the ssh clients and masters, and every remote job is gone
+/// within 2 s.
+#[test]
+fn a_killed_brake_leaves_nothing_on_any_host() {
+    let Some(farm) = Farm::new("a_killed_brake_leaves_nothing_on_any_host") else {
+        return;
+    };
+    let (a, b) = two(&farm);
+    let dir = tempfile::tempdir().unwrap();
+    let sleep = sleeper(3);
+    let job = format!("sleep {sleep}");
+    let rest = ["-j", "2", &job, ":::", "1", "2", "3", "4", "5"];
+    let token = format!("remote-killed-{}", std::process::id());
+    let mut child = support::command(args(&farm, &[&a, &b], &rest))
+        .current_dir(dir.path())
+        .env(MARKER_VAR, &token)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_sleeps(&sleep, 4, String::new);
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+    let left = wait_gone(&sleep, Duration::from_secs(2));
+    kill_all(&sleep);
+    assert!(left.is_empty(), "remote jobs left 2 s after: {left:?}");
+    let local = marked_processes(&token);
+    assert!(local.is_empty(), "local ssh processes left: {local:?}");
+}
+
+/// A cut link: the remote wrapper notices the silence and ends its job within the bound
+/// (5 s of silence after the last heartbeat, plus the termination sequence), brake notices
+/// the lost host, and the job runs again on the other host (`--retries`).
+#[test]
+fn a_cut_link_ends_remote_jobs_and_the_host_is_reported_lost() {
+    let Some(farm) = Farm::new("a_cut_link_ends_remote_jobs_and_the_host_is_reported_lost") else {
+        return;
+    };
+    let Some(isolated) = farm.isolated(2) else {
+        return;
+    };
+    let b = farm.start("127.0.0.3");
+    let dir = tempfile::tempdir().unwrap();
+    let sleep = sleeper(4);
+    let again = dir.path().join("again");
+    let job = format!(
+        "if [ {{}} = 1 ] && [ ! -e {again} ]; then touch {again}; sleep {sleep}; fi; echo done {{}}",
+        again = again.display()
+    );
+    let rest = ["-j", "1", "--retries", "2", &job, ":::", "1", "2"];
+    let mut command = support::command(args(&farm, &[&isolated.server, &b], &rest));
+    command.current_dir(dir.path());
+    let runner = std::thread::spawn(move || {
+        support::finish(&mut command, "remote-cut", None, Duration::from_secs(60))
+    });
+    wait_for_sleeps(&sleep, 1, String::new);
+    let cut = Instant::now();
+    isolated.cut();
+    let left = wait_gone(&sleep, Duration::from_secs(12));
+    let took = cut.elapsed();
+    kill_all(&sleep);
+    assert!(left.is_empty(), "the remote job outlived the cut: {left:?}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    let (out, _) = runner.join().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        stderr.contains(&format!("lost host {}", isolated.server.login())),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("done 1\n") && stdout.contains("done 2\n"),
+        "{stdout}"
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4))]
+
+    /// Values of any bytes reach the remote job as one literal argument each, through the
+    /// extra shell layer of ssh.
+    #[test]
+    fn any_bytes_arrive_remotely_as_one_literal_argument(
+        values in prop::collection::vec(
+            prop::collection::vec(
+                prop_oneof![
+                    1u8..=255,
+                    prop::sample::select(b"'\"\\$`!*?[]{}()<>|&;#~= \t\n".to_vec()),
+                ],
+                1..16,
+            ),
+            1..12,
+        )
+    ) {
+        let Some(farm) = Farm::new("any_bytes_arrive_remotely_as_one_literal_argument") else {
+            return Ok(());
+        };
+        let a = farm.start("127.0.0.2");
+        use std::os::unix::ffi::OsStringExt;
+        let mut all: Vec<std::ffi::OsString> = args(&farm, &[&a], &["-q", "-k", "-j", "4", "printf", "%s\\0", ":::"])
+            .into_iter()
+            .map(Into::into)
+            .collect();
+        all.extend(values.iter().cloned().map(std::ffi::OsString::from_vec));
+        let dir = tempfile::tempdir().unwrap();
+        let out = run_in(dir.path(), &all);
+        prop_assert!(out.status.success(), "{:?}", out);
+        let mut expected = Vec::new();
+        for value in &values {
+            expected.extend_from_slice(value);
+            expected.push(0);
+        }
+        prop_assert_eq!(out.stdout, expected);
+    }
+}
