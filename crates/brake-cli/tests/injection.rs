@@ -166,6 +166,18 @@ fn values_in_arithmetic_are_expanded_not_pasted() {
     run_everywhere(b"echo $(( ({}) ))", b"1 ) + $(touch CANARY) + ( 1");
 }
 
+/// Right after a backslash inside backquotes, the backslash belongs to one reading or the
+/// other; either way the value stays data (the fuzz found `\\{}` in "`…`" pasting it bare).
+#[test]
+fn a_value_after_a_backslash_in_backquotes_stays_data() {
+    run_everywhere(
+        b"echo \"`printf '%s|' \\\"\"\\\\{}\"`\" # \n",
+        b"\"$(touch CANARY)",
+    );
+    run_everywhere(b"echo `printf '%s|' \\{}`", b"$(touch CANARY)");
+    run_everywhere(b"echo \"`printf '%s|' \\{}`\"", b"`touch CANARY`");
+}
+
 /// What no quoting can hold is refused before anything runs: exit 255, one line.
 #[test]
 fn templates_no_quoting_can_hold_are_refused() {

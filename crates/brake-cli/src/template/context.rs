@@ -258,6 +258,19 @@ impl Reader {
                 arithmetic: false,
             });
         }
+        let in_backquotes = self
+            .levels
+            .iter()
+            .any(|level| matches!(level.kind, LevelKind::Backquote { .. }));
+        if in_backquotes && (self.escaped || self.backquote_escape) && self.body.is_none() {
+            // Right after a backslash inside backquotes, which level's reading the backslash
+            // escapes the value at is not followed here: a reference is data wherever the
+            // shell reads it.
+            return Ok(Context::Named {
+                quoted: false,
+                arithmetic: false,
+            });
+        }
         if self.less >= 2 || self.delimiter.is_some() {
             return Err(Refusal::Delimiter);
         }
