@@ -6,8 +6,9 @@
 //! text keeps its shell meaning (`brake 'gzip -c {} > {}.gz' ::: a`), and no value is ever
 //! read as shell code. Each replacement string's place in the line is found by following the
 //! shell's quoting (see `context.rs`), and the value is escaped for it (see `quote.rs`): bare,
-//! inside the template's own `'…'`, `"…"` or `$'…'`, inside `$(…)` and backquotes. Where
-//! pasting is not safe (a here-document's body, `${…}`, `$((…))`) or the reading cannot be
+//! inside the template's own `'…'`, `"…"` or `$'…'`, inside `$(…)`. Where pasting is not
+//! safe (a here-document's body, `${…}`, `$((…))`, anywhere inside backquotes, which the shell
+//! reads twice) or the reading cannot be
 //! sure (see `context.rs` for what loses it), the line starts by setting a variable to the
 //! value (`brake_v1='…'; `) and the place gets a reference to it (`"${brake_v1}"`), which
 //! the shell expands without reading it as code in any context; in arithmetic, a value that
@@ -318,16 +319,23 @@ impl Template {
             Context::Named {
                 arithmetic: true, ..
             } if is_number(apply(edit, arg)) => out.extend_from_slice(apply(edit, arg)),
-            Context::Named { quoted, .. } => {
+            Context::Named { quoted, within, .. } => {
                 let n = self
                     .named
                     .iter()
                     .position(|named| (named.source, named.edit) == (source, edit))
                     .map_or(0, |i| i + 1);
+                let (close, reopen): (&[u8], &[u8]) = match within {
+                    Quote::Single => (b"'", b"'"),
+                    Quote::AnsiC => (b"'", b"$'"),
+                    Quote::Bare | Quote::Double => (b"", b""),
+                };
                 let quote: &[u8] = if quoted { b"\"" } else { b"" };
+                out.extend_from_slice(close);
                 out.extend_from_slice(quote);
                 let _ = write!(out, "${{{NAMED}{n}}}");
                 out.extend_from_slice(quote);
+                out.extend_from_slice(reopen);
             }
             // Comments keep the replacement string as written (see `render_part`).
             Context::Comment => {}

@@ -53,6 +53,9 @@ pub enum Context {
         /// In arithmetic (`$((…))`, `((…))`) the reading is sure of: a value that is a plain
         /// number is no code there, and is pasted as it is.
         arithmetic: bool,
+        /// Inside backquotes, the quotes the inner command has open there: a `'…'` or `$'…'`
+        /// is closed around the reference and opened again. `Bare` elsewhere.
+        within: Quote,
     },
     /// In a comment: not code, so the replacement string stays as written.
     Comment,
@@ -244,7 +247,21 @@ impl Reader {
     /// Where a value would go now: how to write it, or why it cannot go there.
     pub fn context(&self) -> Result<Context, Refusal> {
         let top = self.top();
-        if self.lost {
+        // Inside backquotes the shell reads the text twice, removing a level of backslashes
+        // first, and nesting (here-documents, `$(…)`, quotes) changes what that first reading
+        // does: no pasting is trusted there, a reference is (see `Context::Named`).
+        let in_backquotes = self
+            .levels
+            .iter()
+            .any(|level| matches!(level.kind, LevelKind::Backquote { .. }));
+        if in_backquotes && !self.lost && matches!(top.quote, Quote::Single | Quote::AnsiC) {
+            return Ok(Context::Named {
+                quoted: true,
+                arithmetic: false,
+                within: top.quote,
+            });
+        }
+        if self.lost || in_backquotes {
             let open_double = match &self.body {
                 Some(body) => !body.doc.quoted,
                 None => {
@@ -256,19 +273,7 @@ impl Reader {
             return Ok(Context::Named {
                 quoted: !open_double,
                 arithmetic: false,
-            });
-        }
-        let in_backquotes = self
-            .levels
-            .iter()
-            .any(|level| matches!(level.kind, LevelKind::Backquote { .. }));
-        if in_backquotes && (self.escaped || self.backquote_escape) && self.body.is_none() {
-            // Right after a backslash inside backquotes, which level's reading the backslash
-            // escapes the value at is not followed here: a reference is data wherever the
-            // shell reads it.
-            return Ok(Context::Named {
-                quoted: false,
-                arithmetic: false,
+                within: Quote::Bare,
             });
         }
         if self.less >= 2 || self.delimiter.is_some() {
@@ -287,6 +292,7 @@ impl Reader {
             return Ok(Context::Named {
                 quoted: false,
                 arithmetic: false,
+                within: Quote::Bare,
             });
         }
         if top.comment {
@@ -299,6 +305,7 @@ impl Reader {
             return Ok(Context::Named {
                 quoted: !in_double && top.quote == Quote::Bare,
                 arithmetic: false,
+                within: Quote::Bare,
             });
         }
         if top.arith.is_some() {
@@ -306,6 +313,7 @@ impl Reader {
             return Ok(Context::Named {
                 quoted: false,
                 arithmetic: true,
+                within: Quote::Bare,
             });
         }
         let backquotes = self
