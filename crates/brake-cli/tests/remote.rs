@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use brake_testkit::{marked_processes, Status, MARKER_VAR};
 use proptest::prelude::*;
 
-use support::sshd::{kill_all, processes_with, wait_gone, Farm, Server};
+use support::sshd::{kill_all, processes_with, remote_processes_with, wait_gone, Farm, Server};
 use support::{read_joblog, run_in, start_in};
 
 const LIMIT: Duration = Duration::from_secs(120);
@@ -270,7 +270,7 @@ fn one_ctrl_c_stops_every_host_and_resume_runs_the_rest() {
     session.press_ctrl_c().unwrap();
     let finished = session.wait_exit(LIMIT).unwrap();
     let left = processes_with(&sleep);
-    kill_all(&sleep);
+    kill_all(processes_with(&sleep));
     assert_eq!(finished.status, Status::Exited(130), "{}", finished.output);
     assert!(left.is_empty(), "left on the hosts: {left:?}");
     assert!(finished.survivors.is_empty(), "{:?}", finished.survivors);
@@ -323,13 +323,13 @@ fn stubborn_remote_jobs_and_escapees_are_ended() {
     session.press_ctrl_c().unwrap();
     let finished = session.wait_exit(LIMIT).unwrap();
     let left = processes_with(&sleep);
-    kill_all(&sleep);
+    kill_all(processes_with(&sleep));
     assert_eq!(finished.status, Status::Exited(130), "{}", finished.output);
     assert!(left.is_empty(), "left on the host: {left:?}");
 }
 
-/// brake SIGKILLed: its guard ends the ssh clients and masters, and every remote job is gone
-/// within 2 s.
+/// brake SIGKILLed: its guard ends the ssh clients and masters, and every remote job and local
+/// process is gone within 2 s.
 #[test]
 fn a_killed_brake_leaves_nothing_on_any_host() {
     let Some(farm) = Farm::new("a_killed_brake_leaves_nothing_on_any_host") else {
@@ -353,11 +353,14 @@ fn a_killed_brake_leaves_nothing_on_any_host() {
     child.kill().unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.signal(), Some(libc::SIGKILL));
-    let left = wait_gone(&sleep, Duration::from_secs(2));
-    kill_all(&sleep);
+    let left = wait_gone(Duration::from_secs(2), || processes_with(&sleep));
+    kill_all(processes_with(&sleep));
     assert!(left.is_empty(), "remote jobs left 2 s after: {left:?}");
-    let local = marked_processes(&token);
-    assert!(local.is_empty(), "local ssh processes left: {local:?}");
+    // The guard ends the ssh clients, then itself: both within the same bound.
+    let local = wait_gone(Duration::from_secs(2), || {
+        marked_processes(&token).iter().map(|s| s.pid).collect()
+    });
+    assert!(local.is_empty(), "local processes left: {local:?}");
 }
 
 /// A cut link: the remote wrapper notices the silence and ends its job within the bound
@@ -386,14 +389,17 @@ fn a_cut_link_ends_remote_jobs_and_the_host_is_reported_lost() {
         support::finish(&mut command, "remote-cut", None, Duration::from_secs(60))
     });
     wait_for_sleeps(&sleep, 1, String::new);
+    let remote = remote_processes_with(&sleep);
+    assert!(remote.len() >= 2, "the wrapper and its job: {remote:?}");
     let cut = Instant::now();
     isolated.cut();
-    let left = wait_gone(&sleep, Duration::from_secs(12));
+    let left = wait_gone(Duration::from_secs(12), || remote_processes_with(&sleep));
     let took = cut.elapsed();
-    kill_all(&sleep);
+    kill_all(remote_processes_with(&sleep));
     assert!(left.is_empty(), "the remote job outlived the cut: {left:?}");
     assert!(took < Duration::from_secs(10), "{took:?}");
-    let (out, _) = runner.join().unwrap();
+    let (out, left) = runner.join().unwrap();
+    assert_eq!(left, 0, "local processes outlived brake");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{out:?}");
     assert!(

@@ -291,11 +291,27 @@ pub fn processes_with(needle: &str) -> Vec<u32> {
     found
 }
 
-/// Waits up to `limit` for no process to hold `needle` in its command line; returns those left.
-pub fn wait_gone(needle: &str, limit: Duration) -> Vec<u32> {
+/// Like [`processes_with`], but only what runs under a server: the local brake and its ssh
+/// clients carry the test's marker variable in their environment, which sshd does not pass on.
+pub fn remote_processes_with(needle: &str) -> Vec<u32> {
+    let marker = format!("{}=", brake_testkit::MARKER_VAR);
+    processes_with(needle)
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|environ| {
+                !environ
+                    .split(|&b| b == 0)
+                    .any(|entry| entry.starts_with(marker.as_bytes()))
+            })
+        })
+        .collect()
+}
+
+/// Waits up to `limit` for `list` to find nothing; returns what it found last.
+pub fn wait_gone(limit: Duration, list: impl Fn() -> Vec<u32>) -> Vec<u32> {
     let started = Instant::now();
     loop {
-        let left = processes_with(needle);
+        let left = list();
         if left.is_empty() || started.elapsed() > limit {
             return left;
         }
@@ -303,10 +319,10 @@ pub fn wait_gone(needle: &str, limit: Duration) -> Vec<u32> {
     }
 }
 
-/// SIGKILLs every process holding `needle`, so a failing test leaks nothing.
-pub fn kill_all(needle: &str) {
-    for pid in processes_with(needle) {
-        // SAFETY: kill(2) takes plain integers; the pid held the needle a moment ago.
+/// SIGKILLs every process in `pids`, so a failing test leaks nothing.
+pub fn kill_all(pids: Vec<u32>) {
+    for pid in pids {
+        // SAFETY: kill(2) takes plain integers; each pid was found alive a moment ago.
         unsafe {
             libc::kill(pid as libc::pid_t, libc::SIGKILL);
         }
