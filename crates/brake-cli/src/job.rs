@@ -34,11 +34,14 @@ pub struct Job {
     pub args: Vec<OsString>,
     /// Which run this is, from 1 (`--retries`).
     pub attempt: u32,
+    /// The hosts (of `-S`) it has failed on, which a retry avoids while another is free.
+    pub failed_on: Vec<usize>,
 }
 
 impl Job {
-    /// The same job, to run once more (`--retries`).
-    pub fn next_attempt(self) -> Job {
+    /// The same job, to run once more (`--retries`); `host` is where it just failed, if remote.
+    pub fn next_attempt(mut self, host: Option<usize>) -> Job {
+        self.failed_on.extend(host);
         Job {
             attempt: self.attempt + 1,
             ..self
@@ -562,6 +565,7 @@ mod tests {
                 .map(|a| OsString::from_vec(a.to_vec()))
                 .collect(),
             attempt: 1,
+            failed_on: Vec::new(),
         };
         let shell = |text: &[u8]| Rendered {
             text: OsString::from_vec(text.to_vec()),

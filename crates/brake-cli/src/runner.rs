@@ -461,7 +461,10 @@ impl Runner {
             );
         }
         if ending == Ending::Failed && running.job.attempt < rules.retries && self.may_start() {
-            self.queue.pending.push_front(running.job.next_attempt());
+            let host = self.cluster.as_ref().map(|c| c.host_of(slot));
+            self.queue
+                .pending
+                .push_front(running.job.next_attempt(host));
             return;
         }
         // The bar counts the job before its output is printed, so that it is redrawn below that

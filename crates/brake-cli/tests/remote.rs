@@ -183,6 +183,28 @@ fn jobs_run_on_every_host_with_their_status_and_streams() {
     assert_eq!(used.len(), 2, "both hosts ran jobs: {log:?}");
 }
 
+/// A job that fails is run again on a host it has not failed on, while one is free.
+#[test]
+fn a_retry_goes_to_another_host() {
+    let Some(farm) = Farm::new("a_retry_goes_to_another_host") else {
+        return;
+    };
+    let (a, b) = two(&farm);
+    let dir = tempfile::tempdir().unwrap();
+    let once = dir.path().join("once");
+    let job = format!(
+        "[ -e {once} ] || {{ touch {once}; exit 1; }}; echo {{}}",
+        once = once.display()
+    );
+    let rest = ["-j", "1", "--retries", "3", "--joblog", "run.log", &job];
+    let mut rest = rest.to_vec();
+    rest.extend([":::", "1"]);
+    let out = run_in(dir.path(), args(&farm, &[&a, &b], &rest));
+    assert!(out.status.success(), "{out:?}");
+    let hosts = hosts(dir.path(), "run.log");
+    assert_eq!(hosts[&1].last(), Some(&b.login()), "{hosts:?}");
+}
+
 /// `--workdir` and `--env` reach the remote job; `...` is a directory of its own, removed after.
 #[test]
 fn workdirs_and_variables_reach_remote_jobs() {

@@ -218,6 +218,11 @@ impl Cluster {
         }
     }
 
+    /// The host (its index among the run's sshlogins) that `slot` runs on.
+    pub fn host_of(&self, slot: usize) -> usize {
+        self.slots[slot - 1].0
+    }
+
     /// Whether jobs may still start in `slot`: its host is up.
     pub fn usable(&self, slot: usize) -> bool {
         self.hosts[self.slots[slot - 1].0].up

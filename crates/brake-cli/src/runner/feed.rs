@@ -77,6 +77,7 @@ fn read_inputs(
                 seq,
                 args,
                 attempt: 1,
+                failed_on: Vec::new(),
             }
         });
         let failed = fed.is_err();

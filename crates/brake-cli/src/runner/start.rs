@@ -17,7 +17,7 @@ impl Runner {
             if self.queue.pending.is_empty() {
                 return;
             }
-            let Some(slot) = self.table.take_free() else {
+            let Some(slot) = self.free_slot() else {
                 return;
             };
             if self.cluster.as_ref().is_some_and(|c| !c.usable(slot)) {
@@ -63,6 +63,18 @@ impl Runner {
                     self.start_failed(err, &rendered.text, first);
                 }
             }
+        }
+    }
+
+    /// The slot for the next pending job: with `-S`, a retry goes to a host it has not failed
+    /// on (and that is up) when one has a free slot, as GNU parallel's `--retries` does.
+    fn free_slot(&mut self) -> Option<usize> {
+        let failed_on = &self.queue.pending.front()?.failed_on;
+        match &self.cluster {
+            Some(cluster) if !failed_on.is_empty() => self.table.take_free_preferring(|slot| {
+                cluster.usable(slot) && !failed_on.contains(&cluster.host_of(slot))
+            }),
+            _ => self.table.take_free(),
         }
     }
 

@@ -44,6 +44,21 @@ impl Table {
         self.free.pop().map(|Reverse(slot)| slot)
     }
 
+    /// The lowest free slot for which `fits` holds, taken; else the lowest free slot.
+    pub(super) fn take_free_preferring(&mut self, fits: impl Fn(usize) -> bool) -> Option<usize> {
+        let mut passed = Vec::new();
+        let mut chosen = None;
+        while let Some(Reverse(slot)) = self.free.pop() {
+            if fits(slot) {
+                chosen = Some(slot);
+                break;
+            }
+            passed.push(Reverse(slot));
+        }
+        self.free.extend(passed);
+        chosen.or_else(|| self.take_free())
+    }
+
     /// A slot taken for a job that did not start, free again.
     pub(super) fn release(&mut self, slot: usize) {
         self.free.push(Reverse(slot));
@@ -65,5 +80,20 @@ impl Table {
         let running = self.by_slot[slot - 1].take().expect("a running job");
         self.release(slot);
         running
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Table;
+
+    #[test]
+    fn a_preferred_slot_is_taken_and_the_others_stay_free_in_order() {
+        let mut table = Table::new(4);
+        assert_eq!(table.take_free_preferring(|slot| slot % 2 == 0), Some(2));
+        assert_eq!(table.take_free_preferring(|_| false), Some(1));
+        assert_eq!(table.take_free(), Some(3));
+        assert_eq!(table.take_free(), Some(4));
+        assert_eq!(table.take_free_preferring(|_| true), None);
     }
 }
