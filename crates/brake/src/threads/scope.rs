@@ -247,8 +247,8 @@ impl ThreadPool {
     ///   looks at the stop therefore holds the scope past Forcing, and the process ends then only
     ///   by the signal handler's last resort: a signal that comes a second or more after Forcing
     ///   began exits at once with 128 + its number (see [`crate::signals`]). Tasks that check
-    ///   the stop never meet this. `Notice::Worded(ForcedWork::Finishing)` words the stop
-    ///   notice for such work (see [`ForcedWork::Finishing`](crate::ForcedWork::Finishing)).
+    ///   the stop never meet this. While `scope` runs, the default notice says so rather than
+    ///   offer to force (see [`Stop::unforceable`]).
     ///
     /// Scoped tasks count in the pool's [`Report`](crate::Report) like any other
     /// ([`ThreadPool::join`]). If `body` panics, `scope` waits for its tasks in the same way and
@@ -282,6 +282,7 @@ impl ThreadPool {
         &'env self,
         body: impl for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
     ) -> R {
+        let _section = self.stop().unforceable();
         let scope = Scope {
             pool: self,
             state: Arc::new(ScopeState::default()),
