@@ -252,8 +252,13 @@ impl ThreadPool {
     ///
     /// Scoped tasks count in the pool's [`Report`](crate::Report) like any other
     /// ([`ThreadPool::join`]). If `body` panics, `scope` waits for its tasks in the same way and
-    /// then resumes the panic. Do not call `scope` from a task of the same pool: the task would
-    /// wait for workers of which it occupies one (with one worker, for ever).
+    /// then resumes the panic.
+    ///
+    /// # Panics
+    ///
+    /// When called from a task of the same pool: the task would wait for workers of which it
+    /// occupies one (with one worker, for ever), so the call panics at once instead, naming the
+    /// mistake. A scope on another pool is fine.
     ///
     /// ```
     /// use brake::{Stop, ThreadPool};
@@ -282,6 +287,11 @@ impl ThreadPool {
         &'env self,
         body: impl for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
     ) -> R {
+        assert!(
+            !self.is_own_worker(),
+            "ThreadPool::scope called from a task of the same pool, which would wait for the \
+             worker it occupies; use a second pool for the inner scope"
+        );
         let _section = self.stop().unforceable();
         let scope = Scope {
             pool: self,
