@@ -3,6 +3,7 @@
 //! started and ended, the joblog, and what the run asks of containment. Nothing here starts a
 //! job; the runner reads no option of its own.
 
+use std::ffi::OsString;
 use std::fmt;
 use std::io::{self, IsTerminal};
 use std::path::PathBuf;
@@ -11,13 +12,14 @@ use std::time::Duration;
 use brake::child::ChildOptions;
 use brake::TermSeq;
 
-use crate::cli::{split_sources, unsupported_replacement, Halt, Jobs, RunArgs};
+use crate::cli::{split_sources, unsupported_replacement, Halt, Jobs, RemoteFiles, RunArgs};
 use crate::containment::Wishes;
 use crate::inputs::{Inputs, Source};
 use crate::joblog::{Joblog, Mode as LogMode, Previous};
 use crate::output::Mode;
 use crate::remote::ssh::Ssh;
 use crate::remote::sshlogin::{self, SshLogin};
+use crate::remote::transfer::{PathTemplate, Transfers};
 use crate::remote::wrapper::{RemoteSetting, Workdir};
 use crate::template::Template;
 
@@ -119,11 +121,11 @@ impl Plan {
     pub fn new(args: &RunArgs) -> Result<Plan, RunError> {
         if let Some(option) = args.unsupported.first_given() {
             return Err(RunError(format!(
-                "{option} is not supported: brake runs jobs on other hosts (-S) but does not \
-                 move files to or from them, nor run a command on every host"
+                "{option} is not supported: brake runs each job on one host (-S), not a \
+                 command on every host"
             )));
         }
-        let remote = remote_plan(args)?;
+        let mut remote = remote_plan(args)?;
         if remote.is_some() && args.ungroup {
             return Err(RunError(
                 "-u/--ungroup cannot be used with -S: brake reads a remote job's stderr for the \
@@ -136,6 +138,9 @@ impl Plan {
             return Err(RunError(refusal));
         }
         let sources = sources_or_stdin(split.sources);
+        if let Some(remote) = &mut remote {
+            remote.setting.files = transfers(&args.files, sources.len())?;
+        }
         let reads_stdin = sources.iter().any(Source::is_stdin);
         let template = Template::parse(&split.words, sources.len(), args.quote).map_err(refuse)?;
         let inputs = Inputs::open(sources).map_err(refuse)?;
@@ -264,8 +269,34 @@ fn remote_plan(args: &RunArgs) -> Result<Option<RemotePlan>, RunError> {
         logins,
         slots,
         ssh: Ssh::new(args.ssh.as_deref()).map_err(RunError)?,
-        setting: RemoteSetting { workdir, env },
+        setting: RemoteSetting {
+            workdir,
+            env,
+            files: Transfers::default(),
+        },
     }))
+}
+
+/// `--transferfile`, `--transfer`, `--return`, `--cleanup`, `--trc` and `--basefile`, their
+/// file names parsed for jobs with `sources` values each.
+fn transfers(files: &RemoteFiles, sources: usize) -> Result<Transfers, RunError> {
+    let parse = |written: &OsString| {
+        PathTemplate::parse(written, sources).map_err(|err| RunError(format!("file name {err}")))
+    };
+    let braces = OsString::from("{}");
+    let mut send: Vec<&OsString> = files.transferfile.iter().collect();
+    if files.transfer || !files.trc.is_empty() {
+        send.push(&braces);
+    }
+    let back = files.return_file.iter().chain(&files.trc);
+    let mut transfers = Transfers {
+        send: send.into_iter().map(parse).collect::<Result<_, _>>()?,
+        back: back.map(parse).collect::<Result<_, _>>()?,
+        cleanup: files.cleanup || !files.trc.is_empty(),
+        basefiles: files.basefile.clone(),
+    };
+    transfers.send.dedup();
+    Ok(transfers)
 }
 
 /// The sources given, or stdin's lines when there are none.

@@ -9,6 +9,7 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
@@ -19,7 +20,8 @@ use brake::{Stop, TermSeq};
 use super::heartbeat::Heartbeat;
 use super::ssh::Ssh;
 use super::sshlogin::SshLogin;
-use super::wrapper::RemoteSetting;
+use super::transfer;
+use super::wrapper::{RemoteSetting, Workdir};
 use super::{Remote, Target};
 use crate::job::RUN_VAR;
 
@@ -131,6 +133,7 @@ impl Cluster {
             _dir: dir,
         };
         cluster.wait_connected(stop);
+        cluster.send_basefiles(stop);
         let up: Vec<(usize, usize)> = cluster
             .hosts
             .iter()
@@ -151,6 +154,62 @@ impl Cluster {
             }
         }
         Ok(cluster)
+    }
+
+    /// Sends `--basefile`s to every host that is up, one host after another; a host that cannot
+    /// take them is down.
+    fn send_basefiles(&mut self, stop: &Stop) {
+        if self.setting.files.basefiles.is_empty() {
+            return;
+        }
+        let files = self.setting.files.base();
+        for index in 0..self.hosts.len() {
+            let host = &self.hosts[index];
+            if stop.is_stopping() || !host.up || host.login.is_local() {
+                continue;
+            }
+            let client = self.ssh.client(&host.login, &host.masters[0].control);
+            let script = transfer::script(&client, &files, None, &self.base_dir(), false);
+            if let Err(why) = transfer::run_script(&script, &host.name) {
+                say!("brake: {why}; its jobs go to the other hosts");
+                let host = &mut self.hosts[index];
+                host.up = false;
+                end_masters(&mut host.masters);
+            }
+        }
+    }
+
+    /// Where basefiles go on a host: `--workdir DIR`, else the home.
+    fn base_dir(&self) -> Vec<u8> {
+        match &self.setting.workdir {
+            Workdir::Dir(dir) => dir.as_encoded_bytes().to_vec(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Removes the basefiles from every host that is up (`--cleanup`).
+    fn remove_basefiles(&mut self) {
+        let removal = transfer::base_removal(&self.setting.files, &self.base_dir());
+        if removal.is_empty() {
+            return;
+        }
+        // Only over a master that is still there: a client without one would log in anew.
+        let reachable = |host: &&Host| {
+            host.up
+                && host
+                    .masters
+                    .first()
+                    .is_some_and(|master| master.child.is_some() && master.control.exists())
+        };
+        for host in self.hosts.iter().filter(reachable) {
+            let mut client = self.ssh.client(&host.login, &host.masters[0].control);
+            client
+                .arg(std::ffi::OsStr::from_bytes(&removal))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            let _ = client.status();
+        }
     }
 
     /// Waits until each master's socket is there, or its ssh has ended, or the time is up;
@@ -258,8 +317,10 @@ impl Cluster {
         ))
     }
 
-    /// Ends every master, at the end of the run: nothing runs on them any more.
+    /// Ends every master, at the end of the run: nothing runs on them any more. Basefiles are
+    /// removed first, with `--cleanup`.
     pub fn end(&mut self) {
+        self.remove_basefiles();
         for host in &mut self.hosts {
             end_masters(&mut host.masters);
         }

@@ -60,13 +60,16 @@ pub const STATUS_MAGIC: &[u8] = b"\x1e\x1fbrake-remote-status ";
 /// The environment variable that marks every process of a remote job.
 pub const REMOTE_VAR: &str = "BRAKE_REMOTE_JOB";
 
-/// Where and with what a remote job runs: `--workdir` and `--env`.
+/// Where and with what a remote job runs: `--workdir`, `--env`, and the files that travel
+/// with it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RemoteSetting {
     /// The directory it runs in.
     pub workdir: Workdir,
     /// Variables set for it, with their local values.
     pub env: Vec<(String, std::ffi::OsString)>,
+    /// `--transferfile`, `--return`, `--cleanup`, `--basefile`.
+    pub files: super::transfer::Transfers,
 }
 
 /// `--workdir`.
@@ -385,6 +388,7 @@ mod tests {
         let setting = RemoteSetting {
             workdir: Workdir::Dir(home.path().join("a b").into()),
             env: vec![("BRAKE_TEST_VALUE".into(), "it's $x".into())],
+            ..RemoteSetting::default()
         };
         let (out, _) = run_remote_in(
             OsStr::new("pwd; printf '%s\\n' \"$BRAKE_TEST_VALUE\""),
