@@ -71,13 +71,13 @@ pub struct Plan {
     pub notes: Vec<String>,
 }
 
-/// Where jobs run with `-S`: the hosts, each with `slots` jobs at once unless its sshlogin
-/// says `N/`, and the ssh command that reaches them.
+/// Where jobs run with `-S`: the hosts, each with the jobs at once that `-j` gives for its
+/// CPUs unless its sshlogin says `N/`, and the ssh command that reaches them.
 pub struct RemotePlan {
     /// The sshlogins, each once.
     pub logins: Vec<SshLogin>,
-    /// Jobs at once on a host whose sshlogin has no `N/`: `-j`, or the number of local CPUs.
-    pub slots: usize,
+    /// `-j`, counted per host (see `Cluster::connect`).
+    pub jobs: Option<Jobs>,
     /// `--ssh`, `PARALLEL_SSH` or `ssh`.
     pub ssh: Ssh,
     /// `--workdir` and `--env`: where and with what remote jobs run.
@@ -145,14 +145,18 @@ impl Plan {
         let template = Template::parse(&split.words, sources.len(), args.quote).map_err(refuse)?;
         let inputs = Inputs::open(sources).map_err(refuse)?;
         let (jobs, lowered) = match &remote {
-            // Every slot of every host: a job there costs an ssh client here.
-            Some(remote) => crate::limits::fit_jobs(
-                remote
-                    .logins
-                    .iter()
-                    .map(|login| login.slots.unwrap_or(remote.slots))
-                    .sum(),
-            ),
+            // The hosts' slots are known once they have been asked for their CPUs; the
+            // cluster fits them to the limits then. Until then, as if each had this
+            // machine's.
+            Some(remote) => {
+                let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+                let each = remote
+                    .jobs
+                    .and_then(|jobs| jobs.count(cpus))
+                    .unwrap_or(cpus);
+                let slots = remote.logins.iter().map(|l| l.slots.unwrap_or(each));
+                (slots.sum(), None)
+            }
             None => jobs_at_once(args.jobs, inputs.total()),
         };
         let mut notes: Vec<String> = lowered
@@ -248,8 +252,6 @@ fn remote_plan(args: &RunArgs) -> Result<Option<RemotePlan>, RunError> {
     if logins.iter().all(SshLogin::is_local) && logins.iter().all(|l| l.slots.is_none()) {
         return Ok(None);
     }
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let slots = args.jobs.and_then(|jobs| jobs.count(cpus)).unwrap_or(cpus);
     let workdir = match args.workdir.as_deref() {
         None => Workdir::Home,
         Some("...") => Workdir::Temporary,
@@ -267,7 +269,7 @@ fn remote_plan(args: &RunArgs) -> Result<Option<RemotePlan>, RunError> {
     }
     Ok(Some(RemotePlan {
         logins,
-        slots,
+        jobs: args.jobs,
         ssh: Ssh::new(args.ssh.as_deref()).map_err(RunError)?,
         setting: RemoteSetting {
             workdir,

@@ -3,7 +3,7 @@
 
 mod support;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -184,6 +184,34 @@ fn jobs_run_on_every_host_with_their_status_and_streams() {
         assert_eq!((line.exitval, line.signal), expected, "{line:?}");
     }
     assert_eq!(used.len(), 2, "both hosts ran jobs: {log:?}");
+}
+
+/// Without `N/`, a host's slots come from its own number of CPUs, as `-j` counts them.
+#[test]
+fn a_host_gets_slots_for_its_cpus() {
+    let Some(farm) = Farm::new("a_host_gets_slots_for_its_cpus") else {
+        return;
+    };
+    let a = farm.start("127.0.0.2");
+    let cpus = Command::new("getconf")
+        .arg("_NPROCESSORS_ONLN")
+        .output()
+        .unwrap();
+    let cpus: usize = String::from_utf8_lossy(&cpus.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    let values: Vec<String> = (1..=3 * (cpus + 1)).map(|n| n.to_string()).collect();
+    let mut rest = vec!["-j", "+1", "sleep 0.2; echo {%}", ":::"];
+    rest.extend(values.iter().map(String::as_str));
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_in(dir.path(), args(&farm, &[&a], &rest));
+    assert!(out.status.success(), "{out:?}");
+    let slots: BTreeSet<usize> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| line.parse().unwrap())
+        .collect();
+    assert_eq!(slots, (1..=cpus + 1).collect(), "{cpus} CPUs, -j +1");
 }
 
 /// A job that fails is run again on a host it has not failed on, while one is free.
