@@ -512,6 +512,45 @@ fn stubborn_remote_jobs_and_escapees_are_ended() {
     assert!(left.is_empty(), "left on the host: {left:?}");
 }
 
+/// Where the host lets its user make a cgroup, a descendant that left the job's session and
+/// cleared its environment (so neither the group nor the marker finds it) is ended with the
+/// job, whether the job ends by itself or by a Ctrl-C.
+#[test]
+fn an_escapee_without_the_marker_is_ended_by_the_hosts_cgroup() {
+    let Some(farm) = Farm::new("an_escapee_without_the_marker_is_ended_by_the_hosts_cgroup") else {
+        return;
+    };
+    let probe = brake::child::cgroup::run_name("brake-test-remote-probe");
+    if let Err(why) = brake::child::RunCgroup::create(&probe) {
+        println!("no writable cgroup v2 on the host, skipping: {why}");
+        return;
+    }
+    let a = farm.start("127.0.0.2");
+    let dir = tempfile::tempdir().unwrap();
+    let sleep = sleeper(6);
+    let escape = format!("setsid env -i sleep {sleep} </dev/null >/dev/null 2>&1 &");
+    // The job ends only once the escapee runs, so that a check after it cannot pass early.
+    let once = format!(
+        "{escape} n=0; until grep -qzx {sleep} /proc/[0-9]*/cmdline 2>/dev/null; do \
+         [ $n -lt 100 ] || exit 3; n=$((n + 1)); sleep 0.05; done; : {{}}"
+    );
+    let out = run_in(dir.path(), args(&farm, &[&a], &[&once, ":::", "1"]));
+    assert!(out.status.success(), "{out:?}");
+    let left = wait_gone(Duration::from_secs(2), || processes_with(&sleep));
+    kill_all(processes_with(&sleep));
+    assert!(left.is_empty(), "the escapee outlived its job: {left:?}");
+
+    let job = format!("{escape} sleep {sleep}; : {{}}");
+    let mut session = start_in(dir.path(), args(&farm, &[&a], &[&job, ":::", "1"]));
+    wait_for_sleeps(&sleep, 2, || session.output());
+    session.press_ctrl_c().unwrap();
+    let finished = session.wait_exit(LIMIT).unwrap();
+    let left = wait_gone(Duration::from_secs(2), || processes_with(&sleep));
+    kill_all(processes_with(&sleep));
+    assert_eq!(finished.status, Status::Exited(130), "{}", finished.output);
+    assert!(left.is_empty(), "left on the host: {left:?}");
+}
+
 /// brake SIGKILLed: its guard ends the ssh clients and masters, and every remote job and local
 /// process is gone within 2 s.
 #[test]

@@ -22,6 +22,12 @@
 //! the moment the channel ends. Only the waits of the termination sequence check, every 50 ms,
 //! whether anything is left.
 //!
+//! Where the remote user can make a cgroup (cgroup v2, a child of the wrapper's own, as brake
+//! does here), the job starts in one of its own, and ending the job also ends everything in
+//! it: `cgroup.kill`, which reaches even a descendant that left the job's session and cleared
+//! its environment (`setsid env -i daemon &`), which neither the group nor the marker finds.
+//! Elsewhere the group and the marker are all there is.
+//!
 //! When the job ends, the wrapper ends the watcher and whatever the job left running, then
 //! writes the job's status as a last line on stderr, [`STATUS_MAGIC`] then the number `sh`
 //! gave (`$?`: the exit code, or 128+N after signal N). brake takes that line out of the job's
@@ -87,9 +93,11 @@ pub enum Workdir {
 /// The wrapper: `$1` the termination sequence (`INT 2000 TERM 1000 KILL`), `$2` the silence
 /// limit in seconds, `$3` the marker, `$4` the command line, `$5` `tmp` for a temporary
 /// working directory.
-const WRAPPER: &str = r#"seq=$1 limit=$2 mark=$3 wrapper=$$ wd=
+const WRAPPER: &str = r#"seq=$1 limit=$2 mark=$3 wrapper=$$ wd= cg=
 report() { printf '\036\037brake-remote-status %s\n' "$1" >&4; }
 marked() { grep -lzxF "BRAKE_REMOTE_JOB=$mark" /proc/[0-9]*/environ 2>/dev/null; }
+in_cgroup() { [ -n "$cg" ] && cat "$cg/cgroup.procs" 2>/dev/null; }
+busy() { [ -n "$(marked)$(in_cgroup)" ]; }
 signal_all() {
   kids=
   read -r kids < "/proc/$wrapper/task/$wrapper/children"
@@ -98,6 +106,11 @@ signal_all() {
     p=${f#/proc/}; p=${p%/environ}
     kill -s "$1" -- "-$p" "$p" 2>/dev/null
   done
+  for p in $(in_cgroup); do kill -s "$1" "$p" 2>/dev/null; done
+}
+kill_all() {
+  [ -z "$cg" ] || echo 1 > "$cg/cgroup.kill" 2>/dev/null
+  signal_all KILL
 }
 end_job() {
   set -- $seq
@@ -105,11 +118,17 @@ end_job() {
     signal_all "$1"; shift
     [ $# -gt 0 ] || break
     n=$(($1 / 50)); shift
-    while [ "$n" -gt 0 ] && [ -n "$(marked)" ]; do sleep 0.05; n=$((n - 1)); done
-    [ -n "$(marked)" ] || break
+    while [ "$n" -gt 0 ] && busy; do sleep 0.05; n=$((n - 1)); done
+    busy || break
   done
-  while kill -0 "$wrapper" 2>/dev/null; do signal_all KILL; sleep 0.05; done
+  while kill -0 "$wrapper" 2>/dev/null; do kill_all; sleep 0.05; done
 }
+own=$(sed -n 's/^0:://p' /proc/self/cgroup 2>/dev/null)
+mnt=$(sed -n 's/^[^ ]* [^ ]* [^ ]* [^ ]* \([^ ]*\) .* - cgroup2 .*/\1/p' /proc/self/mountinfo \
+  2>/dev/null | head -n 1)
+if [ -n "$own" ] && [ -n "$mnt" ] && mkdir "$mnt${own%/}/brake-$mark" 2>/dev/null; then
+  cg=$mnt${own%/}/brake-$mark
+fi
 watch() {
   trap '' HUP PIPE INT TERM
   while b=$(timeout -s KILL "$limit" dd bs=1 count=1 2>/dev/null) && [ -n "$b" ]; do :; done
@@ -122,10 +141,17 @@ fi
 watch <&3 3<&- 4>&- >/dev/null &
 watcher=$!
 exec 3<&-
-BRAKE_REMOTE_JOB=$mark setsid /bin/sh -c "$4" </dev/null 2>&4 4>&-
+BRAKE_REMOTE_JOB=$mark setsid /bin/sh -c \
+  '[ -z "$1" ] || { echo $$ > "$1/cgroup.procs"; } 2>/dev/null; exec /bin/sh -c "$2"' \
+  brake-job "$cg" "$4" \
+  </dev/null 2>&4 4>&-
 st=$?
 kill -9 "$watcher"
-[ -z "$(marked)" ] || signal_all KILL
+! busy || kill_all
+if [ -n "$cg" ]; then
+  n=100
+  while ! rmdir "$cg" 2>/dev/null && [ "$n" -gt 0 ]; do kill_all; sleep 0.05; n=$((n - 1)); done
+fi
 [ -z "$wd" ] || rm -rf "$wd"
 report "$st"
 "#;
