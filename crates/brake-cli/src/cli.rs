@@ -12,8 +12,10 @@ use brake::TermSeq;
 use crate::inputs::Source;
 
 mod gnu;
+mod shell;
 
 pub use self::gnu::{unknown_option, unsupported_replacement};
+pub use self::shell::ShellArgs;
 
 /// Options of `brake [OPTIONS] COMMAND [ARGS...] [::: VALUES...] [:::: FILES...]`.
 #[derive(clap::Parser, Debug)]
@@ -108,10 +110,6 @@ pub struct RunArgs {
     #[arg(long)]
     pub bar: bool,
 
-    /// Say more on stderr: how jobs are run, what a resumed joblog held
-    #[arg(short = 'v', long)]
-    pub verbose: bool,
-
     /// Write the summary as JSON to FILE at the end
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -156,6 +154,9 @@ pub struct RunArgs {
     #[command(flatten)]
     pub unsupported: Unsupported,
 
+    #[command(flatten)]
+    pub shell: ShellArgs,
+
     /// The command, its arguments, then the input sources
     #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
@@ -165,6 +166,11 @@ const AFTER_HELP: &str = "\
 Inputs: `::: a b c` gives values, `:::: FILE` one value per line (`-` is stdin); several sources \
 give every combination, the first varying slowest. With no source, stdin's lines are the inputs.
 
+Shell: jobs run in $PARALLEL_SHELL, else the shell brake was started from, else $SHELL, else \
+/bin/sh (--shell overrides all), so exported bash functions (export -f) work in jobs. brake \
+quotes for bash and POSIX sh (dash) only: another shell named is refused, another found is \
+replaced by /bin/sh.
+
 Replacement strings: {} the input, {.} without extension, {/} basename, {//} dirname, {/.} \
 basename without extension, {#} job number, {%} job slot, {1} {2} … one source's value (also \
 {1.} {1/} {1//} {1/.}). Without any, the values are appended. As in GNU parallel, the command's \
@@ -172,8 +178,9 @@ words are joined by spaces into one shell command line (`brake 'gzip -c {} > {}.
 -q keeps each word one argument instead. Values are always quoted for where they stand (bare, in \
 the command's own quotes, in $(…)), or passed in a variable the line sets first (here-documents, \
 ${…}, $((…))): input is never run as shell code. {} in a comment stays as written; a command where no \
-quoting can hold a value ({} right after $, in a <<'EOF' body) is refused. Commands that need no \
-shell are executed directly. GNU parallel's other forms \
+quoting can hold a value ({} right after $, in a <<'EOF' body) is refused. Where the shell would only run a \
+program (no function, builtin or startup file of the shell's in the way), the job executes it \
+directly. GNU parallel's other forms \
 ({-1}, {= … =}, {+/}, {..}, {##}, … and the linked sources :::+ ::::+) are refused (exit 255), \
 never run as literal text.
 
@@ -186,7 +193,7 @@ start in a cgroup of the run's own, and the run ends with cgroup.kill, which als
 descendants that left their process group and cleared their environment (setsid env -i …). \
 `--resume` first ends what a SIGKILLed run left in its cgroup. Elsewhere (or --cgroup off) jobs \
 are ended by process group and brake's subreaper sweep, which finds escaped descendants by an \
-environment variable. -v says which a run uses.
+environment variable. --explain says which a run uses.
 
 Summary: one `brake:` line on stderr at the end, when stderr is a terminal or when not every job \
 succeeded; after a stop, a line before it names the first jobs the stop interrupted, and \

@@ -89,7 +89,7 @@ pub struct Wishes {
     pub joblog: Option<PathBuf>,
     /// `--resume` or `--resume-failed`: end what killed runs of the same joblog left behind.
     pub end_stale: bool,
-    /// `-v`: say which way jobs are ended, and every process swept.
+    /// `--explain`: say which way jobs are ended, and every process swept.
     pub verbose: bool,
 }
 
@@ -105,7 +105,7 @@ pub struct Containment {
 
 impl Containment {
     /// Rule 1: readies containment before the first job starts. Returns the message refusing
-    /// the run when `--cgroup on` cannot be met; with `-v`, says why a run goes without a
+    /// the run when `--cgroup on` cannot be met; with `--explain`, says why a run goes without a
     /// cgroup, or which one it uses.
     pub fn start(wishes: &Wishes) -> Result<Containment, String> {
         // Escaped descendants come back to brake when orphaned, for the sweep at the end.
@@ -237,7 +237,7 @@ fn end_stale(stem: &str, verbose: bool) {
 
 /// Points jobs at the run's cgroup (rule 1): born inside it, or, where `clone3` cannot do that,
 /// by moving brake in; if that fails too the run goes without one, or with `--cgroup on` is
-/// refused. Says with `-v` how the run ends its jobs.
+/// refused. Says with `--explain` how the run ends its jobs.
 fn enter(
     wishes: &Wishes,
     cgroup: Option<RunCgroup>,
@@ -273,7 +273,7 @@ fn enter(
     Ok(Some(cgroup))
 }
 
-/// The `-v` line for a run without a cgroup, saying what it cannot promise.
+/// The `--explain` line for a run without a cgroup, saying what it cannot promise.
 fn without_cgroup(why: &str) -> String {
     format!(
         "brake: no cgroup for this run ({why}); jobs are ended by process group, and \
@@ -301,7 +301,7 @@ fn cgroup_stem(joblog: Option<&Path>) -> String {
     format!("brake-{hash:016x}")
 }
 
-/// A process brake ended, for `-v`: its command line holds a job's inputs, so it is escaped.
+/// A process brake ended, for `--explain`: its command line holds a job's inputs, so it is escaped.
 fn ended_process(one: &Swept) -> String {
     format!("{} (pid {})", escape(OsStr::new(&one.cmdline)), one.pid)
 }

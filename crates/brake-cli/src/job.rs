@@ -16,14 +16,12 @@ use brake::{TermSeq, TermStep};
 use crate::joblog::Entry;
 use crate::output::{JobOutput, Output, Stream};
 use crate::remote::{RemoteJob, Target};
+use crate::shell::Shell;
 use crate::template::Rendered;
 
 /// The environment variable every process of a run carries, for the final sweep of
 /// descendants that escaped their job's process group.
 pub const RUN_VAR: &str = "BRAKE_RUN";
-
-/// The shell that runs commands that need one.
-const SHELL: &str = "/bin/sh";
 
 /// A job waiting to start.
 #[derive(Debug)]
@@ -83,6 +81,10 @@ pub struct Spawn<'a> {
     pub run_id: &'a str,
     /// Where it runs: here, or on a host of `-S`.
     pub target: Target<'a>,
+    /// The shell that runs commands that need one, here.
+    pub shell: &'a Shell,
+    /// `-t`: its command goes to stderr as it starts.
+    pub trace: bool,
 }
 
 /// A started job.
@@ -247,6 +249,11 @@ pub fn start(
             (Child::spawn(&mut command, &options), Some(side))
         }
     };
+    if spawn.trace {
+        let mut line = spawn.rendered.text.as_bytes().to_vec();
+        line.push(b'\n');
+        let _ = io::Write::write_all(&mut io::stderr(), &line);
+    }
     let mut child = match started {
         Ok(child) => child,
         Err(error) => return Err(start_error(job, error, remote.as_ref())),
@@ -289,7 +296,7 @@ fn local_program(spawn: &Spawn<'_>) -> Program {
             program
         }
         None => {
-            let mut program = Program::new(SHELL);
+            let mut program = Program::new(&spawn.shell.path);
             program.arg("-c").arg(&spawn.rendered.text);
             program
         }

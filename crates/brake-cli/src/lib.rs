@@ -38,6 +38,7 @@ mod quote;
 pub mod remote;
 #[doc(hidden)]
 pub mod runner;
+mod shell;
 #[doc(hidden)]
 pub mod summary;
 #[doc(hidden)]

@@ -21,6 +21,7 @@ use crate::remote::ssh::Ssh;
 use crate::remote::sshlogin::{self, SshLogin};
 use crate::remote::transfer::{PathTemplate, Transfers};
 use crate::remote::wrapper::{RemoteSetting, Workdir};
+use crate::shell::Shell;
 use crate::template::Template;
 
 /// A run that could not begin: bad arguments or inputs, an unusable joblog. Nothing ran.
@@ -60,14 +61,20 @@ pub struct Plan {
     pub dry_run: bool,
     /// `--bar`: a progress bar on stderr.
     pub bar: bool,
-    /// `-v`: say more on stderr.
+    /// The shell jobs run in.
+    pub shell: Shell,
+    /// `-t`/`--verbose`: each command on stderr as its job starts.
+    pub trace: bool,
+    /// `-v`: each command on stdout, with its job's output.
     pub verbose: bool,
+    /// `--explain`: say on stderr how jobs are run.
+    pub explain: bool,
     /// `--json`: where the summary goes as JSON.
     pub json: Option<PathBuf>,
     /// `-S`/`--slf`: the hosts jobs run on, when not only this machine.
     pub remote: Option<RemotePlan>,
     /// Lines for stderr before the run begins: `-j` lowered to the limits, inputs read from
-    /// the terminal, and with `-v` how jobs are run.
+    /// the terminal, and with `--explain` how jobs are run.
     pub notes: Vec<String>,
 }
 
@@ -143,6 +150,7 @@ impl Plan {
         }
         let reads_stdin = sources.iter().any(Source::is_stdin);
         let template = Template::parse(&split.words, sources.len(), args.quote).map_err(refuse)?;
+        let shell = Shell::choose(args.shell.shell.as_deref()).map_err(RunError)?;
         let inputs = Inputs::open(sources).map_err(refuse)?;
         let (jobs, lowered) = match &remote {
             // The hosts' slots are known once they have been asked for their CPUs; the
@@ -168,8 +176,13 @@ impl Plan {
                 "brake: reading inputs from the terminal, one per line (end with Ctrl-D)".into(),
             );
         }
-        if args.verbose {
-            notes.push(how_jobs_run(jobs, inputs.sources(), template.is_direct()));
+        if args.shell.explain {
+            notes.push(how_jobs_run(
+                jobs,
+                inputs.sources(),
+                template.is_direct(),
+                &shell,
+            ));
         }
         Ok(Plan {
             template,
@@ -186,7 +199,10 @@ impl Plan {
             containment: wishes(args),
             dry_run: args.dry_run,
             bar: args.bar,
-            verbose: args.verbose,
+            shell,
+            trace: args.shell.trace,
+            verbose: args.shell.verbose > 0 && !args.shell.silent,
+            explain: args.shell.explain,
             json: args.json.clone(),
             remote,
             notes,
@@ -209,13 +225,13 @@ pub fn child_options(termseq: &TermSeq, guarded: bool, ignores_signals: bool) ->
 
 impl JoblogPlan {
     /// Opens the joblog and reads back what an earlier run recorded; says what a torn last
-    /// line was and, with `verbose`, what a resumed log holds.
-    pub fn open(&self, verbose: bool) -> Result<(Joblog, Previous), RunError> {
+    /// line was and, with `explain`, what a resumed log holds.
+    pub fn open(&self, explain: bool) -> Result<(Joblog, Previous), RunError> {
         let (log, previous) = Joblog::open(&self.path, self.mode).map_err(refuse)?;
         if let Some(torn) = previous.torn() {
             say!("brake: {torn}");
         }
-        if verbose && self.mode != LogMode::Fresh {
+        if explain && self.mode != LogMode::Fresh {
             say!(
                 "brake: {} holds {} job line(s), {} job(s) succeeded",
                 self.path.display(),
@@ -310,14 +326,17 @@ fn sources_or_stdin(sources: Vec<Source>) -> Vec<Source> {
     }
 }
 
-/// The `-v` line saying how jobs are run.
-fn how_jobs_run(jobs: usize, sources: usize, direct: bool) -> String {
+/// The `--explain` line saying how jobs are run.
+fn how_jobs_run(jobs: usize, sources: usize, direct: bool, shell: &Shell) -> String {
     let how = if direct {
-        "directly (the command needs no shell)"
+        "directly where the shell would only run the program"
     } else {
-        "through /bin/sh -c"
+        "through the shell"
     };
-    format!("brake: {jobs} job(s) at once, {sources} value(s) per job, each run {how}")
+    format!(
+        "brake: {jobs} job(s) at once, {sources} value(s) per job, each run {how}; the shell \
+         is {shell}"
+    )
 }
 
 fn output_plan(args: &RunArgs) -> OutputPlan {
@@ -355,7 +374,7 @@ fn wishes(args: &RunArgs) -> Wishes {
         cgroup: args.cgroup,
         joblog: args.joblog.clone(),
         end_stale: args.resume || args.resume_failed,
-        verbose: args.verbose,
+        verbose: args.shell.explain,
     }
 }
 
@@ -410,7 +429,7 @@ mod tests {
                 .containment
                 .end_stale
         );
-        let off = plan("--cgroup off -v echo ::: a").containment;
+        let off = plan("--cgroup off --explain echo ::: a").containment;
         assert_eq!(off.cgroup, CgroupMode::Off);
         assert!(off.verbose);
     }
@@ -444,14 +463,20 @@ mod tests {
     }
 
     #[test]
-    fn verbose_says_how_jobs_run() {
-        let notes = plan("-v -j 2 echo ::: a ::: b").notes;
+    fn explain_says_how_jobs_run() {
+        let notes = plan("--explain -j 2 --shell /bin/sh echo ::: a ::: b").notes;
         assert_eq!(
             notes,
-            ["brake: 2 job(s) at once, 2 value(s) per job, each run directly (the command needs no shell)"]
+            [
+                "brake: 2 job(s) at once, 2 value(s) per job, each run directly where the shell \
+              would only run the program; the shell is /bin/sh (--shell)"
+            ]
         );
         assert!(plan("-j 2 echo ::: a").notes.is_empty());
-        assert!(how_jobs_run(1, 1, false).ends_with("each run through /bin/sh -c"));
+        let plan = plan("-v -t --shell /bin/sh echo ::: a");
+        assert!(plan.verbose && plan.trace && !plan.explain);
+        assert!(how_jobs_run(1, 1, false, &plan.shell)
+            .ends_with("each run through the shell; the shell is /bin/sh (--shell)"));
     }
 
     #[test]
@@ -483,7 +508,7 @@ mod tests {
                 .unwrap()
                 .0
         };
-        assert!(refused("::: a").contains("command"));
+        assert!(refused("--shell /no/such/sh echo ::: a").contains("no such program"));
         assert!(refused("cat :::: /no/such/file").contains("/no/such/file"));
         assert!(refused("mv {} {-1} ::: a").starts_with("{-1} is GNU parallel's"));
     }

@@ -70,10 +70,16 @@ pub fn run(args: &RunArgs, argv: &[OsString]) -> Result<u8, RunError> {
     stop.set_grace(Duration::MAX);
     stop.install_signals().map_err(refuse)?;
     if plan.dry_run {
-        return Ok(dry_run(&plan.template, plan.inputs, plan.jobs, &stop));
+        return Ok(dry_run(
+            &plan.template,
+            plan.inputs,
+            plan.jobs,
+            plan.trace,
+            &stop,
+        ));
     }
     let joblog = match &plan.joblog {
-        Some(wanted) => Some(wanted.open(plan.verbose)?),
+        Some(wanted) => Some(wanted.open(plan.explain)?),
         None => None,
     };
     let mut runner = Runner::new(plan, joblog, stop)?;
@@ -124,6 +130,12 @@ struct Settings {
     total: Option<u64>,
     /// `--json`.
     json: Option<PathBuf>,
+    /// The shell jobs run in.
+    shell: crate::shell::Shell,
+    /// `-t`: commands on stderr.
+    trace: bool,
+    /// `-v`: commands on stdout.
+    verbose: bool,
 }
 
 /// The socket the stop writes to on every change of phase, for the loop's `poll`.
@@ -209,6 +221,9 @@ impl Runner {
                 tag: plan.output.tag,
                 total,
                 json: plan.json,
+                shell: plan.shell,
+                trace: plan.trace,
+                verbose: plan.verbose,
             },
             stop,
             table: Table::new(slots),

@@ -468,6 +468,14 @@ fn bad_input_gets_one_line_and_status_255_and_runs_nothing() {
         ),
         (&[], "required arguments were not provided"),
         (&["::::"], "a command is needed"),
+        (
+            &["--shell", "no-such-shell", "echo", ":::", "a"],
+            "--shell no-such-shell: no such program",
+        ),
+        (
+            &["--shell", "/bin/cat", "echo", ":::", "a"],
+            "brake quotes values for bash and POSIX sh (dash) only",
+        ),
         (&["cat", "::::"], ":::: needs at least one file name"),
         (&["cat", "::::", "nofile.txt"], "nofile.txt"),
         (

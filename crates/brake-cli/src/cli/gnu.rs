@@ -176,10 +176,6 @@ const GNU_OPTIONS: &[(&[&str], &str)] = &[
         &["--will-cite", "--citation", "--bibtex", "--no-notice"],
         "the citation notice; brake has none, drop it",
     ),
-    (
-        &["-t"],
-        "-t: commands printed to stderr (use -v or --dry-run)",
-    ),
 ];
 
 /// The line that refuses an option clap does not know (`arg` as it was typed, value and

@@ -10,8 +10,15 @@ use crate::summary::INTERNAL_ERROR;
 use crate::template::Template;
 
 /// Prints the command of every job, `{%}` as if `jobs` ran at once, until the input ends or
-/// the run stops. Returns the exit status.
-pub(super) fn dry_run(template: &Template, inputs: Inputs, jobs: usize, stop: &Stop) -> u8 {
+/// the run stops; with `trace` (`-t`) on stderr too, as GNU parallel does. Returns the exit
+/// status.
+pub(super) fn dry_run(
+    template: &Template,
+    inputs: Inputs,
+    jobs: usize,
+    trace: bool,
+    stop: &Stop,
+) -> u8 {
     let stdout = io::stdout();
     let mut out = io::BufWriter::with_capacity(64 * 1024, stdout.lock());
     let mut seq = 0u64;
@@ -30,6 +37,11 @@ pub(super) fn dry_run(template: &Template, inputs: Inputs, jobs: usize, stop: &S
         seq += 1;
         let slot = ((seq - 1) % jobs as u64) as usize + 1;
         let rendered = template.render(&args, seq, slot);
+        if trace {
+            let mut line = rendered.text.as_encoded_bytes().to_vec();
+            line.push(b'\n');
+            let _ = io::stderr().write_all(&line);
+        }
         let written = out
             .write_all(rendered.text.as_encoded_bytes())
             .and_then(|()| out.write_all(b"\n"));

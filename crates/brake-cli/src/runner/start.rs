@@ -3,11 +3,13 @@
 //! run), or bad input (the input cannot become a command at all).
 
 use std::ffi::OsStr;
+use std::io::Write as _;
 use std::time::Instant;
 
 use super::Runner;
 use crate::job::{self, BadInput, Job, Spawn, StartError};
 use crate::limits::Refused;
+use crate::output::Stream;
 use crate::remote::Target;
 
 impl Runner {
@@ -28,11 +30,25 @@ impl Runner {
                 continue;
             }
             let job = self.queue.pending.pop_front().expect("a pending job");
-            let rendered = self.settings.template.render(&job.args, job.seq, slot);
+            let mut rendered = self.settings.template.render(&job.args, job.seq, slot);
+            if let Some(argv) = &rendered.direct {
+                if !self.settings.shell.runs_directly(argv) {
+                    rendered.direct = None;
+                }
+            }
             if let Some(bad) = BadInput::of(&job, &rendered) {
                 self.table.release(slot);
                 self.bad_input(&job, bad);
                 continue;
+            }
+            // A job that writes straight to stdout could write before its command.
+            let show_first = self.settings.verbose && !self.output.captures();
+            if show_first {
+                let mut line = rendered.text.as_encoded_bytes().to_vec();
+                line.push(b'\n');
+                if let Err(err) = std::io::stdout().lock().write_all(&line) {
+                    self.lost_stdout(&err);
+                }
             }
             let target = self
                 .cluster
@@ -49,11 +65,16 @@ impl Runner {
                 options,
                 run_id: self.containment.run_id(),
                 target,
+                shell: &self.settings.shell,
+                trace: self.settings.trace,
             };
             let tag = self.settings.tag.then(|| job::tag_for(&job.args));
             let first = job.attempt == 1;
             match job::start(job, slot, &spawn, self.settings.rules.timeout, tag) {
-                Ok(running) => {
+                Ok(mut running) => {
+                    if self.settings.verbose && !show_first {
+                        self.show_command(&mut running);
+                    }
                     self.progress.started(first);
                     self.table.put(running);
                     self.gate.throttle.started();
@@ -63,6 +84,15 @@ impl Runner {
                     self.start_failed(err, &rendered.text, first);
                 }
             }
+        }
+    }
+
+    /// `-v`: the job's command, as the first line of its output.
+    fn show_command(&mut self, running: &mut job::Running) {
+        let mut line = running.command.as_encoded_bytes().to_vec();
+        line.push(b'\n');
+        if let Err(err) = self.output.chunk(&mut running.output, Stream::Out, &line) {
+            self.lost_stdout(&err);
         }
     }
 

@@ -2,7 +2,7 @@
 //! `setsid env -i sleep …` (out of its process group and session, without the run's marker),
 //! and the run must still end it — at a normal end, at a Ctrl-C stop, and, when brake and its
 //! guard were both SIGKILLed, at the `--resume` that follows, before any job runs. With the
-//! cgroup switched off, `-v` must say so, a marked escaped descendant must still be ended, and
+//! cgroup switched off, `--explain` must say so, a marked escaped descendant must still be ended, and
 //! the `env -i` one outlives the run: the tests assert that too, since it is the one thing the
 //! process-group path cannot promise.
 //!
@@ -142,7 +142,7 @@ fn eventually(mut condition: impl FnMut() -> bool) -> bool {
     condition()
 }
 
-/// The cgroup a `-v` run named in `output`.
+/// The cgroup an `--explain` run named in `output`.
 fn named_cgroup(output: &str) -> Option<PathBuf> {
     let rest = output.split("brake: jobs run in the cgroup ").nth(1)?;
     Some(PathBuf::from(rest.split(", ended with").next()?))
@@ -196,7 +196,7 @@ fn check_end(
             problems.push(format!("{what}: {} was left behind", dir.display()));
         }
         Some(_) => {}
-        None => problems.push(format!("{what}: -v named no cgroup")),
+        None => problems.push(format!("{what}: --explain named no cgroup")),
     }
     if !problems.is_empty() {
         problems.push(format!(
@@ -221,7 +221,7 @@ fn torture_cgroup_escaped_descendants_end_with_the_run() {
         let _cleanup = Cleanup(vec![escaped.clone()]);
         let session = Session::spawn(
             brake([
-                "-v",
+                "--explain",
                 "-j2",
                 &escaping_job(&escaped, "0"),
                 ":::",
@@ -254,7 +254,7 @@ fn torture_cgroup_escaped_descendants_end_with_the_run() {
         let _cleanup = Cleanup(vec![escaped.clone()]);
         let mut session = Session::spawn(
             brake([
-                "-v",
+                "--explain",
                 "-j2",
                 &escaping_job(&escaped, "30"),
                 ":::",
@@ -316,7 +316,7 @@ fn torture_cgroup_fallback_ends_marked_escapees_and_not_env_i() {
                 escaping_job(&unmarked, seconds)
             );
             let mut session = Session::spawn(
-                brake(["-v", "--cgroup", "off", "-j2", &job, ":::", "1", "2"])
+                brake(["--explain", "--cgroup", "off", "-j2", &job, ":::", "1", "2"])
                     .cwd(std::env::temp_dir()),
             )
             .unwrap();
@@ -350,10 +350,14 @@ fn torture_cgroup_fallback_ends_marked_escapees_and_not_env_i() {
                 && finished.output.contains("setsid env -i")
                 && finished.output.contains("can outlive the run");
             if !says {
-                failures.push(format!("{what}: -v did not name the process-group path"));
+                failures.push(format!(
+                    "{what}: --explain did not name the process-group path"
+                ));
             }
             if named_cgroup(&finished.output).is_some() {
-                failures.push(format!("{what}: -v named a cgroup with --cgroup off"));
+                failures.push(format!(
+                    "{what}: --explain named a cgroup with --cgroup off"
+                ));
             }
             tally.left_behind += finished.survivors.len() + sleeping(&marked).len();
             if !sleeping(&marked).is_empty() {
@@ -371,7 +375,9 @@ fn torture_cgroup_fallback_ends_marked_escapees_and_not_env_i() {
             outlived += unmarked_left.len();
         }
     }
-    println!("cgroup-fallback: env -i escapees that outlived their run, as -v warns: {outlived}");
+    println!(
+        "cgroup-fallback: env -i escapees that outlived their run, as --explain warns: {outlived}"
+    );
     tally.finish_with(&failures);
 }
 
@@ -416,7 +422,8 @@ fn torture_cgroup_killed_runner_and_guard_then_resume() {
              echo {{}} >> done.txt"
         );
         let args = |resume: bool| {
-            let mut args: Vec<String> = vec!["-v".into(), "-j1".into(), "--joblog=run.log".into()];
+            let mut args: Vec<String> =
+                vec!["--explain".into(), "-j1".into(), "--joblog=run.log".into()];
             if resume {
                 args.push("--resume".into());
             }
@@ -531,7 +538,7 @@ fn torture_cgroup_verbose_names_the_path_in_both_modes() {
     let mut failures = Vec::new();
     let have = no_cgroup();
     for mode in ["auto", "off"] {
-        let out = command(["-v", "--cgroup", mode, "true", ":::", "1"])
+        let out = command(["--explain", "--cgroup", mode, "true", ":::", "1"])
             .output()
             .unwrap();
         tally.trials += 1;
@@ -553,7 +560,7 @@ fn torture_cgroup_verbose_names_the_path_in_both_modes() {
     // SAFETY: geteuid only returns a number.
     if have.is_none() && unsafe { libc::geteuid() } == 0 {
         for (mode, code) in [("auto", 0), ("on", 255)] {
-            let mut as_nobody = command(["-v", "--cgroup", mode, "true", ":::", "1"]);
+            let mut as_nobody = command(["--explain", "--cgroup", mode, "true", ":::", "1"]);
             as_nobody.current_dir("/");
             // SAFETY: setgroups, setgid and setuid are async-signal-safe system calls on plain
             // integers and a null list; nothing is allocated between fork and exec.
@@ -620,9 +627,16 @@ fn torture_cgroup_guard_ends_the_cgroup_of_a_killed_runner() {
         let escaped = unique();
         let _cleanup = Cleanup(vec![escaped.clone()]);
         let mut session = Session::spawn(
-            brake(["-v", "-j2", &escaping_job(&escaped, "30"), ":::", "1", "2"])
-                .cwd(std::env::temp_dir())
-                .env(NO_CLONE3_VAR, spawn_path(trial)),
+            brake([
+                "--explain",
+                "-j2",
+                &escaping_job(&escaped, "30"),
+                ":::",
+                "1",
+                "2",
+            ])
+            .cwd(std::env::temp_dir())
+            .env(NO_CLONE3_VAR, spawn_path(trial)),
         )
         .unwrap();
         tally.trials += 1;
