@@ -169,7 +169,8 @@ give every combination, the first varying slowest. With no source, stdin's lines
 Shell: jobs run in $PARALLEL_SHELL, else the shell brake was started from, else $SHELL, else \
 /bin/sh (--shell overrides all), so exported bash functions (export -f) work in jobs. brake \
 quotes for bash and POSIX sh (dash) only: another shell named is refused, another found is \
-replaced by /bin/sh.
+replaced by /bin/sh. Jobs get $PARALLEL_SEQ ({#}), $PARALLEL_JOBSLOT ({%}), $PARALLEL_PID \
+(brake's) and $PARALLEL_SSHLOGIN.
 
 Replacement strings: {} the input, {.} without extension, {/} basename, {//} dirname, {/.} \
 basename without extension, {#} job number, {%} job slot, {1} {2} … one source's value (also \

@@ -228,6 +228,7 @@ pub fn start(
         Target::Local => {
             let mut program = local_program(spawn);
             program.env(RUN_VAR, spawn.run_id).stdin(Io::Null);
+            set_parallel_vars(&mut program, job.seq, slot);
             if spawn.capture {
                 program.stdout(Io::Piped).stderr(Io::Piped);
             }
@@ -301,6 +302,17 @@ fn local_program(spawn: &Spawn<'_>) -> Program {
             program
         }
     }
+}
+
+/// The variables GNU parallel gives each job: its number, its slot, the runner's process id
+/// (for a job to signal it), and the sshlogin it runs on (`:`, this machine).
+fn set_parallel_vars(program: &mut Program, seq: u64, slot: usize) {
+    program
+        .env("PARALLEL_SEQ", seq.to_string())
+        .env("PARALLEL_JOBSLOT", slot.to_string())
+        .env("PARALLEL_PID", std::process::id().to_string())
+        .env("PARALLEL_SSHLOGIN", ":")
+        .env("PARALLEL_SSHHOST", ":");
 }
 
 /// A pipe's read end, set non-blocking so the run's one loop never waits on a single job.
