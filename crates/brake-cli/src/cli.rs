@@ -26,6 +26,7 @@ pub use self::shell::ShellArgs;
     long_about = None,
     override_usage = "brake [OPTIONS] COMMAND [ARGS...] [::: VALUES...] [:::: FILES...]\n       \
                       brake [OPTIONS] COMMAND [ARGS...] < LINES\n       \
+                      brake [OPTIONS] [::: COMMANDS...] [:::: FILES...]   (or < LINES: commands)\n       \
                       brake exec [--termseq SEQ] -- PROGRAM [ARGS...]",
     after_help = AFTER_HELP,
 )]
@@ -158,13 +159,15 @@ pub struct RunArgs {
     pub shell: ShellArgs,
 
     /// The command, its arguments, then the input sources
-    #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
+    #[arg(trailing_var_arg = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
 }
 
 const AFTER_HELP: &str = "\
 Inputs: `::: a b c` gives values, `:::: FILE` one value per line (`-` is stdin); several sources \
-give every combination, the first varying slowest. With no source, stdin's lines are the inputs.
+give every combination, the first varying slowest. With no source, stdin's lines are the inputs. \
+With no command, each job's values (joined by spaces) are its command line, run by the shell as \
+written: `brake -j8 < cmds.txt`, `brake ::: 'ls' 'echo foo'`.
 
 Shell: jobs run in $PARALLEL_SHELL, else the shell brake was started from, else $SHELL, else \
 /bin/sh (--shell overrides all), so exported bash functions (export -f) work in jobs. brake \
@@ -519,10 +522,8 @@ pub fn split_sources(all: &[OsString]) -> Result<Split, String> {
     }
     let marker = |word: &OsStr| word == ":::" || word == "::::";
     let start = all.iter().position(|w| marker(w)).unwrap_or(all.len());
+    // No words: the values are the commands.
     let words = all[..start].to_vec();
-    if words.is_empty() {
-        return Err("a command is needed before ::: or :::: (e.g. brake echo ::: a b)".into());
-    }
     let mut sources = Vec::new();
     let mut rest = &all[start..];
     while let Some((kind, after)) = rest.split_first() {
@@ -641,9 +642,8 @@ mod tests {
         assert!(split.sources.is_empty());
         let split = split_sources(&words("echo :::")).unwrap();
         assert!(matches!(&split.sources[0], Source::Args(v) if v.is_empty()));
-        assert!(split_sources(&words("::: a"))
-            .unwrap_err()
-            .contains("command"));
+        let split = split_sources(&words("::: a")).unwrap();
+        assert!(split.words.is_empty());
         assert!(split_sources(&words("cat ::::"))
             .unwrap_err()
             .contains("file"));

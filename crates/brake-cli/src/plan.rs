@@ -149,7 +149,10 @@ impl Plan {
             remote.setting.files = transfers(&args.files, sources.len())?;
         }
         let reads_stdin = sources.iter().any(Source::is_stdin);
-        let template = Template::parse(&split.words, sources.len(), args.quote).map_err(refuse)?;
+        let template = match split.words.is_empty() {
+            true => Template::commands(args.quote),
+            false => Template::parse(&split.words, sources.len(), args.quote).map_err(refuse)?,
+        };
         let shell = Shell::choose(args.shell.shell.as_deref()).map_err(RunError)?;
         let inputs = Inputs::open(sources).map_err(refuse)?;
         let (jobs, lowered) = match &remote {
@@ -477,6 +480,17 @@ mod tests {
         assert!(plan.verbose && plan.trace && !plan.explain);
         assert!(how_jobs_run(1, 1, false, &plan.shell)
             .ends_with("each run through the shell; the shell is /bin/sh (--shell)"));
+    }
+
+    #[test]
+    fn without_a_command_the_values_are_commands() {
+        let plan = plan("-k ::: echo ::: a;b");
+        assert!(!plan.template.is_direct());
+        let args = [OsString::from("echo"), OsString::from("a;b")];
+        assert_eq!(plan.template.render(&args, 1, 1).text, "echo a;b");
+        let quoted = super::tests::plan("-q ::: echo");
+        let args = [OsString::from("echo a")];
+        assert_eq!(quoted.template.render(&args, 1, 1).text, "'echo a'");
     }
 
     #[test]

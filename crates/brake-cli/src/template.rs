@@ -109,6 +109,8 @@ pub struct Template {
     named: Vec<Named>,
     /// Where appended values go.
     end: Context,
+    /// No command was given: each job's values are its command (see [`Template::commands`]).
+    commands: bool,
 }
 
 /// A template that cannot be used. Its message is one line.
@@ -185,7 +187,24 @@ impl Template {
             direct,
             named,
             end,
+            commands: false,
         })
+    }
+
+    /// The template of a run given no command: each job's values, joined by spaces, are its
+    /// command line, run by the shell as written (GNU parallel's commands as input). The
+    /// values are shell code here by the user's choice; with `quote_words` (`-q`) each is
+    /// one quoted word instead, as in GNU parallel.
+    pub fn commands(quote_words: bool) -> Template {
+        Template {
+            words: Vec::new(),
+            append: true,
+            quote_words,
+            direct: None,
+            named: Vec::new(),
+            end: Context::BARE,
+            commands: true,
+        }
     }
 
     /// Whether jobs run without a shell: every literal is made of characters the shell leaves
@@ -209,6 +228,21 @@ impl Template {
     /// `slot`.
     pub fn render(&self, args: &[OsString], seq: u64, slot: usize) -> Rendered {
         let mut text = Vec::with_capacity(64);
+        if self.commands {
+            for (i, arg) in args.iter().enumerate() {
+                if i > 0 {
+                    text.push(b' ');
+                }
+                match self.quote_words {
+                    true => push_quoted(&mut text, arg.as_bytes()),
+                    false => text.extend_from_slice(arg.as_bytes()),
+                }
+            }
+            return Rendered {
+                text: OsString::from_vec(text),
+                direct: None,
+            };
+        }
         for (i, named) in self.named.iter().enumerate() {
             let value = args.get(named.source).map_or(&[][..], |a| a.as_bytes());
             let value = apply(named.edit, value);

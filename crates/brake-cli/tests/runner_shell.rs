@@ -167,3 +167,77 @@ fn jobs_get_gnu_parallels_variables() {
         stderr(&out)
     );
 }
+
+/// With no command the input lines are the jobs' commands, and the stop contract holds: one
+/// Ctrl-C starts nothing new, ends the running jobs, keeps the finished ones' output, exits
+/// 130 and leaves no process; `--resume` then runs exactly the rest.
+#[test]
+fn commands_as_input_stop_on_one_press_and_resume() {
+    use brake_testkit::{marked_processes, Status};
+    use std::time::{Duration, Instant};
+
+    let limit = Duration::from_secs(120);
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = String::new();
+    for n in 1..=8 {
+        let wait = if n <= 2 {
+            ""
+        } else {
+            "if [ ! -e fast ]; then sleep 30; fi; "
+        };
+        lines.push_str(&format!(
+            "echo begin {n}; {wait}echo end {n}; echo {n} >> ran.txt\n"
+        ));
+    }
+    std::fs::write(dir.path().join("cmds"), lines).unwrap();
+    let args = ["-j", "3", "--joblog", "run.log", "::::", "cmds"];
+    let session = support::start_in(dir.path(), args);
+    let until = Instant::now() + limit;
+    while marked_processes(session.marker())
+        .iter()
+        .filter(|p| p.cmdline == "sleep 30")
+        .count()
+        < 3
+    {
+        assert!(Instant::now() < until, "{}", session.output());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let finished = session
+        .press_until_exit(Duration::from_secs(30), 3, limit)
+        .unwrap();
+    let output = &finished.output;
+    assert_eq!(finished.presses, 1, "{output}");
+    assert_eq!(finished.status, Status::Exited(130), "{output}");
+    assert!(
+        finished.survivors.is_empty(),
+        "left: {:?}",
+        finished.survivors
+    );
+    for n in [1, 2] {
+        assert!(
+            output.contains(&format!("begin {n}\nend {n}\n")),
+            "{output}"
+        );
+    }
+    assert!(
+        output.contains("2 done, 3 interrupted, 3 not started"),
+        "{output}"
+    );
+    let ran = |dir: &Path| {
+        let text = std::fs::read_to_string(dir.join("ran.txt")).unwrap_or_default();
+        let mut ran: Vec<u32> = text.lines().map(|l| l.parse().unwrap()).collect();
+        ran.sort_unstable();
+        ran
+    };
+    assert_eq!(ran(dir.path()), [1, 2]);
+    std::fs::write(dir.path().join("fast"), "").unwrap();
+    let mut resume = vec!["--resume"];
+    resume.extend(args);
+    let out = run_in_with(dir.path(), &[], &resume);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        ran(dir.path()),
+        (1..=8).collect::<Vec<u32>>(),
+        "each job once"
+    );
+}
