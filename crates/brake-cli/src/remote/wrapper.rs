@@ -368,7 +368,16 @@ mod tests {
         setting: &RemoteSetting,
     ) -> (Vec<u8>, Vec<u8>) {
         use std::io::{Read, Write};
-        let line = remote_line(&TermSeq::default(), "wrapper-test", command, setting);
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        // A marker per run: a wrapper ends every process that carries its marker, and the
+        // tests run at once.
+        static RUNS: AtomicUsize = AtomicUsize::new(0);
+        let marker = format!(
+            "wrapper-test-{}-{}",
+            std::process::id(),
+            RUNS.fetch_add(1, Ordering::Relaxed)
+        );
+        let line = remote_line(&TermSeq::default(), &marker, command, setting);
         let mut child = Command::new("/bin/sh")
             .arg("-c")
             .arg(OsStr::from_bytes(&line))
