@@ -116,7 +116,8 @@ pub struct Shell {
     /// Names of the bash functions exported in brake's environment (`export -f`).
     functions: Vec<OsString>,
     /// bash reads a startup file (`$BASH_ENV`) or takes options from the environment, which
-    /// a job executed directly would miss.
+    /// a job executed directly would miss, or is restricted (rbash refuses what a job
+    /// executed directly would run): every job goes through the shell.
     startup: bool,
 }
 
@@ -176,9 +177,11 @@ impl Shell {
                     functions.push(OsStr::from_bytes(function).to_owned());
                 }
             }
-            startup = ["BASH_ENV", "BASHOPTS", "SHELLOPTS"]
-                .iter()
-                .any(|var| std::env::var_os(var).is_some_and(|v| !v.is_empty()));
+            let restricted = path.file_name().is_some_and(|name| name == "rbash");
+            startup = restricted
+                || ["BASH_ENV", "BASHOPTS", "SHELLOPTS"]
+                    .iter()
+                    .any(|var| std::env::var_os(var).is_some_and(|v| !v.is_empty()));
         }
         Shell {
             path,
