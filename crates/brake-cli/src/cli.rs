@@ -13,9 +13,11 @@ use crate::inputs::Source;
 
 mod gnu;
 mod shell;
+mod template;
 
-pub use self::gnu::{unknown_option, unsupported_replacement};
+pub use self::gnu::unknown_option;
 pub use self::shell::ShellArgs;
+pub use self::template::TemplateArgs;
 
 /// Options of `brake [OPTIONS] COMMAND [ARGS...] [::: VALUES...] [:::: FILES...]`.
 #[derive(clap::Parser, Debug)]
@@ -158,6 +160,9 @@ pub struct RunArgs {
     #[command(flatten)]
     pub shell: ShellArgs,
 
+    #[command(flatten)]
+    pub template: TemplateArgs,
+
     /// The command, its arguments, then the input sources
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
@@ -176,16 +181,24 @@ replaced by /bin/sh. Jobs get $PARALLEL_SEQ ({#}), $PARALLEL_JOBSLOT ({%}), $PAR
 (brake's) and $PARALLEL_SSHLOGIN.
 
 Replacement strings: {} the input, {.} without extension, {/} basename, {//} dirname, {/.} \
-basename without extension, {#} job number, {%} job slot, {1} {2} … one source's value (also \
-{1.} {1/} {1//} {1/.}). Without any, the values are appended. As in GNU parallel, the command's \
+basename without extension, {#} job number, {%} job slot, {1} {2} … one source's value and {-1} \
+{-2} … counted from the last (also {1.} {-1/} …). With --plus also {..} {...} {/..} {/...} (two \
+or three extensions off), {+/} {+.} {+..} {+...} (the parts those leave out), {##} the number \
+of jobs, {0#} {0%} zero-padded, and the shell-like {:-DEFAULT} {:N} {:N:LEN} {#PRE} {##PRE} \
+{%SUF} {%%SUF} {/RE/NEW} {//RE/NEW} {^X} {^^X} {,X} {,,X}. -I STR (or --replace=STR, \
+--extensionreplace, --basenamereplace, --dirnamereplace, --basenameextensionreplace, \
+--seqreplace, --slotreplace) renames one. GNU parallel's Perl expressions {= s/a/b/ =} (also \
+{=2 … =}, --rpl 'TAG PERL', --parens) run in one perl process per run, with $_, @arg, \
+$job->seq(), seq(), slot(), total_jobs(), skip() and Q(). Without any replacement string, the \
+values are appended. As in GNU parallel, the command's \
 words are joined by spaces into one shell command line (`brake 'gzip -c {} > {}.gz' ::: a`); \
--q keeps each word one argument instead. Values are always quoted for where they stand (bare, in \
-the command's own quotes, in $(…)), or passed in a variable the line sets first (here-documents, \
-${…}, $((…))): input is never run as shell code. {} in a comment stays as written; a command where no \
-quoting can hold a value ({} right after $, in a <<'EOF' body) is refused. Where the shell would only run a \
-program (no function, builtin or startup file of the shell's in the way), the job executes it \
-directly. GNU parallel's other forms \
-({-1}, {= … =}, {+/}, {..}, {##}, … and the linked sources :::+ ::::+) are refused (exit 255), \
+-q keeps each word one argument instead. Every value, computed ones too, is quoted for where it \
+stands (bare, in the command's own quotes, in $(…)), or passed in a variable the line sets first \
+(here-documents, ${…}, $((…))): input is never run as shell code (a Perl expression calling \
+uq() is refused). {} in a comment stays as written; a command where no \
+quoting can hold a value ({} right after $, in a <<'EOF' body) is refused. Where the shell would \
+only run a program (no function, builtin or startup file of the shell's in the way), the job \
+executes it directly. GNU parallel's linked sources :::+ ::::+ are refused (exit 255), \
 never run as literal text.
 
 Stopping: the first Ctrl-C (or SIGTERM, SIGHUP) starts no new job and sends running jobs the \

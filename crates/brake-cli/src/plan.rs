@@ -12,7 +12,7 @@ use std::time::Duration;
 use brake::child::ChildOptions;
 use brake::TermSeq;
 
-use crate::cli::{split_sources, unsupported_replacement, Halt, Jobs, RemoteFiles, RunArgs};
+use crate::cli::{split_sources, Halt, Jobs, RemoteFiles, RunArgs};
 use crate::containment::Wishes;
 use crate::inputs::{Inputs, Source};
 use crate::joblog::{Joblog, Mode as LogMode, Previous};
@@ -141,19 +141,23 @@ impl Plan {
             ));
         }
         let split = split_sources(&args.command).map_err(RunError)?;
-        if let Some(refusal) = unsupported_replacement(&split.words) {
-            return Err(RunError(refusal));
-        }
+        let replacements = args.template.replacements().map_err(RunError)?;
         let sources = sources_or_stdin(split.sources);
         if let Some(remote) = &mut remote {
             remote.setting.files = transfers(&args.files, sources.len())?;
         }
         let reads_stdin = sources.iter().any(Source::is_stdin);
-        let template = match split.words.is_empty() {
+        let mut template = match split.words.is_empty() {
             true => Template::commands(args.quote),
-            false => Template::parse(&split.words, sources.len(), args.quote).map_err(refuse)?,
+            false => Template::parse_with(&split.words, sources.len(), args.quote, &replacements)
+                .map_err(refuse)?,
         };
         let shell = Shell::choose(args.shell.shell.as_deref()).map_err(RunError)?;
+        let sources = if template.needs_total() {
+            crate::template::read_first_whole(sources).map_err(refuse)?
+        } else {
+            sources
+        };
         let inputs = Inputs::open(sources).map_err(refuse)?;
         let (jobs, lowered) = match &remote {
             // The hosts' slots are known once they have been asked for their CPUs; the
@@ -187,6 +191,7 @@ impl Plan {
                 &shell,
             ));
         }
+        template.set_run(inputs.total(), jobs);
         Ok(Plan {
             template,
             inputs,
@@ -524,6 +529,6 @@ mod tests {
         };
         assert!(refused("--shell /no/such/sh echo ::: a").contains("no such program"));
         assert!(refused("cat :::: /no/such/file").contains("/no/such/file"));
-        assert!(refused("mv {} {-1} ::: a").starts_with("{-1} is GNU parallel's"));
+        assert!(refused("mv {} {-2} ::: a").contains("only 1 input source"));
     }
 }

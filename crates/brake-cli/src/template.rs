@@ -28,13 +28,18 @@ use std::fmt;
 use std::io::Write as _;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::quote::{is_safe_byte, push_in_context, push_quoted};
 
 mod context;
+mod perl;
+mod rpl;
 
 pub use context::Quote;
 use context::{Context, Reader, Refusal};
+pub use rpl::Replacements;
+use rpl::{Count, Meaning};
 
 /// Which source a replacement string takes its value from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +48,9 @@ enum Pick {
     All,
     /// `{n}`: source `n` (0-based here).
     Source(usize),
+    /// A Perl expression's value for each source in turn: the values from this index on, one
+    /// per source (see [`Template::evaluated`]).
+    Each(usize),
 }
 
 /// What a replacement string does to its value.
@@ -58,6 +66,14 @@ enum Edit {
     Dirname,
     /// `/.`: its last path component without extension.
     BasenameNoExtension,
+    /// `+/`: everything before its last `/` (nothing when there is none).
+    DirectoryPart,
+    /// `+.`, `+..`, `+...`: its last one, two or three extensions.
+    Extensions(u8),
+    /// `..`, `...`: without its last two or three extensions.
+    NoExtensions(u8),
+    /// `/..`, `/...`: its last path component without its last two or three extensions.
+    BasenameNoExtensions(u8),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +84,8 @@ enum Part {
     Seq,
     /// `{%}`
     Slot,
+    /// `{##}`, `{0#}`, `{0%}`
+    Count(Count),
 }
 
 /// A replacement string that takes a value.
@@ -111,6 +129,26 @@ pub struct Template {
     end: Context,
     /// No command was given: each job's values are its command (see [`Template::commands`]).
     commands: bool,
+    /// Number of input sources.
+    sources: usize,
+    /// The Perl expressions, each once, and the process that runs them.
+    perl: Option<Arc<perl::Perl>>,
+    /// The evaluations a job needs, as (expression, source), in the order the command uses
+    /// them.
+    wanted: Vec<(usize, usize)>,
+    /// The number of jobs (`{##}`), once known.
+    total: u64,
+    /// The number of job slots (`{0%}`).
+    slots: usize,
+}
+
+/// Why a job has no command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unrendered {
+    /// A Perl expression called `skip()`.
+    Skipped,
+    /// The Perl process failed; the text says how.
+    Failed(String),
 }
 
 /// A template that cannot be used. Its message is one line.
@@ -155,14 +193,26 @@ impl Template {
         sources: usize,
         quote_words: bool,
     ) -> Result<Template, TemplateError> {
+        Template::parse_with(words, sources, quote_words, &Replacements::default())
+    }
+
+    /// [`Template::parse`] with the replacement strings of `table` (`--plus`, `-I`, `--rpl`
+    /// …). A template with Perl expressions starts `perl` here (see `perl.rs`).
+    pub fn parse_with(
+        words: &[OsString],
+        sources: usize,
+        quote_words: bool,
+        table: &Replacements,
+    ) -> Result<Template, TemplateError> {
         if words.is_empty() {
             return Err(TemplateError(
                 "a command is needed (e.g. brake echo ::: a b)".into(),
             ));
         }
-        let mut words: Vec<Vec<Part>> = words
+        let mut expressions = Vec::new();
+        let mut words: Vec<Vec<Part>> = merge_expressions(words, table)
             .iter()
-            .map(|word| parse_word(word.as_bytes(), sources))
+            .map(|word| parse_word(word, sources, table, &mut expressions))
             .collect::<Result<_, _>>()?;
         // Counted before comments turn theirs back into text: a template that mentions a
         // replacement string anywhere gets no values appended.
@@ -180,6 +230,12 @@ impl Template {
         } else {
             None
         };
+        let wanted = perl_wanted(&words, sources);
+        let perl = if expressions.is_empty() {
+            None
+        } else {
+            Some(Arc::new(perl::Perl::start(&expressions)?))
+        };
         Ok(Template {
             words,
             append,
@@ -188,7 +244,29 @@ impl Template {
             named,
             end,
             commands: false,
+            sources,
+            perl,
+            wanted,
+            total: 0,
+            slots: 1,
         })
+    }
+
+    /// Whether a job's command needs the number of jobs (`{##}`, `{0#}`, `total_jobs()`):
+    /// then every input is read before the first job starts, as GNU parallel does.
+    pub fn needs_total(&self) -> bool {
+        self.perl.is_some()
+            || self
+                .words
+                .iter()
+                .flatten()
+                .any(|part| matches!(part, Part::Count(Count::Total | Count::PaddedSeq)))
+    }
+
+    /// Tells the template the number of jobs and of job slots.
+    pub fn set_run(&mut self, total: Option<u64>, slots: usize) {
+        self.total = total.unwrap_or(0);
+        self.slots = slots;
     }
 
     /// The template of a run given no command: each job's values, joined by spaces, are its
@@ -204,6 +282,11 @@ impl Template {
             named: Vec::new(),
             end: Context::BARE,
             commands: true,
+            sources: 0,
+            perl: None,
+            wanted: Vec::new(),
+            total: 0,
+            slots: 1,
         }
     }
 
@@ -215,7 +298,13 @@ impl Template {
 
     /// Whether the command holds `{%}`: the same job renders differently in another slot.
     pub fn uses_slot(&self) -> bool {
-        self.words.iter().flatten().any(|part| *part == Part::Slot)
+        // Perl code may read `slot()`, or count its own calls.
+        self.perl.is_some()
+            || self
+                .words
+                .iter()
+                .flatten()
+                .any(|part| matches!(part, Part::Slot | Part::Count(Count::PaddedSlot)))
     }
 
     /// Where the program was found, when jobs run without a shell: exec it by this path (with
@@ -225,8 +314,73 @@ impl Template {
     }
 
     /// The command for the job with `args` (one value per source), number `seq` and slot
-    /// `slot`.
+    /// `slot`, shown as it would run even when a Perl expression skips the job (as
+    /// `--dry-run` shows it). A job whose Perl expressions fail gets an empty command: the
+    /// runner asks [`Template::render_job`].
     pub fn render(&self, args: &[OsString], seq: u64, slot: usize) -> Rendered {
+        match self.evaluated(args, seq, slot) {
+            Ok((Some(all), _)) => self.render_values(args, &all, seq, slot),
+            Ok((None, _)) => self.render_values(args, args, seq, slot),
+            Err(_) => Rendered {
+                text: OsString::new(),
+                direct: None,
+            },
+        }
+    }
+
+    /// The command for the job with `args`, or why it has none (see [`Unrendered`]).
+    pub fn render_job(
+        &self,
+        args: &[OsString],
+        seq: u64,
+        slot: usize,
+    ) -> Result<Rendered, Unrendered> {
+        match self
+            .evaluated(args, seq, slot)
+            .map_err(Unrendered::Failed)?
+        {
+            (_, true) => Err(Unrendered::Skipped),
+            (Some(all), false) => Ok(self.render_values(args, &all, seq, slot)),
+            (None, false) => Ok(self.render_values(args, args, seq, slot)),
+        }
+    }
+
+    /// The job's values followed by what its Perl expressions make of them (expression `e` on
+    /// source `s` at index `sources + e * sources + s`; `None` without Perl expressions), and
+    /// whether one called `skip()`.
+    fn evaluated(
+        &self,
+        args: &[OsString],
+        seq: u64,
+        slot: usize,
+    ) -> Result<(Option<Vec<OsString>>, bool), String> {
+        let Some(perl) = &self.perl else {
+            return Ok((None, false));
+        };
+        let job = perl::JobInfo {
+            args,
+            seq,
+            slot,
+            total: self.total,
+        };
+        let answers = perl.evaluate(&job, &self.wanted)?;
+        let count = self.wanted.iter().map(|&(e, _)| e + 1).max().unwrap_or(0);
+        let mut all = args.to_vec();
+        all.resize(self.sources * (count + 1), OsString::new());
+        for (&(e, s), value) in self.wanted.iter().zip(answers.values) {
+            all[self.sources + e * self.sources + s] = OsString::from_vec(value);
+        }
+        Ok((Some(all), answers.skip))
+    }
+
+    /// The command, `all` being the job's values `args` and then its Perl values.
+    fn render_values(
+        &self,
+        args: &[OsString],
+        all: &[OsString],
+        seq: u64,
+        slot: usize,
+    ) -> Rendered {
         let mut text = Vec::with_capacity(64);
         if self.commands {
             for (i, arg) in args.iter().enumerate() {
@@ -244,7 +398,7 @@ impl Template {
             };
         }
         for (i, named) in self.named.iter().enumerate() {
-            let value = args.get(named.source).map_or(&[][..], |a| a.as_bytes());
+            let value = all.get(named.source).map_or(&[][..], |a| a.as_bytes());
             let value = apply(named.edit, value);
             if named.arithmetic_only && is_number(value) {
                 continue;
@@ -258,15 +412,29 @@ impl Template {
                 text.push(b' ');
             }
             if self.quote_words {
+                // As in GNU parallel, the values of several sources in one `{}` stay
+                // separate arguments.
                 let mut raw = Vec::new();
                 for part in word {
-                    self.render_part(&mut raw, part, args, seq, slot, false);
+                    match part {
+                        Part::Value(value) if matches!(value.pick, Pick::All | Pick::Each(_)) => {
+                            for (n, (_, arg)) in picked(value.pick, all, self.sources).enumerate() {
+                                if n > 0 {
+                                    push_quoted(&mut text, &raw);
+                                    text.push(b' ');
+                                    raw.clear();
+                                }
+                                raw.extend_from_slice(apply(value.edit, arg));
+                            }
+                        }
+                        _ => self.render_part(&mut raw, part, all, seq, slot, false),
+                    }
                 }
                 push_quoted(&mut text, &raw);
                 continue;
             }
             for part in word {
-                self.render_part(&mut text, part, args, seq, slot, true);
+                self.render_part(&mut text, part, all, seq, slot, true);
             }
         }
         if self.append {
@@ -282,7 +450,7 @@ impl Template {
                 .map(|word| {
                     let mut bytes = Vec::new();
                     for part in word {
-                        self.render_part(&mut bytes, part, args, seq, slot, false);
+                        self.render_part(&mut bytes, part, all, seq, slot, false);
                     }
                     OsString::from_vec(bytes)
                 })
@@ -336,9 +504,18 @@ impl Template {
             Part::Slot => {
                 let _ = write!(out, "{slot}");
             }
+            Part::Count(count) => {
+                let _ = match count {
+                    Count::Total => write!(out, "{}", self.total),
+                    Count::PaddedSeq => write!(out, "{seq:0width$}", width = width(self.total)),
+                    Count::PaddedSlot => {
+                        write!(out, "{slot:0width$}", width = width(self.slots as u64))
+                    }
+                };
+            }
             Part::Value(value) if !quoted => {
-                for (i, arg) in picked(value.pick, args) {
-                    if i > 0 && value.pick == Pick::All {
+                for (n, (_, arg)) in picked(value.pick, args, self.sources).enumerate() {
+                    if n > 0 {
                         out.push(b' ');
                     }
                     out.extend_from_slice(apply(value.edit, arg));
@@ -350,8 +527,8 @@ impl Template {
                 ..
             }) => out.extend_from_slice(written),
             Part::Value(value) => {
-                for (i, arg) in picked(value.pick, args) {
-                    if i > 0 && value.pick == Pick::All {
+                for (n, (i, arg)) in picked(value.pick, args, self.sources).enumerate() {
+                    if n > 0 {
                         out.push(b' ');
                     }
                     self.put(out, arg, i, value.edit, value.context);
@@ -400,12 +577,26 @@ fn is_number(value: &[u8]) -> bool {
     !digits.is_empty() && digits.iter().all(u8::is_ascii_digit)
 }
 
-/// The values a replacement string takes, with their sources' numbers (from 0).
-fn picked(pick: Pick, args: &[OsString]) -> impl Iterator<Item = (usize, &[u8])> {
-    args.iter()
-        .map(|arg| arg.as_bytes())
-        .enumerate()
-        .filter(move |&(i, _)| pick == Pick::All || pick == Pick::Source(i))
+/// The width GNU parallel pads `{0#}` and `{0%}` to for numbers up to `most`: its own
+/// formula, floating point and all (1000 jobs are padded to 3 digits, as there).
+fn width(most: u64) -> usize {
+    let digits = ((most.max(1) as f64).ln() / 10f64.ln()) as usize;
+    1 + digits
+}
+
+/// The indexes (into the job's values and Perl values) a replacement string takes, of
+/// `sources` input sources.
+fn indexes(pick: Pick, sources: usize) -> std::ops::Range<usize> {
+    match pick {
+        Pick::All => 0..sources,
+        Pick::Source(i) => i..i + 1,
+        Pick::Each(start) => start..start + sources,
+    }
+}
+
+/// The values a replacement string takes, with their indexes (see [`indexes`]).
+fn picked(pick: Pick, args: &[OsString], sources: usize) -> impl Iterator<Item = (usize, &[u8])> {
+    indexes(pick, sources).filter_map(move |i| Some((i, args.get(i)?.as_bytes())))
 }
 
 /// Records, for each replacement string, how its value goes into the shell line (see
@@ -420,7 +611,7 @@ fn set_contexts(
     let mut reader = Reader::new();
     let mut named: Vec<Named> = Vec::new();
     let mut name = |pick: Pick, edit: Edit, arithmetic: bool| {
-        for source in (0..sources).filter(|&s| pick == Pick::All || pick == Pick::Source(s)) {
+        for source in indexes(pick, sources) {
             match named
                 .iter_mut()
                 .find(|n| (n.source, n.edit) == (source, edit))
@@ -458,8 +649,14 @@ fn set_contexts(
                     }
                     reader.value(false);
                 }
-                Part::Seq | Part::Slot => {
-                    let written: &[u8] = if *part == Part::Seq { b"{#}" } else { b"{%}" };
+                Part::Seq | Part::Slot | Part::Count(_) => {
+                    let written: &[u8] = match part {
+                        Part::Seq => b"{#}",
+                        Part::Slot => b"{%}",
+                        Part::Count(Count::Total) => b"{##}",
+                        Part::Count(Count::PaddedSeq) => b"{0#}",
+                        _ => b"{0%}",
+                    };
                     match reader.context() {
                         Ok(Context::Comment) => *part = Part::Literal(written.to_vec()),
                         // Digits: literal in every context but a delimiter.
@@ -512,21 +709,49 @@ fn refused(refusal: Refusal, what: &[u8]) -> TemplateError {
     })
 }
 
-/// Splits one word into literal text and replacement strings.
-fn parse_word(word: &[u8], sources: usize) -> Result<Vec<Part>, TemplateError> {
+/// The words with each Perl expression that spans several (`{=`, `'$_=total_jobs()'`,
+/// `=}`) joined into one by spaces, as GNU parallel joins them.
+fn merge_expressions(words: &[OsString], table: &Replacements) -> Vec<Vec<u8>> {
+    let mut merged: Vec<Vec<u8>> = Vec::with_capacity(words.len());
+    let mut open = false;
+    for word in words {
+        match merged.last_mut() {
+            Some(last) if open => {
+                last.push(b' ');
+                last.extend_from_slice(word.as_bytes());
+            }
+            _ => merged.push(word.as_bytes().to_vec()),
+        }
+        open = table.opens_expression(merged.last().map_or(&[][..], Vec::as_slice));
+    }
+    merged
+}
+
+/// Splits one word into literal text and replacement strings; each new Perl expression is
+/// added to `expressions`.
+fn parse_word(
+    word: &[u8],
+    sources: usize,
+    table: &Replacements,
+    expressions: &mut Vec<String>,
+) -> Result<Vec<Part>, TemplateError> {
     let mut parts = Vec::new();
     let mut literal = Vec::new();
     let mut i = 0;
     while i < word.len() {
         // `\{}` is the shell's escaped brace, not a replacement string.
-        let escaped = word[..i].iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 1;
-        if word[i] == b'{' && !escaped {
-            if let Some((part, len)) = replacement(&word[i..], sources)? {
+        let escaped =
+            word[i] == b'{' && word[..i].iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 1;
+        if !escaped {
+            if let Some(found) = table.find(&word[i..]) {
+                let written = &word[i..i + found.len];
+                let part =
+                    replacement(found.meaning, found.position, written, sources, expressions)?;
                 if !literal.is_empty() {
                     parts.push(Part::Literal(std::mem::take(&mut literal)));
                 }
                 parts.push(part);
-                i += len;
+                i += found.len;
                 continue;
             }
         }
@@ -539,42 +764,68 @@ fn parse_word(word: &[u8], sources: usize) -> Result<Vec<Part>, TemplateError> {
     Ok(parts)
 }
 
-/// The replacement string at the start of `text` (which starts with `{`) and its length, or
-/// `None` when it is literal text.
-fn replacement(text: &[u8], sources: usize) -> Result<Option<(Part, usize)>, TemplateError> {
-    let Some(close) = text.iter().position(|&b| b == b'}') else {
-        return Ok(None);
+/// The part for a replacement string `written` that means `meaning`, at `position` (from 1,
+/// or from the last source when negative) when positional.
+fn replacement(
+    meaning: Meaning,
+    position: Option<i64>,
+    written: &[u8],
+    sources: usize,
+    expressions: &mut Vec<String>,
+) -> Result<Part, TemplateError> {
+    let shown = String::from_utf8_lossy(written);
+    let source = match position {
+        None => None,
+        Some(n) => Some(source_index(n, sources, &shown)?),
     };
-    let inner = &text[1..close];
-    let len = close + 1;
-    match inner {
-        b"#" => return Ok(Some((Part::Seq, len))),
-        b"%" => return Ok(Some((Part::Slot, len))),
-        _ => {}
-    }
-    let digits = inner.iter().take_while(|b| b.is_ascii_digit()).count();
-    let edit = match &inner[digits..] {
-        b"" => Edit::Whole,
-        b"." => Edit::NoExtension,
-        b"/" => Edit::Basename,
-        b"//" => Edit::Dirname,
-        b"/." => Edit::BasenameNoExtension,
-        _ => return Ok(None),
-    };
-    if digits == 0 {
-        return Ok(Some((value(Pick::All, edit, &text[..len]), len)));
-    }
-    let shown = String::from_utf8_lossy(&text[..len]);
-    let n: usize = std::str::from_utf8(&inner[..digits])
-        .ok()
-        .and_then(|d| d.parse().ok())
-        .unwrap_or(usize::MAX);
+    let pick = |source: Option<usize>| source.map_or(Pick::All, Pick::Source);
+    Ok(match meaning {
+        Meaning::Edit(edit) => value(pick(source), edit, written),
+        Meaning::Seq => Part::Seq,
+        Meaning::Slot => Part::Slot,
+        Meaning::Count(count) => Part::Count(count),
+        Meaning::Refused(why) => {
+            return Err(TemplateError(format!("{shown} {why}")));
+        }
+        Meaning::Perl(code) => {
+            if code
+                .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .any(|word| word == "uq")
+            {
+                return Err(TemplateError(format!(
+                    "{shown} calls uq(), which would put a value into the shell line \
+                     unquoted; brake always quotes values: write the shell text in the \
+                     command itself"
+                )));
+            }
+            let e = match expressions.iter().position(|known| *known == code) {
+                Some(e) => e,
+                None => {
+                    expressions.push(code);
+                    expressions.len() - 1
+                }
+            };
+            let first = sources + e * sources;
+            let pick = match source {
+                None => Pick::Each(first),
+                Some(s) => Pick::Source(first + s),
+            };
+            value(pick, Edit::Whole, written)
+        }
+    })
+}
+
+/// The index (from 0) of source `n` as a replacement string numbers it: from 1, or counted
+/// from the last when negative.
+fn source_index(n: i64, sources: usize, shown: &str) -> Result<usize, TemplateError> {
     if n == 0 {
         return Err(TemplateError(format!(
-            "{shown} in the command: sources are numbered from 1 ({{1}} is the first ::: or ::::)"
+            "{shown} in the command: sources are numbered from 1 ({{1}} is the first ::: or \
+             ::::), or from -1 for the last"
         )));
     }
-    if n > sources {
+    let count = i64::try_from(sources).unwrap_or(i64::MAX);
+    if n.abs() > count {
         let have = match sources {
             1 => "is only 1 input source".to_string(),
             n => format!("are only {n} input sources"),
@@ -583,7 +834,40 @@ fn replacement(text: &[u8], sources: usize) -> Result<Option<(Part, usize)>, Tem
             "{shown} in the command, but there {have} (::: or ::::)"
         )));
     }
-    Ok(Some((value(Pick::Source(n - 1), edit, &text[..len]), len)))
+    let index = if n > 0 { n - 1 } else { count + n };
+    Ok(usize::try_from(index).unwrap_or(0))
+}
+
+/// The Perl evaluations the words use, as (expression, source), each once, in order.
+fn perl_wanted(words: &[Vec<Part>], sources: usize) -> Vec<(usize, usize)> {
+    let mut wanted = Vec::new();
+    for part in words.iter().flatten() {
+        let Part::Value(value) = part else { continue };
+        for index in indexes(value.pick, sources).filter(|&i| i >= sources) {
+            let evaluation = ((index - sources) / sources, (index - sources) % sources);
+            if !wanted.contains(&evaluation) {
+                wanted.push(evaluation);
+            }
+        }
+    }
+    wanted
+}
+
+/// `sources` with the first one, when it is a file or stdin, read whole into a list of
+/// values, so that the number of jobs is known before the first starts (`{##}`).
+pub fn read_first_whole(
+    mut sources: Vec<crate::inputs::Source>,
+) -> Result<Vec<crate::inputs::Source>, crate::inputs::InputError> {
+    use crate::inputs::{Inputs, Source};
+    if sources.is_empty() || matches!(sources[0], Source::Args(_)) {
+        return Ok(sources);
+    }
+    let first = sources.remove(0);
+    let values = Inputs::open(vec![first])?
+        .map(|job| job.map(|mut values| values.remove(0)))
+        .collect::<Result<Vec<_>, _>>()?;
+    sources.insert(0, Source::Args(values));
+    Ok(sources)
 }
 
 /// A replacement string's part, before its context is known.
@@ -604,7 +888,34 @@ fn apply(edit: Edit, value: &[u8]) -> &[u8] {
         Edit::Basename => basename(value),
         Edit::Dirname => dirname(value),
         Edit::BasenameNoExtension => strip_extension(basename(value)),
+        Edit::DirectoryPart => match value.iter().rposition(|&b| b == b'/') {
+            Some(slash) => &value[..slash],
+            None => b"",
+        },
+        Edit::Extensions(n) => extensions(value, n).map_or(b"", |dot| &value[dot + 1..]),
+        Edit::NoExtensions(n) => extensions(value, n).map_or(value, |dot| &value[..dot]),
+        Edit::BasenameNoExtensions(n) => {
+            let base = basename(value);
+            extensions(base, n).map_or(base, |dot| &base[..dot])
+        }
     }
+}
+
+/// Where the last `n` extensions of `value` begin (the dot before them), as GNU parallel's
+/// `--plus` strings count them: `n` dots in the last path component, a leading one included.
+/// One extension (`{+.}`) is everything after the last dot, even one in a directory name.
+fn extensions(value: &[u8], n: u8) -> Option<usize> {
+    if n == 1 {
+        return value.iter().rposition(|&b| b == b'.');
+    }
+    let start = value.iter().rposition(|&b| b == b'/').map_or(0, |s| s + 1);
+    value[start..]
+        .iter()
+        .enumerate()
+        .rev()
+        .filter(|&(_, &b)| b == b'.')
+        .nth(usize::from(n) - 1)
+        .map(|(dot, _)| start + dot)
 }
 
 /// The part after the last `/` (all of it when there is none). Plain text rules, not path
@@ -639,6 +950,20 @@ fn strip_extension(value: &[u8]) -> &[u8] {
 /// Whether the shell would do nothing for these words but split them (see
 /// [`Template::is_direct`]).
 fn direct_capable(words: &[Vec<Part>], sources: usize, quote_words: bool) -> Option<PathBuf> {
+    // Several sources' values in one `{}` are several arguments, even with `-q`.
+    let splits = sources > 1
+        && words.iter().flatten().any(|part| {
+            matches!(
+                part,
+                Part::Value(Value {
+                    pick: Pick::All | Pick::Each(_),
+                    ..
+                })
+            )
+        });
+    if quote_words && splits {
+        return None;
+    }
     // Quoted words are single arguments whatever they hold.
     let literals_safe = quote_words
         || words.iter().enumerate().all(|(i, word)| {
@@ -650,7 +975,8 @@ fn direct_capable(words: &[Vec<Part>], sources: usize, quote_words: bool) -> Opt
                     .all(|&b| is_safe_byte(b) || (b == b'=' && i > 0)),
                 // Several values in one `{}` are several shell words: leave that to the shell.
                 Part::Value(Value {
-                    pick: Pick::All, ..
+                    pick: Pick::All | Pick::Each(_),
+                    ..
                 }) => sources <= 1,
                 _ => true,
             })

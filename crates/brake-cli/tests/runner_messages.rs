@@ -103,19 +103,23 @@ fn gnu_syntax_brake_lacks_is_refused_not_run_as_text() {
     );
     refused(&["touch", "::::+", "x"], "brake: ::::+ (GNU parallel's");
     refused(
-        &["touch {-1}", ":::", "a", ":::", "b"],
-        "brake: {-1} is GNU parallel's",
+        &["touch {-3}", ":::", "a", ":::", "b"],
+        "brake: {-3} in the command, but there are only 2 input sources",
     );
     refused(
-        &["touch", "{= s/a/b/ =}", ":::", "a"],
-        "brake: {= s/a/b/ =} is a GNU",
+        &["touch", "{= $_=uq() =}", ":::", "a"],
+        "brake: {= $_=uq() =} calls uq()",
     );
-    refused(&["touch {+/}", ":::", "a"], "brake: {+/} is GNU parallel's");
     refused(
-        &["--dry-run", "touch {..}", ":::", "a"],
-        "brake: {..} is GNU parallel's",
+        &["touch", "{= s/a/b/ (( =}", ":::", "a"],
+        "brake: cannot use the Perl expression",
     );
-    refused(&["-q", "touch", "{slot}", ":::", "a"], "use {%}");
+    refused(
+        &["--plus", "touch {host}", ":::", "a"],
+        "brake: {host} names a remote host",
+    );
+    refused(&["--parens", "abc", "touch", ":::", "a"], "--parens");
+    refused(&["--rpl", "{a(x[)} y", "touch", ":::", "a"], "--rpl");
     // Braces of the shell are not replacement strings (/bin/sh may not expand {a,b}).
     let out = run(["echo ${HOME+x} {a,b} {1..2}; : {}", ":::", "v"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

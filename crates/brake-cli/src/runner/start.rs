@@ -8,9 +8,11 @@ use std::time::Instant;
 
 use super::Runner;
 use crate::job::{self, BadInput, Job, Spawn, StartError};
+use crate::joblog::Entry;
 use crate::limits::Refused;
 use crate::output::Stream;
 use crate::remote::Target;
+use crate::template::Unrendered;
 
 impl Runner {
     /// Starts pending jobs while slots are free and starts are allowed.
@@ -30,7 +32,14 @@ impl Runner {
                 continue;
             }
             let job = self.queue.pending.pop_front().expect("a pending job");
-            let mut rendered = self.settings.template.render(&job.args, job.seq, slot);
+            let mut rendered = match self.settings.template.render_job(&job.args, job.seq, slot) {
+                Ok(rendered) => rendered,
+                Err(unrendered) => {
+                    self.table.release(slot);
+                    self.unrendered(&job, unrendered);
+                    continue;
+                }
+            };
             if let Some(argv) = &rendered.direct {
                 if !self.settings.shell.runs_directly(argv) {
                     rendered.direct = None;
@@ -106,6 +115,34 @@ impl Runner {
             }),
             _ => self.table.take_free(),
         }
+    }
+
+    /// A job without a command: one that a Perl expression skipped is recorded as GNU
+    /// parallel records it, failed with exit value -2 and never run; a failed Perl process
+    /// ends the run.
+    fn unrendered(&mut self, job: &Job, unrendered: Unrendered) {
+        if let Unrendered::Failed(message) = unrendered {
+            return self.fatal_error(message);
+        }
+        if job.attempt == 1 {
+            self.progress.consumed();
+        }
+        let command = self.settings.template.render(&job.args, job.seq, 0).text;
+        self.write_joblog(&Entry {
+            seq: job.seq,
+            host: ":".to_owned(),
+            start: std::time::SystemTime::now(),
+            runtime: std::time::Duration::ZERO,
+            send: 0,
+            receive: 0,
+            exitval: -2,
+            signal: 0,
+            command,
+        });
+        self.tally.failed += 1;
+        self.progress.tick();
+        let seq = job.seq;
+        self.after_count(|| format!("job {seq} (skipped by its Perl expression)"));
     }
 
     /// A job whose input cannot become a command: said, counted apart, and neither failed nor

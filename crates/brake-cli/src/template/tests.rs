@@ -398,3 +398,92 @@ fn templates_no_quoting_can_hold_are_refused() {
     // Digits after a `$` are a positional parameter: odd, but never code.
     assert_eq!(text(&["echo", "${#}"], &["a"]), "echo $7");
 }
+
+fn text_with(table: &Replacements, words: &[&str], args: &[&str], seq: u64) -> String {
+    let mut template = Template::parse_with(&os(words), args.len(), false, table).unwrap();
+    template.set_run(Some(120), 4);
+    template
+        .render(&os(args), seq, 3)
+        .text
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn plus_strings_match_gnu_parallels_patterns() {
+    let plus = Replacements::new(true);
+    let v = ["d.x/s/f.a.b.c"];
+    let one = |word: &str, value: &str| text_with(&plus, &["echo", word], &[value], 7);
+    assert_eq!(one("{..}", v[0]), "echo d.x/s/f.a");
+    assert_eq!(one("{...}", v[0]), "echo d.x/s/f");
+    assert_eq!(one("{/..}", v[0]), "echo f.a");
+    assert_eq!(one("{/...}", v[0]), "echo f");
+    assert_eq!(one("{+/}", v[0]), "echo d.x/s");
+    assert_eq!(one("{+.}", v[0]), "echo c");
+    assert_eq!(one("{+..}", v[0]), "echo b.c");
+    assert_eq!(one("{+...}", v[0]), "echo a.b.c");
+    // Fewer extensions than asked for: nothing taken off, nothing to show.
+    assert_eq!(one("{..}", "d.x/f.c"), "echo d.x/f.c");
+    assert_eq!(one("{+..}", "d.x/f.c"), "echo ''");
+    assert_eq!(one("{+.}", "a.b/c"), "echo b/c");
+    assert_eq!(one("{+/}", "f"), "echo ''");
+    assert_eq!(one("{##}", "x"), "echo 120");
+    assert_eq!(one("{0#}", "x"), "echo 007");
+    assert_eq!(one("{0%}", "x"), "echo 3");
+    assert_eq!(
+        text_with(
+            &plus,
+            &["echo", "{2..}", "{-1/}", "{-2+/}"],
+            &["a/b.c", "x.y.z"],
+            1
+        ),
+        "echo x x.y.z a"
+    );
+}
+
+#[test]
+fn gnu_pads_to_its_own_width() {
+    assert_eq!(width(9), 1);
+    assert_eq!(width(10), 2);
+    assert_eq!(width(999), 3);
+    // GNU parallel's log(1000)/log(10) is just under 3.
+    assert_eq!(width(1000), 3);
+    assert_eq!(width(0), 1);
+}
+
+#[test]
+fn renamed_strings_leave_the_old_ones_as_text() {
+    let mut table = Replacements::default();
+    table.rename("{}", ",,");
+    table.rename("{/}", "BASE");
+    assert_eq!(
+        text_with(&table, &["echo", ",,", "BASE", "{}", "{1}"], &["a/b"], 1),
+        "echo a/b b {} {1}"
+    );
+}
+
+#[test]
+fn negative_positions_count_from_the_last_source() {
+    let table = Replacements::default();
+    assert_eq!(
+        text_with(
+            &table,
+            &["echo", "{-1}", "{-2.}", "{-3/}"],
+            &["a/b.c", "d", "e"],
+            1
+        ),
+        "echo e d b.c"
+    );
+    let err = Template::parse(&os(&["echo", "{-3}"]), 2, false).unwrap_err();
+    assert!(err.to_string().contains("only 2 input sources"), "{err}");
+}
+
+#[test]
+fn quoted_words_keep_several_sources_apart() {
+    let template = Template::parse(&os(&["printf", "%s", "x{}y"]), 2, true).unwrap();
+    assert_eq!(
+        template.render(&os(&["a b", "c"]), 1, 1).text,
+        OsString::from("printf %s 'xa b' cy")
+    );
+    assert!(!template.is_direct());
+}
