@@ -210,9 +210,37 @@ fn templates_no_quoting_can_hold_are_refused() {
 
 /// A replacement string.
 fn replacement() -> BoxedStrategy<String> {
-    prop::sample::select(&["{}", "{.}", "{/}", "{1}", "{1//}", "{#}", "{%}"][..])
-        .prop_map(String::from)
-        .boxed()
+    prop::sample::select(
+        &[
+            "{}",
+            "{.}",
+            "{/}",
+            "{1}",
+            "{1//}",
+            "{#}",
+            "{%}",
+            "{-1}",
+            "{-1/.}",
+            "{..}",
+            "{/...}",
+            "{+/}",
+            "{+..}",
+            "{##}",
+            "{0#}",
+            "{0%}",
+            "{%.x}",
+            "{#a}",
+            "{/a/b}",
+            "{:1}",
+            "{^a}",
+            "{= $_ =}",
+            "{=1 s/a/b/ =}",
+            // A value Perl makes into a command is still only a value.
+            "{= $_=q{$(touch }.uc(q{canary}).q{)} =}",
+        ][..],
+    )
+    .prop_map(String::from)
+    .boxed()
 }
 
 /// Plain text: lower-case letters and digits only, so the template itself never names the
@@ -458,7 +486,7 @@ fn split(template: &str, cuts: &[bool]) -> Vec<Vec<u8>> {
 fn check(template: &str, cuts: &[bool], value: &[u8]) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().unwrap();
     let words = split(template, cuts);
-    let mut args: Vec<&[u8]> = vec![b"--dry-run"];
+    let mut args: Vec<&[u8]> = vec![b"--dry-run", b"--plus"];
     args.extend(words.iter().map(Vec::as_slice));
     args.extend([&b":::"[..], value]);
     let out = brake_in(dir.path(), &args);
