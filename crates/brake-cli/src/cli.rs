@@ -157,15 +157,15 @@ pub struct RunArgs {
     #[command(flatten)]
     pub unsupported: Unsupported,
 
+    /// The command, its arguments, then the input sources
+    #[arg(trailing_var_arg = true, value_name = "COMMAND")]
+    pub command: Vec<OsString>,
+
     #[command(flatten)]
     pub shell: ShellArgs,
 
     #[command(flatten)]
     pub template: TemplateArgs,
-
-    /// The command, its arguments, then the input sources
-    #[arg(trailing_var_arg = true, value_name = "COMMAND")]
-    pub command: Vec<OsString>,
 }
 
 const AFTER_HELP: &str = "\
