@@ -487,3 +487,68 @@ fn quoted_words_keep_several_sources_apart() {
     );
     assert!(!template.is_direct());
 }
+
+fn perl_template(words: &[&str], sources: usize) -> Result<Template, TemplateError> {
+    Template::parse_with(&os(words), sources, false, &Replacements::new(true))
+}
+
+#[test]
+fn perl_values_are_quoted_like_any_value() {
+    let template = perl_template(&["echo", "{= $_ = uc =}", "{=2 $_ .= seq() =}"], 2).unwrap();
+    let rendered = template.render_job(&os(&["a b", "$(x)"]), 4, 1).unwrap();
+    assert_eq!(rendered.text, OsString::from("echo 'A B' '$(X)' '$(x)4'"));
+}
+
+#[test]
+fn one_expression_is_evaluated_once_per_job_and_source() {
+    let template = perl_template(&["echo", "{= $_ = ++$n =}", "{= $_ = ++$n =}"], 1).unwrap();
+    assert_eq!(
+        template.render_job(&os(&["x"]), 1, 1).unwrap().text,
+        OsString::from("echo 1 1")
+    );
+    assert_eq!(
+        template.render_job(&os(&["x"]), 2, 1).unwrap().text,
+        OsString::from("echo 2 2")
+    );
+}
+
+#[test]
+fn skip_and_arg_are_gnu_parallels() {
+    let template = perl_template(&["echo", "{= skip() if $arg[1] eq $arg[2] =}"], 2).unwrap();
+    assert_eq!(
+        template.render_job(&os(&["a", "a"]), 1, 1),
+        Err(Unrendered::Skipped)
+    );
+    assert!(template.render_job(&os(&["a", "b"]), 2, 1).is_ok());
+    // Shown as it would have run.
+    assert_eq!(
+        template.render(&os(&["a", "a"]), 1, 1).text,
+        OsString::from("echo a a")
+    );
+}
+
+#[test]
+fn perl_that_cannot_be_used_is_refused_in_one_line() {
+    let err = perl_template(&["echo", "{= s/a/b/ (( =}"], 1).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("cannot use the Perl expression"),
+        "{err}"
+    );
+    assert!(!err.to_string().contains('\n'), "{err}");
+    let err = perl_template(&["echo", "{= uq() =}"], 1).unwrap_err();
+    assert!(err.to_string().contains("calls uq()"), "{err}");
+    let err = perl_template(&["echo", "{host}"], 1).unwrap_err();
+    assert!(err.to_string().contains("remote host"), "{err}");
+}
+
+#[test]
+fn an_expression_may_span_words() {
+    let template = perl_template(&["echo", "{=", "$_", "=", "total_jobs()", "=}"], 1).unwrap();
+    let mut template = template;
+    template.set_run(Some(9), 1);
+    assert_eq!(
+        template.render_job(&os(&["x"]), 1, 1).unwrap().text,
+        OsString::from("echo 9")
+    );
+}
