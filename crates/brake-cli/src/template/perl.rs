@@ -10,8 +10,9 @@
 //!
 //! The process is brake's child and lives no longer than the run: it ignores the terminal's
 //! SIGINT and SIGHUP (brake decides what a stop does, and it renders no job after one), it is
-//! killed and reaped when the template is dropped, and it exits by itself at the end of its
-//! input, which the kernel closes when brake dies in any way. It reads only brake's pipe and
+//! killed and reaped when the template is dropped, and when brake dies in any way it gets
+//! SIGKILL as its parent-death signal (set by the script where Perl knows `prctl`), and exits
+//! by itself at the end of its input, which the kernel closes then. It reads only brake's pipe and
 //! writes only its answers there: the expressions' own prints go to stderr.
 
 use std::ffi::OsString;
@@ -29,6 +30,10 @@ const SCRIPT: &str = r#"
 no strict; no warnings;
 sub brake_compile { eval "sub { no strict; no warnings; my \$job = shift; $_[0]\n}" }
 $SIG{INT} = 'IGNORE'; $SIG{HUP} = 'IGNORE';
+# Killed with brake, even while an expression runs: PR_SET_PDEATHSIG (1), SIGKILL (9), where
+# Perl knows the system call; brake gone already, no answer is wanted.
+eval { require 'syscall.ph'; syscall(&SYS_prctl, 1, 9) };
+exit 0 if getppid() != $ARGV[0];
 open($brake_in, '<&', \*STDIN) or exit 2;
 open($brake_out, '>&', \*STDOUT) or exit 2;
 open(STDIN, '<', '/dev/null');
@@ -167,6 +172,7 @@ impl Perl {
         let mut child = Command::new("perl")
             .arg("-e")
             .arg(SCRIPT)
+            .arg(std::process::id().to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
