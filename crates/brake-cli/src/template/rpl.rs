@@ -202,18 +202,22 @@ impl Replacements {
 
     fn set(&mut self, tag: &str, meaning: Meaning) -> Result<(), String> {
         let (prefix, group, postfix) = split_tag(tag);
+        let compile = |pattern: String| {
+            Regex::new(&pattern).map_err(|err| {
+                // The regex crate's message draws the pattern over lines; its last says why.
+                let text = err.to_string();
+                let why = text.lines().last().unwrap_or_default().trim().to_owned();
+                format!("its pattern is not a regular expression brake reads ({why})")
+            })
+        };
         let body = format!("{}{group}{}", regex::escape(prefix), regex::escape(postfix));
-        let plain = Regex::new(&format!("^(?s:{body})"))
-            .map_err(|err| format!("its pattern is not a regular expression brake reads: {err}"))?;
+        let plain = compile(format!("^(?s:{body})"))?;
         let positional = match prefix.strip_prefix('{') {
-            Some(rest) => Some(
-                Regex::new(&format!(
-                    "^(?s:\\{{(-?[0-9]+)\\s*{}{group}{})",
-                    regex::escape(rest),
-                    regex::escape(postfix)
-                ))
-                .map_err(|err| err.to_string())?,
-            ),
+            Some(rest) => Some(compile(format!(
+                "^(?s:\\{{(-?[0-9]+)\\s*{}{group}{})",
+                regex::escape(rest),
+                regex::escape(postfix)
+            ))?),
             None => None,
         };
         self.entries.retain(|e| e.tag != tag);
