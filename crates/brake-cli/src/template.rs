@@ -136,6 +136,8 @@ pub struct Template {
     /// The evaluations a job needs, as (expression, source), in the order the command uses
     /// them.
     wanted: Vec<(usize, usize)>,
+    /// Whether a Perl expression calls `total_jobs()`.
+    perl_counts_jobs: bool,
     /// The number of jobs (`{##}`), once known.
     total: u64,
     /// The number of job slots (`{0%}`).
@@ -231,6 +233,7 @@ impl Template {
             None
         };
         let wanted = perl_wanted(&words, sources);
+        let perl_counts_jobs = expressions.iter().any(|code| code.contains("total_jobs"));
         let perl = if expressions.is_empty() {
             None
         } else {
@@ -247,15 +250,17 @@ impl Template {
             sources,
             perl,
             wanted,
+            perl_counts_jobs,
             total: 0,
             slots: 1,
         })
     }
 
     /// Whether a job's command needs the number of jobs (`{##}`, `{0#}`, `total_jobs()`):
-    /// then every input is read before the first job starts, as GNU parallel does.
+    /// then every input is read before the first job starts, as GNU parallel does; other
+    /// templates keep streaming their first source.
     pub fn needs_total(&self) -> bool {
-        self.perl.is_some()
+        self.perl_counts_jobs
             || self
                 .words
                 .iter()
@@ -284,6 +289,7 @@ impl Template {
             commands: true,
             sources: 0,
             perl: None,
+            perl_counts_jobs: false,
             wanted: Vec::new(),
             total: 0,
             slots: 1,

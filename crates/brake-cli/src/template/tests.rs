@@ -552,3 +552,12 @@ fn an_expression_may_span_words() {
         OsString::from("echo 9")
     );
 }
+
+#[test]
+fn only_counting_templates_wait_for_every_input() {
+    let counts = |words: &[&str]| perl_template(words, 1).unwrap().needs_total();
+    assert!(counts(&["echo", "{##}"]));
+    assert!(counts(&["echo", "{0#}"]));
+    assert!(counts(&["echo", "{= $_ = total_jobs() =}"]));
+    assert!(!counts(&["echo", "{0%}", "{= $_ .= 1 =}", "{#}"]));
+}
