@@ -11,7 +11,9 @@ use std::time::Duration;
 use brake::child::ChildOptions;
 use brake::TermSeq;
 
-use crate::cli::{split_sources, unsupported_replacement, Halt, Jobs, RunArgs};
+use crate::cli::{
+    highest_position, split_sources_with, unsupported_replacement, Halt, Jobs, RunArgs,
+};
 use crate::containment::Wishes;
 use crate::inputs::{Inputs, Source};
 use crate::joblog::{Joblog, Mode as LogMode, Previous};
@@ -131,14 +133,29 @@ impl Plan {
                     .into(),
             ));
         }
-        let split = split_sources(&args.command).map_err(RunError)?;
+        let (values, files) = args.input.markers();
+        let split = split_sources_with(&args.command, &values, &files).map_err(RunError)?;
         if let Some(refusal) = unsupported_replacement(&split.words) {
             return Err(RunError(refusal));
         }
-        let sources = sources_or_stdin(split.sources);
+        let (sources, reading) = args
+            .input
+            .reading(split.sources, split.linked)
+            .map_err(RunError)?;
+        let sources = sources_or_stdin(sources);
         let reads_stdin = sources.iter().any(Source::is_stdin);
-        let template = Template::parse(&split.words, sources.len(), args.quote).map_err(refuse)?;
-        let inputs = Inputs::open(sources).map_err(refuse)?;
+        let columns = reading.colsep.is_some();
+        let inputs = Inputs::open_with(sources, reading).map_err(refuse)?;
+        let words = inputs.name_columns(&split.words);
+        let template = if columns {
+            // Any column may be named: one a line lacks is empty, as in GNU parallel.
+            let width = inputs.width().max(highest_position(&words)).max(1);
+            let mut template = Template::parse(&words, width, args.quote).map_err(refuse)?;
+            template.through_shell();
+            template
+        } else {
+            Template::parse(&words, inputs.width(), args.quote).map_err(refuse)?
+        };
         let (jobs, lowered) = match &remote {
             // Every slot of every host: a job there costs an ssh client here.
             Some(remote) => crate::limits::fit_jobs(

@@ -199,6 +199,13 @@ impl Template {
         self.words.iter().flatten().any(|part| *part == Part::Slot)
     }
 
+    /// Makes every job run through the shell. With `--colsep` a line may lack a column its
+    /// command names: the missing value is no text at all, so a word of nothing else vanishes
+    /// from the shell line, where an argv would keep it as an empty argument.
+    pub fn through_shell(&mut self) {
+        self.direct = None;
+    }
+
     /// Where the program was found, when jobs run without a shell: exec it by this path (with
     /// the argv's first word as its `argv[0]`) instead of searching `$PATH` for every job.
     pub fn program(&self) -> Option<&Path> {
