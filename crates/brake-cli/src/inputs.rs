@@ -345,6 +345,30 @@ impl Inputs {
         self.width
     }
 
+    /// The most values a job has, reading the first source whole to know it (it is then
+    /// no longer streamed).
+    pub fn widest(&mut self) -> Result<usize, InputError> {
+        if let First::Stream(stream) = &mut self.first {
+            let mut rows = Vec::new();
+            while let Some(value) = stream.next_value(&self.reading) {
+                rows.push(self.reading.columns(value?));
+            }
+            self.total = Some(
+                self.rest
+                    .iter()
+                    .try_fold(rows.len() as u64, |n, v| n.checked_mul(v.len() as u64))
+                    .unwrap_or(u64::MAX),
+            );
+            self.first = First::Rows(rows.into_iter());
+        }
+        let longest = |rows: &[Vec<OsString>]| rows.iter().map(Vec::len).max().unwrap_or(0);
+        let first = match &self.first {
+            First::Rows(rows) => longest(rows.as_slice()),
+            First::Stream(_) => 0,
+        };
+        Ok(first + self.rest.iter().map(|rows| longest(rows)).sum::<usize>())
+    }
+
     /// `--header`: the command `words` with each `{name}` of a column (and `{name.}`,
     /// `{name/}`, `{name//}`, `{name/.}`) written as its position, `{3}`.
     pub fn name_columns(&self, words: &[OsString]) -> Vec<OsString> {

@@ -145,12 +145,18 @@ impl Plan {
         let sources = sources_or_stdin(sources);
         let reads_stdin = sources.iter().any(Source::is_stdin);
         let columns = reading.colsep.is_some();
-        let inputs = Inputs::open_with(sources, reading).map_err(refuse)?;
+        let mut inputs = Inputs::open_with(sources, reading).map_err(refuse)?;
         let words = inputs.name_columns(&split.words);
         let template = if columns {
             // Any column may be named: one a line lacks is empty, as in GNU parallel.
             let width = inputs.width().max(highest_position(&words)).max(1);
             let mut template = Template::parse(&words, width, args.quote).map_err(refuse)?;
+            if template.uses_variables() {
+                // A variable per column: the widest line must be known before the first job.
+                let widest = inputs.widest().map_err(refuse)?;
+                template =
+                    Template::parse(&words, width.max(widest), args.quote).map_err(refuse)?;
+            }
             template.through_shell();
             template
         } else {

@@ -199,6 +199,12 @@ impl Template {
         self.words.iter().flatten().any(|part| *part == Part::Slot)
     }
 
+    /// Whether the line sets variables to values (see [`Context::Named`]): one per source,
+    /// fixed when the template is parsed, so a job may not have more values than that.
+    pub fn uses_variables(&self) -> bool {
+        !self.named.is_empty()
+    }
+
     /// Makes every job run through the shell. With `--colsep` a line may lack a column its
     /// command names: the missing value is no text at all, so a word of nothing else vanishes
     /// from the shell line, where an argv would keep it as an empty argument.

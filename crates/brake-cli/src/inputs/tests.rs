@@ -477,3 +477,19 @@ fn gnu_delimiter_escapes() {
     assert_eq!(unescape_delimiter(br"\\\q\12"), br"\\\q\12");
     assert_eq!(unescape_delimiter(b"_"), b"_");
 }
+
+#[test]
+fn the_widest_job_is_known_by_reading_the_first_source_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = file_with(&dir, "in", b"a,b,c\nd\n");
+    let columns = Reading {
+        colsep: colsep(","),
+        ..reading()
+    };
+    let mut inputs =
+        Inputs::open_with(vec![Source::File(path), args(&["x,y", "z"])], columns).unwrap();
+    assert_eq!(inputs.total(), None);
+    assert_eq!(inputs.widest().unwrap(), 5);
+    assert_eq!(inputs.total(), Some(4));
+    assert_eq!(joined(inputs), ["a b c x y", "a b c z", "d x y", "d z"]);
+}
