@@ -20,7 +20,9 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
+use crate::cli::highest_position;
 use crate::escape::escape;
+use crate::template::Template;
 
 mod reading;
 
@@ -220,7 +222,8 @@ pub struct Inputs {
     reading: Reading,
     /// `--header`: each column's name, with its position among a job's values (from 0).
     names: Vec<(Vec<u8>, usize)>,
-    /// Values in a job, as far as the sources say (see [`Inputs::width`]).
+    /// Values in a job, as far as the sources say: one per source, or with `--colsep` the
+    /// header's columns.
     width: usize,
     /// Known number of jobs: when the first group is read whole, or another group is empty.
     total: Option<u64>,
@@ -341,6 +344,7 @@ impl Inputs {
 
     /// The number of values in a job: one per source, or with `--colsep` the header's columns
     /// (none without a header: each line has as many as it splits into).
+    #[cfg(test)]
     pub fn width(&self) -> usize {
         self.width
     }
@@ -367,6 +371,26 @@ impl Inputs {
             First::Stream(_) => 0,
         };
         Ok(first + self.rest.iter().map(|rows| longest(rows)).sum::<usize>())
+    }
+
+    /// The command template for these inputs: `words` with `--header`'s column names made
+    /// positions, parsed for as many values as a job has. With `--colsep` any column may be
+    /// named, one a line lacks being empty as in GNU parallel; and where the line passes
+    /// values in variables, one per column, the widest line is found first.
+    pub fn template(&mut self, words: &[OsString], quote: bool) -> Result<Template, String> {
+        let words = self.name_columns(words);
+        let parse = |width| Template::parse(&words, width, quote).map_err(|e| e.to_string());
+        if self.reading.colsep.is_none() {
+            return parse(self.width);
+        }
+        let width = self.width.max(highest_position(&words)).max(1);
+        let mut template = parse(width)?;
+        if template.uses_variables() {
+            let widest = self.widest().map_err(|e| e.to_string())?;
+            template = parse(width.max(widest))?;
+        }
+        template.through_shell();
+        Ok(template)
     }
 
     /// `--header`: the command `words` with each `{name}` of a column (and `{name.}`,

@@ -11,9 +11,7 @@ use std::time::Duration;
 use brake::child::ChildOptions;
 use brake::TermSeq;
 
-use crate::cli::{
-    highest_position, split_sources_with, unsupported_replacement, Halt, Jobs, RunArgs,
-};
+use crate::cli::{split_sources_with, unsupported_replacement, Halt, Jobs, RunArgs};
 use crate::containment::Wishes;
 use crate::inputs::{Inputs, Source};
 use crate::joblog::{Joblog, Mode as LogMode, Previous};
@@ -144,24 +142,10 @@ impl Plan {
             .map_err(RunError)?;
         let sources = sources_or_stdin(sources);
         let reads_stdin = sources.iter().any(Source::is_stdin);
-        let columns = reading.colsep.is_some();
         let mut inputs = Inputs::open_with(sources, reading).map_err(refuse)?;
-        let words = inputs.name_columns(&split.words);
-        let template = if columns {
-            // Any column may be named: one a line lacks is empty, as in GNU parallel.
-            let width = inputs.width().max(highest_position(&words)).max(1);
-            let mut template = Template::parse(&words, width, args.quote).map_err(refuse)?;
-            if template.uses_variables() {
-                // A variable per column: the widest line must be known before the first job.
-                let widest = inputs.widest().map_err(refuse)?;
-                template =
-                    Template::parse(&words, width.max(widest), args.quote).map_err(refuse)?;
-            }
-            template.through_shell();
-            template
-        } else {
-            Template::parse(&words, inputs.width(), args.quote).map_err(refuse)?
-        };
+        let template = inputs
+            .template(&split.words, args.quote)
+            .map_err(RunError)?;
         let (jobs, lowered) = match &remote {
             // Every slot of every host: a job there costs an ssh client here.
             Some(remote) => crate::limits::fit_jobs(
