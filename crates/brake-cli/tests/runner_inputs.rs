@@ -79,11 +79,6 @@ fn bad_input_options_are_refused_before_anything_runs() {
     );
     refused_in(
         dir.path(),
-        &["-0", "-d", ",", "-a", "values"],
-        "brake: -0 and -d both say how records end",
-    );
-    refused_in(
-        dir.path(),
         &["-d", "", "-a", "values"],
         "brake: -d needs a delimiter",
     );

@@ -20,7 +20,7 @@ pub struct InputArgs {
     #[arg(short = 'a', long = "arg-file", value_name = "FILE")]
     pub arg_file: Vec<PathBuf>,
 
-    /// Records end with NUL, not newline (-d '\0')
+    /// Records end with NUL, not newline (-d '\0'; a -d given too wins)
     #[arg(short = '0', long = "null")]
     pub null: bool,
 
@@ -104,10 +104,8 @@ impl InputArgs {
         let mut sources: Vec<Source> = self.arg_file.iter().cloned().map(Source::File).collect();
         sources.extend(command_sources);
         let delimiter = match (&self.delimiter, self.null) {
-            (Some(_), true) => {
-                return Err("-0 and -d both say how records end: give one of them".into())
-            }
-            (Some(text), false) => {
+            // As in GNU parallel, -d wins over -0 wherever each stands.
+            (Some(text), _) => {
                 let bytes = unescape_delimiter(text.as_bytes());
                 if bytes.is_empty() {
                     return Err(
