@@ -12,10 +12,12 @@ use brake::TermSeq;
 use crate::inputs::Source;
 
 mod gnu;
+mod inputs;
 mod shell;
 mod template;
 
 pub use self::gnu::unknown_option;
+pub use self::inputs::{highest_position, InputArgs};
 pub use self::shell::ShellArgs;
 pub use self::template::TemplateArgs;
 
@@ -157,6 +159,9 @@ pub struct RunArgs {
     #[command(flatten)]
     pub unsupported: Unsupported,
 
+    #[command(flatten)]
+    pub input: InputArgs,
+
     /// The command, its arguments, then the input sources
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
@@ -170,7 +175,8 @@ pub struct RunArgs {
 
 const AFTER_HELP: &str = "\
 Inputs: `::: a b c` gives values, `:::: FILE` one value per line (`-` is stdin); several sources \
-give every combination, the first varying slowest. With no source, stdin's lines are the inputs. \
+give every combination, the first varying slowest; `:::+ VALUES` and `::::+ FILES` pair a source \
+with the one before, value by value (see --link). With no source, stdin's lines are the inputs. \
 With no command, each job's values (joined by spaces) are its command line, run by the shell as \
 written: `brake -j8 < cmds.txt`, `brake ::: 'ls' 'echo foo'`.
 
@@ -198,8 +204,7 @@ stands (bare, in the command's own quotes, in $(…)), or passed in a variable t
 uq() is refused). {} in a comment stays as written; a command where no \
 quoting can hold a value ({} right after $, in a <<'EOF' body) is refused. Where the shell would \
 only run a program (no function, builtin or startup file of the shell's in the way), the job \
-executes it directly. GNU parallel's linked sources :::+ ::::+ are refused (exit 255), \
-never run as literal text.
+executes it directly.
 
 Stopping: the first Ctrl-C (or SIGTERM, SIGHUP) starts no new job and sends running jobs the \
 --termseq; a second Ctrl-C kills them at once. Finished jobs' output is all printed; with \
@@ -523,36 +528,75 @@ pub struct Split {
     pub words: Vec<OsString>,
     /// The sources in order; empty when the inputs come from stdin.
     pub sources: Vec<Source>,
+    /// For each source, whether it is linked to the one before (`:::+`, `::::+`).
+    pub linked: Vec<bool>,
 }
 
-/// Splits `COMMAND ARGS ::: values :::: files` at the source markers. A `:::` begins a source
-/// of the values that follow; after `::::` each word names a file (or `-`, stdin) that is a
-/// source of its own, as in GNU parallel. GNU's linked sources (`:::+`, `::::+`) are refused
-/// wherever they stand, as GNU parallel would take them as markers there too.
+/// Splits `COMMAND ARGS ::: values :::: files` at the source markers (see
+/// [`split_sources_with`]).
 pub fn split_sources(all: &[OsString]) -> Result<Split, String> {
-    if let Some(refusal) = all.iter().find_map(gnu::unsupported_marker) {
-        return Err(refusal);
-    }
-    let marker = |word: &OsStr| word == ":::" || word == "::::";
-    let start = all.iter().position(|w| marker(w)).unwrap_or(all.len());
-    // No words: the values are the commands.
+    split_sources_with(all, OsStr::new(":::"), OsStr::new("::::"))
+}
+
+/// Splits `COMMAND ARGS ::: values :::: files` at the source markers, `values` and `files`
+/// being their spellings (`--arg-sep`, `--arg-file-sep`). A `:::` begins a source of the values
+/// that follow; after `::::` each word names a file (or `-`, stdin) that is a source of its
+/// own, as in GNU parallel. The same markers with a `+` (`:::+`, `::::+`) link their sources
+/// to the one before, value by value.
+pub fn split_sources_with(
+    all: &[OsString],
+    values: &OsStr,
+    files: &OsStr,
+) -> Result<Split, String> {
+    let plus = |marker: &OsStr| {
+        let mut linked = marker.to_os_string();
+        linked.push("+");
+        linked
+    };
+    let (values_plus, files_plus) = (plus(values), plus(files));
+    // (is a file marker, is linked)
+    let marker = |word: &OsStr| match word {
+        w if w == values => Some((false, false)),
+        w if w == values_plus => Some((false, true)),
+        w if w == files => Some((true, false)),
+        w if w == files_plus => Some((true, true)),
+        _ => None,
+    };
+    let start = all
+        .iter()
+        .position(|w| marker(w).is_some())
+        .unwrap_or(all.len());
     let words = all[..start].to_vec();
     let mut sources = Vec::new();
+    let mut linked = Vec::new();
     let mut rest = &all[start..];
     while let Some((kind, after)) = rest.split_first() {
-        let end = after.iter().position(|w| marker(w)).unwrap_or(after.len());
+        let (is_file, is_linked) = marker(kind).unwrap_or((false, false));
+        let end = after
+            .iter()
+            .position(|w| marker(w).is_some())
+            .unwrap_or(after.len());
         let (items, next) = after.split_at(end);
-        if kind == ":::" {
+        if !is_file {
             sources.push(Source::Args(items.to_vec()));
+            linked.push(is_linked);
         } else {
             if items.is_empty() {
-                return Err(":::: needs at least one file name (or - for stdin)".into());
+                return Err(format!(
+                    "{} needs at least one file name (or - for stdin)",
+                    kind.to_string_lossy()
+                ));
             }
             sources.extend(items.iter().map(|file| Source::File(PathBuf::from(file))));
+            linked.extend(items.iter().map(|_| is_linked));
         }
         rest = next;
     }
-    Ok(Split { words, sources })
+    Ok(Split {
+        words,
+        sources,
+        linked,
+    })
 }
 
 #[cfg(test)]
@@ -660,13 +704,28 @@ mod tests {
         assert!(split_sources(&words("cat ::::"))
             .unwrap_err()
             .contains("file"));
-        for linked in ["echo ::: a b :::+ 1 2", "cat :::: a ::::+ b", "echo :::+ x"] {
-            assert!(
-                split_sources(&words(linked))
-                    .unwrap_err()
-                    .contains("GNU parallel's source linked"),
-                "{linked}"
-            );
-        }
+        let split = split_sources(&words("echo ::: a b :::+ 1 2 :::: f ::::+ g h")).unwrap();
+        assert_eq!(split.linked, [false, true, false, true, true]);
+        assert_eq!(split.sources.len(), 5);
+    }
+
+    #[test]
+    fn sources_split_at_other_spellings() {
+        let split = split_sources_with(
+            &words("echo ,, a ::: b // f ,,+ c"),
+            ",,".as_ref(),
+            "//".as_ref(),
+        )
+        .unwrap();
+        assert_eq!(split.words, words("echo"));
+        assert_eq!(
+            split.sources,
+            [
+                Source::Args(words("a ::: b")),
+                Source::File("f".into()),
+                Source::Args(words("c"))
+            ]
+        );
+        assert_eq!(split.linked, [false, false, true]);
     }
 }

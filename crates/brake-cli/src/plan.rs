@@ -12,7 +12,7 @@ use std::time::Duration;
 use brake::child::ChildOptions;
 use brake::TermSeq;
 
-use crate::cli::{split_sources, Halt, Jobs, RemoteFiles, RunArgs};
+use crate::cli::{split_sources_with, Halt, Jobs, RemoteFiles, RunArgs};
 use crate::containment::Wishes;
 use crate::inputs::{Inputs, Source};
 use crate::joblog::{Joblog, Mode as LogMode, Previous};
@@ -140,25 +140,26 @@ impl Plan {
                     .into(),
             ));
         }
-        let split = split_sources(&args.command).map_err(RunError)?;
+        let (values, files) = args.input.markers();
+        let split = split_sources_with(&args.command, &values, &files).map_err(RunError)?;
         let replacements = args.template.replacements().map_err(RunError)?;
-        let sources = sources_or_stdin(split.sources);
+        let (sources, reading) = args
+            .input
+            .reading(split.sources, split.linked)
+            .map_err(RunError)?;
+        let sources = sources_or_stdin(sources);
         if let Some(remote) = &mut remote {
             remote.setting.files = transfers(&args.files, sources.len())?;
         }
         let reads_stdin = sources.iter().any(Source::is_stdin);
-        let mut template = match split.words.is_empty() {
-            true => Template::commands(args.quote),
-            false => Template::parse_with(&split.words, sources.len(), args.quote, &replacements)
-                .map_err(refuse)?,
-        };
+        let mut inputs = Inputs::open_with(sources, reading).map_err(refuse)?;
+        let mut template = inputs
+            .template(&split.words, args.quote, &replacements)
+            .map_err(RunError)?;
+        if template.needs_total() {
+            inputs.read_whole().map_err(refuse)?;
+        }
         let shell = Shell::choose(args.shell.shell.as_deref()).map_err(RunError)?;
-        let sources = if template.needs_total() {
-            crate::template::read_first_whole(sources).map_err(refuse)?
-        } else {
-            sources
-        };
-        let inputs = Inputs::open(sources).map_err(refuse)?;
         let (jobs, lowered) = match &remote {
             // The hosts' slots are known once they have been asked for their CPUs; the
             // cluster fits them to the limits then. Until then, as if each had this

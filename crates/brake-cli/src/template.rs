@@ -313,6 +313,19 @@ impl Template {
                 .any(|part| matches!(part, Part::Slot | Part::Count(Count::PaddedSlot)))
     }
 
+    /// Whether the line sets variables to values (see [`Context::Named`]): one per source,
+    /// fixed when the template is parsed, so a job may not have more values than that.
+    pub fn uses_variables(&self) -> bool {
+        !self.named.is_empty()
+    }
+
+    /// Makes every job run through the shell. With `--colsep` a line may lack a column its
+    /// command names: the missing value is no text at all, so a word of nothing else vanishes
+    /// from the shell line, where an argv would keep it as an empty argument.
+    pub fn through_shell(&mut self) {
+        self.direct = None;
+    }
+
     /// Where the program was found, when jobs run without a shell: exec it by this path (with
     /// the argv's first word as its `argv[0]`) instead of searching `$PATH` for every job.
     pub fn program(&self) -> Option<&Path> {
@@ -857,23 +870,6 @@ fn perl_wanted(words: &[Vec<Part>], sources: usize) -> Vec<(usize, usize)> {
         }
     }
     wanted
-}
-
-/// `sources` with the first one, when it is a file or stdin, read whole into a list of
-/// values, so that the number of jobs is known before the first starts (`{##}`).
-pub fn read_first_whole(
-    mut sources: Vec<crate::inputs::Source>,
-) -> Result<Vec<crate::inputs::Source>, crate::inputs::InputError> {
-    use crate::inputs::{Inputs, Source};
-    if sources.is_empty() || matches!(sources[0], Source::Args(_)) {
-        return Ok(sources);
-    }
-    let first = sources.remove(0);
-    let values = Inputs::open(vec![first])?
-        .map(|job| job.map(|mut values| values.remove(0)))
-        .collect::<Result<Vec<_>, _>>()?;
-    sources.insert(0, Source::Args(values));
-    Ok(sources)
 }
 
 /// A replacement string's part, before its context is known.

@@ -1,36 +1,14 @@
-//! GNU parallel syntax that brake does not have: source markers and options. Each is refused
-//! with a line that names it (and what to write instead, where brake has an equivalent) rather
-//! than run as literal text: with `mv` or `rm`, a `:::+` taken literally does real damage.
-
-use std::ffi::OsString;
-
-/// The refusal of a GNU parallel source marker brake does not have (`:::+`, `::::+`).
-pub fn unsupported_marker(word: &OsString) -> Option<String> {
-    let marker = match word.to_str()? {
-        ":::+" => ":::+",
-        "::::+" => "::::+",
-        _ => return None,
-    };
-    Some(format!(
-        "{marker} (GNU parallel's source linked to the one before it, value by value) is not \
-         supported yet; brake combines sources with ::: and :::: only (every combination)"
-    ))
-}
+//! GNU parallel options brake does not have. Each is refused with a line that names it (and
+//! what to write instead, where brake has an equivalent) rather than ignored.
 
 /// GNU parallel options brake does not have, with what each means there and, where brake has
 /// one, what to write instead.
 const GNU_OPTIONS: &[(&[&str], &str)] = &[
-    (&["-0", "--null"], "--null: NUL-separated input"),
-    (&["-a", "--arg-file"], "--arg-file: use :::: FILE"),
-    (&["-d", "--delimiter"], "--delimiter"),
-    (&["-C", "--colsep"], "--colsep: split lines into columns"),
     (&["-X", "-m", "--xargs"], "many values per command"),
     (
         &["-n", "-N", "--max-args", "-L", "--max-lines"],
         "values per command",
     ),
-    (&["-E", "--eof"], "an end-of-input marker"),
-    (&["-r", "--no-run-if-empty"], "--no-run-if-empty"),
     (
         &["-S", "--sshlogin", "--slf", "--sshloginfile"],
         "remote hosts",
@@ -42,7 +20,6 @@ const GNU_OPTIONS: &[(&[&str], &str)] = &[
     ),
     (&["--eta", "--progress"], "a progress display: use --bar"),
     (&["--results", "--res", "--files"], "output saved to files"),
-    (&["--header"], "--header: a first line naming the columns"),
     (&["--tagstring"], "--tagstring: use --tag"),
     (&["--linebuffer", "--lb"], "use --line-buffer"),
     (&["--dryrun"], "use --dry-run"),
@@ -100,25 +77,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn markers_brake_lacks_are_named() {
-        assert!(unsupported_marker(&":::+".into())
-            .unwrap()
-            .starts_with(":::+ (GNU"));
-        assert!(unsupported_marker(&"::::+".into())
-            .unwrap()
-            .starts_with("::::+ (GNU"));
-        assert_eq!(unsupported_marker(&":::".into()), None);
-    }
-
-    #[test]
     fn unknown_options_say_what_gnu_meant() {
         assert_eq!(
-            unknown_option("-0", None),
-            "brake: unknown option -0 (GNU parallel's --null: NUL-separated input; not \
+            unknown_option("-X", None),
+            "brake: unknown option -X (GNU parallel's many values per command; not \
              supported yet); see brake --help"
         );
-        assert!(unknown_option("--colsep=,", None).contains("--colsep (GNU parallel's"));
-        assert!(unknown_option("-0k", None).starts_with("brake: unknown option -0 (GNU"));
+        assert!(unknown_option("--shuf=x", None).contains("--shuf (GNU parallel's"));
+        assert!(unknown_option("-Xk", None).starts_with("brake: unknown option -X (GNU"));
         assert!(unknown_option("--eta", None).contains("use --bar"));
         assert_eq!(
             unknown_option("--grop", Some("--group")),

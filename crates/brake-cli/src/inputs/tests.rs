@@ -128,13 +128,29 @@ fn a_missing_file_is_named_with_the_reason() {
 
 #[test]
 fn a_read_error_is_an_item_and_ends_the_jobs() {
-    // A directory opens but cannot be read.
-    let dir = tempfile::tempdir().unwrap();
-    let mut inputs = Inputs::open(vec![Source::File(dir.path().to_owned())]).unwrap();
+    // A process's memory opens, but its first page (unmapped) cannot be read.
+    let mem = PathBuf::from("/proc/self/mem");
+    let mut inputs = Inputs::open(vec![Source::File(mem)]).unwrap();
     let err = inputs.next().unwrap().unwrap_err().to_string();
-    assert!(err.contains(&dir.path().display().to_string()), "{err}");
+    assert!(err.contains("/proc/self/mem"), "{err}");
     assert!(err.contains("after its line 0"), "{err}");
     assert!(inputs.next().is_none());
+}
+
+#[test]
+fn a_directory_is_refused_when_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = Inputs::open(vec![Source::File(dir.path().to_owned())])
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.ends_with(&format!(
+            "{}: it is a directory; check the path given after :::: or -a",
+            dir.path().display()
+        )),
+        "{err}"
+    );
 }
 
 #[test]
@@ -228,4 +244,252 @@ fn the_first_source_streams() {
     assert_eq!(count, LINES);
     assert_eq!(last, (LINES - 1).to_string().as_str());
     writer.join().unwrap();
+}
+
+fn reading() -> Reading {
+    Reading::default()
+}
+
+fn colsep(pattern: &str) -> Option<regex::bytes::Regex> {
+    Some(regex::bytes::Regex::new(pattern).unwrap())
+}
+
+fn opened(sources: Vec<Source>, reading: Reading) -> Vec<String> {
+    joined(Inputs::open_with(sources, reading).unwrap())
+}
+
+#[test]
+fn a_delimiter_ends_records_in_files_and_splits_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = file_with(&dir, "in", b"a\nb\r\nc\r\nd");
+    let crlf = Reading {
+        delimiter: Some(b"\r\n".to_vec()),
+        ..reading()
+    };
+    assert_eq!(opened(vec![Source::File(path)], crlf), ["a\nb", "c", "d"]);
+    let comma = Reading {
+        delimiter: Some(b",".to_vec()),
+        ..reading()
+    };
+    assert_eq!(
+        opened(vec![args(&["x,y", "z,"])], comma),
+        ["x", "y", "z", ""]
+    );
+    // Without -d, a value of ::: stays whole.
+    assert_eq!(opened(vec![args(&["x\ny"])], reading()), ["x\ny"]);
+}
+
+#[test]
+fn nul_records_keep_their_newlines() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = file_with(&dir, "in", b"a\nb\0c\n");
+    let null = Reading {
+        delimiter: Some(vec![0]),
+        ..reading()
+    };
+    assert_eq!(opened(vec![Source::File(path)], null), ["a\nb", "c\n"]);
+}
+
+#[test]
+fn the_eof_marker_ends_its_source_only() {
+    let eof = Reading {
+        eof: Some(b"b".to_vec()),
+        ..reading()
+    };
+    assert_eq!(
+        opened(vec![args(&["a", "b", "c"]), args(&["x", "b", "y"])], eof),
+        ["a x"]
+    );
+    let empty = Reading {
+        eof: Some(Vec::new()),
+        ..reading()
+    };
+    assert_eq!(opened(vec![args(&["a", "", "c"])], empty), ["a", "", "c"]);
+}
+
+#[test]
+fn no_run_if_empty_skips_blank_values_of_every_source() {
+    let blank = Reading {
+        skip_blank: true,
+        ..reading()
+    };
+    assert_eq!(
+        opened(
+            vec![args(&["", " ", "a", "  b"]), args(&["", "x", "\t"])],
+            blank
+        ),
+        ["a x", "  b x"]
+    );
+}
+
+#[test]
+fn skip_first_line_drops_the_first_sources_first_value() {
+    let skip = Reading {
+        skip_first_line: true,
+        ..reading()
+    };
+    assert_eq!(
+        opened(vec![args(&["h", "a"]), args(&["x", "y"])], skip),
+        ["a x", "a y"]
+    );
+}
+
+#[test]
+fn linked_sources_pair_up_cut_to_the_shortest() {
+    let linked = Reading {
+        linked: vec![false, true, false, true],
+        ..reading()
+    };
+    let inputs = Inputs::open_with(
+        vec![
+            args(&["a", "b", "c", "d"]),
+            args(&["1", "2", "3"]),
+            args(&["X", "Y"]),
+            args(&["11", "22", "33"]),
+        ],
+        linked,
+    )
+    .unwrap();
+    assert_eq!(inputs.total(), Some(6));
+    assert_eq!(
+        joined(inputs),
+        ["a 1 X 11", "a 1 Y 22", "b 2 X 11", "b 2 Y 22", "c 3 X 11", "c 3 Y 22"]
+    );
+}
+
+#[test]
+fn link_wraps_shorter_sources_around() {
+    let link = Reading {
+        link_all: true,
+        ..reading()
+    };
+    assert_eq!(
+        opened(
+            vec![args(&["1", "2"]), args(&["a", "b", "c", "d"]), args(&["X"])],
+            link
+        ),
+        ["1 a X", "2 b X", "1 c X", "2 d X"]
+    );
+}
+
+#[test]
+fn linked_files_stream_nothing_but_pair_all_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = file_with(&dir, "first", b"a\nb\nc\n");
+    let second = file_with(&dir, "second", b"1\n2\n");
+    let linked = Reading {
+        linked: vec![false, true],
+        ..reading()
+    };
+    let inputs =
+        Inputs::open_with(vec![Source::File(first), Source::File(second)], linked).unwrap();
+    assert_eq!(inputs.total(), Some(2));
+    assert_eq!(joined(inputs), ["a 1", "b 2"]);
+}
+
+#[test]
+fn columns_of_all_sources_follow_each_other() {
+    let columns = Reading {
+        colsep: colsep(","),
+        ..reading()
+    };
+    let jobs: Vec<Vec<OsString>> =
+        Inputs::open_with(vec![args(&["a,b", "c"]), args(&["x,y"])], columns)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+    assert_eq!(jobs, [vec!["a", "b", "x", "y"], vec!["c", "x", "y"]]);
+}
+
+#[test]
+fn columns_split_as_perl_does() {
+    let split = |pattern: &str, value: &str| {
+        let columns = Reading {
+            colsep: colsep(pattern),
+            ..reading()
+        };
+        Inputs::open_with(vec![args(&[value])], columns)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+    };
+    assert_eq!(split(",", "a,,"), ["a", "", ""]);
+    assert_eq!(split(",", ",a"), ["", "a"]);
+    assert_eq!(split("x*", "abc"), ["a", "b", "c", ""]);
+    assert_eq!(split("(x)|(,)", "a,b"), ["a", "", ",", "b"]);
+    assert_eq!(split("-+", "A--B"), ["A", "B"]);
+}
+
+#[test]
+fn trim_takes_whitespace_off_each_column() {
+    let trimmed = |trim, colsep_pattern: Option<&str>| {
+        let reading = Reading {
+            trim,
+            colsep: colsep_pattern.and_then(colsep),
+            ..reading()
+        };
+        joined(Inputs::open_with(vec![args(&[" a , b "])], reading).unwrap())
+    };
+    assert_eq!(trimmed(Trim::Both, Some(",")), ["a b"]);
+    assert_eq!(trimmed(Trim::Left, Some(",")), ["a  b "]);
+    assert_eq!(trimmed(Trim::Right, None), [" a , b"]);
+    assert_eq!(trimmed(Trim::None, None), [" a , b "]);
+    for (text, trim) in [
+        ("n", Trim::None),
+        ("l", Trim::Left),
+        ("r", Trim::Right),
+        ("lr", Trim::Both),
+        ("rl", Trim::Both),
+    ] {
+        assert_eq!(Trim::parse(text), Ok(trim));
+    }
+    assert!(Trim::parse("x")
+        .unwrap_err()
+        .starts_with("--trim x: write n"));
+}
+
+#[test]
+fn headers_name_the_columns() {
+    let header = Reading {
+        header: true,
+        colsep: colsep(","),
+        ..reading()
+    };
+    let inputs =
+        Inputs::open_with(vec![args(&["f1,f2", "A,B"]), args(&["f3", "C"])], header).unwrap();
+    assert_eq!(inputs.width(), 3);
+    let words: Vec<OsString> = ["echo", "{f3}{f1.}", "{f2/}x{f2//}", "{f1/.}", "{f4}", "{}"]
+        .into_iter()
+        .map(OsString::from)
+        .collect();
+    assert_eq!(
+        inputs.name_columns(&words),
+        ["echo", "{3}{1.}", "{2/}x{2//}", "{1/.}", "{f4}", "{}"]
+    );
+    assert_eq!(joined(inputs), ["A B C"]);
+}
+
+#[test]
+fn gnu_delimiter_escapes() {
+    assert_eq!(unescape_delimiter(br"\n\t\r\0"), b"\n\t\r\0");
+    assert_eq!(unescape_delimiter(br"\101\000"), b"A\0");
+    assert_eq!(unescape_delimiter(br"\\\q\12"), br"\\\q\12");
+    assert_eq!(unescape_delimiter(b"_"), b"_");
+}
+
+#[test]
+fn the_widest_job_is_known_by_reading_the_first_source_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = file_with(&dir, "in", b"a,b,c\nd\n");
+    let columns = Reading {
+        colsep: colsep(","),
+        ..reading()
+    };
+    let mut inputs =
+        Inputs::open_with(vec![Source::File(path), args(&["x,y", "z"])], columns).unwrap();
+    assert_eq!(inputs.total(), None);
+    assert_eq!(inputs.widest().unwrap(), 5);
+    assert_eq!(inputs.total(), Some(4));
+    assert_eq!(joined(inputs), ["a b c x y", "a b c z", "d x y", "d z"]);
 }
