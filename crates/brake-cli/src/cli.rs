@@ -12,6 +12,7 @@ use brake::TermSeq;
 use crate::inputs::Source;
 
 mod gnu;
+pub mod pack;
 
 pub use self::gnu::{unknown_option, unsupported_replacement};
 
@@ -151,6 +152,9 @@ pub struct RunArgs {
     /// not have: each is refused with a message rather than ignored.
     #[command(flatten)]
     pub unsupported: Unsupported,
+
+    #[command(flatten)]
+    pub pack: pack::PackArgs,
 
     /// The command, its arguments, then the input sources
     #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]

@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 
 use crate::escape::escape;
 
+pub mod group;
+
 /// How much of a file or stdin is read at once: big reads keep `--dry-run` over millions of
 /// lines from being a stream of small syscalls.
 const READ_BUFFER: usize = 64 * 1024;

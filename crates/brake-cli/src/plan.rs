@@ -13,6 +13,7 @@ use brake::TermSeq;
 
 use crate::cli::{split_sources, unsupported_replacement, Halt, Jobs, RunArgs};
 use crate::containment::Wishes;
+use crate::inputs::group::Grouped;
 use crate::inputs::{Inputs, Source};
 use crate::joblog::{Joblog, Mode as LogMode, Previous};
 use crate::output::Mode;
@@ -40,8 +41,9 @@ pub fn refuse(err: impl fmt::Display) -> RunError {
 pub struct Plan {
     /// The command each job runs, values put in.
     pub template: Template,
-    /// The inputs, opened: one job per combination of values.
-    pub inputs: Inputs,
+    /// The inputs, opened: one job per combination of values, or per group of them (`-N`,
+    /// `-X`, …).
+    pub inputs: Grouped,
     /// How many jobs run at once: `-j` (or the number of CPUs) fitted to the process limits.
     pub jobs: usize,
     /// How jobs' output is printed.
@@ -137,8 +139,12 @@ impl Plan {
         }
         let sources = sources_or_stdin(split.sources);
         let reads_stdin = sources.iter().any(Source::is_stdin);
-        let template = Template::parse(&split.words, sources.len(), args.quote).map_err(refuse)?;
+        let packing = args.pack.packing();
+        let template = Template::parse_packed(&split.words, sources.len(), args.quote, &packing)
+            .map_err(refuse)?;
         let inputs = Inputs::open(sources).map_err(refuse)?;
+        let (inputs, mut notes) =
+            crate::inputs::group::PackedInputs::new(inputs, packing, args.pack.show_limits);
         let (jobs, lowered) = match &remote {
             // Every slot of every host: a job there costs an ssh client here.
             Some(remote) => crate::limits::fit_jobs(
@@ -150,10 +156,8 @@ impl Plan {
             ),
             None => jobs_at_once(args.jobs, inputs.total()),
         };
-        let mut notes: Vec<String> = lowered
-            .map(|why| format!("brake: {why}"))
-            .into_iter()
-            .collect();
+        notes.extend(lowered.map(|why| format!("brake: {why}")));
+        let inputs = inputs.group(&template, jobs);
         if reads_stdin && io::stdin().is_terminal() {
             notes.push(
                 "brake: reading inputs from the terminal, one per line (end with Ctrl-D)".into(),

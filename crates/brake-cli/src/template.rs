@@ -32,6 +32,7 @@ use std::path::{Path, PathBuf};
 use crate::quote::{is_safe_byte, push_in_context, push_quoted};
 
 mod context;
+mod pack;
 
 pub use context::Quote;
 use context::{Context, Reader, Refusal};
@@ -109,6 +110,8 @@ pub struct Template {
     named: Vec<Named>,
     /// Where appended values go.
     end: Context,
+    /// `-X`: the words holding `{}`, repeated per value.
+    pack: Option<pack::Layout>,
 }
 
 /// A template that cannot be used. Its message is one line.
@@ -185,6 +188,7 @@ impl Template {
             direct,
             named,
             end,
+            pack: None,
         })
     }
 
@@ -208,17 +212,12 @@ impl Template {
     /// The command for the job with `args` (one value per source), number `seq` and slot
     /// `slot`.
     pub fn render(&self, args: &[OsString], seq: u64, slot: usize) -> Rendered {
-        let mut text = Vec::with_capacity(64);
-        for (i, named) in self.named.iter().enumerate() {
-            let value = args.get(named.source).map_or(&[][..], |a| a.as_bytes());
-            let value = apply(named.edit, value);
-            if named.arithmetic_only && is_number(value) {
-                continue;
-            }
-            let _ = write!(text, "{NAMED}{}=", i + 1);
-            push_quoted(&mut text, value);
-            text.extend_from_slice(b"; ");
+        if let Some(layout) = &self.pack {
+            let text = self.render_layout(layout, args, seq, slot);
+            return Rendered { text, direct: None };
         }
+        let mut text = Vec::with_capacity(64);
+        self.push_names(&mut text, args);
         for (i, word) in self.words.iter().enumerate() {
             if i > 0 {
                 text.push(b' ');
@@ -266,6 +265,20 @@ impl Template {
 }
 
 impl Template {
+    /// Appends the assignments of the values the line refers to by name.
+    fn push_names(&self, text: &mut Vec<u8>, args: &[OsString]) {
+        for (i, named) in self.named.iter().enumerate() {
+            let value = args.get(named.source).map_or(&[][..], |a| a.as_bytes());
+            let value = apply(named.edit, value);
+            if named.arithmetic_only && is_number(value) {
+                continue;
+            }
+            let _ = write!(text, "{NAMED}{}=", i + 1);
+            push_quoted(text, value);
+            text.extend_from_slice(b"; ");
+        }
+    }
+
     /// Appends one part of a word; `quoted`: escaped for its place in the shell line (else
     /// as it is, for an argv).
     fn render_part(

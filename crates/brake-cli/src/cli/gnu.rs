@@ -131,11 +131,6 @@ const GNU_OPTIONS: &[(&[&str], &str)] = &[
     (&["-a", "--arg-file"], "--arg-file: use :::: FILE"),
     (&["-d", "--delimiter"], "--delimiter"),
     (&["-C", "--colsep"], "--colsep: split lines into columns"),
-    (&["-X", "-m", "--xargs"], "many values per command"),
-    (
-        &["-n", "-N", "--max-args", "-L", "--max-lines"],
-        "values per command",
-    ),
     (
         &["-I", "-i", "--replace"],
         "another replacement string: use {}",

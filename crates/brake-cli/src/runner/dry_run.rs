@@ -5,13 +5,13 @@ use std::io::{self, Write};
 use brake::Stop;
 
 use super::STDOUT_CLOSED;
-use crate::inputs::Inputs;
+use crate::inputs::group::Grouped;
 use crate::summary::INTERNAL_ERROR;
 use crate::template::Template;
 
 /// Prints the command of every job, `{%}` as if `jobs` ran at once, until the input ends or
 /// the run stops. Returns the exit status.
-pub(super) fn dry_run(template: &Template, inputs: Inputs, jobs: usize, stop: &Stop) -> u8 {
+pub(super) fn dry_run(template: &Template, inputs: Grouped, jobs: usize, stop: &Stop) -> u8 {
     let stdout = io::stdout();
     let mut out = io::BufWriter::with_capacity(64 * 1024, stdout.lock());
     let mut seq = 0u64;
