@@ -133,7 +133,7 @@ impl Plan {
                     .into(),
             ));
         }
-        let split = split_sources(&args.command).map_err(RunError)?;
+        let split = split_sources(&args.pack.command(&args.command)).map_err(RunError)?;
         if let Some(refusal) = unsupported_replacement(&split.words) {
             return Err(RunError(refusal));
         }

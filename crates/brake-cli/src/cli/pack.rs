@@ -2,6 +2,8 @@
 //! `-N`, `-n`, `-L`/`-l`, `-X`, `-m`, `--xargs`, `-s`, and what they decide together (see
 //! [`Packing`]).
 
+use std::ffi::OsString;
+
 /// Values per command (GNU parallel's `-N`, `-n`, `-L`, `-X`, `-m`, `--xargs`, `-s`).
 #[derive(clap::Args, Debug, Default, Clone)]
 #[command(next_help_heading = "Many values per command")]
@@ -21,9 +23,12 @@ pub struct PackArgs {
     pub lines: Option<usize>,
 
     /// Like -L, N optional (1, also for 0)
-    #[arg(short = 'l', long = "max-lines", value_name = "N", value_parser = parse_count,
-          num_args = 0..=1, default_missing_value = "1", require_equals = false)]
-    pub max_lines: Option<usize>,
+    ///
+    /// As in GNU parallel, the word after -l is its N only when it is a count: in -l echo,
+    /// echo is the command.
+    #[arg(short = 'l', long = "max-lines", value_name = "N", num_args = 0..=1,
+          default_missing_value = "1")]
+    pub max_lines: Option<OsString>,
 
     /// As many values per job as the command line holds, each word holding {} repeated per
     /// value (pict{}.jpg → pict1.jpg pict2.jpg); spread over the job slots at the end
@@ -94,9 +99,29 @@ impl Packing {
 }
 
 impl PackArgs {
+    /// `-l`'s count, when the word after it is one.
+    fn max_lines_count(&self) -> Option<usize> {
+        let word = self.max_lines.as_ref()?;
+        Some(word.to_str().and_then(|w| parse_count(w).ok())?.max(1))
+    }
+
+    /// The command's words: those clap left, after the word `-l` took that is no count.
+    pub fn command(&self, words: &[OsString]) -> Vec<OsString> {
+        match &self.max_lines {
+            Some(word) if self.max_lines_count().is_none() => std::iter::once(word.clone())
+                .chain(words.iter().cloned())
+                .collect(),
+            _ => words.to_vec(),
+        }
+    }
+
     /// The packing these options ask for, as GNU parallel combines them.
     pub fn packing(&self) -> Packing {
-        let lines = self.lines.or(self.max_lines.map(|n| n.max(1)));
+        let lines = self.lines.or_else(|| {
+            self.max_lines
+                .as_ref()
+                .map(|_| self.max_lines_count().unwrap_or(1))
+        });
         let per_job = self.max_replace_args.or(self.max_args).or(lines);
         let many = self.context || self.multiple || self.xargs;
         let style = if self.max_replace_args.is_some() {
@@ -208,6 +233,10 @@ mod tests {
         assert_eq!(packing("-l").per_job, Some(1));
         assert_eq!(packing("-l0").per_job, Some(1));
         assert_eq!(packing("-l2").style, Style::Join);
+        assert_eq!(packing("-l 2").per_job, Some(2));
+        let args = Wrapper::try_parse_from(["x", "-l", "echo"]).unwrap().pack;
+        assert_eq!(args.packing().per_job, Some(1));
+        assert_eq!(args.command(&[OsString::from("a")]), ["echo", "a"]);
         assert_eq!(packing("-L0").per_job, Some(0));
         let s = packing("-s 80");
         assert_eq!(

@@ -59,16 +59,9 @@ impl Template {
             Some(0) | None => None,
             Some(n) => Some(n.saturating_mul(sources.max(1))),
         };
-        let highest = highest_position(words);
-        if let (Some(most), Some(highest)) = (bounded, highest) {
-            if highest > most {
-                return Err(TemplateError(format!(
-                    "{{{highest}}} in the command, but each job has at most {most} value(s) \
-                     ({{1}} … {{{most}}}): give more per job (-N) or use a smaller number"
-                )));
-            }
-        }
-        let count = bounded.unwrap_or_else(|| sources.max(highest.unwrap_or(0)).max(1));
+        // `{n}` past a job's last value is empty, as in GNU parallel.
+        let highest = highest_position(words).unwrap_or(0);
+        let count = bounded.unwrap_or(sources).max(highest).max(1);
         let mut template = Template::parse(words, count, quote_words)?;
         let all = template
             .words
@@ -396,7 +389,10 @@ mod tests {
             assert!(message.contains("{}"), "{line}: {message}");
         }
         assert!(refused("cat <<EOF\n{}\nEOF", Style::Join, None).contains("by a variable"));
-        assert!(refused("echo {3}", Style::Context, Some(2)).starts_with("{3} in the command"));
+        assert_eq!(
+            render("echo {3}", Style::Context, Some(2), &["a", "b"]),
+            "echo "
+        );
         // A fixed number of values can go by reference.
         assert!(Template::parse_packed(
             &words("echo ${x:-{}}"),
