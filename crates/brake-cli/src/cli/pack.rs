@@ -44,8 +44,8 @@ pub struct PackArgs {
     #[arg(long)]
     pub xargs: bool,
 
-    /// At most N bytes per command line (the shell line brake runs); a value that does not fit
-    /// alone stops the run (exit 255)
+    /// Command lines (the shell line brake runs) shorter than N bytes; a value that does not
+    /// fit alone stops the run (exit 255)
     #[arg(short = 's', long = "max-chars", value_name = "N", value_parser = parse_count)]
     pub max_chars: Option<usize>,
 

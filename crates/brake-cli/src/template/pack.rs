@@ -174,8 +174,8 @@ fn highest_position(words: &[OsString]) -> Option<usize> {
 fn by_reference_refusal() -> TemplateError {
     TemplateError(
         "{} inside a here-document, ${…}, $((…)) or backquotes cannot take many values (-X, \
-         -m): there they go in by a variable, one per value; give each job a fixed number \
-         (-N) and use {1} {2} …, or move {} out of it"
+         -m): there they go in by a variable, one per value; use -N with {1} {2} …, or -n N \
+         for a fixed number, or move {} out of it"
             .into(),
     )
 }
