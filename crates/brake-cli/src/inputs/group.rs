@@ -169,8 +169,9 @@ impl Grouped {
     /// Whether the first `count` waiting records fit in one command line.
     fn fits(&self, count: usize) -> bool {
         match &self.measure {
+            // No bound: nothing to render.
+            Some((_, usize::MAX)) | None => true,
             Some((measure, limit)) => measure(&self.ahead[..count * self.width]) < *limit,
-            None => true,
         }
     }
 
