@@ -551,6 +551,30 @@ mod tests {
         );
     }
 
+    fn opened(values: &[&str]) -> Inputs {
+        let values = values.iter().map(OsString::from).collect();
+        Inputs::open(vec![super::super::Source::Args(values)]).unwrap()
+    }
+
+    #[test]
+    fn packed_inputs_know_their_total_only_one_record_a_job() {
+        let template = Template::parse(&[OsString::from("echo")], 1, false).unwrap();
+        let one = PackedInputs::new(opened(&["a", "b", "c"]), Packing::ONE, false).0;
+        assert_eq!(one.total(), Some(3));
+        assert_eq!(jobs(one.group(&template, 2)), ["a", "b", "c"]);
+        let pairs = packing(Some(2), false);
+        let packed = PackedInputs::new(opened(&["a", "b", "c"]), pairs, false).0;
+        assert_eq!(packed.total(), None);
+        assert_eq!(jobs(packed.group(&template, 2)), ["a b", "c"]);
+        let mut huge = packing(None, false);
+        huge.max_chars = Some(usize::MAX / 2);
+        let (_, notes) = PackedInputs::new(opened(&["a"]), huge, false);
+        assert!(
+            notes[0].contains("bytes a command line can use here"),
+            "{notes:?}"
+        );
+    }
+
     #[test]
     fn the_limits_replay_gnu_parallels_search() {
         let (found, usable) = command_limits();
