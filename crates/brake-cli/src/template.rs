@@ -265,20 +265,6 @@ impl Template {
 }
 
 impl Template {
-    /// Appends the assignments of the values the line refers to by name.
-    fn push_names(&self, text: &mut Vec<u8>, args: &[OsString]) {
-        for (i, named) in self.named.iter().enumerate() {
-            let value = args.get(named.source).map_or(&[][..], |a| a.as_bytes());
-            let value = apply(named.edit, value);
-            if named.arithmetic_only && is_number(value) {
-                continue;
-            }
-            let _ = write!(text, "{NAMED}{}=", i + 1);
-            push_quoted(text, value);
-            text.extend_from_slice(b"; ");
-        }
-    }
-
     /// Appends one part of a word; `quoted`: escaped for its place in the shell line (else
     /// as it is, for an argv).
     fn render_part(
@@ -320,6 +306,20 @@ impl Template {
                     self.put(out, arg, i, value.edit, value.context);
                 }
             }
+        }
+    }
+
+    /// Appends the assignments of the values the line refers to by name.
+    fn push_names(&self, text: &mut Vec<u8>, args: &[OsString]) {
+        for (i, named) in self.named.iter().enumerate() {
+            let value = args.get(named.source).map_or(&[][..], |a| a.as_bytes());
+            let value = apply(named.edit, value);
+            if named.arithmetic_only && is_number(value) {
+                continue;
+            }
+            let _ = write!(text, "{NAMED}{}=", i + 1);
+            push_quoted(text, value);
+            text.extend_from_slice(b"; ");
         }
     }
 
