@@ -13,6 +13,7 @@ use crate::inputs::Source;
 
 mod gnu;
 mod inputs;
+pub mod pack;
 mod shell;
 mod template;
 
@@ -161,6 +162,9 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub input: InputArgs,
+
+    #[command(flatten)]
+    pub pack: pack::PackArgs,
 
     /// The command, its arguments, then the input sources
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]

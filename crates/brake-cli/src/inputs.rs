@@ -21,12 +21,15 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 use crate::cli::highest_position;
+use crate::cli::pack::Packing;
 use crate::escape::escape;
 use crate::template::{Replacements, Template};
 
 mod reading;
 
 pub use reading::{unescape_delimiter, Reading, Trim};
+
+pub mod group;
 
 /// How much of a file or stdin is read at once: big reads keep `--dry-run` over millions of
 /// lines from being a stream of small syscalls.
@@ -388,13 +391,15 @@ impl Inputs {
         words: &[OsString],
         quote: bool,
         table: &Replacements,
+        packing: &Packing,
     ) -> Result<Template, String> {
         if words.is_empty() {
             return Ok(Template::commands(quote));
         }
         let words = self.name_columns(words);
-        let parse =
-            |width| Template::parse_with(&words, width, quote, table).map_err(|e| e.to_string());
+        let parse = |width| {
+            Template::parse_packed(&words, width, quote, packing, table).map_err(|e| e.to_string())
+        };
         if self.reading.colsep.is_none() {
             return parse(self.width);
         }

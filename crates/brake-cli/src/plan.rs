@@ -14,6 +14,7 @@ use brake::TermSeq;
 
 use crate::cli::{split_sources_with, Halt, Jobs, RemoteFiles, RunArgs};
 use crate::containment::Wishes;
+use crate::inputs::group::Grouped;
 use crate::inputs::{Inputs, Source};
 use crate::joblog::{Joblog, Mode as LogMode, Previous};
 use crate::output::Mode;
@@ -43,8 +44,9 @@ pub fn refuse(err: impl fmt::Display) -> RunError {
 pub struct Plan {
     /// The command each job runs, values put in.
     pub template: Template,
-    /// The inputs, opened: one job per combination of values.
-    pub inputs: Inputs,
+    /// The inputs, opened: one job per combination of values, or per group of them (`-N`,
+    /// `-X`, …).
+    pub inputs: Grouped,
     /// How many jobs run at once: `-j` (or the number of CPUs) fitted to the process limits.
     pub jobs: usize,
     /// How jobs' output is printed.
@@ -141,7 +143,8 @@ impl Plan {
             ));
         }
         let (values, files) = args.input.markers();
-        let split = split_sources_with(&args.command, &values, &files).map_err(RunError)?;
+        let command = args.pack.command(&args.command);
+        let split = split_sources_with(&command, &values, &files).map_err(RunError)?;
         let replacements = args.template.replacements().map_err(RunError)?;
         let (sources, reading) = args
             .input
@@ -152,14 +155,17 @@ impl Plan {
             remote.setting.files = transfers(&args.files, sources.len())?;
         }
         let reads_stdin = sources.iter().any(Source::is_stdin);
+        let packing = args.pack.packing();
         let mut inputs = Inputs::open_with(sources, reading).map_err(refuse)?;
         let mut template = inputs
-            .template(&split.words, args.quote, &replacements)
+            .template(&split.words, args.quote, &replacements, &packing)
             .map_err(RunError)?;
         if template.needs_total() {
             inputs.read_whole().map_err(refuse)?;
         }
         let shell = Shell::choose(args.shell.shell.as_deref()).map_err(RunError)?;
+        let (inputs, mut notes) =
+            crate::inputs::group::PackedInputs::new(inputs, packing, args.pack.show_limits);
         let (jobs, lowered) = match &remote {
             // The hosts' slots are known once they have been asked for their CPUs; the
             // cluster fits them to the limits then. Until then, as if each had this
@@ -175,10 +181,8 @@ impl Plan {
             }
             None => jobs_at_once(args.jobs, inputs.total()),
         };
-        let mut notes: Vec<String> = lowered
-            .map(|why| format!("brake: {why}"))
-            .into_iter()
-            .collect();
+        notes.extend(lowered.map(|why| format!("brake: {why}")));
+        let inputs = inputs.group(&template, jobs);
         if reads_stdin && io::stdin().is_terminal() {
             notes.push(
                 "brake: reading inputs from the terminal, one per line (end with Ctrl-D)".into(),

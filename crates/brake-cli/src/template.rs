@@ -33,6 +33,7 @@ use std::sync::Arc;
 use crate::quote::{is_safe_byte, push_in_context, push_quoted};
 
 mod context;
+mod pack;
 mod perl;
 mod rpl;
 
@@ -142,6 +143,8 @@ pub struct Template {
     total: u64,
     /// The number of job slots (`{0%}`).
     slots: usize,
+    /// `-X`: the words holding `{}`, repeated per value.
+    pack: Option<pack::Layout>,
 }
 
 /// Why a job has no command.
@@ -253,6 +256,7 @@ impl Template {
             perl_counts_jobs,
             total: 0,
             slots: 1,
+            pack: None,
         })
     }
 
@@ -293,6 +297,7 @@ impl Template {
             wanted: Vec::new(),
             total: 0,
             slots: 1,
+            pack: None,
         }
     }
 
@@ -416,16 +421,11 @@ impl Template {
                 direct: None,
             };
         }
-        for (i, named) in self.named.iter().enumerate() {
-            let value = all.get(named.source).map_or(&[][..], |a| a.as_bytes());
-            let value = apply(named.edit, value);
-            if named.arithmetic_only && is_number(value) {
-                continue;
-            }
-            let _ = write!(text, "{NAMED}{}=", i + 1);
-            push_quoted(&mut text, value);
-            text.extend_from_slice(b"; ");
+        if let Some(layout) = &self.pack {
+            let text = self.render_layout(layout, args, seq, slot);
+            return Rendered { text, direct: None };
         }
+        self.push_names(&mut text, all);
         for (i, word) in self.words.iter().enumerate() {
             if i > 0 {
                 text.push(b' ');
@@ -437,7 +437,9 @@ impl Template {
                 for part in word {
                     match part {
                         Part::Value(value) if matches!(value.pick, Pick::All | Pick::Each(_)) => {
-                            for (n, (_, arg)) in picked(value.pick, all, self.sources).enumerate() {
+                            for (n, (_, arg)) in
+                                picked(value.pick, all, self.width(all)).enumerate()
+                            {
                                 if n > 0 {
                                     push_quoted(&mut text, &raw);
                                     text.push(b' ');
@@ -533,7 +535,7 @@ impl Template {
                 };
             }
             Part::Value(value) if !quoted => {
-                for (n, (_, arg)) in picked(value.pick, args, self.sources).enumerate() {
+                for (n, (_, arg)) in picked(value.pick, args, self.width(args)).enumerate() {
                     if n > 0 {
                         out.push(b' ');
                     }
@@ -546,13 +548,36 @@ impl Template {
                 ..
             }) => out.extend_from_slice(written),
             Part::Value(value) => {
-                for (n, (i, arg)) in picked(value.pick, args, self.sources).enumerate() {
+                for (n, (i, arg)) in picked(value.pick, args, self.width(args)).enumerate() {
                     if n > 0 {
                         out.push(b' ');
                     }
                     self.put(out, arg, i, value.edit, value.context);
                 }
             }
+        }
+    }
+
+    /// How many of a job's values `{}` spans: its own values, when no Perl values follow them
+    /// (a job of `-m` or `-X` has as many as it gathered).
+    fn width(&self, all: &[OsString]) -> usize {
+        match self.perl {
+            Some(_) => self.sources,
+            None => all.len(),
+        }
+    }
+
+    /// Appends the assignments of the values the line refers to by name.
+    fn push_names(&self, text: &mut Vec<u8>, args: &[OsString]) {
+        for (i, named) in self.named.iter().enumerate() {
+            let value = args.get(named.source).map_or(&[][..], |a| a.as_bytes());
+            let value = apply(named.edit, value);
+            if named.arithmetic_only && is_number(value) {
+                continue;
+            }
+            let _ = write!(text, "{NAMED}{}=", i + 1);
+            push_quoted(text, value);
+            text.extend_from_slice(b"; ");
         }
     }
 

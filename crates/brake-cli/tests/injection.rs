@@ -484,11 +484,26 @@ fn split(template: &str, cuts: &[bool]) -> Vec<Vec<u8>> {
 /// One random template and hostile value: brake refuses it with one line, or renders a line
 /// that neither dash nor bash, nor brake itself, ever runs the value in.
 fn check(template: &str, cuts: &[bool], value: &[u8]) -> Result<(), TestCaseError> {
+    check_with(template, cuts, &[], &[value.to_vec()])
+}
+
+/// [`check`] with brake's `options` before the template and `values` as the one job's values
+/// (the options must put them all in one job).
+fn check_with(
+    template: &str,
+    cuts: &[bool],
+    options: &[&[u8]],
+    values: &[Vec<u8>],
+) -> Result<(), TestCaseError> {
+    let value = values.concat();
+    let value = value.as_slice();
     let dir = tempfile::tempdir().unwrap();
     let words = split(template, cuts);
     let mut args: Vec<&[u8]> = vec![b"--dry-run", b"--plus"];
+    args.extend(options);
     args.extend(words.iter().map(Vec::as_slice));
-    args.extend([&b":::"[..], value]);
+    args.push(b":::");
+    args.extend(values.iter().map(Vec::as_slice));
     let out = brake_in(dir.path(), &args);
     let stderr = String::from_utf8_lossy(&out.stderr);
     if out.status.code() == Some(255) {
@@ -549,4 +564,96 @@ fn torture_fuzz_injection() {
         Err(err) => vec![format!("fuzz-injection: {err}")],
     };
     tally.finish_with(&failures);
+}
+
+/// The same random templates with many values in one job, as `-X` repeats the word holding
+/// `{}` for each value and `-m`, `-N` and `-n` put them all in: no shell ever runs one.
+#[test]
+fn torture_fuzz_injection_many_values() {
+    let mut runner = TestRunner::new(Config {
+        cases: fuzz_cases(64),
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let strategy = (
+        template(),
+        prop::collection::vec(any::<bool>(), 1..6),
+        prop::collection::vec(hostile_value(), 1..4),
+        prop::sample::select(&["-X", "-m", "-N", "-n", "--xargs"][..]),
+    );
+    let ran = std::cell::Cell::new(0usize);
+    let result = runner.run(&strategy, |(template, cuts, values, option)| {
+        ran.set(ran.get() + 1);
+        let count = values.len().to_string();
+        let options: Vec<&[u8]> = match option {
+            "-N" | "-n" => vec![option.as_bytes(), count.as_bytes()],
+            _ => vec![b"-j1", option.as_bytes()],
+        };
+        check_with(&template, &cuts, &options, &values)
+    });
+    let mut tally = Tally::new("fuzz-injection-many-values");
+    tally.trials = ran.get();
+    tally.bad_inputs = ran.get();
+    let failures = match result {
+        Ok(()) => Vec::new(),
+        Err(err) => vec![format!("fuzz-injection-many-values: {err}")],
+    };
+    tally.finish_with(&failures);
+}
+
+/// `-X` repeats whole shell words, quotes and substitutions included, and `-m` puts every
+/// value where `{}` stands: each value stays data, in dash, bash and brake.
+#[test]
+fn many_values_stay_data() {
+    let values: [&[u8]; 3] = [b"$(touch CANARY)", b"a b", b"'; touch CANARY; '"];
+    for (option, template, expected) in [
+        (
+            "-X",
+            &b"echo x{}y"[..],
+            &b"x$(touch CANARY)y xa by x'; touch CANARY; 'y\n"[..],
+        ),
+        (
+            "-X",
+            b"echo \"<{}>\"",
+            b"<$(touch CANARY)> <a b> <'; touch CANARY; '>\n",
+        ),
+        (
+            "-X",
+            b"echo $(printf %s {})",
+            b"$(touch CANARY) a b '; touch CANARY; '\n",
+        ),
+        (
+            "-m",
+            b"echo '[{}]'",
+            b"[$(touch CANARY) a b '; touch CANARY; ']\n",
+        ),
+        ("-m", b"echo", b"$(touch CANARY) a b '; touch CANARY; '\n"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args: Vec<&[u8]> = vec![b"-j1", option.as_bytes(), template, b":::"];
+        args.extend(values);
+        let out = brake_in(dir.path(), &args);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(expected),
+            "{option} {}",
+            String::from_utf8_lossy(template)
+        );
+        let mut dry: Vec<&[u8]> = vec![b"--dry-run"];
+        dry.extend(&args);
+        let mut line = brake_in(dir.path(), &dry).stdout;
+        assert_eq!(line.pop(), Some(b'\n'));
+        for shell in ["dash", "bash"] {
+            assert_eq!(
+                shell_in(dir.path(), shell, &line).stdout,
+                expected,
+                "{shell}"
+            );
+        }
+        assert!(
+            !dir.path().join(CANARY).exists(),
+            "a value ran: {:?}",
+            String::from_utf8_lossy(&line)
+        );
+    }
 }

@@ -4,11 +4,6 @@
 /// GNU parallel options brake does not have, with what each means there and, where brake has
 /// one, what to write instead.
 const GNU_OPTIONS: &[(&[&str], &str)] = &[
-    (&["-X", "-m", "--xargs"], "many values per command"),
-    (
-        &["-n", "-N", "--max-args", "-L", "--max-lines"],
-        "values per command",
-    ),
     (
         &["-S", "--sshlogin", "--slf", "--sshloginfile"],
         "remote hosts",
@@ -79,12 +74,12 @@ mod tests {
     #[test]
     fn unknown_options_say_what_gnu_meant() {
         assert_eq!(
-            unknown_option("-X", None),
-            "brake: unknown option -X (GNU parallel's many values per command; not \
-             supported yet); see brake --help"
+            unknown_option("--semaphore", None),
+            "brake: unknown option --semaphore (GNU parallel's --semaphore; not supported yet); \
+             see brake --help"
         );
-        assert!(unknown_option("--shuf=x", None).contains("--shuf (GNU parallel's"));
-        assert!(unknown_option("-Xk", None).starts_with("brake: unknown option -X (GNU"));
+        assert!(unknown_option("--sem=x", None).contains("--sem (GNU parallel's"));
+        assert!(unknown_option("-Zk", None).starts_with("brake: unknown option -Z;"));
         assert!(unknown_option("--eta", None).contains("use --bar"));
         assert_eq!(
             unknown_option("--grop", Some("--group")),

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use brake::Stop;
 
 use super::STDOUT_CLOSED;
-use crate::inputs::Inputs;
+use crate::inputs::group::Grouped;
 use crate::summary::INTERNAL_ERROR;
 use crate::template::Template;
 
@@ -14,7 +14,7 @@ use crate::template::Template;
 /// status.
 pub(super) fn dry_run(
     template: &Template,
-    inputs: Inputs,
+    inputs: Grouped,
     jobs: usize,
     trace: bool,
     stop: &Stop,

@@ -12,7 +12,8 @@ use std::sync::Arc;
 use brake::Stop;
 
 use super::progress::Counters;
-use crate::inputs::{InputError, Inputs};
+use crate::inputs::group::Grouped;
+use crate::inputs::InputError;
 use crate::job::Job;
 
 /// Jobs read ahead of the slots by the input thread.
@@ -34,7 +35,7 @@ pub(super) struct Queue {
 impl Queue {
     /// Starts the input thread.
     pub(super) fn start(
-        inputs: Inputs,
+        inputs: Grouped,
         stop: &Stop,
         counters: &Arc<Counters>,
     ) -> io::Result<Queue> {
@@ -60,7 +61,7 @@ impl Queue {
 /// stops. At the end of the input the doorbell rings once more, the feed closed. A full
 /// doorbell only means the loop has a ring it has not read yet.
 fn read_inputs(
-    inputs: Inputs,
+    inputs: Grouped,
     tx: SyncSender<Fed>,
     bell: &UnixStream,
     stop: &Stop,

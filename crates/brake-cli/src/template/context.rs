@@ -327,6 +327,24 @@ impl Reader {
         })
     }
 
+    /// Whether the next byte is read at the line's own level (a subshell's parentheses
+    /// included), outside quotes, escapes, comments, arithmetic and here-documents, with the
+    /// reading sure: a blank or an operator read there ends a word of the line.
+    pub fn at_line_level(&self) -> bool {
+        let top = self.top();
+        self.levels.len() == 1
+            && top.quote == Quote::Bare
+            && top.arith.is_none()
+            && !top.comment
+            && !self.escaped
+            && !self.dollar
+            && self.less == 0
+            && self.delimiter.is_none()
+            && self.pending.is_empty()
+            && self.body.is_none()
+            && !self.lost
+    }
+
     /// Where values appended after the template's text would go, the joining space read.
     pub fn end(&mut self) -> Result<Context, Refusal> {
         self.read(b' ');
