@@ -12,6 +12,7 @@ use brake::TermSeq;
 use crate::inputs::Source;
 
 mod gnu;
+pub mod options;
 
 pub use self::gnu::{unknown_option, unsupported_replacement};
 
@@ -30,7 +31,7 @@ pub use self::gnu::{unknown_option, unsupported_replacement};
 pub struct RunArgs {
     /// Jobs to run at once [default: the number of CPUs]: N, +N or -N (CPUs plus or minus N),
     /// N% (of the CPUs), or 0 (as many as the open-file and process limits allow)
-    #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = parse_jobs, allow_hyphen_values = true)]
+    #[arg(short = 'j', long = "jobs", short_alias = 'P', aliases = ["max-procs", "procs"], value_name = "N", value_parser = parse_jobs, allow_hyphen_values = true)]
     pub jobs: Option<Jobs>,
 
     /// Keep each command word one argument, quoting its own text too (e.g. brake -q sh -c
@@ -43,7 +44,7 @@ pub struct RunArgs {
     pub group: bool,
 
     /// Print output line by line as jobs write it; lines of different jobs never mix
-    #[arg(long, overrides_with_all = ["group", "ungroup"])]
+    #[arg(long, aliases = ["linebuffer", "lb"], overrides_with_all = ["group", "ungroup"])]
     pub line_buffer: bool,
 
     /// Jobs write straight to brake's stdout and stderr, unbuffered (output may interleave)
@@ -67,7 +68,7 @@ pub struct RunArgs {
     /// refuses a FILE that is a symbolic link, another user's file or a hard link, or that is
     /// reached through a symbolic link there (exit 255, nothing run): someone could have
     /// planted it to make brake write to a file of yours.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, alias = "jl", value_name = "FILE")]
     pub joblog: Option<PathBuf>,
 
     /// Run only the jobs that have no line in --joblog (what an earlier run did not finish)
@@ -79,10 +80,10 @@ pub struct RunArgs {
     pub resume_failed: bool,
 
     /// When to stop early: never, or now|soon,fail|success|done=N or =P% (e.g. now,fail=1)
-    #[arg(long, value_name = "WHEN", value_parser = parse_halt, default_value = "never", allow_hyphen_values = true)]
+    #[arg(long, alias = "halt-on-error", value_name = "WHEN", value_parser = parse_halt, default_value = "never", allow_hyphen_values = true)]
     pub halt: Halt,
 
-    /// Start a failing job again, up to N runs in all
+    /// Start a failing job again, up to N runs in all (0: until it succeeds)
     #[arg(long, value_name = "N", default_value = "1", value_parser = parse_retries, allow_hyphen_values = true)]
     pub retries: u32,
 
@@ -100,7 +101,7 @@ pub struct RunArgs {
     pub termseq: TermSeq,
 
     /// Print the commands instead of running them
-    #[arg(long)]
+    #[arg(long, alias = "dryrun")]
     pub dry_run: bool,
 
     /// Show a progress bar with an ETA on stderr (only when stderr is a terminal): of this
@@ -152,8 +153,11 @@ pub struct RunArgs {
     #[command(flatten)]
     pub unsupported: Unsupported,
 
+    #[command(flatten)]
+    pub options: options::Options,
+
     /// The command, its arguments, then the input sources
-    #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
+    #[arg(required_unless_present_any = options::ANSWER_ONLY, trailing_var_arg = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
 }
 
@@ -459,7 +463,22 @@ pub fn parse_halt(text: &str) -> Result<Halt, String> {
         "never" | "0" => return Ok(never),
         "1" => return Ok(short(false)),
         "2" => return Ok(short(true)),
+        "-1" | "-2" => {
+            return Ok(Halt {
+                on: HaltOn::Success,
+                ..short(text == "-2")
+            })
+        }
         _ => {}
+    }
+    // GNU's older `P%`: soon,fail=P%.
+    if let Some(percent) = text.strip_suffix('%').and_then(|p| p.parse::<f64>().ok()) {
+        if percent > 0.0 && percent < 100.0 {
+            return Ok(Halt {
+                threshold: Threshold::Percent(percent),
+                ..short(false)
+            });
+        }
     }
     let (when, rule) = text.split_once(',').ok_or_else(bad)?;
     let now = match when {
@@ -596,6 +615,9 @@ mod tests {
         assert_eq!(rule.to_string(), "now,fail=2");
         let short = parse_halt("1").unwrap();
         assert_eq!(short.to_string(), "soon,fail=1");
+        assert_eq!(parse_halt("-1").unwrap().to_string(), "soon,success=1");
+        assert_eq!(parse_halt("-2").unwrap().to_string(), "now,success=1");
+        assert_eq!(parse_halt("20%").unwrap().to_string(), "soon,fail=20%");
         let pct = parse_halt("soon,fail=10%").unwrap();
         assert!(!pct.fires(9, 0, Some(100)));
         assert!(pct.fires(10, 0, Some(100)));

@@ -48,6 +48,24 @@ impl JobOutput {
     }
 }
 
+impl JobOutput {
+    /// What the job wrote to stdout, taken; `replacement` is printed in its place.
+    pub fn swap_stdout(&mut self, replacement: Vec<u8>) -> Vec<u8> {
+        std::mem::replace(&mut self.out, replacement)
+    }
+
+    /// Nothing of what the job wrote is printed.
+    pub fn clear(&mut self) {
+        self.out.clear();
+        self.err.clear();
+    }
+
+    /// What the job wrote to stdout and stderr so far.
+    pub fn written(&self) -> (&[u8], &[u8]) {
+        (&self.out, &self.err)
+    }
+}
+
 /// A finished job held back under `--keep-order` until the jobs before it are printed.
 enum Held {
     Printable(JobOutput),

@@ -13,6 +13,7 @@ use brake::TermSeq;
 
 use crate::cli::{split_sources, unsupported_replacement, Halt, Jobs, RunArgs};
 use crate::containment::Wishes;
+use crate::extras::Extras;
 use crate::inputs::{Inputs, Source};
 use crate::joblog::{Joblog, Mode as LogMode, Previous};
 use crate::output::Mode;
@@ -64,6 +65,9 @@ pub struct Plan {
     pub json: Option<PathBuf>,
     /// `-S`/`--slf`: the hosts jobs run on, when not only this machine.
     pub remote: Option<RemotePlan>,
+    /// GNU parallel's scheduling and output options (`--delay`, `--shuf`, `--nice`,
+    /// `--tagstring`, `--files`, `--results`).
+    pub extras: Extras,
     /// Lines for stderr before the run begins: `-j` lowered to the limits, inputs read from
     /// the terminal, and with `-v` how jobs are run.
     pub notes: Vec<String>,
@@ -138,6 +142,8 @@ impl Plan {
         let sources = sources_or_stdin(split.sources);
         let reads_stdin = sources.iter().any(Source::is_stdin);
         let template = Template::parse(&split.words, sources.len(), args.quote).map_err(refuse)?;
+        let extras =
+            Extras::new(&args.options, sources.len(), remote.is_some()).map_err(RunError)?;
         let inputs = Inputs::open(sources).map_err(refuse)?;
         let (jobs, lowered) = match &remote {
             // Every slot of every host: a job there costs an ssh client here.
@@ -148,7 +154,7 @@ impl Plan {
                     .map(|login| login.slots.unwrap_or(remote.slots))
                     .sum(),
             ),
-            None => jobs_at_once(args.jobs, inputs.total()),
+            None => jobs_at_once(args.jobs, inputs.total(), args.options.cpus()),
         };
         let mut notes: Vec<String> = lowered
             .map(|why| format!("brake: {why}"))
@@ -170,7 +176,12 @@ impl Plan {
             rules: Rules {
                 halt: args.halt,
                 timeout: args.timeout,
-                retries: args.retries,
+                // GNU parallel's 0: as many runs as it takes.
+                retries: if args.retries == 0 {
+                    u32::MAX
+                } else {
+                    args.retries
+                },
             },
             termseq: args.termseq.clone(),
             joblog: joblog_plan(args),
@@ -180,6 +191,7 @@ impl Plan {
             verbose: args.verbose,
             json: args.json.clone(),
             remote,
+            extras,
             notes,
         })
     }
@@ -224,8 +236,7 @@ pub const MOST_AT_ONCE: usize = 32_768;
 /// How many jobs run at once: `-j` (the number of CPUs by default) fitted to the limits, with
 /// the warning when it was lowered. `-j 0` asks for as many as the limits allow (and no more
 /// than there are jobs, when that is known), and is lowered without a warning.
-fn jobs_at_once(wanted: Option<Jobs>, total: Option<u64>) -> (usize, Option<String>) {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+fn jobs_at_once(wanted: Option<Jobs>, total: Option<u64>, cpus: usize) -> (usize, Option<String>) {
     match wanted.unwrap_or(Jobs::Count(cpus)).count(cpus) {
         Some(count) => crate::limits::fit_jobs(count),
         None => {
@@ -288,8 +299,11 @@ fn how_jobs_run(jobs: usize, sources: usize, direct: bool) -> String {
 }
 
 fn output_plan(args: &RunArgs) -> OutputPlan {
-    // clap keeps only the last of the three flags.
-    let mode = if args.ungroup {
+    // clap keeps only the last of the three flags. Output saved to files is captured whole.
+    let saved = args.options.files || args.options.results.is_some();
+    let mode = if saved {
+        Mode::Group
+    } else if args.ungroup {
         Mode::Ungroup
     } else if args.line_buffer {
         Mode::LineBuffer
@@ -405,7 +419,7 @@ mod tests {
             fit_jobs(2 * cpus).0
         );
         assert_eq!(super::tests::plan("-j 0 echo ::: a b c").jobs, 3);
-        let (unknown, warning) = jobs_at_once(Some(Jobs::AsManyAsAllowed), None);
+        let (unknown, warning) = jobs_at_once(Some(Jobs::AsManyAsAllowed), None, 4);
         assert_eq!(warning, None);
         assert!((1..=MOST_AT_ONCE).contains(&unknown));
     }
