@@ -93,8 +93,11 @@ pub struct RunArgs {
     /// The timeout starts the sequence: with the default INT,2000,TERM,1000,KILL, a job that
     /// ignores INT and TERM is killed up to 3 s after its timeout. The message counts the
     /// sequence's signals: "killed by SIGKILL, the 3rd signal of the termination sequence".
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
-    pub timeout: Option<Duration>,
+    ///
+    /// N% (GNU parallel's form): N percent of the median run time of the jobs that succeeded so
+    /// far; no timeout until one has.
+    #[arg(long, value_name = "DURATION", value_parser = options::parse_timeout, allow_hyphen_values = true)]
+    pub timeout: Option<options::Timeout>,
 
     /// Signals and waits (ms) that end a job on a stop or timeout: SIG,MS,SIG,MS,…,KILL
     #[arg(long, value_name = "SEQ", default_value = "INT,2000,TERM,1000,KILL", value_parser = parse_termseq)]
@@ -288,7 +291,7 @@ impl Jobs {
 }
 
 /// `-j`: `N`, `+N`, `-N`, `N%` or `0`.
-fn parse_jobs(text: &str) -> Result<Jobs, String> {
+pub(crate) fn parse_jobs(text: &str) -> Result<Jobs, String> {
     let bad = || {
         format!(
             "{text:?} is not a number of jobs: write N (e.g. -j 4), +N or -N (the number of \

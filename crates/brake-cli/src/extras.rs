@@ -24,6 +24,10 @@ pub struct Extras {
     pub files: Option<PathBuf>,
     /// `--results`: where each job's output is saved.
     pub results: Option<PlainText>,
+    /// `--load`: jobs start only while fewer processes than this run on the machine.
+    pub load: Option<f64>,
+    /// `--memfree`: jobs start only while this many bytes are available.
+    pub memfree: Option<u64>,
 }
 
 impl Extras {
@@ -59,7 +63,14 @@ impl Extras {
             None => None,
             Some(name) => Some(results_name(name, sources)?),
         };
+        let load = options.load.map(|max| match max.count(options.cpus()) {
+            Some(count) => count as f64,
+            // GNU's 0: 0.01, which only an idle machine is under.
+            None => 0.01,
+        });
         Ok(Extras {
+            load,
+            memfree: options.memfree,
             delay: options.delay.filter(|d| !d.is_zero()),
             shuf: options.shuf,
             nice,

@@ -104,6 +104,9 @@ pub struct Rules {
     pub halt: Halt,
     /// `--timeout`: how long a job may run.
     pub timeout: Option<Duration>,
+    /// `--timeout N%`: how long a job may run, in percent of the median run time of the jobs
+    /// that succeeded so far.
+    pub timeout_percent: Option<f64>,
     /// `--retries`: how many runs a failing job gets in all.
     pub retries: u32,
 }
@@ -175,7 +178,8 @@ impl Plan {
             output: output_plan(args),
             rules: Rules {
                 halt: args.halt,
-                timeout: args.timeout,
+                timeout: args.timeout.and_then(|t| t.fixed()),
+                timeout_percent: args.timeout.and_then(|t| t.percent()),
                 // GNU parallel's 0: as many runs as it takes.
                 retries: if args.retries == 0 {
                     u32::MAX
@@ -187,7 +191,8 @@ impl Plan {
             joblog: joblog_plan(args),
             containment: wishes(args),
             dry_run: args.dry_run,
-            bar: args.bar,
+            // GNU's --progress and --eta show what the bar shows: counts and the time left.
+            bar: args.bar || args.options.progress || args.options.eta,
             verbose: args.verbose,
             json: args.json.clone(),
             remote,

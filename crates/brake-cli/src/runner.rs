@@ -21,6 +21,8 @@ mod dry_run;
 mod feed;
 mod finish;
 mod halt;
+mod machine;
+mod median;
 mod progress;
 mod record;
 mod saved;
@@ -180,6 +182,8 @@ struct Gate {
     throttle: Throttle,
     /// `--delay`: no job starts before this.
     next_start: Option<Instant>,
+    /// `--timeout N%`: the run times of the jobs that succeeded.
+    run_times: self::median::RunTimes,
     /// An error that ends the run with status 255 once running jobs are done.
     fatal: Option<String>,
     stdout_closed: bool,
@@ -479,7 +483,9 @@ impl Runner {
         let ending = running.ending(exit, self.stop.is_stopping());
         let rules = self.settings.rules;
         if running.timed_out() {
-            let timeout = rules.timeout.unwrap_or_default();
+            let timeout = running
+                .deadline
+                .map_or(Duration::ZERO, |d| d.duration_since(running.started_at));
             let seq = running.job.seq;
             say!(
                 "brake: job {seq} timed out after {timeout:?}, {}: {}",
@@ -497,6 +503,9 @@ impl Runner {
         // The bar counts the job before its output is printed, so that it is redrawn below that
         // output with the count that includes it.
         self.progress.tick();
+        if ending == Ending::Done {
+            self.succeeded_after(running.started_at.elapsed());
+        }
         let mut output = std::mem::take(&mut running.output);
         let interrupted = ending == Ending::Interrupted;
         self.save_output(&running.job, slot, &mut output, interrupted);
@@ -610,6 +619,7 @@ impl Gate {
             halted: false,
             halt_status: None,
             next_start: None,
+            run_times: Default::default(),
             blocked: false,
             throttle: Throttle::new(jobs),
             fatal: None,

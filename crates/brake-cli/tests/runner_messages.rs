@@ -160,7 +160,7 @@ fn gnu_job_counts_run_and_refused_values_say_what_to_write() {
         "brake: unknown option -0 (GNU parallel's --null: NUL-separated input; not supported \
          yet); see brake --help",
     );
-    refused(&["--eta", "touch", ":::", "a"], "use --bar");
+    refused(&["--sem", "touch", ":::", "a"], "GNU parallel's --semaphore");
     refused(&["--grop", "touch", ":::", "a"], "(did you mean --group?)");
 }
 

@@ -151,12 +151,11 @@ const GNU_OPTIONS: &[(&[&str], &str)] = &[
         "--pipe: stdin split among jobs",
     ),
     (&["--plus"], "--plus: more replacement strings"),
-    (&["--eta", "--progress"], "a progress display: use --bar"),
     (&["--header"], "--header: a first line naming the columns"),
     (&["--retry-failed"], "use --resume-failed"),
     (
-        &["--load", "--memfree", "--noswap"],
-        "starting jobs by the machine's load",
+        &["--noswap"],
+        "starting jobs only while the machine does not swap",
     ),
     (
         &["--env", "--record-env"],
@@ -287,7 +286,7 @@ mod tests {
         );
         assert!(unknown_option("--colsep=,", None).contains("--colsep (GNU parallel's"));
         assert!(unknown_option("-0k", None).starts_with("brake: unknown option -0 (GNU"));
-        assert!(unknown_option("--eta", None).contains("use --bar"));
+        assert!(unknown_option("--shebang", None).starts_with("brake: unknown option --shebang"));
         assert_eq!(
             unknown_option("--grop", Some("--group")),
             "brake: unknown option --grop (did you mean --group?); see brake --help"

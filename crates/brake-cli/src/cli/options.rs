@@ -19,6 +19,24 @@ pub struct Options {
     #[arg(long, value_name = "DURATION", value_parser = parse_delay, allow_hyphen_values = true)]
     pub delay: Option<Duration>,
 
+    /// Show progress on stderr: brake's --bar (done and running jobs, the ETA)
+    #[arg(long)]
+    pub progress: bool,
+
+    /// Show the estimated time left on stderr: brake's --bar (done and running jobs, the ETA)
+    #[arg(long)]
+    pub eta: bool,
+
+    /// Start a job only while fewer processes than MAX are running on the machine; MAX as -j
+    /// writes it (N, +N, -N, N% of the CPUs; 0 means none may be)
+    #[arg(long, value_name = "MAX", value_parser = super::parse_jobs, allow_hyphen_values = true)]
+    pub load: Option<super::Jobs>,
+
+    /// Start a job only while the machine has at least SIZE of memory available (K, M, G, T, P
+    /// count in 1024s, k, m, g, t, p in 1000s)
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub memfree: Option<u64>,
+
     /// Run the jobs in random order (all the input is read first)
     #[arg(long)]
     pub shuf: bool,
@@ -193,6 +211,46 @@ impl Cpus {
     }
 }
 
+/// `--timeout`: a fixed time, or GNU parallel's share of the median run time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Timeout {
+    /// This long.
+    After(Duration),
+    /// This percentage of the median run time of the jobs that succeeded so far.
+    Percent(f64),
+}
+
+impl Timeout {
+    /// The fixed time, if it is one.
+    pub fn fixed(self) -> Option<Duration> {
+        match self {
+            Timeout::After(duration) => Some(duration),
+            Timeout::Percent(_) => None,
+        }
+    }
+
+    /// The share in percent, if it is one.
+    pub fn percent(self) -> Option<f64> {
+        match self {
+            Timeout::After(_) => None,
+            Timeout::Percent(percent) => Some(percent),
+        }
+    }
+}
+
+/// `--timeout`: a duration (see `parse_duration`) or `N%`.
+pub fn parse_timeout(text: &str) -> Result<Timeout, String> {
+    match text.trim().strip_suffix('%') {
+        Some(percent) => match percent.parse::<f64>() {
+            Ok(p) if p.is_finite() && p > 0.0 => Ok(Timeout::Percent(p)),
+            _ => Err(format!(
+                "{text:?} is not a share of the median run time (e.g. --timeout 200%)"
+            )),
+        },
+        None => super::parse_duration(text).map(Timeout::After),
+    }
+}
+
 /// `--delay`: seconds (or with a unit, as `--timeout`), 0 included.
 fn parse_delay(text: &str) -> Result<Duration, String> {
     if text.ends_with("auto") {
@@ -205,6 +263,39 @@ fn parse_delay(text: &str) -> Result<Duration, String> {
     }
     super::parse_duration(text)
         .map_err(|err| format!("--delay: {}", err.replace("a timeout", "a delay")))
+}
+
+/// `--memfree`: a number of bytes, with GNU parallel's unit letters.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let bad = || {
+        format!("{text:?} is not a size: write a number of bytes, or with K, M, G, T or P (e.g. --memfree 1G)")
+    };
+    let trimmed = text.trim();
+    let (number, scale) = match trimmed.char_indices().last() {
+        Some((at, unit)) if unit.is_ascii_alphabetic() => {
+            let scale: f64 = match unit {
+                'K' => 1024.0,
+                'M' => 1024.0 * 1024.0,
+                'G' => 1024.0 * 1024.0 * 1024.0,
+                'T' => 1024f64.powi(4),
+                'P' => 1024f64.powi(5),
+                'k' => 1e3,
+                'm' => 1e6,
+                'g' => 1e9,
+                't' => 1e12,
+                'p' => 1e15,
+                _ => return Err(bad()),
+            };
+            (&trimmed[..at], scale)
+        }
+        _ => (trimmed, 1.0),
+    };
+    let value: f64 = number.parse().map_err(|_| bad())?;
+    let bytes = value * scale;
+    if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
+        return Err(bad());
+    }
+    Ok(bytes as u64)
 }
 
 /// `--nice`: a niceness from -20 to 19.
@@ -249,6 +340,28 @@ mod tests {
         assert_eq!(minversion("20221122"), Ok(("20221122\n".into(), 0)));
         assert_eq!(minversion("20991231"), Ok(("20221122\n".into(), 255)));
         assert!(minversion("new").unwrap_err().contains("a date such as"));
+    }
+
+    #[test]
+    fn timeouts_take_a_share_of_the_median() {
+        assert_eq!(parse_timeout("200%"), Ok(Timeout::Percent(200.0)));
+        assert_eq!(
+            parse_timeout("1.5"),
+            Ok(Timeout::After(Duration::from_millis(1500)))
+        );
+        assert!(parse_timeout("0%").unwrap_err().contains("median"));
+        assert!(parse_timeout("x%").is_err());
+        assert!(parse_timeout("-5").unwrap_err().contains("more than zero"));
+    }
+
+    #[test]
+    fn sizes_take_gnus_units() {
+        assert_eq!(parse_size("1M"), Ok(1 << 20));
+        assert_eq!(parse_size("2k"), Ok(2000));
+        assert_eq!(parse_size("0.5G"), Ok(1 << 29));
+        assert_eq!(parse_size("300"), Ok(300));
+        assert!(parse_size("1X").unwrap_err().contains("not a size"));
+        assert!(parse_size("-1M").is_err());
     }
 
     #[test]

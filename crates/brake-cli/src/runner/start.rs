@@ -22,6 +22,9 @@ impl Runner {
             if self.gate.next_start.is_some_and(|at| at > Instant::now()) {
                 return;
             }
+            if !self.machine_has_room() {
+                return;
+            }
             let Some(slot) = self.free_slot() else {
                 return;
             };
@@ -73,7 +76,8 @@ impl Runner {
                 None => self.settings.tag.then(|| job::tag_for(&job.args)),
             };
             let first = job.attempt == 1;
-            match job::start(job, slot, &spawn, self.settings.rules.timeout, tag) {
+            let timeout = self.job_timeout();
+            match job::start(job, slot, &spawn, timeout, tag) {
                 Ok(running) => {
                     self.progress.started(first);
                     self.table.put(running);
