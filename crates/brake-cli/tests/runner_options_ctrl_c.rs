@@ -183,3 +183,60 @@ fn files_name_only_whole_outputs_after_a_press() {
         "the interrupted job's output is not printed: {output}"
     );
 }
+
+/// Each job prints `start N`, waits for the file `go`, then prints `end N`.
+const WAITS_FOR_GO: &str = "echo start {}; while [ ! -e go ]; do sleep 0.05; done; echo end {}";
+
+#[test]
+fn line_buffer_in_order_streams_the_oldest_jobs_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let session = start_in(
+        dir.path(),
+        ["-k", "--lb", "-j", "2", WAITS_FOR_GO, ":::", "1", "2"],
+    );
+    // Job 1 is still running: only streaming can have printed its line.
+    session
+        .wait_for("start 1", 1, LIMIT)
+        .unwrap_or_else(|err| panic!("{err}: {}", session.output()));
+    assert!(
+        !session.output().contains("start 2"),
+        "{}",
+        session.output()
+    );
+    std::fs::write(dir.path().join("go"), b"").unwrap();
+    let finished = session.wait_exit(LIMIT).unwrap();
+    let output = finished.output.replace('\r', "");
+    assert_eq!(finished.status, Status::Exited(0), "{output}");
+    assert!(
+        output.contains("start 1\nend 1\nstart 2\nend 2\n"),
+        "{output}"
+    );
+}
+
+#[test]
+fn a_press_keeps_the_lines_line_buffer_in_order_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let session = start_in(
+        dir.path(),
+        ["-k", "--lb", "-j", "2", WAITS_FOR_GO, ":::", "1", "2"],
+    );
+    session
+        .wait_for("start 1", 1, LIMIT)
+        .unwrap_or_else(|err| panic!("{err}: {}", session.output()));
+    let finished = session
+        .press_until_exit(Duration::from_secs(30), 3, LIMIT)
+        .unwrap();
+    let output = finished.output.replace('\r', "");
+    assert_eq!(finished.presses, 1, "{output}");
+    assert_eq!(finished.status, Status::Exited(130), "{output}");
+    assert!(
+        finished.survivors.is_empty(),
+        "left: {:?}",
+        finished.survivors
+    );
+    assert!(output.contains("start 1\n"), "{output}");
+    assert!(
+        !output.lines().any(|line| line.trim_end() == "end 1"),
+        "{output}"
+    );
+}

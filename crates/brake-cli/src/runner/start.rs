@@ -77,8 +77,10 @@ impl Runner {
             };
             let first = job.attempt == 1;
             let timeout = self.job_timeout();
+            let seq = job.seq;
             match job::start(job, slot, &spawn, timeout, tag) {
-                Ok(running) => {
+                Ok(mut running) => {
+                    running.output.set_seq(seq);
                     self.progress.started(first);
                     self.table.put(running);
                     self.gate.throttle.started();
