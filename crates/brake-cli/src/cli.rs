@@ -290,8 +290,29 @@ impl Jobs {
     }
 }
 
-/// `-j`: `N`, `+N`, `-N`, `N%` or `0`.
+/// `-j`: `N`, `+N`, `-N`, `N%` or `0`, or (as GNU parallel reads it) a file holding one of
+/// them. The file is read once, as the run begins.
 pub(crate) fn parse_jobs(text: &str) -> Result<Jobs, String> {
+    let err = match parse_job_count(text) {
+        Ok(jobs) => return Ok(jobs),
+        Err(err) => err,
+    };
+    let path = std::path::Path::new(text);
+    if !path.is_file() {
+        return Err(err);
+    }
+    let contents = std::fs::read_to_string(path)
+        .map_err(|read| format!("-j {text:?}: cannot read the file: {read}"))?;
+    parse_job_count(contents.trim()).map_err(|_| {
+        format!(
+            "-j {text:?}: the file holds {:?}, not a number of jobs (N, +N, -N, N% or 0)",
+            crate::escape::shorten(std::ffi::OsStr::new(contents.trim()), 40)
+        )
+    })
+}
+
+/// `N`, `+N`, `-N`, `N%` or `0`.
+fn parse_job_count(text: &str) -> Result<Jobs, String> {
     let bad = || {
         format!(
             "{text:?} is not a number of jobs: write N (e.g. -j 4), +N or -N (the number of \
@@ -574,6 +595,14 @@ mod tests {
             );
         }
         assert!(parse_jobs("0%").unwrap_err().contains("more than 0%"));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("jobs");
+        std::fs::write(&file, "3\n").unwrap();
+        assert_eq!(parse_jobs(file.to_str().unwrap()), Ok(Jobs::Count(3)));
+        std::fs::write(&file, "x\n").unwrap();
+        assert!(parse_jobs(file.to_str().unwrap())
+            .unwrap_err()
+            .contains("the file holds \"x\""));
         assert_eq!(Jobs::Plus(1).count(4), Some(5));
         assert_eq!(Jobs::Minus(1).count(4), Some(3));
         assert_eq!(Jobs::Minus(9).count(4), Some(1));
