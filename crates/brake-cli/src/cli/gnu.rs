@@ -152,7 +152,11 @@ const GNU_OPTIONS: &[(&[&str], &str)] = &[
     ),
     (&["--plus"], "--plus: more replacement strings"),
     (&["--header"], "--header: a first line naming the columns"),
-    (&["--retry-failed"], "use --resume-failed"),
+    (
+        &["--retry-failed"],
+        "--retry-failed: the joblog's failed commands run again; give the command line again \
+         with --resume-failed",
+    ),
     (
         &["--noswap"],
         "starting jobs only while the machine does not swap",
