@@ -151,8 +151,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "VAR")]
     pub env: Vec<String>,
 
-    /// GNU parallel's options for files and environments on remote hosts, which brake does
-    /// not have: each is refused with a message rather than ignored.
+    /// Files that travel with remote jobs.
+    #[command(flatten)]
+    pub files: RemoteFiles,
+
+    /// GNU parallel's options for running on every host, which brake does not have: each is
+    /// refused with a message rather than ignored.
     #[command(flatten)]
     pub unsupported: Unsupported,
 
@@ -207,26 +211,36 @@ failures, but exits 255 after a signal.)
 `brake exec -- PROGRAM ARGS` runs one program and its whole process tree under the same \
 contract; see `brake exec --help`.";
 
+/// Files that travel with remote jobs, as GNU parallel names them (ignored without -S).
+#[derive(clap::Args, Debug, Default)]
+pub struct RemoteFiles {
+    /// With -S, send FILE (with replacement strings, e.g. {}) to the host before each job:
+    /// relative paths land in --workdir, absolute ones at the same path, and in a/./b only b
+    /// is kept, relative to --workdir
+    #[arg(long = "transferfile", visible_alias = "tf", value_name = "FILE")]
+    pub transferfile: Vec<OsString>,
+    /// Short for --transferfile {}
+    #[arg(long)]
+    pub transfer: bool,
+    /// With -S, bring FILE (with replacement strings) back from the host after each job, to
+    /// the path it names here
+    #[arg(long = "return", value_name = "FILE")]
+    pub return_file: Vec<OsString>,
+    /// With -S, remove the files sent and brought back from the host after each job (and the
+    /// basefiles after the run)
+    #[arg(long)]
+    pub cleanup: bool,
+    /// Short for --transfer --return FILE --cleanup
+    #[arg(long, value_name = "FILE")]
+    pub trc: Vec<OsString>,
+    /// With -S, send FILE to each host once, before its first job
+    #[arg(long, visible_alias = "bf", value_name = "FILE")]
+    pub basefile: Vec<OsString>,
+}
+
 /// GNU parallel's remote options that brake refuses (hidden from `--help`).
 #[derive(clap::Args, Debug, Default)]
 pub struct Unsupported {
-    #[arg(
-        long = "transferfile",
-        visible_alias = "tf",
-        hide = true,
-        value_name = "FILE"
-    )]
-    transferfile: Vec<String>,
-    #[arg(long, hide = true)]
-    transfer: bool,
-    #[arg(long = "return", hide = true, value_name = "FILE")]
-    return_file: Vec<String>,
-    #[arg(long, hide = true)]
-    cleanup: bool,
-    #[arg(long, hide = true, value_name = "FILE")]
-    trc: Vec<String>,
-    #[arg(long, visible_alias = "bf", hide = true, value_name = "FILE")]
-    basefile: Vec<String>,
     #[arg(long, hide = true)]
     nonall: bool,
     #[arg(long, hide = true)]
@@ -236,18 +250,9 @@ pub struct Unsupported {
 impl Unsupported {
     /// The first of them given, as its option name.
     pub fn first_given(&self) -> Option<&'static str> {
-        [
-            ("--transferfile", !self.transferfile.is_empty()),
-            ("--transfer", self.transfer),
-            ("--return", !self.return_file.is_empty()),
-            ("--cleanup", self.cleanup),
-            ("--trc", !self.trc.is_empty()),
-            ("--basefile", !self.basefile.is_empty()),
-            ("--nonall", self.nonall),
-            ("--onall", self.onall),
-        ]
-        .into_iter()
-        .find_map(|(name, given)| given.then_some(name))
+        [("--nonall", self.nonall), ("--onall", self.onall)]
+            .into_iter()
+            .find_map(|(name, given)| given.then_some(name))
     }
 }
 

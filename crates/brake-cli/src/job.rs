@@ -233,7 +233,8 @@ pub fn start(
         }
         Target::Remote(remote) => {
             let marker = format!("{}.{}.{}", spawn.run_id, job.seq, job.attempt);
-            let (mut command, side) = match remote.command(&spawn.rendered.text, &marker) {
+            let names = (&job.args[..], job.seq, slot);
+            let (mut command, side) = match remote.command(&spawn.rendered.text, &marker, names) {
                 Ok(made) => made,
                 Err(error) => return Err(start_error(job, error, None)),
             };

@@ -3,6 +3,7 @@
 //! started and ended, the joblog, and what the run asks of containment. Nothing here starts a
 //! job; the runner reads no option of its own.
 
+use std::ffi::OsString;
 use std::fmt;
 use std::io::{self, IsTerminal};
 use std::path::PathBuf;
@@ -11,7 +12,7 @@ use std::time::Duration;
 use brake::child::ChildOptions;
 use brake::TermSeq;
 
-use crate::cli::{split_sources, unsupported_replacement, Halt, Jobs, RunArgs};
+use crate::cli::{split_sources, unsupported_replacement, Halt, Jobs, RemoteFiles, RunArgs};
 use crate::containment::Wishes;
 use crate::extras::Extras;
 use crate::inputs::{Inputs, Source};
@@ -19,6 +20,7 @@ use crate::joblog::{Joblog, Mode as LogMode, Previous};
 use crate::output::Mode;
 use crate::remote::ssh::Ssh;
 use crate::remote::sshlogin::{self, SshLogin};
+use crate::remote::transfer::{PathTemplate, Transfers};
 use crate::remote::wrapper::{RemoteSetting, Workdir};
 use crate::template::Template;
 
@@ -73,13 +75,13 @@ pub struct Plan {
     pub notes: Vec<String>,
 }
 
-/// Where jobs run with `-S`: the hosts, each with `slots` jobs at once unless its sshlogin
-/// says `N/`, and the ssh command that reaches them.
+/// Where jobs run with `-S`: the hosts, each with the jobs at once that `-j` gives for its
+/// CPUs unless its sshlogin says `N/`, and the ssh command that reaches them.
 pub struct RemotePlan {
     /// The sshlogins, each once.
     pub logins: Vec<SshLogin>,
-    /// Jobs at once on a host whose sshlogin has no `N/`: `-j`, or the number of local CPUs.
-    pub slots: usize,
+    /// `-j`, counted per host (see `Cluster::connect`).
+    pub jobs: Option<Jobs>,
     /// `--ssh`, `PARALLEL_SSH` or `ssh`.
     pub ssh: Ssh,
     /// `--workdir` and `--env`: where and with what remote jobs run.
@@ -126,11 +128,11 @@ impl Plan {
     pub fn new(args: &RunArgs) -> Result<Plan, RunError> {
         if let Some(option) = args.unsupported.first_given() {
             return Err(RunError(format!(
-                "{option} is not supported: brake runs jobs on other hosts (-S) but does not \
-                 move files to or from them, nor run a command on every host"
+                "{option} is not supported: brake runs each job on one host (-S), not a \
+                 command on every host"
             )));
         }
-        let remote = remote_plan(args)?;
+        let mut remote = remote_plan(args)?;
         if remote.is_some() && args.ungroup {
             return Err(RunError(
                 "-u/--ungroup cannot be used with -S: brake reads a remote job's stderr for the \
@@ -143,20 +145,27 @@ impl Plan {
             return Err(RunError(refusal));
         }
         let sources = sources_or_stdin(split.sources);
+        if let Some(remote) = &mut remote {
+            remote.setting.files = transfers(&args.files, sources.len())?;
+        }
         let reads_stdin = sources.iter().any(Source::is_stdin);
         let template = Template::parse(&split.words, sources.len(), args.quote).map_err(refuse)?;
         let extras =
             Extras::new(&args.options, sources.len(), remote.is_some()).map_err(RunError)?;
         let inputs = Inputs::open(sources).map_err(refuse)?;
         let (jobs, lowered) = match &remote {
-            // Every slot of every host: a job there costs an ssh client here.
-            Some(remote) => crate::limits::fit_jobs(
-                remote
-                    .logins
-                    .iter()
-                    .map(|login| login.slots.unwrap_or(remote.slots))
-                    .sum(),
-            ),
+            // The hosts' slots are known once they have been asked for their CPUs; the
+            // cluster fits them to the limits then. Until then, as if each had this
+            // machine's.
+            Some(remote) => {
+                let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+                let each = remote
+                    .jobs
+                    .and_then(|jobs| jobs.count(cpus))
+                    .unwrap_or(cpus);
+                let slots = remote.logins.iter().map(|l| l.slots.unwrap_or(each));
+                (slots.sum(), None)
+            }
             None => jobs_at_once(args.jobs, inputs.total(), args.options.cpus()),
         };
         let mut notes: Vec<String> = lowered
@@ -259,8 +268,6 @@ fn remote_plan(args: &RunArgs) -> Result<Option<RemotePlan>, RunError> {
     if logins.iter().all(SshLogin::is_local) && logins.iter().all(|l| l.slots.is_none()) {
         return Ok(None);
     }
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let slots = args.jobs.and_then(|jobs| jobs.count(cpus)).unwrap_or(cpus);
     let workdir = match args.workdir.as_deref() {
         None => Workdir::Home,
         Some("...") => Workdir::Temporary,
@@ -278,10 +285,36 @@ fn remote_plan(args: &RunArgs) -> Result<Option<RemotePlan>, RunError> {
     }
     Ok(Some(RemotePlan {
         logins,
-        slots,
+        jobs: args.jobs,
         ssh: Ssh::new(args.ssh.as_deref()).map_err(RunError)?,
-        setting: RemoteSetting { workdir, env },
+        setting: RemoteSetting {
+            workdir,
+            env,
+            files: Transfers::default(),
+        },
     }))
+}
+
+/// `--transferfile`, `--transfer`, `--return`, `--cleanup`, `--trc` and `--basefile`, their
+/// file names parsed for jobs with `sources` values each.
+fn transfers(files: &RemoteFiles, sources: usize) -> Result<Transfers, RunError> {
+    let parse = |written: &OsString| {
+        PathTemplate::parse(written, sources).map_err(|err| RunError(format!("file name {err}")))
+    };
+    let braces = OsString::from("{}");
+    let mut send: Vec<&OsString> = files.transferfile.iter().collect();
+    if files.transfer || !files.trc.is_empty() {
+        send.push(&braces);
+    }
+    let back = files.return_file.iter().chain(&files.trc);
+    let mut transfers = Transfers {
+        send: send.into_iter().map(parse).collect::<Result<_, _>>()?,
+        back: back.map(parse).collect::<Result<_, _>>()?,
+        cleanup: files.cleanup || !files.trc.is_empty(),
+        basefiles: files.basefile.clone(),
+    };
+    transfers.send.dedup();
+    Ok(transfers)
 }
 
 /// The sources given, or stdin's lines when there are none.

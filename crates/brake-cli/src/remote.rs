@@ -2,18 +2,20 @@
 //! (`remote/ssh.rs`), the hosts of a run and their control masters (`remote/hosts.rs`), the
 //! wrapper that runs a job on the other side and ends it when the connection goes
 //! (`remote/wrapper.rs`), the heartbeat that lets it notice a partition
-//! (`remote/heartbeat.rs`); and here, the [`Target`] a job asks for its command, and the
+//! (`remote/heartbeat.rs`), the files that travel with jobs (`remote/transfer.rs`); and here, the [`Target`] a job asks for its command, and the
 //! [`RemoteJob`] that is a running job's remote side.
 
 pub mod heartbeat;
 pub mod hosts;
 pub mod ssh;
 pub mod sshlogin;
+pub mod transfer;
 pub mod wrapper;
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io;
+use std::os::unix::ffi::OsStringExt;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, ExitStatus};
 use std::sync::Arc;
@@ -23,7 +25,7 @@ use brake::child::Exit;
 use brake::TermSeq;
 
 use self::hosts::Cluster;
-use self::wrapper::{remote_line, status_from_report, StatusFilter};
+use self::wrapper::{remote_line, status_from_report, StatusFilter, Workdir};
 
 /// How long a remote job's ssh client is given, beyond the remote termination sequence, to
 /// bring back the job's end before brake kills it.
@@ -47,12 +49,48 @@ pub struct Remote<'a> {
 impl Remote<'_> {
     /// The ssh client that runs `command` there under the wrapper, its processes marked with
     /// `marker`, and the job's side of it: its channel (the client's stdin) and status filter.
-    pub fn command(&self, command: &OsStr, marker: &str) -> io::Result<(Command, RemoteJob)> {
+    /// A job with files to move (`--transferfile`, `--return`) runs as a local script around
+    /// that client instead (see `remote/transfer.rs`); `args`, `seq` and `slot` name its files.
+    pub fn command(
+        &self,
+        command: &OsStr,
+        marker: &str,
+        (args, seq, slot): (&[OsString], u64, usize),
+    ) -> io::Result<(Command, RemoteJob)> {
         let cluster = self.cluster;
         let host = &cluster.hosts[self.host];
-        let line = remote_line(&cluster.termseq, marker, command, &cluster.setting);
         let control = &host.masters[self.master].control;
-        let mut ssh = cluster.ssh.job(&host.login, control, line);
+        let setting = &cluster.setting;
+        let mut ssh = if setting.files.per_job() {
+            // A temporary directory must exist before the files are sent to it, so it gets a
+            // name of the job's own (its marker is unique to the run and attempt), below the
+            // remote home, and the script removes it.
+            let (workdir, temporary) = match &setting.workdir {
+                Workdir::Home => (OsString::new(), false),
+                Workdir::Dir(dir) => (dir.clone(), false),
+                Workdir::Temporary => (OsString::from(format!(".brake-wd/{marker}")), true),
+            };
+            let mut job_setting = setting.clone();
+            if temporary {
+                job_setting.workdir = Workdir::Dir(workdir.clone());
+            }
+            let line = remote_line(&cluster.termseq, marker, command, &job_setting);
+            let files = setting.files.for_job(args, seq, slot);
+            let client = cluster.ssh.client(&host.login, control);
+            let script = transfer::script(
+                &client,
+                &files,
+                Some(&line),
+                workdir.as_encoded_bytes(),
+                temporary,
+            );
+            let mut sh = Command::new("/bin/sh");
+            sh.arg("-c").arg(OsString::from_vec(script));
+            sh
+        } else {
+            let line = remote_line(&cluster.termseq, marker, command, setting);
+            cluster.ssh.job(&host.login, control, line)
+        };
         let (read, channel) = cluster.heartbeat.channel()?;
         ssh.stdin(read);
         Ok((

@@ -210,7 +210,7 @@ impl Runner {
             Some(remote) => Some(
                 Cluster::connect(
                     &remote.logins,
-                    remote.slots,
+                    remote.jobs,
                     remote.ssh,
                     remote.setting,
                     containment.run_id(),

@@ -266,6 +266,22 @@ impl Template {
 }
 
 impl Template {
+    /// The words with each replacement string replaced by its value as it is, joined by
+    /// spaces; nothing quoted, nothing appended: a file name (`--transferfile {}`), not a
+    /// command line.
+    pub fn render_plain(&self, args: &[OsString], seq: u64, slot: usize) -> OsString {
+        let mut text = Vec::new();
+        for (i, word) in self.words.iter().enumerate() {
+            if i > 0 {
+                text.push(b' ');
+            }
+            for part in word {
+                self.render_part(&mut text, part, args, seq, slot, false);
+            }
+        }
+        OsString::from_vec(text)
+    }
+
     /// Appends one part of a word; `quoted`: escaped for its place in the shell line (else
     /// as it is, for an argv).
     fn render_part(

@@ -3,7 +3,7 @@
 
 mod support;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -138,9 +138,12 @@ fn bad_sshlogins_are_refused_by_name() {
         assert!(stderr.contains("-S"), "{bad}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
     }
-    let out = support::run(["--transferfile", "x", "echo", ":::", "a"]);
+    let out = support::run(["--nonall", "-S", "h", "uptime"]);
     assert_eq!(out.status.code(), Some(255));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--transferfile is not supported"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--nonall is not supported"));
+    // As in GNU parallel, files are moved only for jobs on other hosts.
+    let out = support::run(["--transferfile", "{}", "--return", "x", "echo", ":::", "a"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
 }
 
 /// Jobs go to every host; each keeps its stdout and stderr apart, and its exit status and
@@ -183,6 +186,34 @@ fn jobs_run_on_every_host_with_their_status_and_streams() {
     assert_eq!(used.len(), 2, "both hosts ran jobs: {log:?}");
 }
 
+/// Without `N/`, a host's slots come from its own number of CPUs, as `-j` counts them.
+#[test]
+fn a_host_gets_slots_for_its_cpus() {
+    let Some(farm) = Farm::new("a_host_gets_slots_for_its_cpus") else {
+        return;
+    };
+    let a = farm.start("127.0.0.2");
+    let cpus = Command::new("getconf")
+        .arg("_NPROCESSORS_ONLN")
+        .output()
+        .unwrap();
+    let cpus: usize = String::from_utf8_lossy(&cpus.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    let values: Vec<String> = (1..=3 * (cpus + 1)).map(|n| n.to_string()).collect();
+    let mut rest = vec!["-j", "+1", "sleep 0.2; echo {%}", ":::"];
+    rest.extend(values.iter().map(String::as_str));
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_in(dir.path(), args(&farm, &[&a], &rest));
+    assert!(out.status.success(), "{out:?}");
+    let slots: BTreeSet<usize> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| line.parse().unwrap())
+        .collect();
+    assert_eq!(slots, (1..=cpus + 1).collect(), "{cpus} CPUs, -j +1");
+}
+
 /// A job that fails is run again on a host it has not failed on, while one is free.
 #[test]
 fn a_retry_goes_to_another_host() {
@@ -203,6 +234,86 @@ fn a_retry_goes_to_another_host() {
     assert!(out.status.success(), "{out:?}");
     let hosts = hosts(dir.path(), "run.log");
     assert_eq!(hosts[&1].last(), Some(&b.login()), "{hosts:?}");
+}
+
+/// Files go to the host before each job and come back after it; `--cleanup` leaves nothing of
+/// them there; a basefile is there
+/// for every job; a file that is missing fails its job, which then never runs.
+#[test]
+fn files_travel_with_remote_jobs_and_are_cleaned_up() {
+    let Some(farm) = Farm::new("files_travel_with_remote_jobs_and_are_cleaned_up") else {
+        return;
+    };
+    let a = farm.start("127.0.0.2");
+    let here = tempfile::tempdir().unwrap();
+    let there = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(here.path().join("in/sub")).unwrap();
+    std::fs::write(here.path().join("in/x 1.txt"), "one\n").unwrap();
+    std::fs::write(here.path().join("in/sub/z.txt"), "three\n").unwrap();
+    std::fs::write(here.path().join("base.sh"), "echo base; cat \"$1\"\n").unwrap();
+    let workdir = there.path().to_str().unwrap();
+    let rest = [
+        "--workdir",
+        workdir,
+        "--basefile",
+        "base.sh",
+        "--transfer",
+        "--return",
+        "{}.out",
+        "--cleanup",
+        "sh base.sh {} > {}.out",
+        ":::",
+        "in/x 1.txt",
+        "in/sub/z.txt",
+        "in/missing",
+    ];
+    let out = run_in(here.path(), args(&farm, &[&a], &rest));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("brake: cannot send ./in/missing: no such file"),
+        "{stderr}"
+    );
+    let back = |path: &str| std::fs::read_to_string(here.path().join(path)).unwrap();
+    assert_eq!(back("in/x 1.txt.out"), "base\none\n");
+    assert_eq!(back("in/sub/z.txt.out"), "base\nthree\n");
+    let left: Vec<_> = std::fs::read_dir(there.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "left on the host: {left:?}");
+}
+
+/// `--trc` with `--workdir ...`: each job gets a directory of its own on the host, where its
+/// file arrives and its result is taken from; the directory is gone after.
+#[test]
+fn trc_round_trips_through_a_temporary_workdir() {
+    let Some(farm) = Farm::new("trc_round_trips_through_a_temporary_workdir") else {
+        return;
+    };
+    let a = farm.start("127.0.0.2");
+    let here = tempfile::tempdir().unwrap();
+    std::fs::write(here.path().join("a.txt"), "alpha\n").unwrap();
+    std::fs::write(here.path().join("b.txt"), "beta\n").unwrap();
+    let rest = [
+        "--wd",
+        "...",
+        "--trc",
+        "{.}.up",
+        "pwd > {.}.up; tr a-z A-Z < {} >> {.}.up",
+        ":::",
+        "a.txt",
+        "b.txt",
+    ];
+    let out = run_in(here.path(), args(&farm, &[&a], &rest));
+    assert!(out.status.success(), "{out:?}");
+    for (name, text) in [("a", "ALPHA"), ("b", "BETA")] {
+        let up = std::fs::read_to_string(here.path().join(format!("{name}.up"))).unwrap();
+        let (dir, rest) = up.split_once('\n').unwrap();
+        assert_eq!(rest, format!("{text}\n"));
+        assert!(dir.contains("/.brake-wd/"), "{dir}");
+        assert!(!Path::new(dir).exists(), "{dir} is still there");
+    }
 }
 
 /// `--workdir` and `--env` reach the remote job; `...` is a directory of its own, removed after.
@@ -319,6 +430,57 @@ fn one_ctrl_c_stops_every_host_and_resume_runs_the_rest() {
     assert_eq!(hosts(dir.path(), "run.log").len(), 20);
 }
 
+/// One Ctrl-C with files travelling: exit 130, nothing left running on the host, the finished
+/// job's result back here, and `--cleanup` still leaves nothing of the files there.
+#[test]
+fn one_ctrl_c_with_files_keeps_results_and_leaves_nothing() {
+    let Some(farm) = Farm::new("one_ctrl_c_with_files_keeps_results_and_leaves_nothing") else {
+        return;
+    };
+    let a = farm.start("127.0.0.2");
+    let here = tempfile::tempdir().unwrap();
+    let there = tempfile::tempdir().unwrap();
+    let sleep = sleeper(5);
+    let mut rest = vec![
+        "-j".to_owned(),
+        "2".to_owned(),
+        "--workdir".to_owned(),
+        there.path().to_str().unwrap().to_owned(),
+        "--transfer".to_owned(),
+        "--return".to_owned(),
+        "{}.out".to_owned(),
+        "--cleanup".to_owned(),
+        format!("cat {{}} > {{}}.out; [ {{}} = in.1 ] || sleep {sleep}"),
+        ":::".to_owned(),
+    ];
+    for n in 1..=4 {
+        let name = format!("in.{n}");
+        std::fs::write(here.path().join(&name), format!("{n}\n")).unwrap();
+        rest.push(name);
+    }
+    let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+    let mut session = start_in(here.path(), args(&farm, &[&a], &rest));
+    wait_for_sleeps(&sleep, 2, || session.output());
+    session.press_ctrl_c().unwrap();
+    let finished = session.wait_exit(LIMIT).unwrap();
+    let left = processes_with(&sleep);
+    kill_all(processes_with(&sleep));
+    assert_eq!(finished.status, Status::Exited(130), "{}", finished.output);
+    assert!(left.is_empty(), "left on the host: {left:?}");
+    assert!(finished.survivors.is_empty(), "{:?}", finished.survivors);
+    let back = std::fs::read_to_string(here.path().join("in.1.out")).unwrap();
+    assert_eq!(back, "1\n");
+    assert!(
+        !here.path().join("in.4.out").exists(),
+        "job 4 never started"
+    );
+    let files: Vec<_> = std::fs::read_dir(there.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(files.is_empty(), "left on the host: {files:?}");
+}
+
 /// Remote jobs that ignore INT, TERM and HUP, and a `setsid` escapee, are ended by one Ctrl-C
 /// before brake exits.
 #[test]
@@ -345,6 +507,45 @@ fn stubborn_remote_jobs_and_escapees_are_ended() {
     session.press_ctrl_c().unwrap();
     let finished = session.wait_exit(LIMIT).unwrap();
     let left = processes_with(&sleep);
+    kill_all(processes_with(&sleep));
+    assert_eq!(finished.status, Status::Exited(130), "{}", finished.output);
+    assert!(left.is_empty(), "left on the host: {left:?}");
+}
+
+/// Where the host lets its user make a cgroup, a descendant that left the job's session and
+/// cleared its environment (so neither the group nor the marker finds it) is ended with the
+/// job, whether the job ends by itself or by a Ctrl-C.
+#[test]
+fn an_escapee_without_the_marker_is_ended_by_the_hosts_cgroup() {
+    let Some(farm) = Farm::new("an_escapee_without_the_marker_is_ended_by_the_hosts_cgroup") else {
+        return;
+    };
+    let probe = brake::child::cgroup::run_name("brake-test-remote-probe");
+    if let Err(why) = brake::child::RunCgroup::create(&probe) {
+        println!("no writable cgroup v2 on the host, skipping: {why}");
+        return;
+    }
+    let a = farm.start("127.0.0.2");
+    let dir = tempfile::tempdir().unwrap();
+    let sleep = sleeper(6);
+    let escape = format!("setsid env -i sleep {sleep} </dev/null >/dev/null 2>&1 &");
+    // The job ends only once the escapee runs, so that a check after it cannot pass early.
+    let once = format!(
+        "{escape} n=0; until grep -qzx {sleep} /proc/[0-9]*/cmdline 2>/dev/null; do \
+         [ $n -lt 100 ] || exit 3; n=$((n + 1)); sleep 0.05; done; : {{}}"
+    );
+    let out = run_in(dir.path(), args(&farm, &[&a], &[&once, ":::", "1"]));
+    assert!(out.status.success(), "{out:?}");
+    let left = wait_gone(Duration::from_secs(2), || processes_with(&sleep));
+    kill_all(processes_with(&sleep));
+    assert!(left.is_empty(), "the escapee outlived its job: {left:?}");
+
+    let job = format!("{escape} sleep {sleep}; : {{}}");
+    let mut session = start_in(dir.path(), args(&farm, &[&a], &[&job, ":::", "1"]));
+    wait_for_sleeps(&sleep, 2, || session.output());
+    session.press_ctrl_c().unwrap();
+    let finished = session.wait_exit(LIMIT).unwrap();
+    let left = wait_gone(Duration::from_secs(2), || processes_with(&sleep));
     kill_all(processes_with(&sleep));
     assert_eq!(finished.status, Status::Exited(130), "{}", finished.output);
     assert!(left.is_empty(), "left on the host: {left:?}");

@@ -22,7 +22,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use brake::rayon::prelude::*;
-use brake::{ForcedWork, Notice, Stop};
+use brake::Stop;
 use clap::Parser;
 
 #[derive(Parser)]
@@ -70,8 +70,6 @@ fn main() -> ExitCode {
         }
     };
     let stop = Stop::new();
-    // Nothing can force a rayon item: the notice says that the running ones finish first.
-    stop.set_notice(Notice::Worded(ForcedWork::Finishing));
     if let Err(err) = stop.install_signals() {
         warn!("rayon: {err}");
         return ExitCode::from(2);

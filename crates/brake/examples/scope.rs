@@ -26,7 +26,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use brake::{ForcedWork, Notice, Stop, ThreadPool};
+use brake::{Stop, ThreadPool};
 use clap::Parser;
 use seed_task::Kind;
 
@@ -66,8 +66,6 @@ fn run(args: &Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     if let Some(grace) = args.grace {
         stop.set_grace(Duration::try_from_secs_f64(grace)?);
     }
-    // A forced stop cannot abandon scoped tasks: the notice says they finish first.
-    stop.set_notice(Notice::Worded(ForcedWork::Finishing));
     stop.install_signals()?;
     let pool = ThreadPool::new(&stop, args.workers)?;
     let length = args.seconds.map(Duration::try_from_secs_f64).transpose()?;

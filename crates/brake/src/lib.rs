@@ -79,7 +79,7 @@ pub use runtime::{run_async, run_async_on};
 pub use signame::signal_name;
 pub use stop::{
     exit_code_for_signal, Activity, ForcedWork, Notice, NoticeEvent, NoticeFn, Phase, Reason,
-    Sleep, Stop, Stopped, Subscription, Transition, DEFAULT_GRACE,
+    Sleep, Stop, Stopped, Subscription, Transition, Unforceable, DEFAULT_GRACE,
 };
 #[cfg(feature = "tokio")]
 pub use tasks::{TaskGroup, TaskHandle};

@@ -66,18 +66,11 @@
 //!
 //! # What the terminal is told
 //!
-//! Nothing can force a rayon item, so the default notice's "Ctrl-C again to force" would
-//! promise what cannot happen. A rayon program sets the notice worded for its work,
-//! [`ForcedWork::Finishing`](crate::ForcedWork::Finishing): `brake: stopping — running work
-//! finishes first`, and on a second Ctrl-C, `brake: running work cannot be forced (Ctrl-C
-//! again after 1 s exits at once)`, the signal handler's last resort (see [`crate::signals`]).
-//!
-//! ```
-//! use brake::{ForcedWork, Notice, Stop};
-//!
-//! let stop = Stop::new();
-//! stop.set_notice(Notice::Worded(ForcedWork::Finishing));
-//! ```
+//! Nothing can force a rayon item, so while an iterator behind [`StopExt::until_stopped`] runs,
+//! it holds the stop's [`unforceable`](Stop::unforceable) guard and the default notice promises
+//! no force: `brake: stopping — running work finishes first`, and on a second Ctrl-C, `brake:
+//! running work cannot be forced (Ctrl-C again after 1 s exits at once)`, the signal handler's
+//! last resort (see [`crate::signals`]).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -274,6 +267,7 @@ impl<I: ParallelIterator> ParallelIterator for UntilStopped<I> {
     where
         C: UnindexedConsumer<Self::Item>,
     {
+        let _section = self.stop.unforceable();
         let consumer = UntilStoppedConsumer {
             base: consumer,
             stop: &self.stop,

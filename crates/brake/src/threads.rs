@@ -422,8 +422,22 @@ impl fmt::Debug for ThreadPool {
     }
 }
 
+thread_local! {
+    /// The pool whose worker this thread is (its core's address), 0 on other threads: how
+    /// `scope` recognises a call from one of its own tasks.
+    static WORKER_OF: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+impl ThreadPool {
+    /// Whether the calling thread is one of this pool's workers.
+    pub(crate) fn is_own_worker(&self) -> bool {
+        WORKER_OF.with(|pool| pool.get() == Arc::as_ptr(&self.shared) as usize)
+    }
+}
+
 /// A worker's life: take tasks until the pool is dropped and the queue is empty, or a stop.
 fn work(shared: &PoolCore, index: usize, receiver: &Receiver<QueueEntry>) {
+    WORKER_OF.with(|pool| pool.set(shared as *const PoolCore as usize));
     let tally = &shared.tallies[index];
     for entry in receiver {
         tally.inside.store(true, SeqCst);

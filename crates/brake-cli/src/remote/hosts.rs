@@ -9,6 +9,7 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Stdio};
@@ -19,13 +20,21 @@ use brake::{Stop, TermSeq};
 use super::heartbeat::Heartbeat;
 use super::ssh::Ssh;
 use super::sshlogin::SshLogin;
-use super::wrapper::RemoteSetting;
+use super::transfer;
+use super::wrapper::{RemoteSetting, Workdir};
 use super::{Remote, Target};
+use crate::cli::Jobs;
 use crate::job::RUN_VAR;
 
 /// Jobs per control master: an OpenSSH server takes ten sessions per connection by default
 /// (`MaxSessions`), and a host with more slots gets more masters.
 const SESSIONS_PER_MASTER: usize = 8;
+
+/// What a host is asked for its number of CPUs (online, as GNU parallel counts threads).
+const CPUS: &str = "getconf _NPROCESSORS_ONLN 2>/dev/null || nproc";
+
+/// How long a host may take to say how many CPUs it has.
+const PROBE_LIMIT: Duration = Duration::from_secs(10);
 
 /// How long the masters may take to connect and log in at the start.
 const CONNECT_LIMIT: Duration = Duration::from_secs(20);
@@ -51,6 +60,10 @@ pub(super) struct Host {
     /// Its joblog and message name.
     pub(super) name: String,
     pub(super) masters: Vec<Master>,
+    /// Jobs at once there.
+    slots: usize,
+    /// Its slots wait for its number of CPUs.
+    probe: bool,
     up: bool,
 }
 
@@ -63,12 +76,15 @@ pub(super) struct Master {
 
 impl Cluster {
     /// Connects to every host of `logins` at once (`:` needs no connection), each with
-    /// `login.slots` or `default_slots` slots. Hosts that cannot be reached are left out, each
+    /// `login.slots` slots, else as `-j` (`jobs`) says for its number of CPUs, as in GNU
+    /// parallel: `-j N` is N on every host, no `-j` is one per CPU of the host, `+N`, `-N` and
+    /// `N%` count from the host's CPUs. A host's CPUs are asked for over its connection
+    /// (`getconf`) when `-j` needs them. Hosts that cannot be reached are left out, each
     /// with a one-line message; the run is refused when none is left. A stop ends the wait:
     /// no job will start.
     pub fn connect(
         logins: &[SshLogin],
-        default_slots: usize,
+        jobs: Option<Jobs>,
         ssh: Ssh,
         setting: RemoteSetting,
         run_id: &str,
@@ -79,47 +95,26 @@ impl Cluster {
             .prefix("brake-ssh-")
             .tempdir()
             .map_err(|err| format!("cannot make a directory for ssh's control sockets: {err}"))?;
-        let mut hosts = Vec::new();
-        for (index, login) in logins.iter().enumerate() {
-            let slots = login.slots.unwrap_or(default_slots);
-            let count = if login.is_local() {
-                0
-            } else {
-                slots.div_ceil(SESSIONS_PER_MASTER)
-            };
-            let mut masters = Vec::new();
-            for m in 0..count {
-                let control = dir.path().join(format!("{index}-{m}"));
-                let log = dir.path().join(format!("{index}-{m}.log"));
-                let child = File::create(&log).and_then(|err_file| {
-                    ssh.master(login, &control)
-                        .env(RUN_VAR, run_id)
-                        .stdin(Stdio::null())
-                        .stdout(Stdio::null())
-                        .stderr(err_file)
-                        .process_group(0)
-                        .spawn()
-                });
-                let child = match child {
-                    Ok(child) => Some(child),
-                    Err(err) => {
-                        say!("brake: cannot start ssh for host {login}: {err}");
-                        None
-                    }
+        let local_cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let hosts = logins
+            .iter()
+            .map(|login| {
+                let slots = match (login.slots, jobs) {
+                    (Some(slots), _) => Some(slots),
+                    (None, Some(Jobs::Count(n))) => Some(n),
+                    (None, _) if login.is_local() => Some(slots_for(jobs, local_cpus)),
+                    (None, _) => None,
                 };
-                masters.push(Master {
-                    child,
-                    control,
-                    log,
-                });
-            }
-            hosts.push(Host {
-                name: login.to_string(),
-                login: login.clone(),
-                masters,
-                up: true,
-            });
-        }
+                Host {
+                    name: login.to_string(),
+                    login: login.clone(),
+                    masters: Vec::new(),
+                    slots: slots.unwrap_or(0),
+                    probe: slots.is_none(),
+                    up: true,
+                }
+            })
+            .collect();
         let mut cluster = Cluster {
             ssh,
             hosts,
@@ -130,13 +125,21 @@ impl Cluster {
             setting,
             _dir: dir,
         };
+        cluster.start_masters(run_id);
         cluster.wait_connected(stop);
+        if cluster.hosts.iter().any(|host| host.probe && host.up) {
+            cluster.probe_cpus(jobs, local_cpus, stop);
+            cluster.start_masters(run_id);
+            cluster.wait_connected(stop);
+        }
+        cluster.fit_limits();
+        cluster.send_basefiles(stop);
         let up: Vec<(usize, usize)> = cluster
             .hosts
             .iter()
             .enumerate()
             .filter(|(_, host)| host.up)
-            .map(|(index, host)| (index, host.login.slots.unwrap_or(default_slots)))
+            .map(|(index, host)| (index, host.slots))
             .collect();
         if up.is_empty() {
             return Err("no host to run jobs on: every sshlogin failed".into());
@@ -151,6 +154,163 @@ impl Cluster {
             }
         }
         Ok(cluster)
+    }
+
+    /// Starts the masters each remote host that is up still lacks for its slots (one while
+    /// its slots are not known yet).
+    fn start_masters(&mut self, run_id: &str) {
+        for (index, host) in self.hosts.iter_mut().enumerate() {
+            if host.login.is_local() || !host.up {
+                continue;
+            }
+            let wanted = if host.probe {
+                1
+            } else {
+                host.slots.div_ceil(SESSIONS_PER_MASTER).max(1)
+            };
+            for m in host.masters.len()..wanted {
+                let control = self._dir.path().join(format!("{index}-{m}"));
+                let log = self._dir.path().join(format!("{index}-{m}.log"));
+                let child = File::create(&log).and_then(|err_file| {
+                    self.ssh
+                        .master(&host.login, &control)
+                        .env(RUN_VAR, run_id)
+                        .stdin(Stdio::null())
+                        .stdout(Stdio::null())
+                        .stderr(err_file)
+                        .process_group(0)
+                        .spawn()
+                });
+                let child = match child {
+                    Ok(child) => Some(child),
+                    Err(err) => {
+                        say!("brake: cannot start ssh for host {}: {err}", host.login);
+                        None
+                    }
+                };
+                host.masters.push(Master {
+                    child,
+                    control,
+                    log,
+                });
+            }
+        }
+    }
+
+    /// Asks every host that is up and needs it how many CPUs it has, all at once, and sets its
+    /// slots from that; a host that does not say gets this machine's number.
+    fn probe_cpus(&mut self, jobs: Option<Jobs>, local_cpus: usize, stop: &Stop) {
+        let asked: Vec<(usize, Option<Child>)> = self
+            .hosts
+            .iter()
+            .enumerate()
+            .filter(|(_, host)| host.probe && host.up)
+            .map(|(index, host)| {
+                let mut client = self.ssh.client(&host.login, &host.masters[0].control);
+                client
+                    .arg(CPUS)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::null())
+                    .process_group(0);
+                (index, client.spawn().ok())
+            })
+            .collect();
+        let started = Instant::now();
+        for (index, child) in asked {
+            let cpus = child.and_then(|child| answer(child, started, stop));
+            let host = &mut self.hosts[index];
+            host.slots = slots_for(jobs, cpus.unwrap_or(local_cpus));
+            host.probe = false;
+        }
+    }
+
+    /// Lowers the hosts' slots, the most first, until every job's client fits the limits on
+    /// open files and processes here, and says so.
+    fn fit_limits(&mut self) {
+        let total: usize = self.up_slots();
+        let (fitted, why) = crate::limits::fit_jobs(total);
+        if fitted >= total {
+            return;
+        }
+        while self.up_slots() > fitted {
+            let Some(most) = self
+                .hosts
+                .iter_mut()
+                .filter(|host| host.up && host.slots > 1)
+                .max_by_key(|host| host.slots)
+            else {
+                break;
+            };
+            most.slots -= 1;
+        }
+        if let Some(why) = why {
+            say!("brake: {why}");
+        }
+    }
+
+    fn up_slots(&self) -> usize {
+        self.hosts
+            .iter()
+            .filter(|host| host.up)
+            .map(|host| host.slots)
+            .sum()
+    }
+
+    /// Sends `--basefile`s to every host that is up, one host after another; a host that cannot
+    /// take them is down.
+    fn send_basefiles(&mut self, stop: &Stop) {
+        if self.setting.files.basefiles.is_empty() {
+            return;
+        }
+        let files = self.setting.files.base();
+        for index in 0..self.hosts.len() {
+            let host = &self.hosts[index];
+            if stop.is_stopping() || !host.up || host.login.is_local() {
+                continue;
+            }
+            let client = self.ssh.client(&host.login, &host.masters[0].control);
+            let script = transfer::script(&client, &files, None, &self.base_dir(), false);
+            if let Err(why) = transfer::run_script(&script, &host.name) {
+                say!("brake: {why}; its jobs go to the other hosts");
+                let host = &mut self.hosts[index];
+                host.up = false;
+                end_masters(&mut host.masters);
+            }
+        }
+    }
+
+    /// Where basefiles go on a host: `--workdir DIR`, else the home.
+    fn base_dir(&self) -> Vec<u8> {
+        match &self.setting.workdir {
+            Workdir::Dir(dir) => dir.as_encoded_bytes().to_vec(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Removes the basefiles from every host that is up (`--cleanup`).
+    fn remove_basefiles(&mut self) {
+        let removal = transfer::base_removal(&self.setting.files, &self.base_dir());
+        if removal.is_empty() {
+            return;
+        }
+        // Only over a master that is still there: a client without one would log in anew.
+        let reachable = |host: &&Host| {
+            host.up
+                && host
+                    .masters
+                    .first()
+                    .is_some_and(|master| master.child.is_some() && master.control.exists())
+        };
+        for host in self.hosts.iter().filter(reachable) {
+            let mut client = self.ssh.client(&host.login, &host.masters[0].control);
+            client
+                .arg(std::ffi::OsStr::from_bytes(&removal))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            let _ = client.status();
+        }
     }
 
     /// Waits until each master's socket is there, or its ssh has ended, or the time is up;
@@ -258,8 +418,10 @@ impl Cluster {
         ))
     }
 
-    /// Ends every master, at the end of the run: nothing runs on them any more.
+    /// Ends every master, at the end of the run: nothing runs on them any more. Basefiles are
+    /// removed first, with `--cleanup`.
     pub fn end(&mut self) {
+        self.remove_basefiles();
         for host in &mut self.hosts {
             end_masters(&mut host.masters);
         }
@@ -270,6 +432,35 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         self.end();
     }
+}
+
+/// The slots `-j` gives a host with `cpus` CPUs; `-j 0` (as many as allowed) is one per CPU
+/// there.
+fn slots_for(jobs: Option<Jobs>, cpus: usize) -> usize {
+    jobs.and_then(|jobs| jobs.count(cpus))
+        .unwrap_or(cpus)
+        .max(1)
+}
+
+/// The number a CPU probe printed, waiting for it no longer than [`PROBE_LIMIT`] from
+/// `started` or a stop.
+fn answer(mut child: Child, started: Instant, stop: &Stop) -> Option<usize> {
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) if status.success() => break,
+            Ok(None) if started.elapsed() < PROBE_LIMIT && !stop.is_stopping() => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
+    let mut text = String::new();
+    io::Read::read_to_string(&mut child.stdout.take()?, &mut text).ok()?;
+    text.trim().parse::<usize>().ok().filter(|&n| n > 0)
 }
 
 /// Asks each master to exit (SIGTERM), which closes its connection, and reaps it.

@@ -77,11 +77,18 @@ impl Ssh {
     /// A job's client: the remote `line` over the master's socket `control` (or, if the master
     /// is gone, a connection of its own).
     pub fn job(&self, login: &SshLogin, control: &Path, line: Vec<u8>) -> Command {
+        let mut command = self.client(login, control);
+        command.arg(OsString::from_vec(line));
+        command
+    }
+
+    /// A client over the master's socket `control`, waiting for its remote command line as
+    /// its last argument.
+    pub fn client(&self, login: &SshLogin, control: &Path) -> Command {
         let mut command = self.base(login, control, false);
         command
             .arg(login.destination().unwrap_or_default())
-            .arg("--")
-            .arg(OsString::from_vec(line));
+            .arg("--");
         command
     }
 }

@@ -22,6 +22,12 @@
 //! the moment the channel ends. Only the waits of the termination sequence check, every 50 ms,
 //! whether anything is left.
 //!
+//! Where the remote user can make a cgroup (cgroup v2, a child of the wrapper's own, as brake
+//! does here), the job starts in one of its own, and ending the job also ends everything in
+//! it: `cgroup.kill`, which reaches even a descendant that left the job's session and cleared
+//! its environment (`setsid env -i daemon &`), which neither the group nor the marker finds.
+//! Elsewhere the group and the marker are all there is.
+//!
 //! When the job ends, the wrapper ends the watcher and whatever the job left running, then
 //! writes the job's status as a last line on stderr, [`STATUS_MAGIC`] then the number `sh`
 //! gave (`$?`: the exit code, or 128+N after signal N). brake takes that line out of the job's
@@ -60,13 +66,16 @@ pub const STATUS_MAGIC: &[u8] = b"\x1e\x1fbrake-remote-status ";
 /// The environment variable that marks every process of a remote job.
 pub const REMOTE_VAR: &str = "BRAKE_REMOTE_JOB";
 
-/// Where and with what a remote job runs: `--workdir` and `--env`.
+/// Where and with what a remote job runs: `--workdir`, `--env`, and the files that travel
+/// with it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RemoteSetting {
     /// The directory it runs in.
     pub workdir: Workdir,
     /// Variables set for it, with their local values.
     pub env: Vec<(String, std::ffi::OsString)>,
+    /// `--transferfile`, `--return`, `--cleanup`, `--basefile`.
+    pub files: super::transfer::Transfers,
 }
 
 /// `--workdir`.
@@ -84,9 +93,11 @@ pub enum Workdir {
 /// The wrapper: `$1` the termination sequence (`INT 2000 TERM 1000 KILL`), `$2` the silence
 /// limit in seconds, `$3` the marker, `$4` the command line, `$5` `tmp` for a temporary
 /// working directory.
-const WRAPPER: &str = r#"seq=$1 limit=$2 mark=$3 wrapper=$$ wd=
+const WRAPPER: &str = r#"seq=$1 limit=$2 mark=$3 wrapper=$$ wd= cg=
 report() { printf '\036\037brake-remote-status %s\n' "$1" >&4; }
 marked() { grep -lzxF "BRAKE_REMOTE_JOB=$mark" /proc/[0-9]*/environ 2>/dev/null; }
+in_cgroup() { [ -n "$cg" ] && cat "$cg/cgroup.procs" 2>/dev/null; }
+busy() { [ -n "$(marked)$(in_cgroup)" ]; }
 signal_all() {
   kids=
   read -r kids < "/proc/$wrapper/task/$wrapper/children"
@@ -95,6 +106,11 @@ signal_all() {
     p=${f#/proc/}; p=${p%/environ}
     kill -s "$1" -- "-$p" "$p" 2>/dev/null
   done
+  for p in $(in_cgroup); do kill -s "$1" "$p" 2>/dev/null; done
+}
+kill_all() {
+  [ -z "$cg" ] || echo 1 > "$cg/cgroup.kill" 2>/dev/null
+  signal_all KILL
 }
 end_job() {
   set -- $seq
@@ -102,11 +118,17 @@ end_job() {
     signal_all "$1"; shift
     [ $# -gt 0 ] || break
     n=$(($1 / 50)); shift
-    while [ "$n" -gt 0 ] && [ -n "$(marked)" ]; do sleep 0.05; n=$((n - 1)); done
-    [ -n "$(marked)" ] || break
+    while [ "$n" -gt 0 ] && busy; do sleep 0.05; n=$((n - 1)); done
+    busy || break
   done
-  while kill -0 "$wrapper" 2>/dev/null; do signal_all KILL; sleep 0.05; done
+  while kill -0 "$wrapper" 2>/dev/null; do kill_all; sleep 0.05; done
 }
+own=$(sed -n 's/^0:://p' /proc/self/cgroup 2>/dev/null)
+mnt=$(sed -n 's/^[^ ]* [^ ]* [^ ]* [^ ]* \([^ ]*\) .* - cgroup2 .*/\1/p' /proc/self/mountinfo \
+  2>/dev/null | head -n 1)
+if [ -n "$own" ] && [ -n "$mnt" ] && mkdir "$mnt${own%/}/brake-$mark" 2>/dev/null; then
+  cg=$mnt${own%/}/brake-$mark
+fi
 watch() {
   trap '' HUP PIPE INT TERM
   while b=$(timeout -s KILL "$limit" dd bs=1 count=1 2>/dev/null) && [ -n "$b" ]; do :; done
@@ -119,10 +141,17 @@ fi
 watch <&3 3<&- 4>&- >/dev/null &
 watcher=$!
 exec 3<&-
-BRAKE_REMOTE_JOB=$mark setsid /bin/sh -c "$4" </dev/null 2>&4 4>&-
+BRAKE_REMOTE_JOB=$mark setsid /bin/sh -c \
+  '[ -z "$1" ] || { echo $$ > "$1/cgroup.procs"; } 2>/dev/null; exec /bin/sh -c "$2"' \
+  brake-job "$cg" "$4" \
+  </dev/null 2>&4 4>&-
 st=$?
 kill -9 "$watcher"
-[ -z "$(marked)" ] || signal_all KILL
+! busy || kill_all
+if [ -n "$cg" ]; then
+  n=100
+  while ! rmdir "$cg" 2>/dev/null && [ "$n" -gt 0 ]; do kill_all; sleep 0.05; n=$((n - 1)); done
+fi
 [ -z "$wd" ] || rm -rf "$wd"
 report "$st"
 "#;
@@ -385,6 +414,7 @@ mod tests {
         let setting = RemoteSetting {
             workdir: Workdir::Dir(home.path().join("a b").into()),
             env: vec![("BRAKE_TEST_VALUE".into(), "it's $x".into())],
+            ..RemoteSetting::default()
         };
         let (out, _) = run_remote_in(
             OsStr::new("pwd; printf '%s\\n' \"$BRAKE_TEST_VALUE\""),

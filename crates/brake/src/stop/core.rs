@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -41,6 +41,8 @@ struct Inner {
     /// When Forcing began, on [`monotonic_ns`]'s clock; 0 until it has. The signal handler
     /// reads it for the last-resort exit (see `crate::signals`).
     forced_at_ns: AtomicU64,
+    /// Live [`Unforceable`] guards: running work that a forced stop cannot cut short.
+    unforceable: AtomicUsize,
     state: Mutex<State>,
     changed: Condvar,
     /// The cancellation tokens of the async side, made on first use (see `tokens.rs`).
@@ -98,6 +100,7 @@ impl Stop {
                 announced: AtomicU8::new(Phase::Running as u8),
                 grace_nanos: AtomicU64::new(DEFAULT_GRACE.as_nanos() as u64),
                 forced_at_ns: AtomicU64::new(0),
+                unforceable: AtomicUsize::new(0),
                 state: Mutex::new(State {
                     stopping: None,
                     forcing: None,
@@ -110,6 +113,25 @@ impl Stop {
                 tokens: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Marks running work that a forced stop cannot cut short (rayon items, the tasks of a
+    /// [`ThreadPool::scope`](crate::ThreadPool::scope), a blocking call of your own) until the
+    /// guard is dropped. While one lives, [`Notice::Default`] promises no force: it words the
+    /// stop as [`ForcedWork::Finishing`](crate::ForcedWork::Finishing) does. brake's rayon
+    /// helpers and `scope` hold one while they run.
+    ///
+    /// ```
+    /// use brake::Stop;
+    ///
+    /// let stop = Stop::new();
+    /// let section = stop.unforceable();
+    /// // … a long call that cannot be interrupted …
+    /// drop(section);
+    /// ```
+    pub fn unforceable(&self) -> Unforceable {
+        self.inner.unforceable.fetch_add(1, Ordering::SeqCst);
+        Unforceable { stop: self.clone() }
     }
 
     /// The stop's cancellation tokens, made on first use and cancelled by [`Stop::advance`]
@@ -382,6 +404,7 @@ impl Stop {
             phase: target,
             transition,
             activity,
+            unforceable: self.inner.unforceable.load(Ordering::SeqCst),
         };
         if let Some(mut line) = notice.line(&event) {
             // One write for the whole line, so output from other threads cannot split it.
@@ -463,6 +486,27 @@ pub(crate) fn monotonic_ns() -> u64 {
     (now.tv_sec as u64)
         .saturating_mul(1_000_000_000)
         .saturating_add(now.tv_nsec as u64)
+}
+
+/// Work that a forced stop cannot cut short is running while this guard lives; made by
+/// [`Stop::unforceable`].
+///
+/// Dropping it ends the section.
+#[must_use = "the section ends when the guard is dropped"]
+pub struct Unforceable {
+    stop: Stop,
+}
+
+impl Drop for Unforceable {
+    fn drop(&mut self) {
+        self.stop.inner.unforceable.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl fmt::Debug for Unforceable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Unforceable")
+    }
 }
 
 /// A listener registered with [`Stop::on_change`] or [`Stop::report_activity`]; dropping it

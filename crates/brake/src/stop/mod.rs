@@ -57,7 +57,7 @@ mod tests;
 mod tokens;
 
 pub(crate) use self::core::monotonic_ns;
-pub use self::core::{Stop, Subscription};
+pub use self::core::{Stop, Subscription, Unforceable};
 pub use notice::{ForcedWork, Notice, NoticeEvent, NoticeFn};
 pub use phase::{
     exit_code_for_signal, Activity, Phase, Reason, Sleep, Stopped, Transition, DEFAULT_GRACE,

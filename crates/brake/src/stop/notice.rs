@@ -16,6 +16,9 @@ pub struct NoticeEvent {
     pub transition: Transition,
     /// What the pools on this `Stop` reported; `None` when no pool reports activity.
     pub activity: Option<Activity>,
+    /// How many sections of work that a forced stop cannot cut short were running
+    /// ([`Stop::unforceable`](super::Stop::unforceable) guards alive).
+    pub unforceable: usize,
 }
 
 /// How a notice words the work still running when a stop is forced.
@@ -131,6 +134,8 @@ pub enum Notice {
     /// brake's own line ([`NoticeEvent::line`] with [`ForcedWork::StillRunning`]), such as
     /// `brake: stopping — 4 running, 96 not started (Ctrl-C again to force)`, for phases begun
     /// by a signal or by the end of the grace period. Stops requested by code are silent.
+    /// While work that cannot be forced runs ([`Stop::unforceable`](super::Stop::unforceable):
+    /// rayon helpers, a `scope`), the line is [`ForcedWork::Finishing`]'s.
     #[default]
     Default,
     /// brake's own line worded for the running work this program has
@@ -151,6 +156,18 @@ impl Notice {
     pub(super) fn line(&self, event: &NoticeEvent) -> Option<String> {
         match self {
             Notice::Off => None,
+            Notice::Default if event.unforceable > 0 => {
+                // Pools with nothing to count (an idle pool beside a rayon call) would only
+                // add "0 running, 0 not started".
+                let idle = event
+                    .activity
+                    .is_some_and(|a| a.running == 0 && a.not_started == 0);
+                let event = NoticeEvent {
+                    activity: event.activity.filter(|_| !idle),
+                    ..*event
+                };
+                event.line(ForcedWork::Finishing)
+            }
             Notice::Default => event.line(ForcedWork::StillRunning),
             Notice::Worded(forced) => event.line(*forced),
             Notice::Custom(f) => f(event),

@@ -160,6 +160,7 @@ fn the_notice_line_speaks_for_signals_only() {
             running: 4,
             not_started: 96,
         }),
+        unforceable: 0,
     };
     assert_eq!(
         event(Phase::Stopping, Reason::Signal(libc::SIGINT))
@@ -198,6 +199,7 @@ fn the_finishing_line_promises_no_force() {
             at: Instant::now(),
         },
         activity,
+        unforceable: 0,
     };
     let sigint = Reason::Signal(libc::SIGINT);
     let line = |phase, reason, activity| {
@@ -258,4 +260,53 @@ fn custom_notice_sees_every_change() {
     stop.request(Reason::Requested);
     stop.force();
     assert_eq!(*lock(&seen), vec![Phase::Stopping, Phase::Forcing]);
+}
+
+#[test]
+fn the_default_notice_promises_no_force_while_unforceable_work_runs() {
+    let event = |activity, unforceable| NoticeEvent {
+        phase: Phase::Stopping,
+        transition: Transition {
+            reason: Reason::Signal(libc::SIGINT),
+            at: Instant::now(),
+        },
+        activity,
+        unforceable,
+    };
+    let idle = Some(Activity::default());
+    let busy = Some(Activity {
+        running: 2,
+        not_started: 8,
+    });
+    let default = |activity, unforceable| Notice::Default.line(&event(activity, unforceable));
+    assert_eq!(
+        default(idle, 1).as_deref(),
+        Some("brake: stopping — running work finishes first")
+    );
+    assert_eq!(
+        default(busy, 1).as_deref(),
+        Some("brake: stopping — 2 running, 8 not started; running work finishes first")
+    );
+    assert_eq!(
+        default(busy, 0).as_deref(),
+        Some("brake: stopping — 2 running, 8 not started (Ctrl-C again to force)")
+    );
+}
+
+#[test]
+fn unforceable_guards_are_counted_while_they_live() {
+    let stop = Stop::new();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    stop.set_notice(Notice::custom(move |event| {
+        lock(&log).push(event.unforceable);
+        None
+    }));
+    let outer = stop.unforceable();
+    let inner = stop.unforceable();
+    drop(inner);
+    stop.request(Reason::Requested);
+    drop(outer);
+    stop.force();
+    assert_eq!(*lock(&seen), vec![1, 0]);
 }

@@ -247,13 +247,18 @@ impl ThreadPool {
     ///   looks at the stop therefore holds the scope past Forcing, and the process ends then only
     ///   by the signal handler's last resort: a signal that comes a second or more after Forcing
     ///   began exits at once with 128 + its number (see [`crate::signals`]). Tasks that check
-    ///   the stop never meet this. `Notice::Worded(ForcedWork::Finishing)` words the stop
-    ///   notice for such work (see [`ForcedWork::Finishing`](crate::ForcedWork::Finishing)).
+    ///   the stop never meet this. While `scope` runs, the default notice says so rather than
+    ///   offer to force (see [`Stop::unforceable`]).
     ///
     /// Scoped tasks count in the pool's [`Report`](crate::Report) like any other
     /// ([`ThreadPool::join`]). If `body` panics, `scope` waits for its tasks in the same way and
-    /// then resumes the panic. Do not call `scope` from a task of the same pool: the task would
-    /// wait for workers of which it occupies one (with one worker, for ever).
+    /// then resumes the panic.
+    ///
+    /// # Panics
+    ///
+    /// When called from a task of the same pool: the task would wait for workers of which it
+    /// occupies one (with one worker, for ever), so the call panics at once instead, naming the
+    /// mistake. A scope on another pool is fine.
     ///
     /// ```
     /// use brake::{Stop, ThreadPool};
@@ -282,6 +287,12 @@ impl ThreadPool {
         &'env self,
         body: impl for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
     ) -> R {
+        assert!(
+            !self.is_own_worker(),
+            "ThreadPool::scope called from a task of the same pool, which would wait for the \
+             worker it occupies; use a second pool for the inner scope"
+        );
+        let _section = self.stop().unforceable();
         let scope = Scope {
             pool: self,
             state: Arc::new(ScopeState::default()),

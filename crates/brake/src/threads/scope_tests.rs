@@ -322,3 +322,18 @@ fn values_and_closures_are_dropped_before_the_scope_returns() {
     drop(pool); // frees what the stopped pool's queue still holds: nothing borrowed
     assert_eq!(dropped.load(SeqCst), 200);
 }
+
+#[test]
+fn a_scope_from_a_task_of_the_same_pool_panics_and_one_on_another_pool_runs() {
+    let stop = quiet_stop();
+    let pool = ThreadPool::new(&stop, 2).unwrap();
+    let other = ThreadPool::new(&stop, 1).unwrap();
+    let (same, elsewhere) = pool.scope(|scope| {
+        let same = scope.spawn(|_stop| Ok(pool.scope(|_| 1)));
+        let elsewhere = scope.spawn(|_stop| Ok(other.scope(|inner| inner.spawn(|_| Ok(2)).wait())));
+        (same.wait(), elsewhere.wait())
+    });
+    assert_eq!(same.kind(), OutcomeKind::Panicked, "{same:?}");
+    assert_eq!(elsewhere.done().and_then(Outcome::done), Some(2));
+    assert_eq!(pool.scope(|_| 3), 3, "the caller's own thread is no worker");
+}
