@@ -13,6 +13,7 @@ use crate::inputs::Source;
 
 mod gnu;
 mod inputs;
+pub mod options;
 pub mod pack;
 mod shell;
 mod template;
@@ -38,7 +39,7 @@ pub use self::template::TemplateArgs;
 pub struct RunArgs {
     /// Jobs to run at once [default: the number of CPUs]: N, +N or -N (CPUs plus or minus N),
     /// N% (of the CPUs), or 0 (as many as the open-file and process limits allow)
-    #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = parse_jobs, allow_hyphen_values = true)]
+    #[arg(short = 'j', long = "jobs", short_alias = 'P', aliases = ["max-procs", "procs"], value_name = "N", value_parser = parse_jobs, allow_hyphen_values = true)]
     pub jobs: Option<Jobs>,
 
     /// Keep each command word one argument, quoting its own text too (e.g. brake -q sh -c
@@ -51,7 +52,7 @@ pub struct RunArgs {
     pub group: bool,
 
     /// Print output line by line as jobs write it; lines of different jobs never mix
-    #[arg(long, overrides_with_all = ["group", "ungroup"])]
+    #[arg(long, aliases = ["linebuffer", "lb"], overrides_with_all = ["group", "ungroup"])]
     pub line_buffer: bool,
 
     /// Jobs write straight to brake's stdout and stderr, unbuffered (output may interleave)
@@ -75,7 +76,7 @@ pub struct RunArgs {
     /// refuses a FILE that is a symbolic link, another user's file or a hard link, or that is
     /// reached through a symbolic link there (exit 255, nothing run): someone could have
     /// planted it to make brake write to a file of yours.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, alias = "jl", value_name = "FILE")]
     pub joblog: Option<PathBuf>,
 
     /// Run only the jobs that have no line in --joblog (what an earlier run did not finish)
@@ -87,10 +88,10 @@ pub struct RunArgs {
     pub resume_failed: bool,
 
     /// When to stop early: never, or now|soon,fail|success|done=N or =P% (e.g. now,fail=1)
-    #[arg(long, value_name = "WHEN", value_parser = parse_halt, default_value = "never", allow_hyphen_values = true)]
+    #[arg(long, alias = "halt-on-error", value_name = "WHEN", value_parser = parse_halt, default_value = "never", allow_hyphen_values = true)]
     pub halt: Halt,
 
-    /// Start a failing job again, up to N runs in all
+    /// Start a failing job again, up to N runs in all (0: until it succeeds)
     #[arg(long, value_name = "N", default_value = "1", value_parser = parse_retries, allow_hyphen_values = true)]
     pub retries: u32,
 
@@ -100,15 +101,18 @@ pub struct RunArgs {
     /// The timeout starts the sequence: with the default INT,2000,TERM,1000,KILL, a job that
     /// ignores INT and TERM is killed up to 3 s after its timeout. The message counts the
     /// sequence's signals: "killed by SIGKILL, the 3rd signal of the termination sequence".
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, allow_hyphen_values = true)]
-    pub timeout: Option<Duration>,
+    ///
+    /// N% (GNU parallel's form): N percent of the median run time of the jobs that succeeded so
+    /// far; no timeout until one has.
+    #[arg(long, value_name = "DURATION", value_parser = options::parse_timeout, allow_hyphen_values = true)]
+    pub timeout: Option<options::Timeout>,
 
     /// Signals and waits (ms) that end a job on a stop or timeout: SIG,MS,SIG,MS,…,KILL
     #[arg(long, value_name = "SEQ", default_value = "INT,2000,TERM,1000,KILL", value_parser = parse_termseq)]
     pub termseq: TermSeq,
 
     /// Print the commands instead of running them
-    #[arg(long)]
+    #[arg(long, alias = "dryrun")]
     pub dry_run: bool,
 
     /// Show a progress bar with an ETA on stderr (only when stderr is a terminal): of this
@@ -165,6 +169,9 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub pack: pack::PackArgs,
+
+    #[command(flatten)]
+    pub options: options::Options,
 
     /// The command, its arguments, then the input sources
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]
@@ -321,8 +328,29 @@ impl Jobs {
     }
 }
 
-/// `-j`: `N`, `+N`, `-N`, `N%` or `0`.
-fn parse_jobs(text: &str) -> Result<Jobs, String> {
+/// `-j`: `N`, `+N`, `-N`, `N%` or `0`, or (as GNU parallel reads it) a file holding one of
+/// them. The file is read once, as the run begins.
+pub(crate) fn parse_jobs(text: &str) -> Result<Jobs, String> {
+    let err = match parse_job_count(text) {
+        Ok(jobs) => return Ok(jobs),
+        Err(err) => err,
+    };
+    let path = std::path::Path::new(text);
+    if !path.is_file() {
+        return Err(err);
+    }
+    let contents = std::fs::read_to_string(path)
+        .map_err(|read| format!("-j {text:?}: cannot read the file: {read}"))?;
+    parse_job_count(contents.trim()).map_err(|_| {
+        format!(
+            "-j {text:?}: the file holds {:?}, not a number of jobs (N, +N, -N, N% or 0)",
+            crate::escape::shorten(std::ffi::OsStr::new(contents.trim()), 40)
+        )
+    })
+}
+
+/// `N`, `+N`, `-N`, `N%` or `0`.
+fn parse_job_count(text: &str) -> Result<Jobs, String> {
     let bad = || {
         format!(
             "{text:?} is not a number of jobs: write N (e.g. -j 4), +N or -N (the number of \
@@ -497,7 +525,22 @@ pub fn parse_halt(text: &str) -> Result<Halt, String> {
         "never" | "0" => return Ok(never),
         "1" => return Ok(short(false)),
         "2" => return Ok(short(true)),
+        "-1" | "-2" => {
+            return Ok(Halt {
+                on: HaltOn::Success,
+                ..short(text == "-2")
+            })
+        }
         _ => {}
+    }
+    // GNU's older `P%`: soon,fail=P%.
+    if let Some(percent) = text.strip_suffix('%').and_then(|p| p.parse::<f64>().ok()) {
+        if percent > 0.0 && percent < 100.0 {
+            return Ok(Halt {
+                threshold: Threshold::Percent(percent),
+                ..short(false)
+            });
+        }
     }
     let (when, rule) = text.split_once(',').ok_or_else(bad)?;
     let now = match when {
@@ -627,6 +670,14 @@ mod tests {
             );
         }
         assert!(parse_jobs("0%").unwrap_err().contains("more than 0%"));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("jobs");
+        std::fs::write(&file, "3\n").unwrap();
+        assert_eq!(parse_jobs(file.to_str().unwrap()), Ok(Jobs::Count(3)));
+        std::fs::write(&file, "x\n").unwrap();
+        assert!(parse_jobs(file.to_str().unwrap())
+            .unwrap_err()
+            .contains("the file holds \"x\""));
         assert_eq!(Jobs::Plus(1).count(4), Some(5));
         assert_eq!(Jobs::Minus(1).count(4), Some(3));
         assert_eq!(Jobs::Minus(9).count(4), Some(1));
@@ -671,6 +722,9 @@ mod tests {
         assert_eq!(rule.to_string(), "now,fail=2");
         let short = parse_halt("1").unwrap();
         assert_eq!(short.to_string(), "soon,fail=1");
+        assert_eq!(parse_halt("-1").unwrap().to_string(), "soon,success=1");
+        assert_eq!(parse_halt("-2").unwrap().to_string(), "now,success=1");
+        assert_eq!(parse_halt("20%").unwrap().to_string(), "soon,fail=20%");
         let pct = parse_halt("soon,fail=10%").unwrap();
         assert!(!pct.fires(9, 0, Some(100)));
         assert!(pct.fires(10, 0, Some(100)));

@@ -26,6 +26,7 @@ mod containment;
 mod escape;
 #[doc(hidden)]
 pub mod exec;
+mod extras;
 mod inputs;
 mod job;
 #[doc(hidden)]

@@ -33,6 +33,8 @@ pub enum Stream {
 pub struct JobOutput {
     /// `--tag`: the prefix of each line (the inputs joined by spaces, then a tab).
     tag: Option<Vec<u8>>,
+    /// The job's number, for `--line-buffer --keep-order`: the oldest job's lines stream.
+    seq: Option<u64>,
     out: Vec<u8>,
     err: Vec<u8>,
 }
@@ -42,9 +44,34 @@ impl JobOutput {
     pub fn new(tag: Option<Vec<u8>>) -> JobOutput {
         JobOutput {
             tag,
+            seq: None,
             out: Vec::new(),
             err: Vec::new(),
         }
+    }
+}
+
+impl JobOutput {
+    /// What the job wrote to stdout, taken; `replacement` is printed in its place.
+    pub fn swap_stdout(&mut self, replacement: Vec<u8>) -> Vec<u8> {
+        std::mem::replace(&mut self.out, replacement)
+    }
+
+    /// Numbers the job's output, so that under `--line-buffer --keep-order` its lines are
+    /// printed as they come while it is the oldest job not yet printed.
+    pub fn set_seq(&mut self, seq: u64) {
+        self.seq = Some(seq);
+    }
+
+    /// Nothing of what the job wrote is printed.
+    pub fn clear(&mut self) {
+        self.out.clear();
+        self.err.clear();
+    }
+
+    /// What the job wrote to stdout and stderr so far.
+    pub fn written(&self) -> (&[u8], &[u8]) {
+        (&self.out, &self.err)
     }
 }
 
@@ -70,8 +97,7 @@ impl Output {
     pub fn new(mode: Mode, keep_order: bool, bar: Option<ProgressBar>) -> Output {
         Output {
             mode,
-            // Line by line and in order at once would need the running head's buffer here;
-            // grouped output in order gives the same bytes, later.
+            // Line by line and in order: the oldest job's lines stream, the others' wait.
             keep_order: keep_order && mode != Mode::Ungroup,
             bar,
             next_seq: 1,
@@ -84,15 +110,17 @@ impl Output {
         self.mode != Mode::Ungroup
     }
 
-    /// A chunk a job wrote. Under `--line-buffer` (and not `--keep-order`) its complete lines
-    /// are printed now; otherwise it is kept for [`finished`](Output::finished).
+    /// A chunk a job wrote. Under `--line-buffer` its complete lines are printed now (with
+    /// `--keep-order`, only while it is the oldest job not yet printed); otherwise it is kept
+    /// for [`finished`](Output::finished).
     pub fn chunk(&mut self, job: &mut JobOutput, stream: Stream, data: &[u8]) -> io::Result<()> {
         let buffer = match stream {
             Stream::Out => &mut job.out,
             Stream::Err => &mut job.err,
         };
         buffer.extend_from_slice(data);
-        if self.mode != Mode::LineBuffer || self.keep_order {
+        let streams = !self.keep_order || job.seq == Some(self.next_seq);
+        if self.mode != Mode::LineBuffer || !streams {
             return Ok(());
         }
         let Some(last_newline) = buffer.iter().rposition(|&b| b == b'\n') else {
@@ -211,6 +239,23 @@ mod tests {
         output.chunk(&mut job, Stream::Err, b"").unwrap();
         output.chunk(&mut job, Stream::Err, b"partial").unwrap();
         assert_eq!(job.err, b"partial");
+    }
+
+    #[test]
+    fn line_buffering_in_order_streams_the_oldest_job_only() {
+        let mut output = Output::new(Mode::LineBuffer, true, None);
+        let mut first = JobOutput::new(None);
+        first.set_seq(1);
+        let mut second = JobOutput::new(None);
+        second.set_seq(2);
+        output.chunk(&mut second, Stream::Out, b"b\n").unwrap();
+        assert_eq!(second.out, b"b\n", "job 2 waits for job 1");
+        output.chunk(&mut first, Stream::Out, b"a\npart").unwrap();
+        assert_eq!(first.out, b"part", "job 1's whole lines are printed");
+        output.finished(1, first).unwrap();
+        assert_eq!(output.next_seq, 2);
+        output.chunk(&mut second, Stream::Out, b"c\n").unwrap();
+        assert!(second.out.is_empty(), "job 2 is the oldest now");
     }
 
     #[test]

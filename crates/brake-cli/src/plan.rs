@@ -14,6 +14,7 @@ use brake::TermSeq;
 
 use crate::cli::{split_sources_with, Halt, Jobs, RemoteFiles, RunArgs};
 use crate::containment::Wishes;
+use crate::extras::Extras;
 use crate::inputs::group::Grouped;
 use crate::inputs::{Inputs, Source};
 use crate::joblog::{Joblog, Mode as LogMode, Previous};
@@ -75,6 +76,9 @@ pub struct Plan {
     pub json: Option<PathBuf>,
     /// `-S`/`--slf`: the hosts jobs run on, when not only this machine.
     pub remote: Option<RemotePlan>,
+    /// GNU parallel's scheduling and output options (`--delay`, `--shuf`, `--nice`,
+    /// `--tagstring`, `--files`, `--results`).
+    pub extras: Extras,
     /// Lines for stderr before the run begins: `-j` lowered to the limits, inputs read from
     /// the terminal, and with `--explain` how jobs are run.
     pub notes: Vec<String>,
@@ -111,6 +115,9 @@ pub struct Rules {
     pub halt: Halt,
     /// `--timeout`: how long a job may run.
     pub timeout: Option<Duration>,
+    /// `--timeout N%`: how long a job may run, in percent of the median run time of the jobs
+    /// that succeeded so far.
+    pub timeout_percent: Option<f64>,
     /// `--retries`: how many runs a failing job gets in all.
     pub retries: u32,
 }
@@ -156,6 +163,8 @@ impl Plan {
         }
         let reads_stdin = sources.iter().any(Source::is_stdin);
         let packing = args.pack.packing();
+        let extras =
+            Extras::new(&args.options, sources.len(), remote.is_some()).map_err(RunError)?;
         let mut inputs = Inputs::open_with(sources, reading).map_err(refuse)?;
         let mut template = inputs
             .template(&split.words, args.quote, &replacements, &packing)
@@ -179,7 +188,7 @@ impl Plan {
                 let slots = remote.logins.iter().map(|l| l.slots.unwrap_or(each));
                 (slots.sum(), None)
             }
-            None => jobs_at_once(args.jobs, inputs.total()),
+            None => jobs_at_once(args.jobs, inputs.total(), args.options.cpus()),
         };
         notes.extend(lowered.map(|why| format!("brake: {why}")));
         let inputs = inputs.group(&template, jobs);
@@ -204,20 +213,28 @@ impl Plan {
             output: output_plan(args),
             rules: Rules {
                 halt: args.halt,
-                timeout: args.timeout,
-                retries: args.retries,
+                timeout: args.timeout.and_then(|t| t.fixed()),
+                timeout_percent: args.timeout.and_then(|t| t.percent()),
+                // GNU parallel's 0: as many runs as it takes.
+                retries: if args.retries == 0 {
+                    u32::MAX
+                } else {
+                    args.retries
+                },
             },
             termseq: args.termseq.clone(),
             joblog: joblog_plan(args),
             containment: wishes(args),
             dry_run: args.dry_run,
-            bar: args.bar,
+            // GNU's --progress and --eta show what the bar shows: counts and the time left.
+            bar: args.bar || args.options.progress || args.options.eta,
             shell,
             trace: args.shell.trace,
             verbose: args.shell.verbose > 0 && !args.shell.silent,
             explain: args.shell.explain,
             json: args.json.clone(),
             remote,
+            extras,
             notes,
         })
     }
@@ -262,8 +279,7 @@ pub const MOST_AT_ONCE: usize = 32_768;
 /// How many jobs run at once: `-j` (the number of CPUs by default) fitted to the limits, with
 /// the warning when it was lowered. `-j 0` asks for as many as the limits allow (and no more
 /// than there are jobs, when that is known), and is lowered without a warning.
-fn jobs_at_once(wanted: Option<Jobs>, total: Option<u64>) -> (usize, Option<String>) {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+fn jobs_at_once(wanted: Option<Jobs>, total: Option<u64>, cpus: usize) -> (usize, Option<String>) {
     match wanted.unwrap_or(Jobs::Count(cpus)).count(cpus) {
         Some(count) => crate::limits::fit_jobs(count),
         None => {
@@ -353,8 +369,11 @@ fn how_jobs_run(jobs: usize, sources: usize, direct: bool, shell: &Shell) -> Str
 }
 
 fn output_plan(args: &RunArgs) -> OutputPlan {
-    // clap keeps only the last of the three flags.
-    let mode = if args.ungroup {
+    // clap keeps only the last of the three flags. Output saved to files is captured whole.
+    let saved = args.options.files || args.options.results.is_some();
+    let mode = if saved {
+        Mode::Group
+    } else if args.ungroup {
         Mode::Ungroup
     } else if args.line_buffer {
         Mode::LineBuffer
@@ -470,7 +489,7 @@ mod tests {
             fit_jobs(2 * cpus).0
         );
         assert_eq!(super::tests::plan("-j 0 echo ::: a b c").jobs, 3);
-        let (unknown, warning) = jobs_at_once(Some(Jobs::AsManyAsAllowed), None);
+        let (unknown, warning) = jobs_at_once(Some(Jobs::AsManyAsAllowed), None, 4);
         assert_eq!(warning, None);
         assert!((1..=MOST_AT_ONCE).contains(&unknown));
     }

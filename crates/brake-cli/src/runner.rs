@@ -20,8 +20,12 @@
 mod dry_run;
 mod feed;
 mod finish;
+mod halt;
+mod machine;
+mod median;
 mod progress;
 mod record;
+mod saved;
 mod start;
 mod table;
 
@@ -38,6 +42,7 @@ use rustix::event::{poll, PollFd, PollFlags, Timespec};
 
 use crate::cli::{HaltOn, RunArgs};
 use crate::containment::Containment;
+use crate::extras::Extras;
 use crate::job::{self, Cause, Ending, Running};
 use crate::joblog::{Entry, Joblog, Previous};
 use crate::limits::Throttle;
@@ -60,6 +65,14 @@ const STDOUT_CLOSED: u8 = 128 + libc::SIGPIPE as u8;
 /// Runs the jobs `args` describes; `argv` is brake's own command line, for the resume hint.
 /// Returns the exit status.
 pub fn run(args: &RunArgs, argv: &[OsString]) -> Result<u8, RunError> {
+    if let Some(answer) = args.options.answer() {
+        let (text, code) = answer.map_err(RunError)?;
+        let mut out = io::stdout().lock();
+        return match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+            Ok(()) => Ok(code),
+            Err(_) => Ok(STDOUT_CLOSED),
+        };
+    }
     let plan = Plan::new(args)?;
     for note in &plan.notes {
         say!("{note}");
@@ -136,6 +149,8 @@ struct Settings {
     trace: bool,
     /// `-v`: commands on stdout.
     verbose: bool,
+    /// `--delay`, `--nice`, `--tagstring`, `--files`, `--results`.
+    extras: Extras,
 }
 
 /// The socket the stop writes to on every change of phase, for the loop's `poll`.
@@ -170,11 +185,17 @@ struct Gate {
     seen_phase: Phase,
     /// `--halt` fired: no new job starts.
     halted: bool,
+    /// The status of the job that fired a `--halt` rule of one job (see `halt.rs`).
+    halt_status: Option<u8>,
     /// A spawn failed for want of processes or descriptors: wait for a job to end, or for
     /// the throttle's retry time when none runs.
     blocked: bool,
     /// How many jobs may run since the machine refused one (see `limits::Throttle`).
     throttle: Throttle,
+    /// `--delay`: no job starts before this.
+    next_start: Option<Instant>,
+    /// `--timeout N%`: the run times of the jobs that succeeded.
+    run_times: self::median::RunTimes,
     /// An error that ends the run with status 255 once running jobs are done.
     fatal: Option<String>,
     stdout_closed: bool,
@@ -187,7 +208,8 @@ impl Runner {
         let total = plan.inputs.total();
         let progress = Progress::new(plan.bar, total, &stop);
         let waker = Waker::new(&stop).map_err(refuse)?;
-        let queue = Queue::start(plan.inputs, &stop, &progress.counters).map_err(refuse)?;
+        let queue = Queue::start(plan.inputs, plan.extras.shuf, &stop, &progress.counters)
+            .map_err(refuse)?;
         let containment = Containment::start(&plan.containment).map_err(RunError)?;
         let ignores_signals = !ignored_signals().is_empty();
         let child = plan::child_options(&plan.termseq, containment.guarded(), ignores_signals);
@@ -224,6 +246,7 @@ impl Runner {
                 shell: plan.shell,
                 trace: plan.trace,
                 verbose: plan.verbose,
+                extras: plan.extras,
             },
             stop,
             table: Table::new(slots),
@@ -408,7 +431,15 @@ impl Runner {
     fn poll_timeout(&self) -> Option<Timespec> {
         let jobs = self.table.jobs();
         let retry = self.gate.throttle.retry_at().filter(|_| self.gate.blocked);
-        let until = jobs.filter_map(Running::next_due).chain(retry).min()?;
+        let delayed = self
+            .gate
+            .next_start
+            .filter(|_| self.may_start() && !self.queue.pending.is_empty());
+        let until = jobs
+            .filter_map(Running::next_due)
+            .chain(retry)
+            .chain(delayed)
+            .min()?;
         let left = until.saturating_duration_since(Instant::now());
         Some(Timespec::try_from(left).unwrap_or(Timespec {
             tv_sec: i64::MAX,
@@ -467,7 +498,9 @@ impl Runner {
         let ending = running.ending(exit, self.stop.is_stopping());
         let rules = self.settings.rules;
         if running.timed_out() {
-            let timeout = rules.timeout.unwrap_or_default();
+            let timeout = running
+                .deadline
+                .map_or(Duration::ZERO, |d| d.duration_since(running.started_at));
             let seq = running.job.seq;
             say!(
                 "brake: job {seq} timed out after {timeout:?}, {}: {}",
@@ -485,7 +518,12 @@ impl Runner {
         // The bar counts the job before its output is printed, so that it is redrawn below that
         // output with the count that includes it.
         self.progress.tick();
-        let output = std::mem::take(&mut running.output);
+        if ending == Ending::Done {
+            self.succeeded_after(running.started_at.elapsed());
+        }
+        let mut output = std::mem::take(&mut running.output);
+        let interrupted = ending == Ending::Interrupted;
+        self.save_output(&running.job, slot, &mut output, interrupted);
         if let Err(err) = self.output.finished(running.job.seq, output) {
             self.lost_stdout(&err);
         }
@@ -501,6 +539,12 @@ impl Runner {
         let listed =
             ending == Ending::Interrupted && self.tally.interrupted_jobs.len() < summary::LISTED;
         let described = (halting || listed).then(|| running.describe());
+        let status = if running.timed_out() {
+            // GNU parallel's -1 for a job it ended, as a status.
+            255
+        } else {
+            halt::status_of(exit)
+        };
         if ending != Ending::Interrupted {
             self.write_joblog(&running.entry(exit));
         }
@@ -516,7 +560,9 @@ impl Runner {
                 }
             }
         }
-        self.after_count(|| format!("job {seq} ({exit}): `{}`", described.unwrap_or_default()));
+        self.after_count(status, || {
+            format!("job {seq} ({exit}): `{}`", described.unwrap_or_default())
+        });
     }
 
     /// Appends a joblog line. A log that cannot be written (a full disk, a file-size limit)
@@ -536,14 +582,18 @@ impl Runner {
     }
 
     /// After a job is counted, `--halt` may fire, naming the job that made it (`counted`
-    /// describes it, as GNU parallel's "This job failed:" does).
-    fn after_count(&mut self, counted: impl FnOnce() -> String) {
+    /// describes it, as GNU parallel's "This job failed:" does); `status` is the job's exit
+    /// status, which a rule of one job passes on.
+    fn after_count(&mut self, status: u8, counted: impl FnOnce() -> String) {
         let halt = self.settings.rules.halt;
         if self.gate.halted || halt.on == HaltOn::Never {
             return;
         }
         if halt.fires(self.tally.failed, self.tally.done, self.settings.total) {
             self.gate.halted = true;
+            if halt::passes_status_on(&halt) {
+                self.gate.halt_status = Some(status);
+            }
             let running = self.table.running();
             let by = counted();
             if halt.now {
@@ -582,6 +632,9 @@ impl Gate {
         Gate {
             seen_phase: Phase::Running,
             halted: false,
+            halt_status: None,
+            next_start: None,
+            run_times: Default::default(),
             blocked: false,
             throttle: Throttle::new(jobs),
             fatal: None,

@@ -1043,5 +1043,68 @@ fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
+/// Text with replacement strings whose values go in as they are, not quoted for a shell:
+/// `--tagstring` and `--results` names.
+#[derive(Debug, Clone)]
+pub struct PlainText(Vec<Part>);
+
+impl PlainText {
+    /// Parses `text` for jobs with `sources` values each.
+    pub fn parse(text: &OsStr, sources: usize) -> Result<PlainText, TemplateError> {
+        let mut expressions = Vec::new();
+        let parts = parse_word(
+            text.as_bytes(),
+            sources,
+            &Replacements::default(),
+            &mut expressions,
+        )?;
+        let computed = parts.iter().any(|part| match part {
+            Part::Count(_) => true,
+            Part::Value(value) => matches!(value.pick, Pick::Each(_)),
+            _ => false,
+        });
+        if computed || !expressions.is_empty() {
+            return Err(TemplateError(format!(
+                "{}: --tagstring and --results names take {{}} {{.}} {{/}} {{//}} {{/.}} {{#}} {{%}} \
+                 and {{1}} {{2}} …, not Perl expressions or job counts",
+                text.to_string_lossy()
+            )));
+        }
+        Ok(PlainText(parts))
+    }
+
+    /// Whether it holds a replacement string.
+    pub fn has_replacements(&self) -> bool {
+        self.0.iter().any(|part| !matches!(part, Part::Literal(_)))
+    }
+
+    /// The text for the job with these values, number and slot.
+    pub fn render(&self, args: &[OsString], seq: u64, slot: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        for part in &self.0 {
+            match part {
+                Part::Literal(bytes) => out.extend_from_slice(bytes),
+                Part::Seq => {
+                    let _ = write!(out, "{seq}");
+                }
+                Part::Slot => {
+                    let _ = write!(out, "{slot}");
+                }
+                Part::Value(value) => {
+                    for (i, arg) in picked(value.pick, args, args.len()) {
+                        if i > 0 && value.pick == Pick::All {
+                            out.push(b' ');
+                        }
+                        out.extend_from_slice(apply(value.edit, arg));
+                    }
+                }
+                // Refused by `parse`.
+                Part::Count(_) => {}
+            }
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -69,9 +69,9 @@ fn brakes_own_lines_escape_control_characters_from_inputs() {
     assert_no_control_characters(&out);
     assert!(stderr(&out).contains("could not start"), "{}", stderr(&out));
 
-    // A halt.
+    // A halt: as in GNU parallel, a rule of one failed job exits with that job's status.
     let out = run(["--halt", "now,fail=1", "exit 3; : {}", ":::", RETITLE]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert_no_control_characters(&out);
     assert!(
         stderr(&out).contains("--halt now,fail=1 reached"),
@@ -139,7 +139,7 @@ fn gnu_job_counts_run_and_refused_values_say_what_to_write() {
             "a timeout must be more than zero (e.g. --timeout 30s)",
         ),
         (&["--retries", "-1"][..], "\"-1\" is not a number of runs"),
-        (&["--halt", "-1"][..], "\"-1\" is not a halt rule"),
+        (&["--halt", "-3"][..], "\"-3\" is not a halt rule"),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let mut full = args.to_vec();
@@ -159,7 +159,10 @@ fn gnu_job_counts_run_and_refused_values_say_what_to_write() {
         "brake: unknown option --semaphore (GNU parallel's --semaphore; not supported yet); \
          see brake --help",
     );
-    refused(&["--eta", "touch", ":::", "a"], "use --bar");
+    refused(
+        &["--sem", "touch", ":::", "a"],
+        "GNU parallel's --semaphore",
+    );
     refused(&["--grop", "touch", ":::", "a"], "(did you mean --group?)");
 }
 

@@ -8,32 +8,26 @@ const GNU_OPTIONS: &[(&[&str], &str)] = &[
         &["-S", "--sshlogin", "--slf", "--sshloginfile"],
         "remote hosts",
     ),
-    (&["-P", "--max-procs", "--procs"], "jobs at once: use -j"),
     (
         &["--pipe", "--pipepart", "--block", "--spreadstdin"],
         "--pipe: stdin split among jobs",
     ),
-    (&["--eta", "--progress"], "a progress display: use --bar"),
-    (&["--results", "--res", "--files"], "output saved to files"),
-    (&["--tagstring"], "--tagstring: use --tag"),
-    (&["--linebuffer", "--lb"], "use --line-buffer"),
-    (&["--dryrun"], "use --dry-run"),
-    (&["--retry-failed"], "use --resume-failed"),
-    (&["--halt-on-error"], "use --halt"),
-    (&["--shuf"], "--shuf: jobs in random order"),
-    (&["--delay"], "--delay between starts"),
     (
-        &["--load", "--memfree", "--noswap"],
-        "starting jobs by the machine's load",
+        &["--retry-failed"],
+        "--retry-failed: the joblog's failed commands run again; give the command line again \
+         with --resume-failed",
     ),
-    (&["--nice"], "--nice: run jobs niced (use brake … nice CMD)"),
+    (
+        &["--noswap"],
+        "starting jobs only while the machine does not swap",
+    ),
     (
         &["--env", "--record-env"],
         "--env: environment for remote jobs",
     ),
     (&["--semaphore", "--sem", "--fg", "--bg"], "--semaphore"),
     (
-        &["--will-cite", "--citation", "--bibtex", "--no-notice"],
+        &["--citation", "--bibtex"],
         "the citation notice; brake has none, drop it",
     ),
 ];
@@ -80,7 +74,7 @@ mod tests {
         );
         assert!(unknown_option("--sem=x", None).contains("--sem (GNU parallel's"));
         assert!(unknown_option("-Zk", None).starts_with("brake: unknown option -Z;"));
-        assert!(unknown_option("--eta", None).contains("use --bar"));
+        assert!(unknown_option("--shebang", None).starts_with("brake: unknown option --shebang"));
         assert_eq!(
             unknown_option("--grop", Some("--group")),
             "brake: unknown option --grop (did you mean --group?); see brake --help"

@@ -3,6 +3,7 @@
 //! `Queue` for a free slot, behind the retries.
 
 use std::collections::VecDeque;
+use std::ffi::OsString;
 use std::io::{self, Write};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::Ordering;
@@ -33,9 +34,11 @@ pub(super) struct Queue {
 }
 
 impl Queue {
-    /// Starts the input thread.
+    /// Starts the input thread; with `shuffle` (`--shuf`) it reads all of the input before the
+    /// first job and numbers the jobs in a random order.
     pub(super) fn start(
         inputs: Grouped,
+        shuffle: bool,
         stop: &Stop,
         counters: &Arc<Counters>,
     ) -> io::Result<Queue> {
@@ -47,7 +50,13 @@ impl Queue {
         let counters = Arc::clone(counters);
         std::thread::Builder::new()
             .name("brake-input".into())
-            .spawn(move || read_inputs(inputs, tx, &bell, &stop, &counters))?;
+            .spawn(move || {
+                if shuffle {
+                    read_inputs(shuffled(inputs, &stop), tx, &bell, &stop, &counters);
+                } else {
+                    read_inputs(inputs, tx, &bell, &stop, &counters);
+                }
+            })?;
         Ok(Queue {
             feed: rx,
             open: true,
@@ -61,7 +70,7 @@ impl Queue {
 /// stops. At the end of the input the doorbell rings once more, the feed closed. A full
 /// doorbell only means the loop has a ring it has not read yet.
 fn read_inputs(
-    inputs: Grouped,
+    inputs: impl IntoIterator<Item = Result<Vec<OsString>, InputError>>,
     tx: SyncSender<Fed>,
     bell: &UnixStream,
     stop: &Stop,
@@ -94,4 +103,29 @@ fn read_inputs(
     counters.input_complete.store(true, Ordering::Relaxed);
     drop(tx);
     let _ = (&*bell).write(&[1]);
+}
+
+/// All of the input's values in a random order, then the error that ended the reading if one
+/// did. A stop ends the reading early: nothing more will start.
+fn shuffled(
+    inputs: impl IntoIterator<Item = Result<Vec<OsString>, InputError>>,
+    stop: &Stop,
+) -> Vec<Result<Vec<OsString>, InputError>> {
+    let mut values = Vec::new();
+    let mut error = None;
+    for item in inputs {
+        if stop.is_stopping() {
+            return Vec::new();
+        }
+        match item {
+            Ok(args) => values.push(Ok(args)),
+            Err(err) => {
+                error = Some(Err(err));
+                break;
+            }
+        }
+    }
+    fastrand::shuffle(&mut values);
+    values.extend(error);
+    values
 }

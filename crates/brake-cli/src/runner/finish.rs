@@ -5,7 +5,7 @@ use std::ffi::OsString;
 use std::io::{self, IsTerminal};
 use std::sync::atomic::Ordering;
 
-use super::{Runner, Tally, STDOUT_CLOSED};
+use super::{halt, Runner, Tally, STDOUT_CLOSED};
 use crate::summary::{self, resume_hint, Summary, INTERNAL_ERROR};
 
 impl Runner {
@@ -74,8 +74,16 @@ impl Runner {
             STDOUT_CLOSED
         } else if signal_code.is_none() && bad_input > 0 {
             INTERNAL_ERROR
-        } else {
+        } else if signal_code.is_some() {
             summary::exit_code(signal_code, failed + failed_before)
+        } else {
+            halt::exit_status(
+                &self.settings.rules.halt,
+                self.gate.halt_status,
+                self.gate.halted,
+                failed + failed_before,
+                known,
+            )
         };
         let stopped = signal_code.is_some() || self.gate.halted;
         let mut summary = Summary {

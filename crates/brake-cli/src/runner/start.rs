@@ -2,8 +2,9 @@
 //! that fails becomes — a retry later (out of processes), a failed job (the program cannot
 //! run), or bad input (the input cannot become a command at all).
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::io::Write as _;
+use std::path::Path;
 use std::time::Instant;
 
 use super::Runner;
@@ -12,13 +13,19 @@ use crate::joblog::Entry;
 use crate::limits::Refused;
 use crate::output::Stream;
 use crate::remote::Target;
-use crate::template::Unrendered;
+use crate::template::{Rendered, Unrendered};
 
 impl Runner {
     /// Starts pending jobs while slots are free and starts are allowed.
     pub(super) fn start_jobs(&mut self) {
         while self.may_start() && self.table.running() < self.gate.throttle.cap() {
             if self.queue.pending.is_empty() {
+                return;
+            }
+            if self.gate.next_start.is_some_and(|at| at > Instant::now()) {
+                return;
+            }
+            if !self.machine_has_room() {
                 return;
             }
             let Some(slot) = self.free_slot() else {
@@ -63,13 +70,22 @@ impl Runner {
                 .cluster
                 .as_ref()
                 .map_or(Target::Local, |c| c.target(slot));
+            let niced = match (&self.settings.extras.nice, &target) {
+                (Some((nice, level)), Target::Local) => Some(with_nice(&rendered, nice, *level)),
+                _ => None,
+            };
+            let program = match (&niced, &self.settings.extras.nice) {
+                (Some(_), Some((nice, _))) => Some(nice.as_path()),
+                _ => self.settings.template.program(),
+            };
+            let rendered = niced.unwrap_or(rendered);
             let options = match target {
                 Target::Local => &self.settings.child,
                 Target::Remote(_) => &self.settings.remote_child,
             };
             let spawn = Spawn {
                 rendered: &rendered,
-                program: self.settings.template.program(),
+                program,
                 capture: self.output.captures(),
                 options,
                 run_id: self.containment.run_id(),
@@ -77,16 +93,29 @@ impl Runner {
                 shell: &self.settings.shell,
                 trace: self.settings.trace,
             };
-            let tag = self.settings.tag.then(|| job::tag_for(&job.args));
+            let tag = match &self.settings.extras.tagstring {
+                Some(tagstring) => {
+                    let mut tag = tagstring.render(&job.args, job.seq, slot);
+                    tag.push(b'\t');
+                    Some(tag)
+                }
+                None => self.settings.tag.then(|| job::tag_for(&job.args)),
+            };
             let first = job.attempt == 1;
-            match job::start(job, slot, &spawn, self.settings.rules.timeout, tag) {
+            let timeout = self.job_timeout();
+            let seq = job.seq;
+            match job::start(job, slot, &spawn, timeout, tag) {
                 Ok(mut running) => {
+                    running.output.set_seq(seq);
                     if self.settings.verbose && !show_first {
                         self.show_command(&mut running);
                     }
                     self.progress.started(first);
                     self.table.put(running);
                     self.gate.throttle.started();
+                    if let Some(delay) = self.settings.extras.delay {
+                        self.gate.next_start = Instant::now().checked_add(delay);
+                    }
                 }
                 Err(err) => {
                     self.table.release(slot);
@@ -142,7 +171,10 @@ impl Runner {
         self.tally.failed += 1;
         self.progress.tick();
         let seq = job.seq;
-        self.after_count(|| format!("job {seq} (skipped by its Perl expression)"));
+        // Its exit value, -2, as the byte an exit status holds.
+        self.after_count(254, || {
+            format!("job {seq} (skipped by its Perl expression)")
+        });
     }
 
     /// A job whose input cannot become a command: said, counted apart, and neither failed nor
@@ -192,12 +224,36 @@ impl Runner {
         self.tally.failed += 1;
         self.progress.tick();
         let seq = err.job.seq;
-        self.after_count(|| {
+        let status = job::start_failure_status(&err.error);
+        self.after_count(status, || {
             format!(
                 "job {seq} (could not start: {}): `{}`",
                 err.error,
                 job::describe_command(command)
             )
         });
+    }
+}
+
+/// The job's command run through `nice -n LEVEL` (`--nice`): the niceness is set before the
+/// job's program starts, and it is the job's own process that runs it. The shell line (joblog,
+/// messages) stays the job's command.
+fn with_nice(rendered: &Rendered, nice: &Path, level: i32) -> Rendered {
+    let mut argv: Vec<OsString> = vec![
+        nice.as_os_str().to_owned(),
+        "-n".into(),
+        level.to_string().into(),
+    ];
+    match &rendered.direct {
+        Some(direct) => argv.extend(direct.iter().cloned()),
+        None => argv.extend([
+            OsString::from("/bin/sh"),
+            "-c".into(),
+            rendered.text.clone(),
+        ]),
+    }
+    Rendered {
+        text: rendered.text.clone(),
+        direct: Some(argv),
     }
 }
