@@ -12,6 +12,7 @@ use brake::TermSeq;
 use crate::inputs::Source;
 
 mod gnu;
+pub mod pipe;
 
 pub use self::gnu::{unknown_option, unsupported_replacement};
 
@@ -146,6 +147,10 @@ pub struct RunArgs {
     /// Give remote jobs this variable of brake's environment (repeat for more)
     #[arg(long, value_name = "VAR")]
     pub env: Vec<String>,
+
+    /// `--pipe`, `--pipepart` and the shape of their blocks.
+    #[command(flatten)]
+    pub pipe: pipe::PipeArgs,
 
     /// GNU parallel's options for files and environments on remote hosts, which brake does
     /// not have: each is refused with a message rather than ignored.

@@ -56,6 +56,13 @@ impl fmt::Display for InputError {
 
 impl std::error::Error for InputError {}
 
+impl InputError {
+    /// An error that says `message`.
+    pub fn new(message: String) -> InputError {
+        InputError(message)
+    }
+}
+
 /// Lines read from a file or stdin, one value each, without their `\n`.
 struct Lines {
     reader: BufReader<Box<dyn Read + Send>>,

@@ -42,6 +42,8 @@ pub struct Plan {
     pub template: Template,
     /// The inputs, opened: one job per combination of values.
     pub inputs: Inputs,
+    /// `--pipe` / `--pipepart`: the blocks, one job each, in place of `inputs`.
+    pub blocks: Option<crate::pipe::Feed>,
     /// How many jobs run at once: `-j` (or the number of CPUs) fitted to the process limits.
     pub jobs: usize,
     /// How jobs' output is printed.
@@ -135,9 +137,20 @@ impl Plan {
         if let Some(refusal) = unsupported_replacement(&split.words) {
             return Err(RunError(refusal));
         }
-        let sources = sources_or_stdin(split.sources);
-        let reads_stdin = sources.iter().any(Source::is_stdin);
-        let template = Template::parse(&split.words, sources.len(), args.quote).map_err(refuse)?;
+        let resume = args.resume || args.resume_failed;
+        let pipe = crate::pipe::plan(&args.pipe, &split.sources, remote.is_some(), resume)
+            .map_err(RunError)?;
+        let (sources, reads_stdin) = match &pipe {
+            // The blocks stand for the one value `{}` names.
+            Some(pipe) => (Vec::new(), pipe.source == crate::pipe::PipeSource::Stdin),
+            None => {
+                let sources = sources_or_stdin(split.sources);
+                let reads_stdin = sources.iter().any(Source::is_stdin);
+                (sources, reads_stdin)
+            }
+        };
+        let template =
+            Template::parse(&split.words, sources.len().max(1), args.quote).map_err(refuse)?;
         let inputs = Inputs::open(sources).map_err(refuse)?;
         let (jobs, lowered) = match &remote {
             // Every slot of every host: a job there costs an ssh client here.
@@ -148,7 +161,14 @@ impl Plan {
                     .map(|login| login.slots.unwrap_or(remote.slots))
                     .sum(),
             ),
+            None if pipe.is_some() => jobs_at_once(args.jobs, None),
             None => jobs_at_once(args.jobs, inputs.total()),
+        };
+        let blocks = match &pipe {
+            Some(pipe) => {
+                Some(crate::pipe::Feed::open(pipe, jobs, template.names_values()).map_err(refuse)?)
+            }
+            None => None,
         };
         let mut notes: Vec<String> = lowered
             .map(|why| format!("brake: {why}"))
@@ -165,6 +185,7 @@ impl Plan {
         Ok(Plan {
             template,
             inputs,
+            blocks,
             jobs,
             output: output_plan(args),
             rules: Rules {

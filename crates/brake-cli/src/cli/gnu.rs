@@ -147,10 +147,6 @@ const GNU_OPTIONS: &[(&[&str], &str)] = &[
         "remote hosts",
     ),
     (&["-P", "--max-procs", "--procs"], "jobs at once: use -j"),
-    (
-        &["--pipe", "--pipepart", "--block", "--spreadstdin"],
-        "--pipe: stdin split among jobs",
-    ),
     (&["--plus"], "--plus: more replacement strings"),
     (&["--eta", "--progress"], "a progress display: use --bar"),
     (&["--results", "--res", "--files"], "output saved to files"),

@@ -1,17 +1,23 @@
 //! `--dry-run`: the commands, one per line, nothing run and no joblog touched.
 
+use std::ffi::OsString;
 use std::io::{self, Write};
 
 use brake::Stop;
 
 use super::STDOUT_CLOSED;
-use crate::inputs::Inputs;
+use crate::inputs::InputError;
 use crate::summary::INTERNAL_ERROR;
 use crate::template::Template;
 
 /// Prints the command of every job, `{%}` as if `jobs` ran at once, until the input ends or
 /// the run stops. Returns the exit status.
-pub(super) fn dry_run(template: &Template, inputs: Inputs, jobs: usize, stop: &Stop) -> u8 {
+pub(super) fn dry_run(
+    template: &Template,
+    inputs: impl Iterator<Item = Result<Vec<OsString>, InputError>>,
+    jobs: usize,
+    stop: &Stop,
+) -> u8 {
     let stdout = io::stdout();
     let mut out = io::BufWriter::with_capacity(64 * 1024, stdout.lock());
     let mut seq = 0u64;

@@ -3,6 +3,7 @@
 //! `Queue` for a free slot, behind the retries.
 
 use std::collections::VecDeque;
+use std::ffi::OsString;
 use std::io::{self, Write};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::Ordering;
@@ -14,9 +15,16 @@ use brake::Stop;
 use super::progress::Counters;
 use crate::inputs::{InputError, Inputs};
 use crate::job::Job;
+use crate::pipe::{self, Block};
 
 /// Jobs read ahead of the slots by the input thread.
 const FEED: usize = 1024;
+
+/// `--pipe`'s blocks read ahead of the slots: each may be megabytes, so just one.
+const FEED_BLOCKS: usize = 1;
+
+/// One job's values and, with `--pipe`, its block.
+type Item = Result<(Vec<OsString>, Option<Block>), InputError>;
 
 /// What the input thread sends: a job, or why reading stopped.
 pub(super) type Fed = Result<Job, InputError>;
@@ -38,7 +46,26 @@ impl Queue {
         stop: &Stop,
         counters: &Arc<Counters>,
     ) -> io::Result<Queue> {
-        let (tx, rx) = mpsc::sync_channel::<Fed>(FEED);
+        let items = inputs.map(|item| item.map(|args| (args, None)));
+        Queue::start_with(items, FEED, stop, counters)
+    }
+
+    /// Starts the input thread on `--pipe`'s blocks.
+    pub(super) fn start_blocks(
+        blocks: pipe::Feed,
+        stop: &Stop,
+        counters: &Arc<Counters>,
+    ) -> io::Result<Queue> {
+        Queue::start_with(blocks, FEED_BLOCKS, stop, counters)
+    }
+
+    fn start_with(
+        items: impl Iterator<Item = Item> + Send + 'static,
+        ahead: usize,
+        stop: &Stop,
+        counters: &Arc<Counters>,
+    ) -> io::Result<Queue> {
+        let (tx, rx) = mpsc::sync_channel::<Fed>(ahead);
         let (doorbell, bell) = UnixStream::pair()?;
         doorbell.set_nonblocking(true)?;
         bell.set_nonblocking(true)?;
@@ -46,7 +73,7 @@ impl Queue {
         let counters = Arc::clone(counters);
         std::thread::Builder::new()
             .name("brake-input".into())
-            .spawn(move || read_inputs(inputs, tx, &bell, &stop, &counters))?;
+            .spawn(move || read_inputs(items, tx, &bell, &stop, &counters))?;
         Ok(Queue {
             feed: rx,
             open: true,
@@ -60,24 +87,25 @@ impl Queue {
 /// stops. At the end of the input the doorbell rings once more, the feed closed. A full
 /// doorbell only means the loop has a ring it has not read yet.
 fn read_inputs(
-    inputs: Inputs,
+    items: impl Iterator<Item = Item>,
     tx: SyncSender<Fed>,
     bell: &UnixStream,
     stop: &Stop,
     counters: &Counters,
 ) {
     let mut seq = 0u64;
-    for item in inputs {
+    for item in items {
         if stop.is_stopping() {
             return;
         }
-        let fed = item.map(|args| {
+        let fed = item.map(|(args, block)| {
             seq += 1;
             Job {
                 seq,
                 args,
                 attempt: 1,
                 failed_on: Vec::new(),
+                block: block.map(Box::new),
             }
         });
         let failed = fed.is_err();
