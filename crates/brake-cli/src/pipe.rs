@@ -8,6 +8,7 @@
 //! stdin unread.
 
 mod blocks;
+mod deal;
 mod deliver;
 mod part;
 mod records;
@@ -23,6 +24,7 @@ use crate::cli::pipe::{BlockSize, PipeArgs};
 use crate::inputs::{InputError, Source};
 
 use self::blocks::{Blocks, Next};
+use self::deal::{Dealer, Stream};
 pub use self::deliver::{deliver, stdin_io};
 use self::part::Parts;
 use self::records::{unescape, Records};
@@ -44,6 +46,8 @@ pub struct PipePlan {
     pub records: Records,
     /// How a job gets its block.
     pub delivery: Delivery,
+    /// `--round-robin`: one job per slot, the blocks dealt to them.
+    pub round_robin: bool,
 }
 
 /// Where `--pipe`'s blocks come from.
@@ -77,6 +81,8 @@ pub enum Block {
     File(tempfile::TempPath, u64),
     /// `--fifo`: a named pipe in a directory of its own, removed with the job.
     Fifo(deliver::Fifo),
+    /// `--round-robin`: the blocks dealt to the job, as they come.
+    Stream(Stream),
 }
 
 /// A part of a file: `len` bytes at `offset`.
@@ -96,7 +102,7 @@ impl Block {
         match self {
             Block::File(path, _) => path.as_os_str(),
             Block::Fifo(fifo) => fifo.path().as_os_str(),
-            Block::Bytes(_) | Block::Part(_) => std::ffi::OsStr::new(""),
+            Block::Bytes(_) | Block::Part(_) | Block::Stream(_) => std::ffi::OsStr::new(""),
         }
     }
 
@@ -107,6 +113,7 @@ impl Block {
             Block::Part(part) => part.len,
             Block::File(_, len) => *len,
             Block::Fifo(fifo) => fifo.len(),
+            Block::Stream(stream) => stream.sent(),
         }
     }
 }
@@ -118,6 +125,7 @@ pub fn plan(
     sources: &[Source],
     remote: bool,
     resume: bool,
+    retries: u32,
 ) -> Result<Option<PipePlan>, String> {
     if !args.any() {
         // GNU parallel ignores --block, --recend, --recstart and --regexp without --pipe, and
@@ -155,10 +163,17 @@ pub fn plan(
              run it again without --resume"
         ));
     }
-    if args.round_robin {
+    if args.round_robin && (args.pipepart || args.cat || args.fifo) {
         return Err(
-            "--round-robin is not supported yet: brake starts one job per block \
-                    (drop --round-robin; -j still limits how many run at once)"
+            "--round-robin deals stdin's blocks to the jobs' stdin: it cannot be \
+                    used with --pipepart, --cat or --fifo"
+                .into(),
+        );
+    }
+    if args.round_robin && retries > 1 {
+        return Err(
+            "--round-robin cannot be used with --retries: a job's blocks are dealt \
+                    once and cannot be given to it again"
                 .into(),
         );
     }
@@ -219,6 +234,7 @@ pub fn plan(
         block,
         records,
         delivery,
+        round_robin: args.round_robin,
     }))
 }
 
@@ -250,6 +266,8 @@ pub struct Feed {
     names_block: bool,
     /// Stop after the first error.
     failed: bool,
+    /// `--round-robin`.
+    dealer: Option<Dealer>,
 }
 
 enum Source2 {
@@ -288,6 +306,7 @@ impl Feed {
             delivery: plan.delivery,
             names_block,
             failed: false,
+            dealer: plan.round_robin.then(|| Dealer::new(jobs)),
         })
     }
 
@@ -307,6 +326,23 @@ impl Feed {
                 }
             },
             Source2::Files(parts) => parts.next().map(|part| part.map(Block::Part)),
+        }
+    }
+
+    /// `--round-robin`: deals blocks until one starts a new job (the first one per slot), the
+    /// input ends, or every job has ended.
+    fn next_dealt(&mut self) -> Option<Result<Block, InputError>> {
+        loop {
+            let bytes = match self.next_raw()? {
+                Ok(Block::Bytes(bytes)) => bytes,
+                Ok(_) => unreachable!("--round-robin reads stdin"),
+                Err(err) => return Some(Err(err)),
+            };
+            match self.dealer.as_mut()?.deal(bytes) {
+                Ok(Some(stream)) => return Some(Ok(Block::Stream(stream))),
+                Ok(None) => {}
+                Err(()) => return None,
+            }
         }
     }
 
@@ -349,8 +385,11 @@ impl Iterator for Feed {
         if self.failed {
             return None;
         }
-        let item = self
-            .next_raw()?
+        let item = match self.dealer.is_some() {
+            true => self.next_dealt()?,
+            false => self.next_raw()?,
+        };
+        let item = item
             .and_then(|block| self.deliverable(block))
             .map(|(args, block)| (args, Some(block)));
         self.failed = item.is_err();
@@ -364,7 +403,9 @@ fn to_temp_file(block: &Block) -> io::Result<(tempfile::TempPath, u64)> {
     match block {
         Block::Bytes(bytes) => file.write_all(bytes)?,
         Block::Part(part) => deliver::copy_part(part, file.as_file())?,
-        Block::File(..) | Block::Fifo(_) => unreachable!("a block is put in a file once"),
+        Block::File(..) | Block::Fifo(_) | Block::Stream(_) => {
+            unreachable!("a block is put in a file once")
+        }
     }
     file.flush()?;
     Ok((file.into_temp_path(), block.len()))
@@ -381,7 +422,7 @@ mod tests {
         let argv = std::iter::once("brake").chain(line.split(' '));
         let args = RunArgs::try_parse_from(argv).unwrap();
         let split = crate::cli::split_sources(&args.command).unwrap();
-        plan(&args.pipe, &split.sources, false, args.resume)
+        plan(&args.pipe, &split.sources, false, args.resume, args.retries)
     }
 
     #[test]
@@ -415,7 +456,11 @@ mod tests {
                 "--pipe --joblog j --resume wc",
                 "--resume cannot be used with --pipe",
             ),
-            ("--pipe --rr wc", "--round-robin is not supported"),
+            ("--pipepart --rr wc :::: a", "--round-robin deals stdin's"),
+            (
+                "--pipe --rr --retries 2 wc",
+                "cannot be used with --retries",
+            ),
             ("--pipe --regexp --recend ( wc", "not a regular expression"),
         ] {
             let err = planned(line)

@@ -138,8 +138,14 @@ impl Plan {
             return Err(RunError(refusal));
         }
         let resume = args.resume || args.resume_failed;
-        let pipe = crate::pipe::plan(&args.pipe, &split.sources, remote.is_some(), resume)
-            .map_err(RunError)?;
+        let pipe = crate::pipe::plan(
+            &args.pipe,
+            &split.sources,
+            remote.is_some(),
+            resume,
+            args.retries,
+        )
+        .map_err(RunError)?;
         let (sources, reads_stdin) = match &pipe {
             // The blocks stand for the one value `{}` names.
             Some(pipe) => (Vec::new(), pipe.source == crate::pipe::PipeSource::Stdin),

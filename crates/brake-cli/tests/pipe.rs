@@ -228,6 +228,33 @@ fn pipepart_splits_files_by_seeking() {
 }
 
 #[test]
+fn round_robin_starts_one_job_per_slot_and_deals_every_block() {
+    let input: String = (1..=2000).map(|i| format!("{i}\n")).collect();
+    let out = pipe(
+        &[
+            "--pipe",
+            "--round-robin",
+            "-j",
+            "3",
+            "--block",
+            "100",
+            "wc -l",
+        ],
+        input.as_bytes(),
+    );
+    assert!(out.status.success(), "{out:?}");
+    let counts: Vec<u64> = stdout(&out)
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect();
+    assert_eq!(counts.len(), 3, "{counts:?}");
+    assert_eq!(counts.iter().sum::<u64>(), 2000, "{counts:?}");
+    // Fewer blocks than slots: one job per block.
+    let out = pipe(&["--pipe", "--rr", "-j", "4", "-k", "cat"], b"a\n");
+    assert_eq!(stdout(&out), "a\n");
+}
+
+#[test]
 fn the_joblog_has_a_line_per_block_with_its_size() {
     let dir = tempfile::tempdir().unwrap();
     let out = piped(
@@ -286,6 +313,18 @@ fn bad_combinations_are_refused_before_anything_runs() {
 /// output is kept, brake exits 130 and stops reading, and nothing is left running.
 #[test]
 fn one_ctrl_c_stops_an_endless_pipe() {
+    endless_pipe_stopped(&[], 4);
+}
+
+/// The same with `--round-robin`, where the jobs' stdin stays open for more blocks.
+#[test]
+fn one_ctrl_c_stops_an_endless_round_robin() {
+    endless_pipe_stopped(&["--round-robin"], 2);
+}
+
+/// Four jobs at a time, each given one line; jobs 1 and 2 end at once, the others sleep until
+/// `sleepers` of them do; then one Ctrl-C.
+fn endless_pipe_stopped(extra: &[&str], sleepers: usize) {
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("input");
     let made = std::process::Command::new("mkfifo")
@@ -296,7 +335,10 @@ fn one_ctrl_c_stops_an_endless_pipe() {
     // Blocks of one line each: jobs 1 and 2 end at once, the others sleep.
     let job = "read n; echo begin $n; case $n in 1|2) ;; *) sleep 30;; esac; echo end $n; \
                echo $n >> ran.txt";
-    let script = format!("exec \"$0\" --pipe --block 3 -j 4 --joblog run.log '{job}' < input",);
+    let script = format!(
+        "exec \"$0\" --pipe {} --block 3 -j 4 --joblog run.log '{job}' < input",
+        extra.join(" ")
+    );
     let session = Session::spawn(
         brake_testkit::Command::new("sh")
             .args(["-c", &script, support::BRAKE])
@@ -323,7 +365,7 @@ fn one_ctrl_c_stops_an_endless_pipe() {
             .iter()
             .filter(|p| p.cmdline == "sleep 30")
             .count();
-        if sleeping >= 4 {
+        if sleeping >= sleepers {
             break;
         }
         assert!(Instant::now() < until, "{}", session.output());

@@ -32,7 +32,7 @@ pub struct PipeArgs {
     pub regexp: bool,
 
     /// Start one job per job slot and deal the blocks to them, rather than one job per block
-    #[arg(long = "round-robin", visible_alias = "rr")]
+    #[arg(long = "round-robin", visible_aliases = ["rr", "roundrobin"])]
     pub round_robin: bool,
 
     /// Give each job its block in a temporary file, named by {} (stdin stays empty)

@@ -24,7 +24,7 @@ const PIPE_BUFFER: usize = 1024 * 1024;
 /// The job's stdin: a pipe when its block comes that way, else /dev/null.
 pub fn stdin_io(block: Option<&Block>) -> Io {
     match block {
-        Some(Block::Bytes(_) | Block::Part(_)) => Io::Piped,
+        Some(Block::Bytes(_) | Block::Part(_) | Block::Stream(_)) => Io::Piped,
         _ => Io::Null,
     }
 }
@@ -52,6 +52,13 @@ pub fn deliver(block: Option<&Block>, child: &mut Child) -> io::Result<()> {
             let _ = fcntl_setpipe_size(&stdin, len.clamp(1, PIPE_BUFFER));
             Writer::Part(File::from(std::os::fd::OwnedFd::from(stdin)), part.clone())
         }
+        Block::Stream(stream) => {
+            let (Some(stdin), Some((blocks, sent))) = (child.take_stdin(), stream.take()) else {
+                return Ok(());
+            };
+            let _ = fcntl_setpipe_size(&stdin, PIPE_BUFFER);
+            Writer::Stream(File::from(std::os::fd::OwnedFd::from(stdin)), blocks, sent)
+        }
         Block::File(..) => return Ok(()),
         Block::Fifo(fifo) => Writer::Fifo(fifo.path.clone(), fifo.data.clone()),
     };
@@ -66,6 +73,11 @@ enum Writer {
     Bytes(File, Arc<Vec<u8>>),
     Part(File, Part),
     Fifo(PathBuf, FifoData),
+    Stream(
+        File,
+        std::sync::mpsc::Receiver<Arc<Vec<u8>>>,
+        Arc<std::sync::atomic::AtomicU64>,
+    ),
 }
 
 impl Writer {
@@ -84,6 +96,11 @@ impl Writer {
                         FifoData::Part(part) => copy_part(&part, &fifo),
                     })
             }
+            Writer::Stream(mut pipe, blocks, sent) => blocks.iter().try_for_each(|block| {
+                pipe.write_all(&block)?;
+                sent.fetch_add(block.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                Ok(())
+            }),
         };
     }
 }
@@ -158,7 +175,9 @@ impl Fifo {
         let data = match block {
             Block::Bytes(bytes) => FifoData::Bytes(bytes),
             Block::Part(part) => FifoData::Part(part),
-            Block::File(..) | Block::Fifo(_) => unreachable!("a block is put in a fifo once"),
+            Block::File(..) | Block::Fifo(_) | Block::Stream(_) => {
+                unreachable!("a block is put in a fifo once")
+            }
         };
         let dir = tempfile::Builder::new().prefix("brake-fifo.").tempdir()?;
         let path = dir.path().join(FIFO_NAME);
