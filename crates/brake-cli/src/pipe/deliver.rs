@@ -12,14 +12,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use brake::child::{Child, Io};
-use rustix::pipe::{fcntl_setpipe_size, splice, SpliceFlags};
+use rustix::pipe::{splice, SpliceFlags};
 
 use super::{Block, Part};
-
-/// The largest pipe buffer asked for a job's stdin: a block of 1 MiB goes in with few wake-ups
-/// of the job (the kernel's default is 64 KiB; above /proc/sys/fs/pipe-max-size the request
-/// fails and the default stays).
-const PIPE_BUFFER: usize = 1024 * 1024;
 
 /// The job's stdin: a pipe when its block comes that way, else /dev/null.
 pub fn stdin_io(block: Option<&Block>) -> Io {
@@ -40,7 +35,6 @@ pub fn deliver(block: Option<&Block>, child: &mut Child) -> io::Result<()> {
             let Some(stdin) = child.take_stdin() else {
                 return Ok(());
             };
-            let _ = fcntl_setpipe_size(&stdin, bytes.len().clamp(1, PIPE_BUFFER));
             let bytes = Arc::clone(bytes);
             Writer::Bytes(File::from(std::os::fd::OwnedFd::from(stdin)), bytes)
         }
@@ -48,15 +42,12 @@ pub fn deliver(block: Option<&Block>, child: &mut Child) -> io::Result<()> {
             let Some(stdin) = child.take_stdin() else {
                 return Ok(());
             };
-            let len = usize::try_from(part.len).unwrap_or(usize::MAX);
-            let _ = fcntl_setpipe_size(&stdin, len.clamp(1, PIPE_BUFFER));
             Writer::Part(File::from(std::os::fd::OwnedFd::from(stdin)), part.clone())
         }
         Block::Stream(stream) => {
             let (Some(stdin), Some((blocks, sent))) = (child.take_stdin(), stream.take()) else {
                 return Ok(());
             };
-            let _ = fcntl_setpipe_size(&stdin, PIPE_BUFFER);
             Writer::Stream(File::from(std::os::fd::OwnedFd::from(stdin)), blocks, sent)
         }
         Block::File(..) => return Ok(()),
