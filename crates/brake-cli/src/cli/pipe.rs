@@ -1,46 +1,51 @@
 //! The options of `--pipe` and `--pipepart`: stdin (or a file) split into blocks of whole
 //! records, one job per block. Only parsed here; `pipe.rs` decides what they mean together.
 
+/// The section of `--help` these options are listed in.
+const HEADING: &str = "Splitting stdin among jobs (--pipe)";
+
 /// `--pipe`, `--pipepart` and the options that shape their blocks.
+///
+/// Each option names its help section itself: a `next_help_heading` on a flattened struct
+/// would carry over to the options and arguments that follow it in `RunArgs`.
 #[derive(clap::Args, Debug, Default, Clone)]
-#[command(next_help_heading = "Splitting stdin among jobs (--pipe)")]
 pub struct PipeArgs {
     /// Split stdin into blocks of whole records and give each job one block on its stdin
-    #[arg(long, visible_alias = "spreadstdin")]
+    #[arg(long, help_heading = HEADING, visible_alias = "spreadstdin")]
     pub pipe: bool,
 
     /// Like --pipe, but split the files of :::: FILE by seeking (brake never reads them
     /// through): each job reads its part of the file straight from the kernel
-    #[arg(long)]
+    #[arg(long, help_heading = HEADING)]
     pub pipepart: bool,
 
     /// A block's size [default: 1M]: bytes, or with k, m, g, t (powers of 1000) or K, M, G,
     /// T (powers of 1024), e.g. 10M or 1.5k. With --pipepart, -N makes N blocks per job slot
-    #[arg(long, visible_alias = "block-size", value_name = "SIZE", value_parser = parse_block, allow_hyphen_values = true)]
+    #[arg(long, help_heading = HEADING, visible_alias = "block-size", value_name = "SIZE", value_parser = parse_block, allow_hyphen_values = true)]
     pub block: Option<BlockSize>,
 
     /// The text that ends a record [default: \n]; \n, \t, \r, \0, \\ and \xHH are escapes
-    #[arg(long, value_name = "TEXT")]
+    #[arg(long, help_heading = HEADING, value_name = "TEXT")]
     pub recend: Option<String>,
 
     /// The text that begins a record [default: none]; escapes as --recend
-    #[arg(long, value_name = "TEXT")]
+    #[arg(long, help_heading = HEADING, value_name = "TEXT")]
     pub recstart: Option<String>,
 
     /// --recend and --recstart are regular expressions
-    #[arg(long)]
+    #[arg(long, help_heading = HEADING)]
     pub regexp: bool,
 
     /// Start one job per job slot and deal the blocks to them, rather than one job per block
-    #[arg(long = "round-robin", visible_aliases = ["rr", "roundrobin"])]
+    #[arg(long = "round-robin", help_heading = HEADING, visible_aliases = ["rr", "roundrobin"])]
     pub round_robin: bool,
 
     /// Give each job its block in a temporary file, named by {} (stdin stays empty)
-    #[arg(long, conflicts_with = "fifo")]
+    #[arg(long, help_heading = HEADING, conflicts_with = "fifo")]
     pub cat: bool,
 
     /// Give each job its block through a named pipe, named by {} (stdin stays empty)
-    #[arg(long)]
+    #[arg(long, help_heading = HEADING)]
     pub fifo: bool,
 }
 
