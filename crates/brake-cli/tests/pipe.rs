@@ -186,6 +186,23 @@ fn cat_and_fifo_name_the_block_and_leave_nothing_behind() {
 }
 
 #[test]
+fn a_retried_fifo_job_reads_its_block_once() {
+    // The first run fails without opening the named pipe; the retry reads it.
+    let out = pipe(
+        &[
+            "--pipe",
+            "--fifo",
+            "--retries",
+            "2",
+            "test -e tried || { touch tried; exit 1; }; cat {}",
+        ],
+        b"a\nb\n",
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(stdout(&out), "a\nb\n");
+}
+
+#[test]
 fn pipepart_splits_files_by_seeking() {
     let dir = tempfile::tempdir().unwrap();
     let lines: String = (1..=12).map(|i| format!("{i}\n")).collect();

@@ -9,6 +9,7 @@ use std::io::{self, Write};
 use std::os::fd::AsFd;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use brake::child::{Child, Io};
@@ -51,7 +52,15 @@ pub fn deliver(block: Option<&Block>, child: &mut Child) -> io::Result<()> {
             Writer::Stream(File::from(std::os::fd::OwnedFd::from(stdin)), blocks, sent)
         }
         Block::File(..) => return Ok(()),
-        Block::Fifo(fifo) => Writer::Fifo(fifo.path.clone(), fifo.data.clone()),
+        Block::Fifo(fifo) => {
+            let attempt = fifo.attempts.fetch_add(1, Ordering::SeqCst) + 1;
+            Writer::Fifo(
+                fifo.path.clone(),
+                fifo.data.clone(),
+                Arc::clone(&fifo.attempts),
+                attempt,
+            )
+        }
     };
     std::thread::Builder::new()
         .name("brake-block".into())
@@ -63,11 +72,12 @@ pub fn deliver(block: Option<&Block>, child: &mut Child) -> io::Result<()> {
 enum Writer {
     Bytes(File, Arc<Vec<u8>>),
     Part(File, Part),
-    Fifo(PathBuf, FifoData),
+    /// The path, the block, the job's attempts so far and the one this writer serves.
+    Fifo(PathBuf, FifoData, Arc<AtomicU64>, u64),
     Stream(
         File,
         std::sync::mpsc::Receiver<Arc<Vec<u8>>>,
-        Arc<std::sync::atomic::AtomicU64>,
+        Arc<AtomicU64>,
     ),
 }
 
@@ -78,18 +88,26 @@ impl Writer {
         let _ = match self {
             Writer::Bytes(mut pipe, bytes) => pipe.write_all(&bytes),
             Writer::Part(pipe, part) => copy_part(&part, &pipe),
-            Writer::Fifo(path, data) => {
+            Writer::Fifo(path, data, attempts, attempt) => {
                 OpenOptions::new()
                     .write(true)
                     .open(&path)
-                    .and_then(|mut fifo| match data {
-                        FifoData::Bytes(bytes) => fifo.write_all(&bytes),
-                        FifoData::Part(part) => copy_part(&part, &fifo),
+                    .and_then(|mut fifo| {
+                        // The writer of an attempt whose job never opened the pipe is still
+                        // waiting when a retry opens it: it closes its end unwritten, so the
+                        // retry reads the block once.
+                        if attempts.load(Ordering::SeqCst) != attempt {
+                            return Ok(());
+                        }
+                        match data {
+                            FifoData::Bytes(bytes) => fifo.write_all(&bytes),
+                            FifoData::Part(part) => copy_part(&part, &fifo),
+                        }
                     })
             }
             Writer::Stream(mut pipe, blocks, sent) => blocks.iter().try_for_each(|block| {
                 pipe.write_all(&block)?;
-                sent.fetch_add(block.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                sent.fetch_add(block.len() as u64, Ordering::Relaxed);
                 Ok(())
             }),
         };
@@ -158,6 +176,9 @@ pub struct Fifo {
     dir: tempfile::TempDir,
     path: PathBuf,
     data: FifoData,
+    /// How many times the job has started (`--retries`): only the latest start's writer
+    /// writes.
+    attempts: Arc<AtomicU64>,
 }
 
 impl Fifo {
@@ -177,7 +198,12 @@ impl Fifo {
             &path,
             rustix::fs::Mode::from_raw_mode(0o600),
         )?;
-        Ok(Fifo { dir, path, data })
+        Ok(Fifo {
+            dir,
+            path,
+            data,
+            attempts: Arc::new(AtomicU64::new(0)),
+        })
     }
 
     /// The named pipe's path (`{}`).
