@@ -15,6 +15,7 @@ mod gnu;
 mod inputs;
 pub mod options;
 pub mod pack;
+pub mod pipe;
 mod shell;
 mod template;
 
@@ -158,6 +159,10 @@ pub struct RunArgs {
     /// Files that travel with remote jobs.
     #[command(flatten)]
     pub files: RemoteFiles,
+
+    /// `--pipe`, `--pipepart` and the shape of their blocks.
+    #[command(flatten)]
+    pub pipe: pipe::PipeArgs,
 
     /// GNU parallel's options for running on every host, which brake does not have: each is
     /// refused with a message rather than ignored.

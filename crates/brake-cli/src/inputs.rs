@@ -69,6 +69,13 @@ impl fmt::Display for InputError {
 
 impl std::error::Error for InputError {}
 
+impl InputError {
+    /// An error that says `message`.
+    pub fn new(message: String) -> InputError {
+        InputError(message)
+    }
+}
+
 /// Records read from a file or stdin, one value each, without their delimiter.
 struct Lines {
     reader: BufReader<Box<dyn Read + Send>>,

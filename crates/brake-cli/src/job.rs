@@ -34,6 +34,8 @@ pub struct Job {
     pub attempt: u32,
     /// The hosts (of `-S`) it has failed on, which a retry avoids while another is free.
     pub failed_on: Vec<usize>,
+    /// `--pipe`: its block of the input, given to it when it starts.
+    pub block: Option<Box<crate::pipe::Block>>,
 }
 
 impl Job {
@@ -227,7 +229,9 @@ pub fn start(
     let (started, remote) = match &spawn.target {
         Target::Local => {
             let mut program = local_program(spawn);
-            program.env(RUN_VAR, spawn.run_id).stdin(Io::Null);
+            program
+                .env(RUN_VAR, spawn.run_id)
+                .stdin(crate::pipe::stdin_io(job.block.as_deref()));
             set_parallel_vars(&mut program, job.seq, slot);
             if spawn.capture {
                 program.stdout(Io::Piped).stderr(Io::Piped);
@@ -259,6 +263,9 @@ pub fn start(
         Ok(child) => child,
         Err(error) => return Err(start_error(job, error, remote.as_ref())),
     };
+    if let Err(err) = crate::pipe::deliver(job.block.as_deref(), &mut child) {
+        say!("brake: job {}: cannot give it its block: {err}", job.seq);
+    }
     let stdout = child.take_stdout().map(nonblocking);
     let stderr = child.take_stderr().map(nonblocking);
     let started_at = Instant::now();
@@ -440,7 +447,7 @@ impl Running {
                 .map_or_else(|| ":".to_owned(), |r| r.host.clone()),
             start: self.started,
             runtime: self.started_at.elapsed(),
-            send: 0,
+            send: self.job.block.as_deref().map_or(0, crate::pipe::Block::len),
             receive: self.received,
             exitval,
             signal,
@@ -586,6 +593,7 @@ mod tests {
                 .collect(),
             attempt: 1,
             failed_on: Vec::new(),
+            block: None,
         };
         let shell = |text: &[u8]| Rendered {
             text: OsString::from_vec(text.to_vec()),

@@ -33,6 +33,7 @@ mod job;
 pub mod joblog;
 mod limits;
 mod output;
+mod pipe;
 mod plan;
 mod quote;
 #[doc(hidden)]

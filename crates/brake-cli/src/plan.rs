@@ -48,6 +48,8 @@ pub struct Plan {
     /// The inputs, opened: one job per combination of values, or per group of them (`-N`,
     /// `-X`, …).
     pub inputs: Grouped,
+    /// `--pipe` / `--pipepart`: the blocks, one job each, in place of `inputs`.
+    pub blocks: Option<crate::pipe::Feed>,
     /// How many jobs run at once: `-j` (or the number of CPUs) fitted to the process limits.
     pub jobs: usize,
     /// How jobs' output is printed.
@@ -153,22 +155,44 @@ impl Plan {
         let command = args.pack.command(&args.command);
         let split = split_sources_with(&command, &values, &files).map_err(RunError)?;
         let replacements = args.template.replacements().map_err(RunError)?;
+        let resume = args.resume || args.resume_failed;
+        let pipe = crate::pipe::plan(
+            &args.pipe,
+            &split.sources,
+            remote.is_some(),
+            resume,
+            args.retries,
+        )
+        .map_err(RunError)?;
         let (sources, reading) = args
             .input
             .reading(split.sources, split.linked)
             .map_err(RunError)?;
-        let sources = sources_or_stdin(sources);
+        let (sources, reads_stdin) = match &pipe {
+            // The blocks stand for the one value `{}` names.
+            Some(pipe) => (Vec::new(), pipe.source == crate::pipe::PipeSource::Stdin),
+            None => {
+                let sources = sources_or_stdin(sources);
+                let reads_stdin = sources.iter().any(Source::is_stdin);
+                (sources, reads_stdin)
+            }
+        };
+        let values_per_job = sources.len().max(1);
         if let Some(remote) = &mut remote {
-            remote.setting.files = transfers(&args.files, sources.len())?;
+            remote.setting.files = transfers(&args.files, values_per_job)?;
         }
-        let reads_stdin = sources.iter().any(Source::is_stdin);
         let packing = args.pack.packing();
         let extras =
-            Extras::new(&args.options, sources.len(), remote.is_some()).map_err(RunError)?;
+            Extras::new(&args.options, values_per_job, remote.is_some()).map_err(RunError)?;
         let mut inputs = Inputs::open_with(sources, reading).map_err(refuse)?;
-        let mut template = inputs
-            .template(&split.words, args.quote, &replacements, &packing)
-            .map_err(RunError)?;
+        let mut template = match &pipe {
+            Some(_) => {
+                Template::parse_with(&split.words, 1, args.quote, &replacements).map_err(refuse)?
+            }
+            None => inputs
+                .template(&split.words, args.quote, &replacements, &packing)
+                .map_err(RunError)?,
+        };
         if template.needs_total() {
             inputs.read_whole().map_err(refuse)?;
         }
@@ -188,10 +212,17 @@ impl Plan {
                 let slots = remote.logins.iter().map(|l| l.slots.unwrap_or(each));
                 (slots.sum(), None)
             }
+            None if pipe.is_some() => jobs_at_once(args.jobs, None, args.options.cpus()),
             None => jobs_at_once(args.jobs, inputs.total(), args.options.cpus()),
         };
         notes.extend(lowered.map(|why| format!("brake: {why}")));
         let inputs = inputs.group(&template, jobs);
+        let blocks = match &pipe {
+            Some(pipe) => {
+                Some(crate::pipe::Feed::open(pipe, jobs, template.names_values()).map_err(refuse)?)
+            }
+            None => None,
+        };
         if reads_stdin && io::stdin().is_terminal() {
             notes.push(
                 "brake: reading inputs from the terminal, one per line (end with Ctrl-D)".into(),
@@ -209,6 +240,7 @@ impl Plan {
         Ok(Plan {
             template,
             inputs,
+            blocks,
             jobs,
             output: output_plan(args),
             rules: Rules {

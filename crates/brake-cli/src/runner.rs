@@ -83,13 +83,13 @@ pub fn run(args: &RunArgs, argv: &[OsString]) -> Result<u8, RunError> {
     stop.set_grace(Duration::MAX);
     stop.install_signals().map_err(refuse)?;
     if plan.dry_run {
-        return Ok(dry_run(
-            &plan.template,
-            plan.inputs,
-            plan.jobs,
-            plan.trace,
-            &stop,
-        ));
+        return Ok(match plan.blocks {
+            Some(blocks) => {
+                let values = blocks.map(|item| item.map(|(args, _block)| args));
+                dry_run(&plan.template, values, plan.jobs, plan.trace, &stop)
+            }
+            None => dry_run(&plan.template, plan.inputs, plan.jobs, plan.trace, &stop),
+        });
     }
     let joblog = match &plan.joblog {
         Some(wanted) => Some(wanted.open(plan.explain)?),
@@ -205,11 +205,14 @@ impl Runner {
     /// Readies the run: the progress display, the input thread, containment (which decides how
     /// jobs are spawned), the output.
     fn new(plan: Plan, joblog: Option<(Joblog, Previous)>, stop: Stop) -> Result<Runner, RunError> {
-        let total = plan.inputs.total();
+        let total = plan.blocks.is_none().then(|| plan.inputs.total()).flatten();
         let progress = Progress::new(plan.bar, total, &stop);
         let waker = Waker::new(&stop).map_err(refuse)?;
-        let queue = Queue::start(plan.inputs, plan.extras.shuf, &stop, &progress.counters)
-            .map_err(refuse)?;
+        let queue = match plan.blocks {
+            Some(blocks) => Queue::start_blocks(blocks, &stop, &progress.counters),
+            None => Queue::start(plan.inputs, plan.extras.shuf, &stop, &progress.counters),
+        }
+        .map_err(refuse)?;
         let containment = Containment::start(&plan.containment).map_err(RunError)?;
         let ignores_signals = !ignored_signals().is_empty();
         let child = plan::child_options(&plan.termseq, containment.guarded(), ignores_signals);

@@ -307,6 +307,12 @@ impl Template {
         self.direct.is_some()
     }
 
+    /// Whether the command refers to the values (`{}`, `{1}`, …) rather than having them
+    /// appended.
+    pub fn names_values(&self) -> bool {
+        !self.append
+    }
+
     /// Whether the command holds `{%}`: the same job renders differently in another slot.
     pub fn uses_slot(&self) -> bool {
         // Perl code may read `slot()`, or count its own calls.

@@ -9,10 +9,6 @@ const GNU_OPTIONS: &[(&[&str], &str)] = &[
         "remote hosts",
     ),
     (
-        &["--pipe", "--pipepart", "--block", "--spreadstdin"],
-        "--pipe: stdin split among jobs",
-    ),
-    (
         &["--retry-failed"],
         "--retry-failed: the joblog's failed commands run again; give the command line again \
          with --resume-failed",

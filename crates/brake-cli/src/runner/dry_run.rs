@@ -1,11 +1,12 @@
 //! `--dry-run`: the commands, one per line, nothing run and no joblog touched.
 
+use std::ffi::OsString;
 use std::io::{self, Write};
 
 use brake::Stop;
 
 use super::STDOUT_CLOSED;
-use crate::inputs::group::Grouped;
+use crate::inputs::InputError;
 use crate::summary::INTERNAL_ERROR;
 use crate::template::Template;
 
@@ -14,7 +15,7 @@ use crate::template::Template;
 /// status.
 pub(super) fn dry_run(
     template: &Template,
-    inputs: Grouped,
+    inputs: impl Iterator<Item = Result<Vec<OsString>, InputError>>,
     jobs: usize,
     trace: bool,
     stop: &Stop,

@@ -16,9 +16,16 @@ use super::progress::Counters;
 use crate::inputs::group::Grouped;
 use crate::inputs::InputError;
 use crate::job::Job;
+use crate::pipe::{self, Block};
 
 /// Jobs read ahead of the slots by the input thread.
 const FEED: usize = 1024;
+
+/// `--pipe`'s blocks read ahead of the slots: each may be megabytes, so just one.
+const FEED_BLOCKS: usize = 1;
+
+/// One job's values and, with `--pipe`, its block.
+type Item = Result<(Vec<OsString>, Option<Block>), InputError>;
 
 /// What the input thread sends: a job, or why reading stopped.
 pub(super) type Fed = Result<Job, InputError>;
@@ -42,7 +49,35 @@ impl Queue {
         stop: &Stop,
         counters: &Arc<Counters>,
     ) -> io::Result<Queue> {
-        let (tx, rx) = mpsc::sync_channel::<Fed>(FEED);
+        let items = move |stop: &Stop| -> Box<dyn Iterator<Item = Item>> {
+            let jobs = inputs.map(|item| item.map(|args| (args, None)));
+            if shuffle {
+                Box::new(shuffled(jobs, stop).into_iter())
+            } else {
+                Box::new(jobs)
+            }
+        };
+        Queue::start_with(items, FEED, stop, counters)
+    }
+
+    /// Starts the input thread on `--pipe`'s blocks.
+    pub(super) fn start_blocks(
+        blocks: pipe::Feed,
+        stop: &Stop,
+        counters: &Arc<Counters>,
+    ) -> io::Result<Queue> {
+        Queue::start_with(move |_: &Stop| blocks, FEED_BLOCKS, stop, counters)
+    }
+
+    /// Starts the input thread, which makes its items with `items` (on the thread, so that
+    /// reading all of the input for `--shuf` never holds up the loop).
+    fn start_with<I: Iterator<Item = Item>>(
+        items: impl FnOnce(&Stop) -> I + Send + 'static,
+        ahead: usize,
+        stop: &Stop,
+        counters: &Arc<Counters>,
+    ) -> io::Result<Queue> {
+        let (tx, rx) = mpsc::sync_channel::<Fed>(ahead);
         let (doorbell, bell) = UnixStream::pair()?;
         doorbell.set_nonblocking(true)?;
         bell.set_nonblocking(true)?;
@@ -50,13 +85,7 @@ impl Queue {
         let counters = Arc::clone(counters);
         std::thread::Builder::new()
             .name("brake-input".into())
-            .spawn(move || {
-                if shuffle {
-                    read_inputs(shuffled(inputs, &stop), tx, &bell, &stop, &counters);
-                } else {
-                    read_inputs(inputs, tx, &bell, &stop, &counters);
-                }
-            })?;
+            .spawn(move || read_inputs(items(&stop), tx, &bell, &stop, &counters))?;
         Ok(Queue {
             feed: rx,
             open: true,
@@ -70,24 +99,25 @@ impl Queue {
 /// stops. At the end of the input the doorbell rings once more, the feed closed. A full
 /// doorbell only means the loop has a ring it has not read yet.
 fn read_inputs(
-    inputs: impl IntoIterator<Item = Result<Vec<OsString>, InputError>>,
+    items: impl Iterator<Item = Item>,
     tx: SyncSender<Fed>,
     bell: &UnixStream,
     stop: &Stop,
     counters: &Counters,
 ) {
     let mut seq = 0u64;
-    for item in inputs {
+    for item in items {
         if stop.is_stopping() {
             return;
         }
-        let fed = item.map(|args| {
+        let fed = item.map(|(args, block)| {
             seq += 1;
             Job {
                 seq,
                 args,
                 attempt: 1,
                 failed_on: Vec::new(),
+                block: block.map(Box::new),
             }
         });
         let failed = fed.is_err();
@@ -107,10 +137,10 @@ fn read_inputs(
 
 /// All of the input's values in a random order, then the error that ended the reading if one
 /// did. A stop ends the reading early: nothing more will start.
-fn shuffled(
-    inputs: impl IntoIterator<Item = Result<Vec<OsString>, InputError>>,
+fn shuffled<T>(
+    inputs: impl IntoIterator<Item = Result<T, InputError>>,
     stop: &Stop,
-) -> Vec<Result<Vec<OsString>, InputError>> {
+) -> Vec<Result<T, InputError>> {
     let mut values = Vec::new();
     let mut error = None;
     for item in inputs {
