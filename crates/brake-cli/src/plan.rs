@@ -182,6 +182,29 @@ impl Plan {
             remote.setting.files = transfers(&args.files, values_per_job)?;
         }
         let packing = args.pack.packing();
+        if args.options.results.is_some() && args.input.header.is_some() {
+            return Err(RunError(
+                "--results with --header (directories named after the columns) is not supported \
+                 yet: drop --header and use {1} {2} … in the command"
+                    .into(),
+            ));
+        }
+        if pipe.is_some() {
+            if packing.style != crate::cli::pack::Style::One || packing.per_job != Some(1) {
+                return Err(RunError(
+                    "--pipe with -N, -n, -L, -X, -m, --xargs or -s (records per block) is not \
+                     supported yet: size the blocks with --block"
+                        .into(),
+                ));
+            }
+            if args.input.no_run_if_empty {
+                return Err(RunError(
+                    "--pipe with -r (skip blank blocks) is not supported yet: drop -r, or filter \
+                     blank lines out of stdin first"
+                        .into(),
+                ));
+            }
+        }
         let extras =
             Extras::new(&args.options, values_per_job, remote.is_some()).map_err(RunError)?;
         let mut inputs = Inputs::open_with(sources, reading).map_err(refuse)?;
