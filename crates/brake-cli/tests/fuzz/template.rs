@@ -416,13 +416,21 @@ fn torture_fuzz_template() {
             }
 
             // `-q`: each word one argument, its own text as written, the values put in. A
-            // last `{}` word keeps the value from being appended.
+            // last `{}` word keeps the value from being appended. A word holding `{=` is left
+            // out: as in GNU parallel, it opens a Perl expression that may span the words after
+            // it, so it is not one argument of its own.
             let template_words: Vec<OsString> = [OsString::from("sh"), script.clone()]
                 .into_iter()
                 .chain(q_words.iter().cloned().map(OsString::from_vec))
                 .chain([OsString::from("{}")])
                 .collect();
-            if let Ok(template) = Template::parse(&template_words, 1, true) {
+            let opens_perl = q_words
+                .iter()
+                .any(|w| w.windows(2).any(|pair| pair == b"{="));
+            let parsed = Template::parse(&template_words, 1, true)
+                .ok()
+                .filter(|_| !opens_perl);
+            if let Some(template) = parsed {
                 let value = OsString::from_vec(q_value.clone());
                 let rendered = template.render(std::slice::from_ref(&value), SEQ, SLOT);
                 let got = shell_args(&rendered.text)?;
