@@ -76,17 +76,7 @@ fn a_press_during_a_delay_ends_the_run_at_once() {
         ],
     );
     wait_for_file(&session, &dir.path().join("out/1/1/seq"));
-    let finished = session
-        .press_until_exit(Duration::from_secs(30), 3, LIMIT)
-        .unwrap();
-    let output = &finished.output;
-    assert_eq!(finished.presses, 1, "{output}");
-    assert_eq!(finished.status, Status::Exited(130), "{output}");
-    assert!(
-        finished.survivors.is_empty(),
-        "left: {:?}",
-        finished.survivors
-    );
+    support::one_press_stops(session, LIMIT);
     assert_eq!(
         std::fs::read(dir.path().join("out/1/1/stdout")).unwrap(),
         b"1\n"
@@ -112,17 +102,7 @@ fn results_keep_what_finished_and_nothing_of_what_a_press_cut_off() {
     );
     wait_for_file(&session, &dir.path().join("out/1/1/seq"));
     wait_for_sleep(&session);
-    let finished = session
-        .press_until_exit(Duration::from_secs(30), 3, LIMIT)
-        .unwrap();
-    let output = &finished.output;
-    assert_eq!(finished.presses, 1, "{output}");
-    assert_eq!(finished.status, Status::Exited(130), "{output}");
-    assert!(
-        finished.survivors.is_empty(),
-        "left: {:?}",
-        finished.survivors
-    );
+    support::one_press_stops(session, LIMIT);
     let job1 = dir.path().join("out/1/1");
     assert_eq!(
         std::fs::read(job1.join("stdout")).unwrap(),

@@ -20,6 +20,28 @@ use std::time::{Duration, Instant};
 
 use brake_testkit::{marked_processes, Session, MARKER_VAR};
 
+/// Presses Ctrl-C in `session` (again, up to three times, only if the run is still going 30 s
+/// later) and checks what one press must do: the run ends after exactly that press, with 130,
+/// and leaves no process. Returns how it ended, for the test's own checks.
+pub fn one_press_stops(session: Session, limit: Duration) -> brake_testkit::Finished {
+    let finished = session
+        .press_until_exit(Duration::from_secs(30), 3, limit)
+        .unwrap();
+    let output = &finished.output;
+    assert_eq!(finished.presses, 1, "{output}");
+    assert_eq!(
+        finished.status,
+        brake_testkit::Status::Exited(130),
+        "{output}"
+    );
+    assert!(
+        finished.survivors.is_empty(),
+        "left: {:?}",
+        finished.survivors
+    );
+    finished
+}
+
 /// The binary under test.
 pub const BRAKE: &str = env!("CARGO_BIN_EXE_brake");
 
