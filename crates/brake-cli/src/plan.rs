@@ -251,6 +251,15 @@ impl Plan {
                 "brake: reading inputs from the terminal, one per line (end with Ctrl-D)".into(),
             );
         }
+        if std::env::var_os("PARALLEL").is_some_and(|options| !options.is_empty()) {
+            // GNU parallel reads default options from it; running as if it did would be a
+            // different run than the user asked for, without a word.
+            notes.push(
+                "brake: $PARALLEL is set, but brake does not read options from it: give them on \
+                 the command line"
+                    .into(),
+            );
+        }
         if args.shell.explain {
             notes.push(how_jobs_run(
                 jobs,

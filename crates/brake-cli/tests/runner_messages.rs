@@ -421,3 +421,19 @@ fn a_timeout_runs_the_termination_sequence_and_counts_its_signals() {
     // INT and TERM are ignored: the KILL comes 600 ms after the timeout.
     assert!(took >= std::time::Duration::from_millis(900), "{took:?}");
 }
+
+#[test]
+fn options_in_parallel_are_not_read_and_the_run_says_so() {
+    let out = support::command(["echo", ":::", "a"])
+        .env("PARALLEL", "-k --tag")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "a\n", "no --tag from $PARALLEL");
+    assert!(
+        stderr(&out).contains("brake: $PARALLEL is set, but brake does not read options from it"),
+        "{}",
+        stderr(&out)
+    );
+}
