@@ -68,6 +68,14 @@ fn sleeps(needle: &str) -> usize {
         .count()
 }
 
+/// The names in `dir`.
+fn entries(dir: &Path) -> Vec<std::ffi::OsString> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect()
+}
+
 /// Job number → hosts of its joblog lines.
 fn hosts(dir: &Path, log: &str) -> BTreeMap<u64, Vec<String>> {
     let log = read_joblog(&dir.join(log)).unwrap().expect("a joblog");
@@ -277,10 +285,7 @@ fn files_travel_with_remote_jobs_and_are_cleaned_up() {
     let back = |path: &str| std::fs::read_to_string(here.path().join(path)).unwrap();
     assert_eq!(back("in/x 1.txt.out"), "base\none\n");
     assert_eq!(back("in/sub/z.txt.out"), "base\nthree\n");
-    let left: Vec<_> = std::fs::read_dir(there.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let left = entries(there.path());
     assert!(left.is_empty(), "left on the host: {left:?}");
 }
 
@@ -474,10 +479,7 @@ fn one_ctrl_c_with_files_keeps_results_and_leaves_nothing() {
         !here.path().join("in.4.out").exists(),
         "job 4 never started"
     );
-    let files: Vec<_> = std::fs::read_dir(there.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let files = entries(there.path());
     assert!(files.is_empty(), "left on the host: {files:?}");
 }
 
