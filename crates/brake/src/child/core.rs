@@ -389,6 +389,12 @@ impl Child {
         if self.reaped.is_some() || sys::look(self.pidfd.as_fd())? == Seen::Reaped {
             return Ok(());
         }
+        self.send_unreaped(signals)
+    }
+
+    /// [`send`](Child::send) to a child just seen unreaped by this value, which alone reaps
+    /// it: its pid is still pinned, and looking again would only cost a system call.
+    fn send_unreaped(&self, signals: &[i32]) -> io::Result<()> {
         if self.own_group {
             let pgid = self.id();
             for &signal in signals {
@@ -424,13 +430,14 @@ impl Child {
         }
     }
 
-    /// Sends step `step` of the sequence (signal `signal`) and records it for `ended_by`.
+    /// Sends step `step` of the sequence (signal `signal`) to the child, which the caller has
+    /// just seen running, and records it for `ended_by`.
     pub(super) fn send_step(&mut self, step: usize, signal: i32) -> io::Result<()> {
         sys::check_signal(signal)?;
         if continue_after(signal) {
-            self.send(&[signal, libc::SIGCONT])?;
+            self.send_unreaped(&[signal, libc::SIGCONT])?;
         } else {
-            self.send(&[signal])?;
+            self.send_unreaped(&[signal])?;
         }
         self.ended_by = Some(EndedBy { step, signal });
         Ok(())
@@ -438,11 +445,14 @@ impl Child {
 
     /// The end of a terminated child whose leader has ended: SIGKILL to what is left of its
     /// group, while the ended leader still pins the group id, then reap.
-    pub(super) fn finish_terminated(&mut self) -> io::Result<Exit> {
+    ///
+    /// `seen` is how the caller has just found it: [`Seen::Exited`] (still a zombie, so its
+    /// group id is pinned) or [`Seen::Reaped`].
+    pub(super) fn finish_terminated(&mut self, seen: Seen) -> io::Result<Exit> {
         if let Some(exit) = self.reaped {
             return Ok(exit);
         }
-        if self.own_group && self.look()? == Seen::Exited {
+        if self.own_group && seen == Seen::Exited {
             sys::kill_group(self.id(), libc::SIGKILL)?;
         }
         self.reap()

@@ -168,7 +168,7 @@ impl Termination {
         now: Instant,
     ) -> io::Result<Option<Exit>> {
         match child.look()? {
-            Seen::Exited | Seen::Reaped => return child.finish_terminated().map(Some),
+            seen @ (Seen::Exited | Seen::Reaped) => return child.finish_terminated(seen).map(Some),
             Seen::Running => {}
         }
         let kill_step = child.termseq.kill_step();
