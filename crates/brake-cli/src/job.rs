@@ -348,14 +348,23 @@ impl Running {
     /// Reads what is waiting in its pipes, without blocking, into `output`. A pipe at end of
     /// file is closed. Returns an error only when printing failed (stdout closed).
     pub fn read_pipes(&mut self, output: &mut Output) -> io::Result<()> {
-        let mut buffer = [0u8; 64 * 1024];
+        if self.stdout.is_none() && self.stderr.is_none() {
+            return Ok(());
+        }
+        let mut buffer = output.take_scratch();
+        let read = self.read_pipes_into(&mut buffer, output);
+        output.return_scratch(buffer);
+        read
+    }
+
+    fn read_pipes_into(&mut self, buffer: &mut [u8], output: &mut Output) -> io::Result<()> {
         for stream in [Stream::Out, Stream::Err] {
             let pipe = match stream {
                 Stream::Out => &mut self.stdout,
                 Stream::Err => &mut self.stderr,
             };
             while let Some(file) = pipe {
-                match file.read(&mut buffer) {
+                match file.read(buffer) {
                     Ok(0) => {
                         *pipe = None;
                         if let (Stream::Err, Some(remote)) = (stream, &mut self.remote) {

@@ -8,6 +8,9 @@ use std::io::{self, Write};
 
 use indicatif::ProgressBar;
 
+/// The most read from a job's pipe at once: a pipe's default capacity.
+const READ_SIZE: usize = 64 * 1024;
+
 /// How jobs' output is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -90,6 +93,9 @@ pub struct Output {
     /// `--keep-order`: the next job to print.
     next_seq: u64,
     held: BTreeMap<u64, Held>,
+    /// The buffer jobs' pipes are read into, made once: a fresh one per read would be zeroed
+    /// each time, which a stop with many jobs pays for a thousand times over.
+    scratch: Vec<u8>,
 }
 
 impl Output {
@@ -102,7 +108,22 @@ impl Output {
             bar,
             next_seq: 1,
             held: BTreeMap::new(),
+            scratch: Vec::new(),
         }
+    }
+
+    /// The read buffer, lent out (see [`return_scratch`](Output::return_scratch)).
+    pub fn take_scratch(&mut self) -> Vec<u8> {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        if scratch.is_empty() {
+            scratch = vec![0; READ_SIZE];
+        }
+        scratch
+    }
+
+    /// Gives the read buffer back.
+    pub fn return_scratch(&mut self, scratch: Vec<u8>) {
+        self.scratch = scratch;
     }
 
     /// Whether jobs' output is captured through pipes.

@@ -415,7 +415,10 @@ impl Runner {
                     }
                 }
             }
-            // EINTR, or no memory for poll: look at everything, then wait again.
+            // A signal: the loop looks at the phase next, and the jobs need nothing until the
+            // next wait says so.
+            Err(rustix::io::Errno::INTR) => {}
+            // No memory for poll: look at everything, then wait again.
             Err(_) => touched.fill(true),
         }
         drop(fds);
@@ -458,13 +461,14 @@ impl Runner {
             let Some(running) = self.table.by_slot[index].as_mut() else {
                 continue;
             };
-            if let Err(err) = running.read_pipes(&mut self.output) {
-                self.lost_stdout(&err);
-                continue;
-            }
+            // Signals first, output after: in a stop, the jobs begin to end the sooner.
             match running.advance(forcing, Instant::now()) {
                 Ok(Some(exit)) => self.job_ended(index + 1, &exit),
-                Ok(None) => {}
+                Ok(None) => {
+                    if let Err(err) = running.read_pipes(&mut self.output) {
+                        self.lost_stdout(&err);
+                    }
+                }
                 Err(err) => {
                     let running = self.table.remove(index + 1);
                     self.progress.ended();
