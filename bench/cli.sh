@@ -8,8 +8,9 @@
 #      table says how many lines it got through;
 #   3. stop latency in a real terminal, Ctrl-C press to exit, with 3 and 64 running `sleep 30`
 #      jobs (brake, GNU parallel, xargs; brake and GNU parallel also both with GNU parallel's
-#      --termseq): `cargo bench -p brake-cli --bench stop_latency`; then with 1,000 running
-#      (fewer trials: each starts 1,000 processes).
+#      --termseq, and the floor: a runner that only signals each job's group and waits):
+#      `cargo bench -p brake-cli --bench stop_latency`; then with 1,000 running (fewer trials:
+#      each starts 1,000 processes).
 # brake runs twice in 1 and 3, with `--cgroup on` and `--cgroup off`: with a writable cgroup
 # v2 (root, or a delegated scope) `on` is what the default (`auto`) gives; without one, only
 # `off` runs, which is then the default. Which one is the default here is printed.
@@ -343,6 +344,14 @@ def final(work):
                 print(f"| {what} | {b['median_ms']:.1f} ms ({b['ok']}/{b['ok'] + b['failed']} ok, "
                       f"{b['left_max']} left) | {cell('xargs -P') if not termseq else '—'} | "
                       f"{cell('GNU parallel')} | — | {goal} |")
+            floor = rivals.get("floor")
+            if floor and floor["median_ms"]:
+                brakes = ", ".join(
+                    f"--cgroup {b.get('cgroup')} {b['median_ms'] / floor['median_ms']:.2f}×"
+                    for b in rows if b["name"].startswith("brake") and b["median_ms"])
+                print(f"| Ctrl-C → exit, {j} running `sleep 30`, the floor: a runner that only "
+                      f"signals each job's group and waits | {floor['median_ms']:.1f} ms | — | — | — "
+                      f"| brake / floor: {brakes} |")
     print()
     print("Ratios: the rival's median time (or peak RSS) over brake's; above 1 means brake is "
           "faster (or smaller). Stop rows: median Ctrl-C → exit latency; xargs dies of the SIGINT "

@@ -10,7 +10,11 @@
 //!   stop logic: the terminal's SIGINT reaches it and its children directly, as they share
 //!   the foreground process group, and xargs dies of it without waiting for them);
 //! * `brake` and `GNU parallel` again, both given GNU parallel's own default sequence
-//!   `--termseq TERM,200,TERM,100,TERM,50,KILL,25`, so that both send the same signals.
+//!   `--termseq TERM,200,TERM,100,TERM,50,KILL,25`, so that both send the same signals;
+//! * `floor`: this bench program itself, started with `--floor N`: it starts N `sleep 30`, each
+//!   in a process group of its own, and on SIGINT sends SIGINT to each group, waits for each
+//!   job and exits 130. No output, no joblog, no sequence: what stopping costs the kernel, the
+//!   least any runner that waits for its jobs can take.
 //!
 //! `sleep` dies at once of SIGINT as of SIGTERM, so every sequence ends it at its first step:
 //! the rows time each runner's own stop path, not the jobs' grace.
@@ -74,6 +78,7 @@ enum Tool {
     Brake,
     Parallel,
     Xargs,
+    Floor,
 }
 
 struct Contender {
@@ -135,6 +140,11 @@ struct Trial {
 }
 
 fn main() {
+    let mut own = std::env::args().skip(1);
+    if own.next().as_deref() == Some("--floor") {
+        let jobs = own.next().and_then(|n| n.parse().ok()).unwrap_or(1);
+        floor(jobs);
+    }
     let mut trials = DEFAULT_TRIALS;
     let mut json: Option<PathBuf> = None;
     let mut job_counts: Vec<usize> = JOB_COUNTS.to_vec();
@@ -247,6 +257,14 @@ fn main() {
                     .arg("sleep"),
             ));
         }
+        let floor = std::env::current_exe().expect("the bench program's own path");
+        contenders.push(Contender::new(
+            "floor",
+            Tool::Floor,
+            jobs,
+            None,
+            Command::new(floor).cwd(dir.path()).args(["--floor", &j]),
+        ));
         contenders.extend(brakes(Some(GNU_TERMSEQ)));
         if have_parallel {
             contenders.push(Contender::new(
@@ -305,6 +323,35 @@ fn main() {
         std::fs::write(&path, to_json(&contenders, trials))
             .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
     }
+}
+
+/// The `floor` contender (see the module docs): never returns.
+fn floor(jobs: usize) -> ! {
+    use std::os::unix::process::CommandExt;
+    use std::process::Stdio;
+
+    let mut signals =
+        signal_hook::iterator::Signals::new([libc::SIGINT]).expect("a handler for SIGINT");
+    let mut children: Vec<std::process::Child> = (0..jobs)
+        .map(|_| {
+            StdCommand::new("sleep")
+                .arg("30")
+                .process_group(0)
+                .stdin(Stdio::null())
+                .spawn()
+                .expect("starting sleep")
+        })
+        .collect();
+    let _ = signals.forever().next();
+    for child in &children {
+        if let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::INT);
+        }
+    }
+    for child in &mut children {
+        let _ = child.wait();
+    }
+    std::process::exit(130)
 }
 
 fn record(c: &mut Contender, t: &Trial) {
