@@ -14,7 +14,8 @@
 //! - **The run's cgroup** (`--cgroup`, where a writable cgroup v2 exists). Every job starts in
 //!   it, and `cgroup.kill` ends everything inside, descendants that also cleared their
 //!   environment (`setsid env -i …`) included. Where the kernel allows it (Linux 5.7 and
-//!   `clone3`), each job is born inside (`CLONE_INTO_CGROUP`, see [`job_options`]) and brake
+//!   `clone3`), each job is born inside (`CLONE_INTO_CGROUP`, see
+//!   [`job_cgroup`](Containment::job_cgroup)) and brake
 //!   never enters the cgroup; elsewhere brake moves itself in, so that jobs start there by
 //!   inheritance, and back out before the kill. A move is slow (a multi-threaded process's
 //!   migration waits for an RCU grace period), which is why it is only the fallback.
@@ -45,40 +46,15 @@
 //! Dropping a [`Containment`] keeps rule 3: the cgroup is ended first, then the guard's pipe
 //! closes, and the guard sweeps on its own.
 
-use std::borrow::Cow;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
-use brake::child::{
-    become_subreaper, cgroup, sweep_escaped, CgroupJoin, ChildOptions, RunCgroup, Swept,
-};
+use brake::child::{become_subreaper, cgroup, sweep_escaped, CgroupJoin, RunCgroup, Swept};
 
 use crate::cli::CgroupMode;
 use crate::escape::escape;
 use crate::job::RUN_VAR;
 use crate::watchdog::Guard;
-
-/// The run's cgroup, while jobs are to be born inside it (rule 1 until rule 2); `None` without a
-/// cgroup, or when brake moved in instead. Process-wide because a process runs one run, and the
-/// spawn path reads it without the runner handing it down.
-static JOB_CGROUP: Mutex<Option<CgroupJoin>> = Mutex::new(None);
-
-/// The options a job starts with: `base`, and the run's cgroup to be born in, if jobs are.
-pub fn job_options(base: &ChildOptions) -> Cow<'_, ChildOptions> {
-    let cgroup = JOB_CGROUP.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    match cgroup {
-        Some(join) => Cow::Owned(ChildOptions {
-            cgroup: Some(join),
-            ..base.clone()
-        }),
-        None => Cow::Borrowed(base),
-    }
-}
-
-fn point_jobs_at(cgroup: Option<CgroupJoin>) {
-    *JOB_CGROUP.lock().unwrap_or_else(|e| e.into_inner()) = cgroup;
-}
 
 /// What a run asks of containment, from its command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,6 +105,18 @@ impl Containment {
         })
     }
 
+    /// The cgroup jobs are to be born in (see [`ChildOptions::cgroup`]): the run's, where
+    /// `clone3` starts children inside it; `None` without a cgroup, or when brake moved in
+    /// instead and jobs start there by inheritance.
+    ///
+    /// [`ChildOptions::cgroup`]: brake::child::ChildOptions::cgroup
+    pub fn job_cgroup(&self) -> Option<CgroupJoin> {
+        self.cgroup
+            .as_ref()
+            .filter(|cgroup| cgroup.starts_children_inside())
+            .map(RunCgroup::join)
+    }
+
     /// The value of [`RUN_VAR`] that every job of the run carries.
     pub fn run_id(&self) -> &str {
         &self.run_id
@@ -141,7 +129,6 @@ impl Containment {
 
     /// Rule 2: ends what jobs left behind, once every job is reaped, and says what that was.
     pub fn end(&mut self) {
-        point_jobs_at(None);
         let mut swept: Vec<Swept> = Vec::new();
         if let Some(cgroup) = self.cgroup.take() {
             match cgroup.end() {
@@ -169,18 +156,10 @@ impl Containment {
 
     /// Rule 3: the cgroup ended if [`end`](Containment::end) did not, then the guard's exit.
     pub fn wait(mut self) {
-        point_jobs_at(None);
         drop(self.cgroup.take());
         if let Some(guard) = self.guard.take() {
             guard.wait();
         }
-    }
-}
-
-impl Drop for Containment {
-    /// Jobs are no longer pointed at the cgroup, which the `cgroup` field's drop then ends.
-    fn drop(&mut self) {
-        point_jobs_at(None);
     }
 }
 
@@ -246,17 +225,19 @@ fn enter(
     let Some(mut cgroup) = cgroup else {
         return Ok(None);
     };
-    if cgroup.starts_children_inside() {
-        point_jobs_at(Some(cgroup.join()));
-    } else if let Err(err) = cgroup.move_self_in() {
-        drop(cgroup);
-        if wishes.cgroup == CgroupMode::On {
-            return Err(format!("--cgroup on: {err}"));
+    // Jobs born inside are pointed at it by `job_cgroup`; otherwise they start there because
+    // brake is in it.
+    if !cgroup.starts_children_inside() {
+        if let Err(err) = cgroup.move_self_in() {
+            drop(cgroup);
+            if wishes.cgroup == CgroupMode::On {
+                return Err(format!("--cgroup on: {err}"));
+            }
+            if wishes.verbose {
+                say!("{}", without_cgroup(&err.to_string()));
+            }
+            return Ok(None);
         }
-        if wishes.verbose {
-            say!("{}", without_cgroup(&err.to_string()));
-        }
-        return Ok(None);
     }
     if wishes.verbose {
         let guard = if guarded {

@@ -77,7 +77,8 @@ pub struct Spawn<'a> {
     pub program: Option<&'a std::path::Path>,
     /// Whether its stdout and stderr are captured.
     pub capture: bool,
-    /// Supervision options (termination sequence, process group, parent-death signal).
+    /// Supervision options (termination sequence, process group, parent-death signal, the
+    /// run's cgroup to be born in).
     pub options: &'a ChildOptions,
     /// The run's marker value for [`RUN_VAR`].
     pub run_id: &'a str,
@@ -225,7 +226,6 @@ pub fn start(
     timeout: Option<Duration>,
     tag: Option<Vec<u8>>,
 ) -> Result<Running, StartError> {
-    let options = crate::containment::job_options(spawn.options);
     let (started, remote) = match &spawn.target {
         Target::Local => {
             let mut program = local_program(spawn);
@@ -236,7 +236,7 @@ pub fn start(
             if spawn.capture {
                 program.stdout(Io::Piped).stderr(Io::Piped);
             }
-            (Child::start(&program, &options), None)
+            (Child::start(&program, spawn.options), None)
         }
         Target::Remote(remote) => {
             let marker = format!("{}.{}.{}", spawn.run_id, job.seq, job.attempt);
@@ -251,7 +251,7 @@ pub fn start(
             if spawn.capture {
                 command.stdout(Stdio::piped()).stderr(Stdio::piped());
             }
-            (Child::spawn(&mut command, &options), Some(side))
+            (Child::spawn(&mut command, spawn.options), Some(side))
         }
     };
     if spawn.trace {

@@ -215,12 +215,14 @@ impl Runner {
         .map_err(refuse)?;
         let containment = Containment::start(&plan.containment).map_err(RunError)?;
         let ignores_signals = !ignored_signals().is_empty();
-        let child = plan::child_options(&plan.termseq, containment.guarded(), ignores_signals);
-        let remote_child = plan::child_options(
+        let mut child = plan::child_options(&plan.termseq, containment.guarded(), ignores_signals);
+        let mut remote_child = plan::child_options(
             &remote::client_termseq(&plan.termseq),
             containment.guarded(),
             ignores_signals,
         );
+        child.cgroup = containment.job_cgroup();
+        remote_child.cgroup = containment.job_cgroup();
         let cluster = match plan.remote {
             Some(remote) => Some(
                 Cluster::connect(
