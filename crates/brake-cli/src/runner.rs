@@ -24,6 +24,7 @@ mod halt;
 mod machine;
 mod median;
 mod progress;
+mod readiness;
 mod record;
 mod saved;
 mod start;
@@ -31,6 +32,7 @@ mod table;
 
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::mpsc::TryRecvError;
@@ -38,7 +40,7 @@ use std::time::{Duration, Instant};
 
 use brake::child::{ignored_signals, ChildOptions, Exit};
 use brake::{Phase, Reason, Stop, Subscription};
-use rustix::event::{poll, PollFd, PollFlags, Timespec};
+use rustix::event::Timespec;
 
 use crate::cli::{HaltOn, RunArgs};
 use crate::containment::Containment;
@@ -56,6 +58,7 @@ use crate::template::Template;
 use self::dry_run::dry_run;
 use self::feed::Queue;
 use self::progress::Progress;
+use self::readiness::Readiness;
 use self::record::{Earlier, Record};
 use self::table::Table;
 
@@ -116,6 +119,8 @@ struct Runner {
     queue: Queue,
     /// Wakes the loop's `poll` when the stop's phase changes.
     waker: Waker,
+    /// What the loop sleeps on.
+    readiness: Readiness,
     output: Output,
     /// The joblog, and what an earlier run recorded in it.
     record: Record,
@@ -208,6 +213,7 @@ impl Runner {
         let total = plan.blocks.is_none().then(|| plan.inputs.total()).flatten();
         let progress = Progress::new(plan.bar, total, &stop);
         let waker = Waker::new(&stop).map_err(refuse)?;
+        let readiness = Readiness::new(waker.socket.as_fd()).map_err(refuse)?;
         let queue = match plan.blocks {
             Some(blocks) => Queue::start_blocks(blocks, &stop, &progress.counters),
             None => Queue::start(plan.inputs, plan.extras.shuf, &stop, &progress.counters),
@@ -257,6 +263,7 @@ impl Runner {
             table: Table::new(slots),
             queue,
             waker,
+            readiness,
             output: Output::new(
                 plan.output.mode,
                 plan.output.keep_order,
@@ -390,40 +397,15 @@ impl Runner {
         self.service(&all);
     }
 
-    /// Sleeps in `poll` until a job ends or writes, a termination step or deadline is due,
+    /// Sleeps in `epoll_wait` until a job ends or writes, a termination step or deadline is due,
     /// the phase changes or the feed has jobs; returns which slots to look at.
     fn wait(&mut self) -> Vec<bool> {
         let mut touched = vec![false; self.table.by_slot.len()];
-        let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(2 + 3 * self.table.running());
-        // The slot index of each descriptor, `None` for the wake-up sockets.
-        let mut owners: Vec<Option<usize>> = Vec::with_capacity(fds.capacity());
-        fds.push(PollFd::new(&self.waker.socket, PollFlags::IN));
-        owners.push(None);
-        if self.wants_feed() {
-            fds.push(PollFd::new(&self.queue.doorbell, PollFlags::IN));
-            owners.push(None);
-        }
-        for (index, running) in self.table.by_slot.iter().enumerate() {
-            for fd in running.iter().flat_map(Running::fds) {
-                fds.push(PollFd::from_borrowed_fd(fd, PollFlags::IN));
-                owners.push(Some(index));
-            }
-        }
-        match poll(&mut fds, self.poll_timeout().as_ref()) {
-            Ok(_) => {
-                for (fd, owner) in fds.iter().zip(owners) {
-                    if let Some(index) = owner.filter(|_| !fd.revents().is_empty()) {
-                        touched[index] = true;
-                    }
-                }
-            }
-            // A signal: the loop looks at the phase next, and the jobs need nothing until the
-            // next wait says so.
-            Err(rustix::io::Errno::INTR) => {}
-            // No memory for poll: look at everything, then wait again.
-            Err(_) => touched.fill(true),
-        }
-        drop(fds);
+        let wants_feed = self.wants_feed();
+        self.readiness
+            .watch_doorbell(self.queue.doorbell.as_fd(), wants_feed);
+        let timeout = self.poll_timeout();
+        self.readiness.wait(timeout.as_ref(), &mut touched);
         drain(&self.waker.socket);
         let now = Instant::now();
         let forcing = self.stop.is_forcing();

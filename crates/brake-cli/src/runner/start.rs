@@ -111,6 +111,7 @@ impl Runner {
                         self.show_command(&mut running);
                     }
                     self.progress.started(first);
+                    self.readiness.watch_job(&running);
                     self.table.put(running);
                     self.gate.throttle.started();
                     if let Some(delay) = self.settings.extras.delay {
