@@ -4,6 +4,8 @@
 //! `dash -c` and `bash -c`, and the template through `brake` itself, in a scratch directory,
 //! with values that create a canary file if any shell ever runs them.
 
+mod support;
+
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -16,13 +18,10 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 /// The file a value creates if a shell runs it.
 const CANARY: &str = "CANARY";
 
+/// `brake WORDS` in `dir`, killed should it still run after `support::RUN_LIMIT`: a template
+/// that makes brake loop fails the property instead of stalling the test.
 fn brake_in(dir: &Path, words: &[&[u8]]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_brake"))
-        .args(words.iter().map(|w| OsStr::from_bytes(w)))
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run brake")
+    support::run_in(dir, words.iter().map(|w| OsStr::from_bytes(w)))
 }
 
 /// `shell -c line` in `dir`.
