@@ -15,9 +15,9 @@
 //!   it, and `cgroup.kill` ends everything inside, descendants that also cleared their
 //!   environment (`setsid env -i …`) included. Where the kernel allows it (Linux 5.7 and
 //!   `clone3`), each job is born inside (`CLONE_INTO_CGROUP`, see
-//!   [`job_cgroup`](Containment::job_cgroup)) and brake
-//!   never enters the cgroup; elsewhere brake moves itself in, so that jobs start there by
-//!   inheritance, and back out before the kill. A move is slow (a multi-threaded process's
+//!   [`job_cgroup`](Containment::job_cgroup)) and brake never enters the cgroup; elsewhere
+//!   brake moves itself in, so that jobs start there by inheritance, and back out before the
+//!   kill. A move is slow (a multi-threaded process's
 //!   migration waits for an RCU grace period), which is why it is only the fallback.
 //! - **The guard** (`watchdog.rs`), a small process that holds a pipe from brake. When brake
 //!   ends in any way, SIGKILL included, the pipe closes; unless brake said all is clear, the

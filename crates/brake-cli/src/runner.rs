@@ -117,7 +117,7 @@ struct Runner {
     table: Table,
     /// The jobs waiting to start.
     queue: Queue,
-    /// Wakes the loop's `poll` when the stop's phase changes.
+    /// Wakes the loop's wait when the stop's phase changes.
     waker: Waker,
     /// What the loop sleeps on.
     readiness: Readiness,
@@ -397,8 +397,8 @@ impl Runner {
         self.service(&all);
     }
 
-    /// Sleeps in `epoll_wait` until a job ends or writes, a termination step or deadline is due,
-    /// the phase changes or the feed has jobs; returns which slots to look at.
+    /// Sleeps until a job ends or writes, a termination step or deadline is due, the phase
+    /// changes or the feed has jobs; returns which slots to look at.
     fn wait(&mut self) -> Vec<bool> {
         let mut touched = vec![false; self.table.by_slot.len()];
         let wants_feed = self.wants_feed();
@@ -417,7 +417,7 @@ impl Runner {
         touched
     }
 
-    /// How long `poll` may sleep: until the soonest termination step, deadline or retry.
+    /// How long the wait may sleep: until the soonest termination step, deadline or retry.
     fn poll_timeout(&self) -> Option<Timespec> {
         let jobs = self.table.jobs();
         let retry = self.gate.throttle.retry_at().filter(|_| self.gate.blocked);

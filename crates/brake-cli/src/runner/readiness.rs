@@ -3,9 +3,9 @@
 //!
 //! A job's descriptors are added once, when it starts, and leave the set by themselves when
 //! they are closed (a pipe at end of file, the pidfd when the job is reaped): a wait costs what
-//! is ready, not what is running. With `poll`, every wake-up handed the kernel all of them
-//! again, so a stop with 1,000 running jobs, which wakes the loop once per batch of ended
-//! jobs, paid for 3,000 descriptors each time.
+//! is ready, not what is running. That matters in a stop with 1,000 running jobs, which wakes
+//! the loop once per batch of ended jobs: handing the kernel 3,000 descriptors at each wake-up
+//! would cost more than ending the jobs.
 //!
 //! Descriptors are registered level-triggered, so a wait reports a job until the loop has read
 //! its pipes and reaped it, as it does for every job it is told about.
