@@ -385,16 +385,20 @@ impl Runner {
         if phase == self.gate.seen_phase {
             return;
         }
-        if self.gate.seen_phase == Phase::Running {
+        let began = self.gate.seen_phase == Phase::Running;
+        if began {
             for running in self.table.by_slot.iter_mut().flatten() {
                 running.begin_termination(Cause::Stop);
             }
-            let _ = self.record.sync();
-            self.progress.clear();
         }
         self.gate.seen_phase = phase;
         let all: Vec<bool> = vec![true; self.table.by_slot.len()];
         self.service(&all);
+        // After the jobs have their signals: a joblog's fsync can take longer than sending them.
+        if began {
+            let _ = self.record.sync();
+            self.progress.clear();
+        }
     }
 
     /// Sleeps until a job ends or writes, a termination step or deadline is due, the phase
