@@ -737,7 +737,7 @@ fn set_contexts(
 /// The one-line message for a template no quoting can make safe; `what` is the replacement
 /// string.
 fn refused(refusal: Refusal, what: &[u8]) -> TemplateError {
-    let what = String::from_utf8_lossy(what);
+    let what = shown(what);
     TemplateError(match refusal {
         Refusal::AfterDollar => format!(
             "{what} right after a `$` would be read as part of an expansion: write `\\${what}` \
@@ -823,7 +823,7 @@ fn replacement(
     sources: usize,
     expressions: &mut Vec<String>,
 ) -> Result<Part, TemplateError> {
-    let shown = String::from_utf8_lossy(written);
+    let shown = shown(written);
     let source = match position {
         None => None,
         Some(n) => Some(source_index(n, sources, &shown)?),
@@ -863,6 +863,12 @@ fn replacement(
             value(pick, Edit::Whole, written)
         }
     })
+}
+
+/// A replacement string as a message shows it: escaped, since it may hold a tab or a
+/// terminal's control sequence.
+fn shown(written: &[u8]) -> String {
+    crate::escape::escape(std::ffi::OsStr::from_bytes(written))
 }
 
 /// The index (from 0) of source `n` as a replacement string numbers it: from 1, or counted

@@ -73,6 +73,12 @@ fn bad_positions_are_errors() {
         "{3} in the command, but there are only 2 input sources (::: or ::::)"
     );
     assert!(Template::parse(&os(&["echo", "{0}"]), 1, false).is_err());
+    // The replacement string is shown escaped: a message stays one clean line.
+    let err = Template::parse(&os(&["echo", "a{0\t}"]), 1, false).unwrap_err();
+    assert!(
+        err.to_string().starts_with("{0\\t} in the command"),
+        "{err}"
+    );
     assert!(Template::parse(&[], 1, false)
         .unwrap_err()
         .to_string()
