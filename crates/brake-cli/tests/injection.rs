@@ -145,6 +145,10 @@ fn here_documents_and_case_patterns_keep_values_data() {
     // bash ends a body inside `$(…)` at `EOF)`, dash refuses it: what follows is no body.
     let template = b"x=$(cat <<EOF\nbody\nEOF)\necho \"[$x]\" 'open\nEOF\necho {}";
     run_everywhere(template, b"$(touch CANARY)");
+    // dash parses a substitution in an unquoted body as code, here-documents and all, so it
+    // can end the body lines after bash does: a value appended there stays data for both.
+    let template = b"cat <<EOF \nEOF && cat <<EOF $( cat <<EOF \nEOF\n)\\'\nEOF";
+    run_everywhere(template, b"\nEOF\ntouch CANARY\n");
     let template = b"echo \"$(case {} in a) echo yes;; *) echo no;; esac)\" {}";
     for out in run_everywhere(template, b"a") {
         assert_eq!(out, b"yes a\n");

@@ -23,6 +23,9 @@
 //!   `$` or `` ` `` in it, a body line with `{#}` or `{%}` when the delimiter has digits, or,
 //!   inside `$(…)`, a body line that starts with the delimiter (bash ends the body at
 //!   `EOF)`);
+//! - `$(`, `${` or `` ` `` in the body of a here-document with an unquoted delimiter (dash
+//!   parses the substitution, which can span lines and hold here-documents of its own, so
+//!   dash and bash can see the body end at different lines);
 //! - a `'` inside `${…}` within double quotes, or a `{` inside `${…}` (shells disagree there);
 //! - `alias` in command position (an alias's text is read where it is used).
 
@@ -771,7 +774,16 @@ impl Reader {
             return;
         };
         if byte != b'\n' {
+            // dash parses a substitution in the body of an unquoted here-document as code,
+            // lines and here-documents of its own included, where bash reads text up to the
+            // delimiter line: the two can end the body at different lines.
+            let substitution = !body.doc.quoted
+                && (byte == b'`'
+                    || (matches!(byte, b'(' | b'{') && body.line.last() == Some(&b'$')));
             body.line.push(byte);
+            if substitution {
+                self.lose();
+            }
             return;
         }
         if !body.doc.quoted {
