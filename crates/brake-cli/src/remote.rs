@@ -2,11 +2,13 @@
 //! (`remote/ssh.rs`), the hosts of a run and their control masters (`remote/hosts.rs`), the
 //! wrapper that runs a job on the other side and ends it when the connection goes
 //! (`remote/wrapper.rs`), the heartbeat that lets it notice a partition
-//! (`remote/heartbeat.rs`), the files that travel with jobs (`remote/transfer.rs`); and here, the [`Target`] a job asks for its command, and the
-//! [`RemoteJob`] that is a running job's remote side.
+//! (`remote/heartbeat.rs`), the files that travel with jobs (`remote/transfer.rs`), every
+//! job on every host (`remote/onall.rs`); and here, the [`Target`] a job asks for its command,
+//! and the [`RemoteJob`] that is a running job's remote side.
 
 pub mod heartbeat;
 pub mod hosts;
+pub mod onall;
 pub mod ssh;
 pub mod sshlogin;
 pub mod transfer;

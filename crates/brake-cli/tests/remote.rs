@@ -146,9 +146,12 @@ fn bad_sshlogins_are_refused_by_name() {
         assert!(stderr.contains("-S"), "{bad}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
     }
-    let out = support::run(["--nonall", "-S", "h", "uptime"]);
+    // --onall's joblog numbers each host's jobs from 1: a resume cannot tell them apart.
+    let out = support::run(["--onall", "--resume", "--joblog", "x", "-S", "h", "echo"]);
     assert_eq!(out.status.code(), Some(255));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--nonall is not supported"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--resume with --onall"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
     // As in GNU parallel, files are moved only for jobs on other hosts.
     let out = support::run(["--transferfile", "{}", "--return", "x", "echo", ":::", "a"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
@@ -375,6 +378,111 @@ fn an_unreachable_host_is_left_out() {
     );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert_eq!(out.stdout.iter().filter(|&&b| b == b'\n').count(), 4);
+}
+
+/// `--onall` runs every job on every host, one at a time per host and in input order: each
+/// host's output comes whole, `--tag` names the host, the joblog numbers each host's jobs from
+/// 1 with its host, and the exit status counts the hosts where a job failed, as GNU parallel's.
+#[test]
+fn onall_runs_every_job_on_every_host() {
+    let Some(farm) = Farm::new("onall_runs_every_job_on_every_host") else {
+        return;
+    };
+    let (a, b) = two(&farm);
+    let dir = tempfile::tempdir().unwrap();
+    let job = "echo {} {#}; sleep 0.{}; exit {}";
+    let rest = [
+        "--onall", "--tag", "--joblog", "run.log", job, ":::", "0", "1", "2",
+    ];
+    let out = run_in(dir.path(), args(&farm, &[&a, &b], &rest));
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 6, "{stdout}");
+    let mut tagged = Vec::new();
+    for block in lines.chunks(3) {
+        let host = block[0].split('\t').next().unwrap();
+        let expected: Vec<String> = (0..3).map(|n| format!("{host}\t{n} {}", n + 1)).collect();
+        assert_eq!(block, expected, "each host's output whole: {stdout}");
+        tagged.push(host.to_owned());
+    }
+    tagged.sort();
+    let mut both = vec![a.login(), b.login()];
+    both.sort();
+    assert_eq!(tagged, both);
+    let log = read_joblog(&dir.path().join("run.log")).unwrap().unwrap();
+    let mut seen: BTreeSet<(String, u64)> = BTreeSet::new();
+    for job in &log.jobs {
+        assert!(seen.insert((job.host.clone(), job.seq)), "{log:?}");
+    }
+    let expected: BTreeSet<(String, u64)> = both
+        .iter()
+        .flat_map(|host| (1..=3).map(move |seq| (host.clone(), seq)))
+        .collect();
+    assert_eq!(seen, expected);
+    // --nonall: the command once on every host, stdin not read.
+    let mut nonall = support::command(args(&farm, &[&a, &b], &["--nonall", "--tag", "echo hi"]));
+    nonall.current_dir(dir.path());
+    let feed: support::Feed = Box::new(|mut stdin| {
+        let _ = std::io::Write::write_all(&mut stdin, b"not a value\n");
+    });
+    let (out, _) = support::finish(&mut nonall, "nonall", Some(feed), Duration::from_secs(60));
+    assert!(out.status.success(), "{out:?}");
+    let mut got: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    got.sort();
+    let want: Vec<String> = both.iter().map(|host| format!("{host}\thi")).collect();
+    assert_eq!(got, want);
+}
+
+/// One Ctrl-C under `--onall` with two hosts: exit 130, nothing left on either host, the
+/// finished jobs' output and joblog lines kept.
+#[test]
+fn one_ctrl_c_stops_onall_on_every_host() {
+    let Some(farm) = Farm::new("one_ctrl_c_stops_onall_on_every_host") else {
+        return;
+    };
+    let (a, b) = two(&farm);
+    let dir = tempfile::tempdir().unwrap();
+    let sleep = sleeper(7);
+    let job = format!("echo done {{}}; case {{}} in 1) ;; *) sleep {sleep};; esac");
+    let rest = ["--onall", "--joblog", "run.log", &job, ":::", "1", "2", "3"];
+    let all = args(&farm, &[&a, &b], &rest);
+    let mut session = start_in(dir.path(), &all);
+    wait_for_sleeps(&sleep, 2, || session.output());
+    session.press_ctrl_c().unwrap();
+    let finished = session.wait_exit(LIMIT).unwrap();
+    let left = processes_with(&sleep);
+    kill_all(processes_with(&sleep));
+    assert_eq!(finished.status, Status::Exited(130), "{}", finished.output);
+    assert!(left.is_empty(), "left on the hosts: {left:?}");
+    assert!(finished.survivors.is_empty(), "{:?}", finished.survivors);
+    assert_eq!(
+        finished.output.matches("done 1").count(),
+        2,
+        "{}",
+        finished.output
+    );
+    assert_eq!(
+        finished.output.matches("done 3").count(),
+        0,
+        "{}",
+        finished.output
+    );
+    let logged = hosts(dir.path(), "run.log");
+    assert_eq!(
+        logged.keys().copied().collect::<Vec<_>>(),
+        [1],
+        "{logged:?}"
+    );
+    let mut on: Vec<String> = logged[&1].clone();
+    on.sort();
+    let mut both = vec![a.login(), b.login()];
+    both.sort();
+    assert_eq!(on, both);
 }
 
 /// Each job's script: `begin N`, then a remote sleep unless it is job 1 or 2 or `fast`

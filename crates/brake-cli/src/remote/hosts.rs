@@ -383,6 +383,19 @@ impl Cluster {
         self.slots[slot - 1].0
     }
 
+    /// The first slot of host `host` (its index among the run's sshlogins), if it has any.
+    pub fn slot_of(&self, host: usize) -> Option<usize> {
+        self.slots
+            .iter()
+            .position(|&(h, _)| h == host)
+            .map(|i| i + 1)
+    }
+
+    /// The name of host `host`, as the joblog gives it.
+    pub fn host_name(&self, host: usize) -> String {
+        self.hosts[host].name.clone()
+    }
+
     /// Whether jobs may still start in `slot`: its host is up.
     pub fn usable(&self, slot: usize) -> bool {
         self.hosts[self.slots[slot - 1].0].up
