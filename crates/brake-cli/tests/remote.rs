@@ -355,6 +355,64 @@ fn workdirs_and_variables_reach_remote_jobs() {
     assert_eq!(value, "a 'b' $c\n1\n");
 }
 
+/// A remote job gets GNU parallel's variables as a local one does, agreeing with `{#}` and
+/// `{%}`, next to the `--env` ones.
+#[test]
+fn parallel_variables_reach_remote_jobs() {
+    let Some(farm) = Farm::new("parallel_variables_reach_remote_jobs") else {
+        return;
+    };
+    let (a, b) = two(&farm);
+    let dir = tempfile::tempdir().unwrap();
+    let job = "echo {#}={%} $PARALLEL_SEQ=$PARALLEL_JOBSLOT $PARALLEL_PID \
+               $PARALLEL_SSHLOGIN $PARALLEL_SSHHOST \"$BRAKE_TEST_SENT\"";
+    let rest = [
+        "-j",
+        "2",
+        "--env",
+        "BRAKE_TEST_SENT",
+        job,
+        ":::",
+        "1",
+        "2",
+        "3",
+        "4",
+        "5",
+        "6",
+    ];
+    let mut command = support::command(args(&farm, &[&a, &b], &rest));
+    command
+        .current_dir(dir.path())
+        .env("BRAKE_TEST_SENT", "a 'b'")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = command.spawn().unwrap();
+    let brake = child.id().to_string();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let mut seqs = Vec::new();
+    for line in stdout.lines() {
+        let words: Vec<&str> = line.split(' ').collect();
+        assert_eq!(words.len(), 7, "{line}");
+        assert_eq!(
+            words[0], words[1],
+            "{{#}}={{%}} as the variables say: {line}"
+        );
+        assert_eq!(words[2], brake, "{line}");
+        let (login, host) = (words[3], words[4]);
+        assert!([a.login(), b.login()].iter().any(|l| l == login), "{line}");
+        assert_eq!(login.split(':').next(), Some(host), "{line}");
+        assert_eq!(&words[5..], ["a", "'b'"], "{line}");
+        let (seq, slot) = words[0].split_once('=').unwrap();
+        assert!((1..=4).contains(&slot.parse::<usize>().unwrap()), "{line}");
+        seqs.push(seq.parse::<u64>().unwrap());
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, [1, 2, 3, 4, 5, 6], "{stdout}");
+}
+
 /// A host nobody answers on is left out with one line, and its jobs run elsewhere.
 #[test]
 fn an_unreachable_host_is_left_out() {
@@ -390,7 +448,7 @@ fn onall_runs_every_job_on_every_host() {
     };
     let (a, b) = two(&farm);
     let dir = tempfile::tempdir().unwrap();
-    let job = "echo {} {#}; sleep 0.{}; exit {}";
+    let job = "echo {} {#}:$PARALLEL_SEQ {%}:$PARALLEL_JOBSLOT; sleep 0.{}; exit {}";
     let rest = [
         "--onall", "--tag", "--joblog", "run.log", job, ":::", "0", "1", "2",
     ];
@@ -402,7 +460,9 @@ fn onall_runs_every_job_on_every_host() {
     let mut tagged = Vec::new();
     for block in lines.chunks(3) {
         let host = block[0].split('\t').next().unwrap();
-        let expected: Vec<String> = (0..3).map(|n| format!("{host}\t{n} {}", n + 1)).collect();
+        let expected: Vec<String> = (0..3)
+            .map(|n| format!("{host}\t{n} {seq}:{seq} 1:1", seq = n + 1))
+            .collect();
         assert_eq!(block, expected, "each host's output whole: {stdout}");
         tagged.push(host.to_owned());
     }
