@@ -545,6 +545,47 @@ fn one_ctrl_c_stops_onall_on_every_host() {
     assert_eq!(on, both);
 }
 
+/// Under `--onall`, as in GNU parallel, a host nobody answers on fails its jobs with 255 and
+/// counts as a failed host; `--filter-hosts` leaves it out instead.
+#[test]
+fn onall_fails_an_unreachable_hosts_jobs_unless_filter_hosts() {
+    let Some(farm) = Farm::new("onall_fails_an_unreachable_hosts_jobs_unless_filter_hosts") else {
+        return;
+    };
+    let a = farm.start("127.0.0.2");
+    let dir = tempfile::tempdir().unwrap();
+    for filter in [false, true] {
+        let mut rest = vec!["--onall", "--joblog", "run.log", "echo", ":::", "1", "2"];
+        if filter {
+            rest.insert(0, "--filter-hosts");
+        }
+        let mut all = args(&farm, &[&a], &rest);
+        all[3].push_str(",127.0.0.9:1");
+        let out = run_in(dir.path(), &all);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(stdout, "1\n2\n", "{out:?}");
+        let logged = read_joblog(&dir.path().join("run.log")).unwrap().unwrap();
+        let mut lines: Vec<(String, u64, i32)> = logged
+            .jobs
+            .iter()
+            .map(|job| (job.host.clone(), job.seq, job.exitval))
+            .collect();
+        lines.sort();
+        let mut expected = vec![(a.login(), 1, 0), (a.login(), 2, 0)];
+        if filter {
+            assert_eq!(out.status.code(), Some(0), "{out:?}");
+        } else {
+            assert_eq!(out.status.code(), Some(1), "one host failed: {out:?}");
+            expected.extend([
+                ("127.0.0.9:1".to_owned(), 1, 255),
+                ("127.0.0.9:1".to_owned(), 2, 255),
+            ]);
+        }
+        expected.sort();
+        assert_eq!(lines, expected, "{out:?}");
+    }
+}
+
 /// Each job's script: `begin N`, then a remote sleep unless it is job 1 or 2 or `fast`
 /// exists, then N appended to `ran.txt`.
 fn stoppable_job(dir: &Path, sleep: &str) -> String {

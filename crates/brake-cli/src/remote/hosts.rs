@@ -340,7 +340,7 @@ impl Cluster {
                         Some(why) => {
                             let why = last_line(&master.log).unwrap_or(why);
                             say!(
-                                "brake: cannot reach host {}: {why}; its jobs go to the other hosts",
+                                "brake: cannot reach host {}: {why}; no job goes there",
                                 host.name
                             );
                             host.up = false;
