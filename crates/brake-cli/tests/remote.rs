@@ -152,6 +152,11 @@ fn bad_sshlogins_are_refused_by_name() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--resume with --onall"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let out = support::run(["--onall", "--pipe", "-S", "h", "cat"]);
+    assert_eq!(out.status.code(), Some(255));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--pipe with --onall"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
     // As in GNU parallel, files are moved only for jobs on other hosts.
     let out = support::run(["--transferfile", "{}", "--return", "x", "echo", ":::", "a"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
