@@ -237,7 +237,9 @@ impl Runner {
             job::describe_command(command)
         );
         // The shell would have run and failed the same way: record it like one.
-        self.write_joblog(&err.entry(command));
+        let mut entry = err.entry(command);
+        entry.seq = self.shown(entry.seq, 1).0;
+        self.write_joblog(&entry);
         self.tally.failed += 1;
         self.progress.tick();
         let seq = err.job.seq;
