@@ -501,6 +501,23 @@ fn onall_runs_every_job_on_every_host() {
     got.sort();
     let want: Vec<String> = both.iter().map(|host| format!("{host}\thi")).collect();
     assert_eq!(got, want);
+    // Shuffled, every host still gets every input once.
+    let rest = [
+        "--onall", "--shuf", "--tag", "echo", ":::", "1", "2", "3", "4",
+    ];
+    let out = run_in(dir.path(), args(&farm, &[&a, &b], &rest));
+    assert!(out.status.success(), "{out:?}");
+    let mut got: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    got.sort();
+    let want: Vec<String> = both
+        .iter()
+        .flat_map(|host| (1..=4).map(move |n| format!("{host}\t{n}")))
+        .collect();
+    assert_eq!(got, want);
 }
 
 /// One Ctrl-C under `--onall` with two hosts: exit 130, nothing left on either host, the

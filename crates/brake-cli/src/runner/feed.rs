@@ -52,17 +52,19 @@ impl Queue {
         counters: &Arc<Counters>,
     ) -> io::Result<Queue> {
         let items = move |stop: &Stop| -> Box<dyn Iterator<Item = Item>> {
-            let jobs = inputs.flat_map(move |item| -> Vec<Item> {
-                match item {
-                    Ok(args) => (0..copies).map(|_| Ok((args.clone(), None))).collect(),
-                    Err(err) => vec![Err(err)],
-                }
-            });
-            if shuffle {
+            let jobs = inputs.map(|item| item.map(|args| (args, None)));
+            let jobs: Box<dyn Iterator<Item = Item>> = if shuffle {
                 Box::new(shuffled(jobs, stop).into_iter())
             } else {
                 Box::new(jobs)
-            }
+            };
+            // Copies follow their input, after any shuffle, so each host gets every input.
+            Box::new(jobs.flat_map(move |item| -> Vec<Item> {
+                match item {
+                    Ok((args, _)) => (0..copies).map(|_| Ok((args.clone(), None))).collect(),
+                    Err(err) => vec![Err(err)],
+                }
+            }))
         };
         Queue::start_with(items, FEED, stop, counters)
     }
