@@ -297,6 +297,7 @@ impl Plan {
                 inputs.total().unwrap_or(0),
                 args.keep_order,
                 args.filter_hosts,
+                jobs,
             )
         });
         template.set_run(inputs.total(), jobs);

@@ -520,6 +520,40 @@ fn onall_runs_every_job_on_every_host() {
     assert_eq!(got, want);
 }
 
+/// Under `--onall`, `-j` counts hosts: with `-j 1` one host runs all its jobs before the next
+/// begins.
+#[test]
+fn onall_j_counts_hosts_at_once() {
+    let Some(farm) = Farm::new("onall_j_counts_hosts_at_once") else {
+        return;
+    };
+    let (a, b) = two(&farm);
+    let dir = tempfile::tempdir().unwrap();
+    let order = dir.path().join("order");
+    let job = format!(
+        "echo begin $PARALLEL_SSHLOGIN >> {o}; sleep 0.{{}}; echo end $PARALLEL_SSHLOGIN >> {o}",
+        o = order.display()
+    );
+    let rest = ["--onall", "-j", "1", &job, ":::", "1", "2"];
+    let out = run_in(dir.path(), args(&farm, &[&a, &b], &rest));
+    assert!(out.status.success(), "{out:?}");
+    let lines: Vec<String> = std::fs::read_to_string(&order)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(lines.len(), 8, "{lines:?}");
+    let host = |line: &str| line.split(' ').nth(1).unwrap().to_owned();
+    let first = host(&lines[0]);
+    let second = host(&lines[4]);
+    assert_ne!(first, second, "{lines:?}");
+    let expected: Vec<String> = [&first, &second]
+        .into_iter()
+        .flat_map(|h| ["begin", "end", "begin", "end"].map(|w| format!("{w} {h}")))
+        .collect();
+    assert_eq!(lines, expected);
+}
+
 /// One Ctrl-C under `--onall` with two hosts: exit 130, nothing left on either host, the
 /// finished jobs' output and joblog lines kept.
 #[test]

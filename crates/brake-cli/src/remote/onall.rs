@@ -26,11 +26,23 @@ pub struct Onall {
     printed: usize,
     /// `--filter-hosts`: the jobs of a host that is down are left out, not failed.
     filter_hosts: bool,
+    /// `-j`: hosts that may have begun and not finished at once.
+    at_once: usize,
+    /// For each host: whether a job of its has started.
+    started: Vec<bool>,
+    /// Hosts that have begun and are not done.
+    busy: usize,
 }
 
 impl Onall {
     /// The run over hosts named `names` (`:` for this machine), `per_host` jobs each.
-    pub fn new(names: Vec<String>, per_host: u64, keep_order: bool, filter_hosts: bool) -> Onall {
+    pub fn new(
+        names: Vec<String>,
+        per_host: u64,
+        keep_order: bool,
+        filter_hosts: bool,
+        at_once: usize,
+    ) -> Onall {
         let hosts = names.len();
         Onall {
             names,
@@ -41,7 +53,30 @@ impl Onall {
             failed: vec![false; hosts],
             printed: 0,
             filter_hosts,
+            at_once: at_once.max(1),
+            started: vec![false; hosts],
+            busy: 0,
         }
+    }
+
+    /// Whether a job of `host` may start: its host has begun and is not done, or fewer than
+    /// `-j` hosts are, as GNU parallel runs `-j` hosts at once, each to its end.
+    pub fn may_start_on(&self, host: usize) -> bool {
+        (self.started[host] && self.ended[host] < self.per_host) || self.busy < self.at_once
+    }
+
+    /// A job of `host` is starting.
+    pub fn starting(&mut self, host: usize) {
+        if !self.started[host] {
+            self.started[host] = true;
+            self.busy += 1;
+        }
+    }
+
+    /// Job `seq` ended without output of its own (it could not start, or its input could
+    /// not become a command); returns the output now due, as [`Onall::ended`] does.
+    pub fn gone(&mut self, seq: u64, failed: bool) -> Vec<(u64, JobOutput)> {
+        self.ended(seq, failed, JobOutput::default())
     }
 
     /// Whether the jobs of a host that is down are left out (`--filter-hosts`) rather than
@@ -78,6 +113,9 @@ impl Onall {
     pub fn ended(&mut self, seq: u64, failed: bool, output: JobOutput) -> Vec<(u64, JobOutput)> {
         let host = self.host(seq);
         self.ended[host] += 1;
+        if self.started[host] && self.ended[host] == self.per_host {
+            self.busy -= 1;
+        }
         self.failed[host] |= failed;
         self.held[host].push((seq, output));
         self.due(false)
@@ -123,7 +161,7 @@ mod tests {
 
     #[test]
     fn jobs_are_numbered_per_host() {
-        let onall = Onall::new(vec!["a".into(), "b".into(), "c".into()], 2, false, false);
+        let onall = Onall::new(vec!["a".into(), "b".into(), "c".into()], 2, false, false, 3);
         let placed: Vec<(usize, u64)> = (1..=6)
             .map(|seq| (onall.host(seq), onall.seq_on_host(seq)))
             .collect();
@@ -133,7 +171,7 @@ mod tests {
 
     #[test]
     fn a_host_is_printed_whole_when_its_last_job_ends() {
-        let mut onall = Onall::new(vec!["a".into(), "b".into()], 2, false, false);
+        let mut onall = Onall::new(vec!["a".into(), "b".into()], 2, false, false, 2);
         assert!(onall.ended(1, false, JobOutput::default()).is_empty());
         assert!(onall.ended(2, true, JobOutput::default()).is_empty());
         assert_eq!(seqs(&onall.ended(4, false, JobOutput::default())), [2, 4]);
@@ -143,11 +181,23 @@ mod tests {
     }
 
     #[test]
+    fn j_hosts_run_at_once_each_to_its_end() {
+        let mut onall = Onall::new(vec!["a".into(), "b".into()], 2, false, false, 1);
+        assert!(onall.may_start_on(0) && onall.may_start_on(1));
+        onall.starting(0);
+        onall.ended(1, false, JobOutput::default());
+        assert!(onall.may_start_on(0) && !onall.may_start_on(1));
+        onall.gone(3, true);
+        assert!(onall.may_start_on(1));
+        assert_eq!(onall.failed_hosts(), 1);
+    }
+
+    #[test]
     fn keep_order_prints_hosts_in_their_order() {
-        let mut onall = Onall::new(vec!["a".into(), "b".into()], 1, true, false);
+        let mut onall = Onall::new(vec!["a".into(), "b".into()], 1, true, false, 2);
         assert!(onall.ended(2, false, JobOutput::default()).is_empty());
         assert_eq!(seqs(&onall.ended(1, false, JobOutput::default())), [1, 2]);
-        let mut stopped = Onall::new(vec!["a".into(), "b".into()], 2, true, false);
+        let mut stopped = Onall::new(vec!["a".into(), "b".into()], 2, true, false, 2);
         stopped.ended(2, false, JobOutput::default());
         assert_eq!(seqs(&stopped.rest()), [2]);
     }

@@ -9,14 +9,34 @@ use crate::joblog::Entry;
 use crate::output::JobOutput;
 
 impl Runner {
-    /// The first pending job whose host's slot is free, with that slot, taken. Under
-    /// `--onall` each host has one slot, so a host runs its jobs one at a time and in order.
-    /// A job for a host that is not up fails as a lost one does (exit 255), not run, or with
-    /// `--filter-hosts` is left out.
+    /// The first pending job whose host's slot is free and whose host may run (see
+    /// `Onall::may_start_on`), with that slot, taken. Under `--onall` each host has one slot,
+    /// so a host runs its jobs one at a time and in order. A job for a host that is not up
+    /// fails as a lost one does (exit 255), not run, or with `--filter-hosts` is left out.
     pub(super) fn pinned_job(&mut self) -> Option<(usize, Job)> {
+        if let Some(picked) = self.pinned_job_within(true) {
+            return Some(picked);
+        }
+        // Nothing runs and no begun host has a job to start: the next host begins, so that
+        // a host's job that ended unseen can never hold up the run.
+        if self.table.running() == 0 {
+            return self.pinned_job_within(false);
+        }
+        None
+    }
+
+    fn pinned_job_within(&mut self, hosts_at_once: bool) -> Option<(usize, Job)> {
         let mut index = 0;
         while let Some(job) = self.queue.pending.get(index) {
-            let host = self.onall.as_ref()?.host(job.seq);
+            if self.table.free() == 0 {
+                return None;
+            }
+            let onall = self.onall.as_ref()?;
+            let host = onall.host(job.seq);
+            if hosts_at_once && !onall.may_start_on(host) {
+                index += 1;
+                continue;
+            }
             let slot = match &self.cluster {
                 Some(cluster) => cluster.slot_of(host).filter(|&slot| cluster.usable(slot)),
                 None => Some(1),
@@ -24,6 +44,7 @@ impl Runner {
             match slot {
                 Some(slot) if self.table.take(slot) => {
                     let job = self.queue.pending.remove(index)?;
+                    self.onall.as_mut()?.starting(host);
                     return Some((slot, job));
                 }
                 Some(_) => index += 1,
@@ -57,6 +78,13 @@ impl Runner {
             None => vec![(seq, output)],
         };
         self.print(due);
+    }
+
+    /// Under `--onall`, job `seq` left the run without output of its own: its host may be
+    /// done.
+    pub(super) fn onall_gone(&mut self, seq: u64, failed: bool) {
+        let due = self.onall.as_mut().map(|onall| onall.gone(seq, failed));
+        self.print(due.unwrap_or_default());
     }
 
     /// At the end of the run: the output `--onall` still holds.

@@ -187,6 +187,7 @@ impl Runner {
         });
         self.tally.failed += 1;
         self.progress.tick();
+        self.onall_gone(job.seq, true);
         let seq = job.seq;
         // Its exit value, -2, as the byte an exit status holds.
         self.after_count(254, || {
@@ -203,6 +204,7 @@ impl Runner {
         }
         self.tally.bad_input += 1;
         self.progress.tick();
+        self.onall_gone(job.seq, false);
     }
 
     fn start_failed(&mut self, err: StartError, command: &OsStr, first: bool) {
@@ -242,6 +244,7 @@ impl Runner {
         self.write_joblog(&entry);
         self.tally.failed += 1;
         self.progress.tick();
+        self.onall_gone(err.job.seq, true);
         let seq = err.job.seq;
         let status = job::start_failure_status(&err.error);
         self.after_count(status, || {
