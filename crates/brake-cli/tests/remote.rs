@@ -518,6 +518,19 @@ fn onall_runs_every_job_on_every_host() {
         .flat_map(|host| (1..=4).map(move |n| format!("{host}\t{n}")))
         .collect();
     assert_eq!(got, want);
+    // -k: the hosts' output in -S order, even when the first host ends last.
+    let slow_first = format!(
+        "case $PARALLEL_SSHLOGIN in {}) sleep 0.5;; esac; echo {{}} $PARALLEL_SSHLOGIN",
+        a.login()
+    );
+    let rest = ["--onall", "-k", &slow_first, ":::", "1", "2"];
+    let out = run_in(dir.path(), args(&farm, &[&a, &b], &rest));
+    assert!(out.status.success(), "{out:?}");
+    let want: String = [a.login(), b.login()]
+        .iter()
+        .flat_map(|host| (1..=2).map(move |n| format!("{n} {host}\n")))
+        .collect();
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), want);
 }
 
 /// Under `--onall`, `-j` counts hosts: with `-j 1` one host runs all its jobs before the next
