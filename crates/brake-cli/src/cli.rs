@@ -13,6 +13,7 @@ use crate::inputs::Source;
 
 mod gnu;
 mod inputs;
+pub mod onall;
 pub mod options;
 pub mod pack;
 pub mod pipe;
@@ -143,7 +144,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "CMD")]
     pub ssh: Option<String>,
 
-    /// Leave out hosts that cannot be reached (brake always does, with a message for each)
+    /// With --onall, leave out hosts that cannot be reached rather than fail their jobs (255);
+    /// without --onall brake always leaves them out, with a message for each
     #[arg(long)]
     pub filter_hosts: bool,
 
@@ -164,10 +166,9 @@ pub struct RunArgs {
     #[command(flatten)]
     pub pipe: pipe::PipeArgs,
 
-    /// GNU parallel's options for running on every host, which brake does not have: each is
-    /// refused with a message rather than ignored.
+    /// `--onall`, `--nonall`.
     #[command(flatten)]
-    pub unsupported: Unsupported,
+    pub onall: onall::OnallArgs,
 
     #[command(flatten)]
     pub input: InputArgs,
@@ -274,24 +275,6 @@ pub struct RemoteFiles {
     /// With -S, send FILE to each host once, before its first job
     #[arg(long, visible_alias = "bf", value_name = "FILE")]
     pub basefile: Vec<OsString>,
-}
-
-/// GNU parallel's remote options that brake refuses (hidden from `--help`).
-#[derive(clap::Args, Debug, Default)]
-pub struct Unsupported {
-    #[arg(long, hide = true)]
-    nonall: bool,
-    #[arg(long, hide = true)]
-    onall: bool,
-}
-
-impl Unsupported {
-    /// The first of them given, as its option name.
-    pub fn first_given(&self) -> Option<&'static str> {
-        [("--nonall", self.nonall), ("--onall", self.onall)]
-            .into_iter()
-            .find_map(|(name, given)| given.then_some(name))
-    }
 }
 
 /// `--cgroup`: whether a run's jobs go in a cgroup of its own.

@@ -88,6 +88,9 @@ pub struct Spawn<'a> {
     pub shell: &'a Shell,
     /// `-t`: its command goes to stderr as it starts.
     pub trace: bool,
+    /// Its number and slot as the job sees them (`$PARALLEL_SEQ`, `$PARALLEL_JOBSLOT`): its
+    /// own, except under `--onall` (see `remote::onall`).
+    pub shown: (u64, usize),
 }
 
 /// A started job.
@@ -232,7 +235,7 @@ pub fn start(
             program
                 .env(RUN_VAR, spawn.run_id)
                 .stdin(crate::pipe::stdin_io(job.block.as_deref()));
-            set_parallel_vars(&mut program, job.seq, slot);
+            set_parallel_vars(&mut program, spawn.shown.0, spawn.shown.1);
             if spawn.capture {
                 program.stdout(Io::Piped).stderr(Io::Piped);
             }
@@ -240,7 +243,7 @@ pub fn start(
         }
         Target::Remote(remote) => {
             let marker = format!("{}.{}.{}", spawn.run_id, job.seq, job.attempt);
-            let names = (&job.args[..], job.seq, slot);
+            let names = (&job.args[..], spawn.shown.0, spawn.shown.1);
             let (mut command, side) = match remote.command(&spawn.rendered.text, &marker, names) {
                 Ok(made) => made,
                 Err(error) => return Err(start_error(job, error, None)),

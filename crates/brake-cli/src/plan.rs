@@ -19,6 +19,7 @@ use crate::inputs::group::Grouped;
 use crate::inputs::{Inputs, Source};
 use crate::joblog::{Joblog, Mode as LogMode, Previous};
 use crate::output::Mode;
+use crate::remote::onall::Onall;
 use crate::remote::ssh::Ssh;
 use crate::remote::sshlogin::{self, SshLogin};
 use crate::remote::transfer::{PathTemplate, Transfers};
@@ -78,6 +79,8 @@ pub struct Plan {
     pub json: Option<PathBuf>,
     /// `-S`/`--slf`: the hosts jobs run on, when not only this machine.
     pub remote: Option<RemotePlan>,
+    /// `--onall`, `--nonall`: every job on every host.
+    pub onall: Option<Onall>,
     /// GNU parallel's scheduling and output options (`--delay`, `--shuf`, `--nice`,
     /// `--tagstring`, `--files`, `--results`).
     pub extras: Extras,
@@ -137,11 +140,19 @@ impl Plan {
     /// Decides the run `args` describe; opens its inputs and fits `-j` to the limits (raising
     /// the soft limit on open files if that helps). Refuses a bad template or input.
     pub fn new(args: &RunArgs) -> Result<Plan, RunError> {
-        if let Some(option) = args.unsupported.first_given() {
-            return Err(RunError(format!(
-                "{option} is not supported: brake runs each job on one host (-S), not a \
-                 command on every host"
-            )));
+        let onall = args.onall.any();
+        if onall && (args.resume || args.resume_failed) {
+            return Err(RunError(
+                "--resume with --onall or --nonall is not supported: the joblog numbers each \
+                 host's jobs from 1, so it cannot tell which host ran which job (run again \
+                 without --resume)"
+                    .into(),
+            ));
+        }
+        if onall && args.pipe.any() {
+            return Err(RunError(
+                "--pipe with --onall or --nonall is not supported: a block goes to one job".into(),
+            ));
         }
         let mut remote = remote_plan(args)?;
         if remote.is_some() && args.ungroup {
@@ -168,9 +179,12 @@ impl Plan {
             .input
             .reading(split.sources, split.linked)
             .map_err(RunError)?;
+        let no_values = args.onall.nonall && sources.is_empty();
         let (sources, reads_stdin) = match &pipe {
             // The blocks stand for the one value `{}` names.
             Some(pipe) => (Vec::new(), pipe.source == crate::pipe::PipeSource::Stdin),
+            // --nonall without sources: one job with no values, stdin left alone.
+            None if no_values => (vec![Source::Args(vec![OsString::new()])], false),
             None => {
                 let sources = sources_or_stdin(sources);
                 let reads_stdin = sources.iter().any(Source::is_stdin);
@@ -216,13 +230,18 @@ impl Plan {
                 .template(&split.words, args.quote, &replacements, &packing)
                 .map_err(RunError)?,
         };
-        if template.needs_total() {
+        if no_values {
+            template.append_nothing();
+        }
+        if template.needs_total() || onall {
             inputs.read_whole().map_err(refuse)?;
         }
         let shell = Shell::choose(args.shell.shell.as_deref()).map_err(RunError)?;
         let (inputs, mut notes) =
             crate::inputs::group::PackedInputs::new(inputs, packing, args.pack.show_limits);
         let (jobs, lowered) = match &remote {
+            // -j hosts at once (see `remote::onall`).
+            _ if onall => jobs_at_once(args.jobs, None, args.options.cpus()),
             // The hosts' slots are known once they have been asked for their CPUs; the
             // cluster fits them to the limits then. Until then, as if each had this
             // machine's.
@@ -268,13 +287,31 @@ impl Plan {
                 &shell,
             ));
         }
+        let onall = onall.then(|| {
+            let names = match &remote {
+                Some(remote) => remote.logins.iter().map(ToString::to_string).collect(),
+                None => vec![":".to_owned()],
+            };
+            Onall::new(
+                names,
+                inputs.total().unwrap_or(0),
+                args.keep_order,
+                args.filter_hosts,
+                jobs,
+            )
+        });
         template.set_run(inputs.total(), jobs);
         Ok(Plan {
             template,
             inputs,
             blocks,
             jobs,
-            output: output_plan(args),
+            output: OutputPlan {
+                // Each host's output comes whole, in the order `remote::onall` says.
+                keep_order: args.keep_order && onall.is_none(),
+                ..output_plan(args)
+            },
+            onall,
             rules: Rules {
                 halt: args.halt,
                 timeout: args.timeout.and_then(|t| t.fixed()),
@@ -357,7 +394,13 @@ fn jobs_at_once(wanted: Option<Jobs>, total: Option<u64>, cpus: usize) -> (usize
 
 /// The hosts of `-S` and `--slf`, unless there are none or only `:` (this machine).
 fn remote_plan(args: &RunArgs) -> Result<Option<RemotePlan>, RunError> {
-    let logins = sshlogin::parse_all(&args.sshlogin, &args.sshloginfile).map_err(RunError)?;
+    let mut logins = sshlogin::parse_all(&args.sshlogin, &args.sshloginfile).map_err(RunError)?;
+    if args.onall.any() {
+        // Each host runs its share one job at a time.
+        for login in &mut logins {
+            login.slots = None;
+        }
+    }
     if logins.iter().all(SshLogin::is_local) && logins.iter().all(|l| l.slots.is_none()) {
         return Ok(None);
     }
@@ -378,7 +421,11 @@ fn remote_plan(args: &RunArgs) -> Result<Option<RemotePlan>, RunError> {
     }
     Ok(Some(RemotePlan {
         logins,
-        jobs: args.jobs,
+        jobs: if args.onall.any() {
+            Some(Jobs::Count(1))
+        } else {
+            args.jobs
+        },
         ssh: Ssh::new(args.ssh.as_deref()).map_err(RunError)?,
         setting: RemoteSetting {
             workdir,

@@ -2,11 +2,13 @@
 //! (`remote/ssh.rs`), the hosts of a run and their control masters (`remote/hosts.rs`), the
 //! wrapper that runs a job on the other side and ends it when the connection goes
 //! (`remote/wrapper.rs`), the heartbeat that lets it notice a partition
-//! (`remote/heartbeat.rs`), the files that travel with jobs (`remote/transfer.rs`); and here, the [`Target`] a job asks for its command, and the
-//! [`RemoteJob`] that is a running job's remote side.
+//! (`remote/heartbeat.rs`), the files that travel with jobs (`remote/transfer.rs`), every
+//! job on every host (`remote/onall.rs`); and here, the [`Target`] a job asks for its command,
+//! and the [`RemoteJob`] that is a running job's remote side.
 
 pub mod heartbeat;
 pub mod hosts;
+pub mod onall;
 pub mod ssh;
 pub mod sshlogin;
 pub mod transfer;
@@ -25,7 +27,8 @@ use brake::child::Exit;
 use brake::TermSeq;
 
 use self::hosts::Cluster;
-use self::wrapper::{remote_line, status_from_report, StatusFilter, Workdir};
+use self::sshlogin::Place;
+use self::wrapper::{remote_line, status_from_report, RemoteSetting, StatusFilter, Workdir};
 
 /// How long a remote job's ssh client is given, beyond the remote termination sequence, to
 /// bring back the job's end before brake kills it.
@@ -51,6 +54,9 @@ impl Remote<'_> {
     /// `marker`, and the job's side of it: its channel (the client's stdin) and status filter.
     /// A job with files to move (`--transferfile`, `--return`) runs as a local script around
     /// that client instead (see `remote/transfer.rs`); `args`, `seq` and `slot` name its files.
+    /// The job gets GNU parallel's variables as a local one does: `$PARALLEL_SEQ` (`seq`),
+    /// `$PARALLEL_JOBSLOT` (`slot`), `$PARALLEL_PID` (brake's), `$PARALLEL_SSHLOGIN` and
+    /// `$PARALLEL_SSHHOST` (its host), after the `--env` ones.
     pub fn command(
         &self,
         command: &OsStr,
@@ -60,7 +66,7 @@ impl Remote<'_> {
         let cluster = self.cluster;
         let host = &cluster.hosts[self.host];
         let control = &host.masters[self.master].control;
-        let setting = &cluster.setting;
+        let setting = &with_parallel_vars(&cluster.setting, host, seq, slot);
         let mut ssh = if setting.files.per_job() {
             // A temporary directory must exist before the files are sent to it, so it gets a
             // name of the job's own (its marker is unique to the run and attempt), below the
@@ -102,6 +108,32 @@ impl Remote<'_> {
             },
         ))
     }
+}
+
+/// `setting` with the variables GNU parallel gives a job on `host` added to `--env`'s.
+fn with_parallel_vars(
+    setting: &RemoteSetting,
+    host: &hosts::Host,
+    seq: u64,
+    slot: usize,
+) -> RemoteSetting {
+    let mut setting = setting.clone();
+    let hostname = match &host.login.place {
+        Place::Remote { host, .. } => host.clone(),
+        Place::Local => ":".to_owned(),
+    };
+    setting.env.extend(
+        [
+            ("PARALLEL_SEQ", seq.to_string()),
+            ("PARALLEL_JOBSLOT", slot.to_string()),
+            ("PARALLEL_PID", std::process::id().to_string()),
+            ("PARALLEL_SSHLOGIN", host.name.clone()),
+            ("PARALLEL_SSHHOST", hostname),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), OsString::from(value))),
+    );
+    setting
 }
 
 /// The termination sequence of a remote job's local ssh client: a harmless first signal (the

@@ -23,6 +23,7 @@ mod finish;
 mod halt;
 mod machine;
 mod median;
+mod onall;
 mod progress;
 mod readiness;
 mod record;
@@ -52,6 +53,7 @@ use crate::output::Output;
 use crate::plan::{self, refuse, Plan, Rules, RunError};
 use crate::remote;
 use crate::remote::hosts::Cluster;
+use crate::remote::onall::Onall;
 use crate::summary::{self, Interrupted};
 use crate::template::Template;
 
@@ -131,6 +133,8 @@ struct Runner {
     gate: Gate,
     /// The hosts of `-S`, when jobs run on other machines.
     cluster: Option<Cluster>,
+    /// `--onall`, `--nonall`: every job on every host.
+    onall: Option<Onall>,
     /// Ended after the jobs (see `containment.rs`).
     containment: Containment,
 }
@@ -210,13 +214,21 @@ impl Runner {
     /// Readies the run: the progress display, the input thread, containment (which decides how
     /// jobs are spawned), the output.
     fn new(plan: Plan, joblog: Option<(Joblog, Previous)>, stop: Stop) -> Result<Runner, RunError> {
+        let copies = plan.onall.as_ref().map_or(1, Onall::hosts);
         let total = plan.blocks.is_none().then(|| plan.inputs.total()).flatten();
+        let total = total.map(|total| total * copies as u64);
         let progress = Progress::new(plan.bar, total, &stop);
         let waker = Waker::new(&stop).map_err(refuse)?;
         let readiness = Readiness::new(waker.socket.as_fd()).map_err(refuse)?;
         let queue = match plan.blocks {
             Some(blocks) => Queue::start_blocks(blocks, &stop, &progress.counters),
-            None => Queue::start(plan.inputs, plan.extras.shuf, &stop, &progress.counters),
+            None => Queue::start(
+                plan.inputs,
+                plan.extras.shuf,
+                copies,
+                &stop,
+                &progress.counters,
+            ),
         }
         .map_err(refuse)?;
         let containment = Containment::start(&plan.containment).map_err(RunError)?;
@@ -245,6 +257,17 @@ impl Runner {
             None => None,
         };
         let slots = cluster.as_ref().map_or(plan.jobs, Cluster::slots);
+        // Under --onall a slot is a host, and -j says how many run at once.
+        let at_once = if plan.onall.is_some() {
+            slots.min(plan.jobs)
+        } else {
+            slots
+        };
+        let slots = if plan.onall.is_some() && cluster.is_none() {
+            1
+        } else {
+            slots
+        };
         Ok(Runner {
             settings: Settings {
                 template: plan.template,
@@ -272,8 +295,9 @@ impl Runner {
             record: Record::new(joblog, plan.joblog.map(|wanted| wanted.path)),
             progress,
             tally: Tally::default(),
-            gate: Gate::new(slots),
+            gate: Gate::new(at_once.min(slots)),
             cluster,
+            onall: plan.onall,
             containment,
         })
     }
@@ -290,7 +314,10 @@ impl Runner {
     /// Whether the loop takes jobs from the feed: enough to fill the free slots, or all of them
     /// up to the joblog's lowest job while it is unchecked.
     fn wants_feed(&self) -> bool {
-        self.queue.open && (!self.record.verified || self.queue.pending.len() <= self.table.free())
+        self.queue.open
+            && (!self.record.verified
+                || self.onall.is_some()
+                || self.queue.pending.len() <= self.table.free())
     }
 
     /// A refused start is tried again when a job ends (`job_ended`) or, with none running,
@@ -519,9 +546,7 @@ impl Runner {
         let mut output = std::mem::take(&mut running.output);
         let interrupted = ending == Ending::Interrupted;
         self.save_output(&running.job, slot, &mut output, interrupted);
-        if let Err(err) = self.output.finished(running.job.seq, output) {
-            self.lost_stdout(&err);
-        }
+        self.print_finished(running.job.seq, ending == Ending::Failed, output);
         self.count_ended(running, exit, ending);
     }
 
@@ -541,7 +566,11 @@ impl Runner {
             halt::status_of(exit)
         };
         if ending != Ending::Interrupted {
-            self.write_joblog(&running.entry(exit));
+            let mut entry = running.entry(exit);
+            if let Some(onall) = &self.onall {
+                entry.seq = onall.seq_on_host(entry.seq);
+            }
+            self.write_joblog(&entry);
         }
         match ending {
             Ending::Done => self.tally.done += 1,

@@ -495,6 +495,11 @@ impl Template {
 }
 
 impl Template {
+    /// No values are appended (`--nonall`: its one job has none).
+    pub fn append_nothing(&mut self) {
+        self.append = false;
+    }
+
     /// The words with each replacement string replaced by its value as it is, joined by
     /// spaces; nothing quoted, nothing appended: a file name (`--transferfile {}`), not a
     /// command line.

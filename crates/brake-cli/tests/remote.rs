@@ -146,9 +146,17 @@ fn bad_sshlogins_are_refused_by_name() {
         assert!(stderr.contains("-S"), "{bad}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
     }
-    let out = support::run(["--nonall", "-S", "h", "uptime"]);
+    // --onall's joblog numbers each host's jobs from 1: a resume cannot tell them apart.
+    let out = support::run(["--onall", "--resume", "--joblog", "x", "-S", "h", "echo"]);
     assert_eq!(out.status.code(), Some(255));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--nonall is not supported"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--resume with --onall"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let out = support::run(["--onall", "--pipe", "-S", "h", "cat"]);
+    assert_eq!(out.status.code(), Some(255));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--pipe with --onall"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
     // As in GNU parallel, files are moved only for jobs on other hosts.
     let out = support::run(["--transferfile", "{}", "--return", "x", "echo", ":::", "a"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
@@ -352,6 +360,64 @@ fn workdirs_and_variables_reach_remote_jobs() {
     assert_eq!(value, "a 'b' $c\n1\n");
 }
 
+/// A remote job gets GNU parallel's variables as a local one does, agreeing with `{#}` and
+/// `{%}`, next to the `--env` ones.
+#[test]
+fn parallel_variables_reach_remote_jobs() {
+    let Some(farm) = Farm::new("parallel_variables_reach_remote_jobs") else {
+        return;
+    };
+    let (a, b) = two(&farm);
+    let dir = tempfile::tempdir().unwrap();
+    let job = "echo {#}={%} $PARALLEL_SEQ=$PARALLEL_JOBSLOT $PARALLEL_PID \
+               $PARALLEL_SSHLOGIN $PARALLEL_SSHHOST \"$BRAKE_TEST_SENT\"";
+    let rest = [
+        "-j",
+        "2",
+        "--env",
+        "BRAKE_TEST_SENT",
+        job,
+        ":::",
+        "1",
+        "2",
+        "3",
+        "4",
+        "5",
+        "6",
+    ];
+    let mut command = support::command(args(&farm, &[&a, &b], &rest));
+    command
+        .current_dir(dir.path())
+        .env("BRAKE_TEST_SENT", "a 'b'")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = command.spawn().unwrap();
+    let brake = child.id().to_string();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let mut seqs = Vec::new();
+    for line in stdout.lines() {
+        let words: Vec<&str> = line.split(' ').collect();
+        assert_eq!(words.len(), 7, "{line}");
+        assert_eq!(
+            words[0], words[1],
+            "{{#}}={{%}} as the variables say: {line}"
+        );
+        assert_eq!(words[2], brake, "{line}");
+        let (login, host) = (words[3], words[4]);
+        assert!([a.login(), b.login()].iter().any(|l| l == login), "{line}");
+        assert_eq!(login.split(':').next(), Some(host), "{line}");
+        assert_eq!(&words[5..], ["a", "'b'"], "{line}");
+        let (seq, slot) = words[0].split_once('=').unwrap();
+        assert!((1..=4).contains(&slot.parse::<usize>().unwrap()), "{line}");
+        seqs.push(seq.parse::<u64>().unwrap());
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, [1, 2, 3, 4, 5, 6], "{stdout}");
+}
+
 /// A host nobody answers on is left out with one line, and its jobs run elsewhere.
 #[test]
 fn an_unreachable_host_is_left_out() {
@@ -375,6 +441,218 @@ fn an_unreachable_host_is_left_out() {
     );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert_eq!(out.stdout.iter().filter(|&&b| b == b'\n').count(), 4);
+}
+
+/// `--onall` runs every job on every host, one at a time per host and in input order: each
+/// host's output comes whole, `--tag` names the host, the joblog numbers each host's jobs from
+/// 1 with its host, and the exit status counts the hosts where a job failed, as GNU parallel's.
+#[test]
+fn onall_runs_every_job_on_every_host() {
+    let Some(farm) = Farm::new("onall_runs_every_job_on_every_host") else {
+        return;
+    };
+    let (a, b) = two(&farm);
+    let dir = tempfile::tempdir().unwrap();
+    let job = "echo {} {#}:$PARALLEL_SEQ {%}:$PARALLEL_JOBSLOT; sleep 0.{}; exit {}";
+    let rest = [
+        "--onall", "--tag", "--joblog", "run.log", job, ":::", "0", "1", "2",
+    ];
+    let out = run_in(dir.path(), args(&farm, &[&a, &b], &rest));
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 6, "{stdout}");
+    let mut tagged = Vec::new();
+    for block in lines.chunks(3) {
+        let host = block[0].split('\t').next().unwrap();
+        let expected: Vec<String> = (0..3)
+            .map(|n| format!("{host}\t{n} {seq}:{seq} 1:1", seq = n + 1))
+            .collect();
+        assert_eq!(block, expected, "each host's output whole: {stdout}");
+        tagged.push(host.to_owned());
+    }
+    tagged.sort();
+    let mut both = vec![a.login(), b.login()];
+    both.sort();
+    assert_eq!(tagged, both);
+    let log = read_joblog(&dir.path().join("run.log")).unwrap().unwrap();
+    let mut seen: BTreeSet<(String, u64)> = BTreeSet::new();
+    for job in &log.jobs {
+        assert!(seen.insert((job.host.clone(), job.seq)), "{log:?}");
+    }
+    let expected: BTreeSet<(String, u64)> = both
+        .iter()
+        .flat_map(|host| (1..=3).map(move |seq| (host.clone(), seq)))
+        .collect();
+    assert_eq!(seen, expected);
+    // --nonall: the command once on every host, stdin not read.
+    let mut nonall = support::command(args(&farm, &[&a, &b], &["--nonall", "--tag", "echo hi"]));
+    nonall.current_dir(dir.path());
+    let feed: support::Feed = Box::new(|mut stdin| {
+        let _ = std::io::Write::write_all(&mut stdin, b"not a value\n");
+    });
+    let (out, _) = support::finish(&mut nonall, "nonall", Some(feed), Duration::from_secs(60));
+    assert!(out.status.success(), "{out:?}");
+    let mut got: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    got.sort();
+    let want: Vec<String> = both.iter().map(|host| format!("{host}\thi")).collect();
+    assert_eq!(got, want);
+    // Shuffled, every host still gets every input once.
+    let rest = [
+        "--onall", "--shuf", "--tag", "echo", ":::", "1", "2", "3", "4",
+    ];
+    let out = run_in(dir.path(), args(&farm, &[&a, &b], &rest));
+    assert!(out.status.success(), "{out:?}");
+    let mut got: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    got.sort();
+    let want: Vec<String> = both
+        .iter()
+        .flat_map(|host| (1..=4).map(move |n| format!("{host}\t{n}")))
+        .collect();
+    assert_eq!(got, want);
+    // -k: the hosts' output in -S order, even when the first host ends last.
+    let slow_first = format!(
+        "case $PARALLEL_SSHLOGIN in {}) sleep 0.5;; esac; echo {{}} $PARALLEL_SSHLOGIN",
+        a.login()
+    );
+    let rest = ["--onall", "-k", &slow_first, ":::", "1", "2"];
+    let out = run_in(dir.path(), args(&farm, &[&a, &b], &rest));
+    assert!(out.status.success(), "{out:?}");
+    let want: String = [a.login(), b.login()]
+        .iter()
+        .flat_map(|host| (1..=2).map(move |n| format!("{n} {host}\n")))
+        .collect();
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), want);
+}
+
+/// Under `--onall`, `-j` counts hosts: with `-j 1` one host runs all its jobs before the next
+/// begins.
+#[test]
+fn onall_j_counts_hosts_at_once() {
+    let Some(farm) = Farm::new("onall_j_counts_hosts_at_once") else {
+        return;
+    };
+    let (a, b) = two(&farm);
+    let dir = tempfile::tempdir().unwrap();
+    let order = dir.path().join("order");
+    let job = format!(
+        "echo begin $PARALLEL_SSHLOGIN >> {o}; sleep 0.{{}}; echo end $PARALLEL_SSHLOGIN >> {o}",
+        o = order.display()
+    );
+    let rest = ["--onall", "-j", "1", &job, ":::", "1", "2"];
+    let out = run_in(dir.path(), args(&farm, &[&a, &b], &rest));
+    assert!(out.status.success(), "{out:?}");
+    let lines: Vec<String> = std::fs::read_to_string(&order)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(lines.len(), 8, "{lines:?}");
+    let host = |line: &str| line.split(' ').nth(1).unwrap().to_owned();
+    let first = host(&lines[0]);
+    let second = host(&lines[4]);
+    assert_ne!(first, second, "{lines:?}");
+    let expected: Vec<String> = [&first, &second]
+        .into_iter()
+        .flat_map(|h| ["begin", "end", "begin", "end"].map(|w| format!("{w} {h}")))
+        .collect();
+    assert_eq!(lines, expected);
+}
+
+/// One Ctrl-C under `--onall` with two hosts: exit 130, nothing left on either host, the
+/// finished jobs' output and joblog lines kept.
+#[test]
+fn one_ctrl_c_stops_onall_on_every_host() {
+    let Some(farm) = Farm::new("one_ctrl_c_stops_onall_on_every_host") else {
+        return;
+    };
+    let (a, b) = two(&farm);
+    let dir = tempfile::tempdir().unwrap();
+    let sleep = sleeper(7);
+    let job = format!("echo done {{}}; case {{}} in 1) ;; *) sleep {sleep};; esac");
+    let rest = ["--onall", "--joblog", "run.log", &job, ":::", "1", "2", "3"];
+    let all = args(&farm, &[&a, &b], &rest);
+    let mut session = start_in(dir.path(), &all);
+    wait_for_sleeps(&sleep, 2, || session.output());
+    session.press_ctrl_c().unwrap();
+    let finished = session.wait_exit(LIMIT).unwrap();
+    let left = processes_with(&sleep);
+    kill_all(processes_with(&sleep));
+    assert_eq!(finished.status, Status::Exited(130), "{}", finished.output);
+    assert!(left.is_empty(), "left on the hosts: {left:?}");
+    assert!(finished.survivors.is_empty(), "{:?}", finished.survivors);
+    assert_eq!(
+        finished.output.matches("done 1").count(),
+        2,
+        "{}",
+        finished.output
+    );
+    assert_eq!(
+        finished.output.matches("done 3").count(),
+        0,
+        "{}",
+        finished.output
+    );
+    let logged = hosts(dir.path(), "run.log");
+    assert_eq!(
+        logged.keys().copied().collect::<Vec<_>>(),
+        [1],
+        "{logged:?}"
+    );
+    let mut on: Vec<String> = logged[&1].clone();
+    on.sort();
+    let mut both = vec![a.login(), b.login()];
+    both.sort();
+    assert_eq!(on, both);
+}
+
+/// Under `--onall`, as in GNU parallel, a host nobody answers on fails its jobs with 255 and
+/// counts as a failed host; `--filter-hosts` leaves it out instead.
+#[test]
+fn onall_fails_an_unreachable_hosts_jobs_unless_filter_hosts() {
+    let Some(farm) = Farm::new("onall_fails_an_unreachable_hosts_jobs_unless_filter_hosts") else {
+        return;
+    };
+    let a = farm.start("127.0.0.2");
+    let dir = tempfile::tempdir().unwrap();
+    for filter in [false, true] {
+        let mut rest = vec!["--onall", "--joblog", "run.log", "echo", ":::", "1", "2"];
+        if filter {
+            rest.insert(0, "--filter-hosts");
+        }
+        let mut all = args(&farm, &[&a], &rest);
+        all[3].push_str(",127.0.0.9:1");
+        let out = run_in(dir.path(), &all);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(stdout, "1\n2\n", "{out:?}");
+        let logged = read_joblog(&dir.path().join("run.log")).unwrap().unwrap();
+        let mut lines: Vec<(String, u64, i32)> = logged
+            .jobs
+            .iter()
+            .map(|job| (job.host.clone(), job.seq, job.exitval))
+            .collect();
+        lines.sort();
+        let mut expected = vec![(a.login(), 1, 0), (a.login(), 2, 0)];
+        if filter {
+            assert_eq!(out.status.code(), Some(0), "{out:?}");
+        } else {
+            assert_eq!(out.status.code(), Some(1), "one host failed: {out:?}");
+            expected.extend([
+                ("127.0.0.9:1".to_owned(), 1, 255),
+                ("127.0.0.9:1".to_owned(), 2, 255),
+            ]);
+        }
+        expected.sort();
+        assert_eq!(lines, expected, "{out:?}");
+    }
 }
 
 /// Each job's script: `begin N`, then a remote sleep unless it is job 1 or 2 or `fast`

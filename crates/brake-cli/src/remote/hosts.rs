@@ -340,7 +340,7 @@ impl Cluster {
                         Some(why) => {
                             let why = last_line(&master.log).unwrap_or(why);
                             say!(
-                                "brake: cannot reach host {}: {why}; its jobs go to the other hosts",
+                                "brake: cannot reach host {}: {why}; no job goes there",
                                 host.name
                             );
                             host.up = false;
@@ -381,6 +381,19 @@ impl Cluster {
     /// The host (its index among the run's sshlogins) that `slot` runs on.
     pub fn host_of(&self, slot: usize) -> usize {
         self.slots[slot - 1].0
+    }
+
+    /// The first slot of host `host` (its index among the run's sshlogins), if it has any.
+    pub fn slot_of(&self, host: usize) -> Option<usize> {
+        self.slots
+            .iter()
+            .position(|&(h, _)| h == host)
+            .map(|i| i + 1)
+    }
+
+    /// The name of host `host`, as the joblog gives it.
+    pub fn host_name(&self, host: usize) -> String {
+        self.hosts[host].name.clone()
     }
 
     /// Whether jobs may still start in `slot`: its host is up.

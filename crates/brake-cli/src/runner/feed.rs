@@ -42,20 +42,29 @@ pub(super) struct Queue {
 
 impl Queue {
     /// Starts the input thread; with `shuffle` (`--shuf`) it reads all of the input before the
-    /// first job and numbers the jobs in a random order.
+    /// first job and numbers the jobs in a random order. Each input makes `copies` jobs in a
+    /// row (`--onall`: one per host).
     pub(super) fn start(
         inputs: Grouped,
         shuffle: bool,
+        copies: usize,
         stop: &Stop,
         counters: &Arc<Counters>,
     ) -> io::Result<Queue> {
         let items = move |stop: &Stop| -> Box<dyn Iterator<Item = Item>> {
             let jobs = inputs.map(|item| item.map(|args| (args, None)));
-            if shuffle {
+            let jobs: Box<dyn Iterator<Item = Item>> = if shuffle {
                 Box::new(shuffled(jobs, stop).into_iter())
             } else {
                 Box::new(jobs)
-            }
+            };
+            // Copies follow their input, after any shuffle, so each host gets every input.
+            Box::new(jobs.flat_map(move |item| -> Vec<Item> {
+                match item {
+                    Ok((args, _)) => (0..copies).map(|_| Ok((args.clone(), None))).collect(),
+                    Err(err) => vec![Err(err)],
+                }
+            }))
         };
         Queue::start_with(items, FEED, stop, counters)
     }

@@ -6,12 +6,14 @@ use std::io::{self, IsTerminal};
 use std::sync::atomic::Ordering;
 
 use super::{halt, Runner, Tally, STDOUT_CLOSED};
+use crate::remote::onall::Onall;
 use crate::summary::{self, resume_hint, Summary, INTERNAL_ERROR};
 
 impl Runner {
     /// Ends the run; `argv` is brake's own command line, for the resume hint. Returns the exit
     /// status.
     pub(super) fn finish(mut self, argv: &[OsString]) -> u8 {
+        self.print_held();
         if let Err(err) = self.output.finish() {
             self.lost_stdout(&err);
         }
@@ -68,6 +70,11 @@ impl Runner {
         let total = self.settings.total;
         let known = total.unwrap_or(counters.read.load(Ordering::Relaxed));
         let signal_code = self.stop.exit_code();
+        // GNU parallel's --onall counts the hosts where a job failed.
+        let failures = self
+            .onall
+            .as_ref()
+            .map_or(failed + failed_before, Onall::failed_hosts);
         let exit_code = if self.gate.fatal.is_some() {
             INTERNAL_ERROR
         } else if signal_code.is_none() && self.gate.stdout_closed {
@@ -75,13 +82,13 @@ impl Runner {
         } else if signal_code.is_none() && bad_input > 0 {
             INTERNAL_ERROR
         } else if signal_code.is_some() {
-            summary::exit_code(signal_code, failed + failed_before)
+            summary::exit_code(signal_code, failures)
         } else {
             halt::exit_status(
                 &self.settings.rules.halt,
                 self.gate.halt_status,
                 self.gate.halted,
-                failed + failed_before,
+                failures,
                 known,
             )
         };
@@ -107,7 +114,9 @@ impl Runner {
             joblog: self.record.path.clone(),
             resume_with: None,
         };
-        let resumable = summary.joblog.is_some() && !self.record.to_stdout();
+        // --onall's joblog cannot be resumed (see `plan.rs`).
+        let resumable =
+            summary.joblog.is_some() && !self.record.to_stdout() && self.onall.is_none();
         let failures = summary.failed + summary.failed_before > 0;
         if resumable && (summary.incomplete() || failures) {
             summary.resume_with = Some(resume_hint(argv, failures));

@@ -28,18 +28,30 @@ impl Runner {
             if !self.machine_has_room() {
                 return;
             }
-            let Some(slot) = self.free_slot() else {
-                return;
-            };
-            if self.cluster.as_ref().is_some_and(|c| !c.usable(slot)) {
-                self.table.retire(slot);
-                if self.table.running() == 0 && self.table.free() == 0 {
-                    self.fatal_error("no host is left to run jobs on".into());
+            let (slot, job) = if self.onall.is_some() {
+                match self.pinned_job() {
+                    Some(picked) => picked,
+                    None => return,
                 }
-                continue;
-            }
-            let job = self.queue.pending.pop_front().expect("a pending job");
-            let mut rendered = match self.settings.template.render_job(&job.args, job.seq, slot) {
+            } else {
+                let Some(slot) = self.free_slot() else {
+                    return;
+                };
+                if self.cluster.as_ref().is_some_and(|c| !c.usable(slot)) {
+                    self.table.retire(slot);
+                    if self.table.running() == 0 && self.table.free() == 0 {
+                        self.fatal_error("no host is left to run jobs on".into());
+                    }
+                    continue;
+                }
+                (slot, self.queue.pending.pop_front().expect("a pending job"))
+            };
+            let shown = self.shown(job.seq, slot);
+            let mut rendered = match self
+                .settings
+                .template
+                .render_job(&job.args, shown.0, shown.1)
+            {
                 Ok(rendered) => rendered,
                 Err(unrendered) => {
                     self.table.release(slot);
@@ -92,14 +104,19 @@ impl Runner {
                 target,
                 shell: &self.settings.shell,
                 trace: self.settings.trace,
+                shown,
             };
             let tag = match &self.settings.extras.tagstring {
                 Some(tagstring) => {
-                    let mut tag = tagstring.render(&job.args, job.seq, slot);
+                    let mut tag = tagstring.render(&job.args, shown.0, shown.1);
                     tag.push(b'\t');
                     Some(tag)
                 }
-                None => self.settings.tag.then(|| job::tag_for(&job.args)),
+                None if self.settings.tag => Some(match &self.onall {
+                    Some(onall) => onall.tag(job.seq),
+                    None => job::tag_for(&job.args),
+                }),
+                None => None,
             };
             let first = job.attempt == 1;
             let timeout = self.job_timeout();
@@ -171,6 +188,7 @@ impl Runner {
         });
         self.tally.failed += 1;
         self.progress.tick();
+        self.onall_gone(job.seq, true);
         let seq = job.seq;
         // Its exit value, -2, as the byte an exit status holds.
         self.after_count(254, || {
@@ -187,6 +205,7 @@ impl Runner {
         }
         self.tally.bad_input += 1;
         self.progress.tick();
+        self.onall_gone(job.seq, false);
     }
 
     fn start_failed(&mut self, err: StartError, command: &OsStr, first: bool) {
@@ -221,9 +240,12 @@ impl Runner {
             job::describe_command(command)
         );
         // The shell would have run and failed the same way: record it like one.
-        self.write_joblog(&err.entry(command));
+        let mut entry = err.entry(command);
+        entry.seq = self.shown(entry.seq, 1).0;
+        self.write_joblog(&entry);
         self.tally.failed += 1;
         self.progress.tick();
+        self.onall_gone(err.job.seq, true);
         let seq = err.job.seq;
         let status = job::start_failure_status(&err.error);
         self.after_count(status, || {

@@ -59,6 +59,13 @@ impl Table {
         chosen.or_else(|| self.take_free())
     }
 
+    /// `slot`, taken if it is free.
+    pub(super) fn take(&mut self, slot: usize) -> bool {
+        let free = self.free.len();
+        self.free.retain(|&Reverse(s)| s != slot);
+        self.free.len() < free
+    }
+
     /// A slot taken for a job that did not start, free again.
     pub(super) fn release(&mut self, slot: usize) {
         self.free.push(Reverse(slot));
