@@ -5,7 +5,7 @@ import itertools
 import os
 import weakref
 from concurrent.futures import CancelledError, Executor, Future, InvalidStateError
-from concurrent.futures._base import PENDING, RUNNING
+from concurrent.futures._base import CANCELLED, PENDING, RUNNING
 
 from . import _engine, _native
 from ._engine import DONE, NOT_STARTED, Engine, _loads
@@ -24,6 +24,12 @@ class _Future(Future):
                         self._state = RUNNING
                         return False
         cancelled = super().cancel()
+        with self._condition:
+            # No event comes for a task taken out of the queue: the cancel is notified now
+            # (``wait`` and ``as_completed`` count it done), as the standard library's executor
+            # does when it skips the task.
+            if self._state == CANCELLED:
+                self.set_running_or_notify_cancel()
         _native.wake()
         return cancelled
 
