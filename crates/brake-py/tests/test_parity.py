@@ -108,6 +108,14 @@ def test_executor_future_protocol(make):
         )
 
 
+def test_executor_future_has_the_standard_fields():
+    """brake's future sets what Future.__init__ sets (its condition being its pool's)."""
+    from brake._executor import _Future
+
+    ours = set(vars(_Future(None, threading.Condition()))) - {"_brake_engine", "_brake_task"}
+    assert ours == set(vars(cf.Future()))
+
+
 def test_executor_crash_fails_its_task_only():
     with brake.ProcessPoolExecutor(2) as ex:
         bad = ex.submit(crash, 0)

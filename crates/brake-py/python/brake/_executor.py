@@ -3,9 +3,10 @@ stops everything."""
 
 import itertools
 import os
+import threading
 import weakref
 from concurrent.futures import CancelledError, Executor, Future, InvalidStateError
-from concurrent.futures._base import CANCELLED, PENDING, RUNNING
+from concurrent.futures._base import CANCELLED, FINISHED, PENDING, RUNNING
 
 from . import _engine, _native
 from ._engine import DONE, NOT_STARTED, Engine, _loads
@@ -13,7 +14,42 @@ from ._engine import DONE, NOT_STARTED, Engine, _loads
 
 class _Future(Future):
     """A ``concurrent.futures.Future`` that can be cancelled while its task is still queued
-    in brake's core."""
+    in brake's core.
+
+    Its condition is its pool's, one for every future of the pool: a condition of its own is a
+    handful more objects for the garbage collector to track for each task, which with many
+    small tasks costs more than the rest of ``submit``. Nothing waits on that condition:
+    ``result`` and ``exception`` wait in brake's wait (which a Ctrl-C interrupts at once), and
+    ``concurrent.futures.wait`` and ``as_completed`` take it only as a lock, which may be taken
+    again by the thread that holds it.
+    """
+
+    def __init__(self, engine, condition):
+        # What Future.__init__ sets, the condition apart.
+        self._condition = condition
+        self._state = PENDING
+        self._result = None
+        self._exception = None
+        self._waiters = []
+        self._done_callbacks = []
+        self._brake_engine = engine
+        self._brake_task = None
+
+    def _brake_wait(self, timeout):
+        if self._state == FINISHED:
+            return
+        try:
+            _engine.wait_until(self.done, timeout)
+        except KeyboardInterrupt:
+            raise self._brake_engine.interrupted() from None
+
+    def result(self, timeout=None):
+        self._brake_wait(timeout)
+        return super().result(0)
+
+    def exception(self, timeout=None):
+        self._brake_wait(timeout)
+        return super().exception(0)
 
     def cancel(self):
         engine = self._brake_engine
@@ -102,15 +138,14 @@ class ProcessPoolExecutor(Executor):
             _engine.termseq_text(grace, termseq),
         )
         self._engine.owner = weakref.ref(self)
+        self._condition = threading.Condition()
         self._shutdown = False
         weakref.finalize(self, self._engine.core.close)
 
     def submit(self, fn, /, *args, **kwargs):
         if self._shutdown:
             raise RuntimeError("cannot schedule new futures after shutdown")
-        future = _Future()
-        future._brake_engine = self._engine
-        future._brake_task = None
+        future = _Future(self._engine, self._condition)
         try:
             task = self._engine.submit(fn, args, kwargs, _settle, future)
         except Exception as exc:
@@ -154,14 +189,7 @@ class ProcessPoolExecutor(Executor):
         return results()
 
     def _result(self, future, timeout):
-        try:
-            if not _engine.wait_until(future.done, timeout):
-                from concurrent.futures import TimeoutError
-
-                raise TimeoutError()
-        except KeyboardInterrupt:
-            raise self._engine.interrupted() from None
-        return future.result(0)
+        return future.result(timeout)
 
     def shutdown(self, wait=True, *, cancel_futures=False):
         self._shutdown = True
