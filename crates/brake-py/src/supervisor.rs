@@ -41,6 +41,8 @@
 //!   left in it, however it left, even with a scrubbed environment;
 //! - elsewhere, every process anywhere that carries the pool's environment marker (inherited
 //!   from its worker) is ended (`brake::child::end_marked`), wherever it was re-parented.
+//!   That walk reads every process's environment; it runs only when a process begun since
+//!   the pool's start carries the marker, or when that cannot be told (see [`crate::escape`]).
 //!
 //! The process is never made a child subreaper: that is process-wide and lasts, and a library
 //! imported into any program would make it the parent of every orphan of its descendants, the
@@ -74,6 +76,7 @@ use brake::child::cgroup::{self, RunCgroup};
 use brake::child::{end_marked, Child, ChildOptions};
 use brake::{signal_name, TermSeq, TermStep};
 
+use crate::escape::Since;
 use crate::hook::{self, GroupSlot, WakerSlot};
 use crate::wire::{self, Reply};
 
@@ -383,12 +386,14 @@ pub fn start(config: Config) -> io::Result<Arc<Shared>> {
         .spawn(move || {
             block_sigint();
             let cgroup = own_cgroup();
+            let since = cgroup.is_none().then(Since::now).flatten();
             thread_shared.lock().cgroup = cgroup
                 .as_ref()
                 .map(|cgroup| cgroup.path().display().to_string());
             let mut supervisor = Supervisor {
                 shared: thread_shared,
                 cgroup,
+                since,
                 config,
                 plan,
                 workers: Vec::new(),
@@ -626,6 +631,8 @@ struct Supervisor {
     shared: Arc<Shared>,
     /// The pool's own cgroup, where one could be created.
     cgroup: Option<RunCgroup>,
+    /// Where the process ids stood before the first worker, without a cgroup.
+    since: Option<Since>,
     config: Config,
     plan: Plan,
     workers: Vec<Worker>,
@@ -669,6 +676,12 @@ impl Supervisor {
         if let Some(cgroup) = self.cgroup.take() {
             if let Ok(swept) = cgroup.end() {
                 return swept;
+            }
+        }
+        let marker = format!("{key}={value}");
+        if let Some(since) = &self.since {
+            if !since.marked_may_remain(marker.as_bytes()) {
+                return Vec::new();
             }
         }
         end_marked(key, value, &[])
