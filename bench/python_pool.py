@@ -13,6 +13,8 @@ Needs the brake package installed (crates/brake-py; `python3 -m pip install ./cr
 * Ctrl-C: a program whose pool runs never-ending busy tasks, in a real pseudo-terminal; the
   time from writing ^C to the terminal to the KeyboardInterrupt in the program's main thread
   (the program prints when it caught it), and to the program's exit, and the presses it took.
+  The floor: the same program with brake imported and no pool, its main thread asleep; its
+  exit is the interpreter's own, which no pool can go below.
 * peak memory: the largest resident set of the parent plus its workers during the submit run.
 
 Prints medians and ratios (stdlib time / brake time), and the load average before and after
@@ -116,13 +118,16 @@ def bench_submit(make, tasks, repeat):
 STOP_PROGRAM = textwrap.dedent(
     """
     import os, sys, time
-    USE = sys.argv[1]
+    USE, API = sys.argv[1], sys.argv[2]
+    # Each run imports what it uses and no more: the interpreter's exit takes longer the more
+    # modules it has loaded.
     if USE == "brake":
-        from brake import Pool
-    else:
+        import brake
+        from brake import Pool, ProcessPoolExecutor as Executor
+    elif API == "pool":
         from multiprocessing import Pool
-    from concurrent.futures import ProcessPoolExecutor as StdExecutor
-    import brake
+    else:
+        from concurrent.futures import ProcessPoolExecutor as Executor
 
     def busy(_):
         open(os.path.join(os.environ["MARKS"], f"m{os.getpid()}"), "w").close()
@@ -130,8 +135,17 @@ STOP_PROGRAM = textwrap.dedent(
             pass
 
     if __name__ == "__main__":
-        api = sys.argv[2]
-        if api == "pool":
+        api = API
+        if api == "none":
+            # The floor: the same program and imports, no pool; the main thread sleeps.
+            for i in range(3):
+                open(os.path.join(os.environ["MARKS"], f"m{i}"), "w").close()
+            try:
+                time.sleep(3600)
+            except KeyboardInterrupt:
+                print(f"ki_at={time.time()}", flush=True)
+                sys.exit(130)
+        elif api == "pool":
             p = Pool(3)
             results = [p.apply_async(busy, (i,)) for i in range(100)]
             p.close()
@@ -144,7 +158,6 @@ STOP_PROGRAM = textwrap.dedent(
                 p.join()
                 sys.exit(130)
         else:
-            Executor = brake.ProcessPoolExecutor if USE == "brake" else StdExecutor
             with Executor(3) as ex:
                 futures = [ex.submit(busy, i) for i in range(100)]
                 try:
@@ -285,6 +298,11 @@ def main():
                 f"{sp} presses, {sl} left   brake KeyboardInterrupt {bk*1e3:5.1f} ms, "
                 f"exit {bt*1e3:6.1f} ms, {bp} press(es), {bl} left   (medians from the press)"
             )
+        floor = [press_to_exit(program, "brake", "none") for _ in range(args.presses)]
+        print(
+            f"Ctrl-C  floor: the same program importing brake, no pool, exit "
+            f"{_median([t for _, t, _, _ in floor])*1e3:.1f} ms (the interpreter's own exit)"
+        )
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
