@@ -5,8 +5,14 @@ import itertools
 import os
 import threading
 import weakref
-from concurrent.futures import CancelledError, Executor, Future, InvalidStateError
-from concurrent.futures._base import CANCELLED, FINISHED, PENDING, RUNNING
+from concurrent.futures import CancelledError, Executor, Future
+from concurrent.futures._base import (
+    CANCELLED,
+    CANCELLED_AND_NOTIFIED,
+    FINISHED,
+    PENDING,
+    RUNNING,
+)
 
 from . import _engine, _native
 from ._engine import DONE, NOT_STARTED, Engine, _loads
@@ -70,31 +76,62 @@ class _Future(Future):
         return cancelled
 
 
-def _settle(future, kind, payload):
-    if kind == DONE:
-        try:
-            value = _loads(payload)
-        except BaseException as exc:
-            _set(future.set_exception, exc)
+_SETTLED = (CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED)
+
+
+def _settle_many(batch):
+    """Settles a batch of one pool's futures from their events, as ``set_result`` and
+    ``set_exception`` would one by one (a future cancelled meanwhile keeps its state), with one
+    hold of the pool's condition for the whole batch: the values are unpickled before it is
+    taken (unpickling runs code of the task's choosing), the done-callbacks run after it is
+    released."""
+    outcomes = []
+    for future, kind, payload in batch:
+        if kind == DONE:
+            try:
+                outcomes.append((future, True, _loads(payload)))
+            except BaseException as exc:
+                outcomes.append((future, False, exc))
+        elif kind == NOT_STARTED:
+            _not_started(future)
         else:
-            _set(future.set_result, value)
-    elif kind == NOT_STARTED:
-        with future._condition:
-            if future.done():
-                return
-            future._state = PENDING
-        Future.cancel(future)
-        future.set_running_or_notify_cancel()
-    else:
-        _set(future.set_exception, _engine.exception_from(kind, payload))
+            try:
+                outcomes.append((future, False, _engine.exception_from(kind, payload)))
+            except BaseException as exc:
+                outcomes.append((future, False, exc))
+    if not outcomes:
+        return
+    called = []
+    condition = outcomes[0][0]._condition
+    with condition:
+        for future, success, value in outcomes:
+            if future._state in _SETTLED:
+                continue
+            if success:
+                future._result = value
+            else:
+                future._exception = value
+            future._state = FINISHED
+            for waiter in future._waiters:
+                if success:
+                    waiter.add_result(future)
+                else:
+                    waiter.add_exception(future)
+            if future._done_callbacks:
+                called.append(future)
+        condition.notify_all()
+    for future in called:
+        future._invoke_callbacks()
 
 
-def _set(setter, value):
-    """Sets a future's outcome unless it has one (it was cancelled meanwhile)."""
-    try:
-        setter(value)
-    except InvalidStateError:
-        pass
+def _not_started(future):
+    """Cancels a future whose task the stop (or a cancel) ended before it ran."""
+    with future._condition:
+        if future.done():
+            return
+        future._state = PENDING
+    Future.cancel(future)
+    future.set_running_or_notify_cancel()
 
 
 class ProcessPoolExecutor(Executor):
@@ -136,6 +173,7 @@ class ProcessPoolExecutor(Executor):
             initargs,
             max_tasks_per_child,
             _engine.termseq_text(grace, termseq),
+            settle_many=_settle_many,
         )
         self._engine.owner = weakref.ref(self)
         self._condition = threading.Condition()
@@ -147,7 +185,7 @@ class ProcessPoolExecutor(Executor):
             raise RuntimeError("cannot schedule new futures after shutdown")
         future = _Future(self._engine, self._condition)
         try:
-            task = self._engine.submit(fn, args, kwargs, _settle, future)
+            task = self._engine.submit(fn, args, kwargs, target=future)
         except Exception as exc:
             future.set_exception(exc)
             return future
