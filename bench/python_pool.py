@@ -13,8 +13,9 @@ Needs the brake package installed (crates/brake-py; `python3 -m pip install ./cr
 * Ctrl-C: a program whose pool runs never-ending busy tasks, in a real pseudo-terminal; the
   time from writing ^C to the terminal to the KeyboardInterrupt in the program's main thread
   (the program prints when it caught it), and to the program's exit, and the presses it took.
-  The floor: the same program with brake imported and no pool, its main thread asleep; its
-  exit is the interpreter's own, which no pool can go below.
+  The floor: the same program with brake imported and no pool, its main thread asleep, its
+  trials taking turns with brake's: its exit is the interpreter's own, which no pool can go
+  below.
 * peak memory: the largest resident set of the parent plus its workers during the submit run.
 
 Prints medians and ratios (stdlib time / brake time), and the load average before and after
@@ -283,26 +284,27 @@ def main():
         with open(program, "w") as f:
             f.write(STOP_PROGRAM)
         for api, std_name in (("pool", "multiprocessing.Pool"), ("executor", "ProcessPoolExecutor")):
-            rows = {}
-            for use in ("stdlib", "brake"):
-                trials = [press_to_exit(program, use, api) for _ in range(args.presses)]
-                rows[use] = (
+            rows = {"stdlib": [press_to_exit(program, "stdlib", api) for _ in range(args.presses)]}
+            # brake's trials and the floor's take turns, so that a change of load falls on both.
+            rows["brake"], rows["floor"] = [], []
+            for _ in range(args.presses):
+                rows["brake"].append(press_to_exit(program, "brake", api))
+                rows["floor"].append(press_to_exit(program, "brake", "none"))
+            (sk, st, sp, sl), (bk, bt, bp, bl), (_, ft, _, _) = (
+                (
                     _median([ki for ki, _, _, _ in trials]),
                     _median([t for _, t, _, _ in trials]),
                     max(p for _, _, p, _ in trials),
                     max(n for _, _, _, n in trials),
                 )
-            (sk, st, sp, sl), (bk, bt, bp, bl) = rows["stdlib"], rows["brake"]
+                for trials in (rows["stdlib"], rows["brake"], rows["floor"])
+            )
             print(
                 f"Ctrl-C  {std_name:<20} KeyboardInterrupt {sk*1e3:7.1f} ms, exit {st*1e3:8.1f} ms, "
                 f"{sp} presses, {sl} left   brake KeyboardInterrupt {bk*1e3:5.1f} ms, "
-                f"exit {bt*1e3:6.1f} ms, {bp} press(es), {bl} left   (medians from the press)"
+                f"exit {bt*1e3:6.1f} ms, {bp} press(es), {bl} left, floor {ft*1e3:5.1f} ms   "
+                f"(medians from the press)"
             )
-        floor = [press_to_exit(program, "brake", "none") for _ in range(args.presses)]
-        print(
-            f"Ctrl-C  floor: the same program importing brake, no pool, exit "
-            f"{_median([t for _, t, _, _ in floor])*1e3:.1f} ms (the interpreter's own exit)"
-        )
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
