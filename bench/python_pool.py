@@ -13,6 +13,9 @@ Needs the brake package installed (crates/brake-py; `python3 -m pip install ./cr
 * Ctrl-C: a program whose pool runs never-ending busy tasks, in a real pseudo-terminal; the
   time from writing ^C to the terminal to the KeyboardInterrupt in the program's main thread
   (the program prints when it caught it), and to the program's exit, and the presses it took.
+  The floor: the same program with brake imported and no pool, its main thread asleep, its
+  trials taking turns with brake's: its exit is the interpreter's own, which no pool can go
+  below.
 * peak memory: the largest resident set of the parent plus its workers during the submit run.
 
 Prints medians and ratios (stdlib time / brake time), and the load average before and after
@@ -116,13 +119,16 @@ def bench_submit(make, tasks, repeat):
 STOP_PROGRAM = textwrap.dedent(
     """
     import os, sys, time
-    USE = sys.argv[1]
+    USE, API = sys.argv[1], sys.argv[2]
+    # Each run imports what it uses and no more: the interpreter's exit takes longer the more
+    # modules it has loaded.
     if USE == "brake":
-        from brake import Pool
-    else:
+        import brake
+        from brake import Pool, ProcessPoolExecutor as Executor
+    elif API == "pool":
         from multiprocessing import Pool
-    from concurrent.futures import ProcessPoolExecutor as StdExecutor
-    import brake
+    else:
+        from concurrent.futures import ProcessPoolExecutor as Executor
 
     def busy(_):
         open(os.path.join(os.environ["MARKS"], f"m{os.getpid()}"), "w").close()
@@ -130,8 +136,17 @@ STOP_PROGRAM = textwrap.dedent(
             pass
 
     if __name__ == "__main__":
-        api = sys.argv[2]
-        if api == "pool":
+        api = API
+        if api == "none":
+            # The floor: the same program and imports, no pool; the main thread sleeps.
+            for i in range(3):
+                open(os.path.join(os.environ["MARKS"], f"m{i}"), "w").close()
+            try:
+                time.sleep(3600)
+            except KeyboardInterrupt:
+                print(f"ki_at={time.time()}", flush=True)
+                sys.exit(130)
+        elif api == "pool":
             p = Pool(3)
             results = [p.apply_async(busy, (i,)) for i in range(100)]
             p.close()
@@ -144,7 +159,6 @@ STOP_PROGRAM = textwrap.dedent(
                 p.join()
                 sys.exit(130)
         else:
-            Executor = brake.ProcessPoolExecutor if USE == "brake" else StdExecutor
             with Executor(3) as ex:
                 futures = [ex.submit(busy, i) for i in range(100)]
                 try:
@@ -270,20 +284,26 @@ def main():
         with open(program, "w") as f:
             f.write(STOP_PROGRAM)
         for api, std_name in (("pool", "multiprocessing.Pool"), ("executor", "ProcessPoolExecutor")):
-            rows = {}
-            for use in ("stdlib", "brake"):
-                trials = [press_to_exit(program, use, api) for _ in range(args.presses)]
-                rows[use] = (
+            rows = {"stdlib": [press_to_exit(program, "stdlib", api) for _ in range(args.presses)]}
+            # brake's trials and the floor's take turns, so that a change of load falls on both.
+            rows["brake"], rows["floor"] = [], []
+            for _ in range(args.presses):
+                rows["brake"].append(press_to_exit(program, "brake", api))
+                rows["floor"].append(press_to_exit(program, "brake", "none"))
+            (sk, st, sp, sl), (bk, bt, bp, bl), (_, ft, _, _) = (
+                (
                     _median([ki for ki, _, _, _ in trials]),
                     _median([t for _, t, _, _ in trials]),
                     max(p for _, _, p, _ in trials),
                     max(n for _, _, _, n in trials),
                 )
-            (sk, st, sp, sl), (bk, bt, bp, bl) = rows["stdlib"], rows["brake"]
+                for trials in (rows["stdlib"], rows["brake"], rows["floor"])
+            )
             print(
                 f"Ctrl-C  {std_name:<20} KeyboardInterrupt {sk*1e3:7.1f} ms, exit {st*1e3:8.1f} ms, "
                 f"{sp} presses, {sl} left   brake KeyboardInterrupt {bk*1e3:5.1f} ms, "
-                f"exit {bt*1e3:6.1f} ms, {bp} press(es), {bl} left   (medians from the press)"
+                f"exit {bt*1e3:6.1f} ms, {bp} press(es), {bl} left, floor {ft*1e3:5.1f} ms   "
+                f"(medians from the press)"
             )
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 

@@ -24,18 +24,21 @@ pub struct WorkerChannel {
 
 /// What one `read(2)` did.
 enum Read {
-    Data(Vec<u8>),
+    Data,
     Eof,
     Interrupted,
 }
 
-fn read_once(fd: RawFd) -> io::Result<Read> {
-    let mut chunk = vec![0u8; 65536];
-    // SAFETY: reads into a live buffer of the given length.
-    let n = unsafe { libc::read(fd, chunk.as_mut_ptr().cast(), chunk.len()) };
+/// One `read(2)` of `fd`, appended to `inbox`.
+fn read_once(fd: RawFd, inbox: &mut Vec<u8>) -> io::Result<Read> {
+    inbox.reserve(65536);
+    let spare = inbox.spare_capacity_mut();
+    // SAFETY: reads at most `spare.len()` bytes into the vector's allocated spare capacity.
+    let n = unsafe { libc::read(fd, spare.as_mut_ptr().cast(), spare.len()) };
     if n > 0 {
-        chunk.truncate(n as usize);
-        return Ok(Read::Data(chunk));
+        // SAFETY: `read` initialised the first `n` bytes of the spare capacity.
+        unsafe { inbox.set_len(inbox.len() + n as usize) };
+        return Ok(Read::Data);
     }
     if n == 0 {
         return Ok(Read::Eof);
@@ -82,8 +85,9 @@ impl WorkerChannel {
                 return Ok(None);
             }
             let fd = self.tasks;
-            match py.detach(move || read_once(fd)) {
-                Ok(Read::Data(data)) => self.inbox.extend_from_slice(&data),
+            let inbox = &mut self.inbox;
+            match py.detach(move || read_once(fd, inbox)) {
+                Ok(Read::Data) => {}
                 Ok(Read::Eof) => self.eof = true,
                 Ok(Read::Interrupted) => {
                     py.check_signals()?;

@@ -4,7 +4,8 @@
 //! The pools themselves (`brake.ProcessPoolExecutor`, `brake.Pool`) are Python, in
 //! `python/brake/`; this crate is the part that must not depend on the interpreter being free
 //! to run: the SIGINT hook ([`hook`]), the supervisor thread that spawns, feeds and stops the
-//! workers ([`supervisor`], on `brake::child`), the pipe format ([`wire`]), and the worker's
+//! workers ([`supervisor`], on `brake::child`; [`escape`] tells it when the sweep for
+//! escaped processes can be skipped), the pipe format ([`wire`]), and the worker's
 //! end of the pipes ([`channel`]), and the epoch the main thread's waits sleep on
 //! ([`epoch`]). Every wait here releases the GIL; a wait of the main thread wakes on a signal
 //! or a move of the epoch and calls `PyErr_CheckSignals`, so a Ctrl-C raises
@@ -22,6 +23,7 @@ use pyo3::types::{PyBytes, PyDict};
 
 pub mod channel;
 pub mod epoch;
+pub mod escape;
 pub mod hook;
 pub mod supervisor;
 pub mod wire;

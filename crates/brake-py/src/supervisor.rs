@@ -41,6 +41,8 @@
 //!   left in it, however it left, even with a scrubbed environment;
 //! - elsewhere, every process anywhere that carries the pool's environment marker (inherited
 //!   from its worker) is ended (`brake::child::end_marked`), wherever it was re-parented.
+//!   That walk reads every process's environment; it runs only when a process begun since
+//!   the pool's start carries the marker, or when that cannot be told (see [`crate::escape`]).
 //!
 //! The process is never made a child subreaper: that is process-wide and lasts, and a library
 //! imported into any program would make it the parent of every orphan of its descendants, the
@@ -74,6 +76,7 @@ use brake::child::cgroup::{self, RunCgroup};
 use brake::child::{end_marked, Child, ChildOptions};
 use brake::{signal_name, TermSeq, TermStep};
 
+use crate::escape::Since;
 use crate::hook::{self, GroupSlot, WakerSlot};
 use crate::wire::{self, Reply};
 
@@ -383,12 +386,14 @@ pub fn start(config: Config) -> io::Result<Arc<Shared>> {
         .spawn(move || {
             block_sigint();
             let cgroup = own_cgroup();
+            let since = cgroup.is_none().then(Since::now).flatten();
             thread_shared.lock().cgroup = cgroup
                 .as_ref()
                 .map(|cgroup| cgroup.path().display().to_string());
             let mut supervisor = Supervisor {
                 shared: thread_shared,
                 cgroup,
+                since,
                 config,
                 plan,
                 workers: Vec::new(),
@@ -605,6 +610,10 @@ struct Worker {
     eof: bool,
     /// Reaped: from then on its group id is never signalled.
     reaped: bool,
+    /// The last `poll` found its result pipe readable (or closed).
+    readable: bool,
+    /// The last `poll` found it ended.
+    ended: bool,
 }
 
 impl Drop for Worker {
@@ -622,6 +631,8 @@ struct Supervisor {
     shared: Arc<Shared>,
     /// The pool's own cgroup, where one could be created.
     cgroup: Option<RunCgroup>,
+    /// Where the process ids stood before the first worker, without a cgroup.
+    since: Option<Since>,
     config: Config,
     plan: Plan,
     workers: Vec<Worker>,
@@ -665,6 +676,12 @@ impl Supervisor {
         if let Some(cgroup) = self.cgroup.take() {
             if let Ok(swept) = cgroup.end() {
                 return swept;
+            }
+        }
+        let marker = format!("{key}={value}");
+        if let Some(since) = &self.since {
+            if !since.marked_may_remain(marker.as_bytes()) {
+                return Vec::new();
             }
         }
         end_marked(key, value, &[])
@@ -795,6 +812,8 @@ impl Supervisor {
             sequence: None,
             eof: false,
             reaped: false,
+            readable: false,
+            ended: false,
         })
     }
 
@@ -888,17 +907,22 @@ impl Supervisor {
             events: libc::POLLIN,
             revents: 0,
         }];
-        for worker in &self.workers {
+        // For each descriptor after the eventfd: its worker, and what it tells.
+        let mut owners = Vec::with_capacity(3 * self.workers.len());
+        for (index, worker) in self.workers.iter().enumerate() {
             if !worker.eof {
                 fds.push(pollfd(worker.from.as_raw_fd(), libc::POLLIN));
+                owners.push((index, Polled::Answers));
             }
             fds.push(pollfd(
                 worker.child.pidfd().as_fd().as_raw_fd(),
                 libc::POLLIN,
             ));
+            owners.push((index, Polled::End));
             if let Some(to) = &worker.to {
                 if worker.sent < worker.outbox.len() {
                     fds.push(pollfd(to.as_raw_fd(), libc::POLLOUT));
+                    owners.push((index, Polled::Room));
                 }
             }
         }
@@ -961,22 +985,34 @@ impl Supervisor {
             libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms);
         }
         self.shared.lock().sleeping = false;
-        let mut drain = [0u8; 8];
-        // SAFETY: reads at most 8 bytes into a live local from the non-blocking eventfd.
-        unsafe {
-            libc::read(self.shared.wake.as_raw_fd(), drain.as_mut_ptr().cast(), 8);
+        if fds[0].revents != 0 {
+            let mut drain = [0u8; 8];
+            // SAFETY: reads at most 8 bytes into a live local from the non-blocking eventfd.
+            unsafe {
+                libc::read(self.shared.wake.as_raw_fd(), drain.as_mut_ptr().cast(), 8);
+            }
         }
-        for worker in &mut self.workers {
-            if worker.to.is_some() && worker.sent < worker.outbox.len() {
-                worker.flush();
+        // Only what `poll` reported is looked at: it is level-triggered, so what is not
+        // reported now is reported by the next call.
+        for (fd, &(index, what)) in fds[1..].iter().zip(&owners) {
+            if fd.revents == 0 {
+                continue;
+            }
+            let worker = &mut self.workers[index];
+            match what {
+                Polled::Answers => worker.readable = true,
+                Polled::End => worker.ended = true,
+                Polled::Room => worker.flush(),
             }
         }
     }
 
-    /// Reads every worker's answers.
+    /// Reads the answers of the workers whose result pipe `poll` found readable.
     fn read_all(&mut self) {
         for index in 0..self.workers.len() {
-            self.read_worker(index);
+            if std::mem::take(&mut self.workers[index].readable) {
+                self.read_worker(index);
+            }
         }
     }
 
@@ -985,18 +1021,21 @@ impl Supervisor {
         if worker.eof {
             return;
         }
-        let mut chunk = [0u8; 65536];
         loop {
-            // SAFETY: reads into a live local buffer of the given length.
+            worker.inbox.reserve(READ_CHUNK);
+            let spare = worker.inbox.spare_capacity_mut();
+            // SAFETY: reads at most `spare.len()` bytes into the vector's spare capacity, which
+            // is allocated and not otherwise borrowed.
             let n = unsafe {
                 libc::read(
                     worker.from.as_raw_fd(),
-                    chunk.as_mut_ptr().cast(),
-                    chunk.len(),
+                    spare.as_mut_ptr().cast(),
+                    spare.len(),
                 )
             };
             if n > 0 {
-                worker.inbox.extend_from_slice(&chunk[..n as usize]);
+                // SAFETY: `read` initialised the first `n` bytes of the spare capacity.
+                unsafe { worker.inbox.set_len(worker.inbox.len() + n as usize) };
                 continue;
             }
             if n == 0 {
@@ -1071,7 +1110,10 @@ impl Supervisor {
     fn reap_ended(&mut self) {
         let mut index = 0;
         while index < self.workers.len() {
-            let ended = self.workers[index].child.try_wait_pinned();
+            // `poll` reports an end: a worker it did not report has not ended, or is reported
+            // next time.
+            let ended = std::mem::take(&mut self.workers[index].ended)
+                && self.workers[index].child.try_wait_pinned();
             if !ended {
                 index += 1;
                 continue;
@@ -1229,6 +1271,20 @@ impl Pinned for Child {
         ready > 0 && fd.revents != 0
     }
 }
+
+/// What a descriptor in the supervisor's `poll` is watched for.
+#[derive(Debug, Clone, Copy)]
+enum Polled {
+    /// A worker's result pipe: answers to read.
+    Answers,
+    /// A worker's pidfd: its end.
+    End,
+    /// A worker's task pipe: room for the rest of its frame.
+    Room,
+}
+
+/// How much a read of a result pipe takes at most.
+const READ_CHUNK: usize = 65536;
 
 /// The most tasks a worker holds at once.
 const MAX_IN_FLIGHT: usize = 64;

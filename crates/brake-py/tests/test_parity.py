@@ -4,11 +4,12 @@ traceback text, chunksize, initializer, and the error for an argument that canno
 import concurrent.futures as cf
 import multiprocessing as mp
 import pickle
+import threading
 
 import pytest
 
 import brake
-from helpers import Scaled, add, crash, fail, init, read_init, square
+from helpers import Scaled, add, crash, fail, init, nap, read_init, square
 
 
 def executors():
@@ -73,6 +74,46 @@ def test_executor_callable_travels_as_it_is(make):
         assert [ex.submit(square, i).result(30) for i in range(3)] == [0, 1, 4]
     assert first == (10, 1)
     assert again == [(15, 1)] * 3
+
+
+@pytest.mark.parametrize("make", executors())
+def test_executor_future_protocol(make):
+    """Timeouts, cancel of a queued task, callbacks, exception(), wait and as_completed behave
+    as the standard library's futures do."""
+    with make(1) as ex:
+        slow = ex.submit(nap, 0.5)
+        # The standard library's executor hands one task more than it has workers over at once.
+        queued = [ex.submit(square, 3) for _ in range(3)][-1]
+        with pytest.raises(cf.TimeoutError):
+            slow.result(timeout=0.01)
+        assert queued.cancel() and queued.cancelled()
+        called = threading.Event()
+        slow.add_done_callback(lambda f: called.set() if f.result() == 0.5 else None)
+        done, _ = cf.wait([slow, queued], timeout=30, return_when=cf.FIRST_COMPLETED)
+        assert queued in done
+        done, _ = cf.wait([slow], timeout=30)
+        assert slow in done and called.wait(30)
+        failed = ex.submit(fail, 1)
+        assert isinstance(failed.exception(30), ValueError)
+        late = []
+        failed.add_done_callback(late.append)
+        assert late == [failed]
+        with pytest.raises(cf.CancelledError):
+            queued.result()
+        with pytest.raises(cf.CancelledError):
+            queued.exception()
+        many = [ex.submit(square, i) for i in range(50)]
+        assert sorted(f.result() for f in cf.as_completed(many, timeout=60)) == sorted(
+            i * i for i in range(50)
+        )
+
+
+def test_executor_future_has_the_standard_fields():
+    """brake's future sets what Future.__init__ sets (its condition being its pool's)."""
+    from brake._executor import _Future
+
+    ours = set(vars(_Future(None, threading.Condition()))) - {"_brake_engine", "_brake_task"}
+    assert ours == set(vars(cf.Future()))
 
 
 def test_executor_crash_fails_its_task_only():

@@ -196,10 +196,12 @@ class Engine:
     """One pool: its native core and the thread that hands results to their owners.
 
     ``submit`` takes a callback for each task, called once, on the results thread, with the
-    task's event kind and payload.
+    task's event kind and payload; or a target, which ``settle_many`` (given to the engine)
+    settles with the other targets of the same batch of events, in one call, as
+    ``settle_many([(target, kind, payload), ...])``.
     """
 
-    def __init__(self, workers, initializer, initargs, max_tasks, termseq):
+    def __init__(self, workers, initializer, initargs, max_tasks, termseq, settle_many=None):
         init = {
             "sys_path": list(sys.path),
             "sys_argv": list(sys.argv),
@@ -221,34 +223,37 @@ class Engine:
         )
         self.workers = workers
         self._handlers = {}
+        self._targets = {}
         self._ids = itertools.count()
         self._thread = threading.Thread(
             target=_hand_out,
-            args=(self.core, self._handlers),
+            args=(self.core, self._handlers, self._targets, settle_many),
             name="brake-results",
             daemon=True,
         )
         self._thread.start()
         _live.add(self)
 
-    def submit(self, fn, args, kwargs, callback, target=None):
+    def submit(self, fn, args, kwargs, callback=None, target=None):
         """Queues ``fn(*args, **kwargs)``; returns its id, or None if the pool takes no more
         tasks. Raises what pickling raises. The task's end calls ``callback(kind, payload)``,
-        or ``callback(target, kind, payload)`` when a target is given."""
+        or, with a target instead, passes the target to the engine's ``settle_many``."""
         function = _function_blob(fn)
         call = _dumps((args, kwargs), _PROTOCOL)
         # The handler is in place before the task is queued: the results thread, which pops
         # it, needs no lock shared with this thread.
         task = next(self._ids)
-        self._handlers[task] = (callback, target)
+        handlers = self._handlers if target is None else self._targets
+        handlers[task] = callback if target is None else target
         if not self.core.submit(task, function, call):
-            del self._handlers[task]
+            del handlers[task]
             return None
         return task
 
     def cancel(self, task):
         if self.core.cancel(task):
             self._handlers.pop(task, None)
+            self._targets.pop(task, None)
             return True
         return False
 
@@ -273,21 +278,27 @@ class Engine:
         pass
 
 
-def _hand_out(core, handlers):
+def _hand_out(core, handlers, targets, settle_many):
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    pop = handlers.pop
+    pop, pop_target = handlers.pop, targets.pop
     while True:
         events, ended = core.take_events(None)
+        batch = []
         for task, kind, payload in events:
-            handler = pop(task, None)
-            if handler is None:
+            target = pop_target(task, None)
+            if target is not None:
+                batch.append((target, kind, payload))
                 continue
-            callback, target = handler
+            callback = pop(task, None)
+            if callback is None:
+                continue
             try:
-                if target is None:
-                    callback(kind, payload)
-                else:
-                    callback(target, kind, payload)
+                callback(kind, payload)
+            except Exception:
+                sys.excepthook(*sys.exc_info())
+        if batch:
+            try:
+                settle_many(batch)
             except Exception:
                 sys.excepthook(*sys.exc_info())
         if ended:

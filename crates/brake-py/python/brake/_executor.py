@@ -3,9 +3,16 @@ stops everything."""
 
 import itertools
 import os
+import threading
 import weakref
-from concurrent.futures import CancelledError, Executor, Future, InvalidStateError
-from concurrent.futures._base import PENDING, RUNNING
+from concurrent.futures import CancelledError, Executor, Future
+from concurrent.futures._base import (
+    CANCELLED,
+    CANCELLED_AND_NOTIFIED,
+    FINISHED,
+    PENDING,
+    RUNNING,
+)
 
 from . import _engine, _native
 from ._engine import DONE, NOT_STARTED, Engine, _loads
@@ -13,7 +20,42 @@ from ._engine import DONE, NOT_STARTED, Engine, _loads
 
 class _Future(Future):
     """A ``concurrent.futures.Future`` that can be cancelled while its task is still queued
-    in brake's core."""
+    in brake's core.
+
+    Its condition is its pool's, one for every future of the pool: a condition of its own is a
+    handful more objects for the garbage collector to track for each task, which with many
+    small tasks costs more than the rest of ``submit``. Nothing waits on that condition:
+    ``result`` and ``exception`` wait in brake's wait (which a Ctrl-C interrupts at once), and
+    ``concurrent.futures.wait`` and ``as_completed`` take it only as a lock, which may be taken
+    again by the thread that holds it.
+    """
+
+    def __init__(self, engine, condition):
+        # What Future.__init__ sets, the condition apart.
+        self._condition = condition
+        self._state = PENDING
+        self._result = None
+        self._exception = None
+        self._waiters = []
+        self._done_callbacks = []
+        self._brake_engine = engine
+        self._brake_task = None
+
+    def _brake_wait(self, timeout):
+        if self._state == FINISHED:
+            return
+        try:
+            _engine.wait_until(self.done, timeout)
+        except KeyboardInterrupt:
+            raise self._brake_engine.interrupted() from None
+
+    def result(self, timeout=None):
+        self._brake_wait(timeout)
+        return super().result(0)
+
+    def exception(self, timeout=None):
+        self._brake_wait(timeout)
+        return super().exception(0)
 
     def cancel(self):
         engine = self._brake_engine
@@ -24,35 +66,72 @@ class _Future(Future):
                         self._state = RUNNING
                         return False
         cancelled = super().cancel()
+        with self._condition:
+            # No event comes for a task taken out of the queue: the cancel is notified now
+            # (``wait`` and ``as_completed`` count it done), as the standard library's executor
+            # does when it skips the task.
+            if self._state == CANCELLED:
+                self.set_running_or_notify_cancel()
         _native.wake()
         return cancelled
 
 
-def _settle(future, kind, payload):
-    if kind == DONE:
-        try:
-            value = _loads(payload)
-        except BaseException as exc:
-            _set(future.set_exception, exc)
+_SETTLED = (CANCELLED, CANCELLED_AND_NOTIFIED, FINISHED)
+
+
+def _settle_many(batch):
+    """Settles a batch of one pool's futures from their events, as ``set_result`` and
+    ``set_exception`` would one by one (a future cancelled meanwhile keeps its state), with one
+    hold of the pool's condition for the whole batch: the values are unpickled before it is
+    taken (unpickling runs code of the task's choosing), the done-callbacks run after it is
+    released."""
+    outcomes = []
+    for future, kind, payload in batch:
+        if kind == DONE:
+            try:
+                outcomes.append((future, True, _loads(payload)))
+            except BaseException as exc:
+                outcomes.append((future, False, exc))
+        elif kind == NOT_STARTED:
+            _not_started(future)
         else:
-            _set(future.set_result, value)
-    elif kind == NOT_STARTED:
-        with future._condition:
-            if future.done():
-                return
-            future._state = PENDING
-        Future.cancel(future)
-        future.set_running_or_notify_cancel()
-    else:
-        _set(future.set_exception, _engine.exception_from(kind, payload))
+            try:
+                outcomes.append((future, False, _engine.exception_from(kind, payload)))
+            except BaseException as exc:
+                outcomes.append((future, False, exc))
+    if not outcomes:
+        return
+    called = []
+    condition = outcomes[0][0]._condition
+    with condition:
+        for future, success, value in outcomes:
+            if future._state in _SETTLED:
+                continue
+            if success:
+                future._result = value
+            else:
+                future._exception = value
+            future._state = FINISHED
+            for waiter in future._waiters:
+                if success:
+                    waiter.add_result(future)
+                else:
+                    waiter.add_exception(future)
+            if future._done_callbacks:
+                called.append(future)
+        condition.notify_all()
+    for future in called:
+        future._invoke_callbacks()
 
 
-def _set(setter, value):
-    """Sets a future's outcome unless it has one (it was cancelled meanwhile)."""
-    try:
-        setter(value)
-    except InvalidStateError:
-        pass
+def _not_started(future):
+    """Cancels a future whose task the stop (or a cancel) ended before it ran."""
+    with future._condition:
+        if future.done():
+            return
+        future._state = PENDING
+    Future.cancel(future)
+    future.set_running_or_notify_cancel()
 
 
 class ProcessPoolExecutor(Executor):
@@ -94,19 +173,19 @@ class ProcessPoolExecutor(Executor):
             initargs,
             max_tasks_per_child,
             _engine.termseq_text(grace, termseq),
+            settle_many=_settle_many,
         )
         self._engine.owner = weakref.ref(self)
+        self._condition = threading.Condition()
         self._shutdown = False
         weakref.finalize(self, self._engine.core.close)
 
     def submit(self, fn, /, *args, **kwargs):
         if self._shutdown:
             raise RuntimeError("cannot schedule new futures after shutdown")
-        future = _Future()
-        future._brake_engine = self._engine
-        future._brake_task = None
+        future = _Future(self._engine, self._condition)
         try:
-            task = self._engine.submit(fn, args, kwargs, _settle, future)
+            task = self._engine.submit(fn, args, kwargs, target=future)
         except Exception as exc:
             future.set_exception(exc)
             return future
@@ -148,14 +227,7 @@ class ProcessPoolExecutor(Executor):
         return results()
 
     def _result(self, future, timeout):
-        try:
-            if not _engine.wait_until(future.done, timeout):
-                from concurrent.futures import TimeoutError
-
-                raise TimeoutError()
-        except KeyboardInterrupt:
-            raise self._engine.interrupted() from None
-        return future.result(0)
+        return future.result(timeout)
 
     def shutdown(self, wait=True, *, cancel_futures=False):
         self._shutdown = True

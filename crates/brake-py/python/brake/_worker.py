@@ -47,6 +47,19 @@ def _dump_exception(exc):
         return pickle.dumps((stand_in, text), pickle.HIGHEST_PROTOCOL)
 
 
+def _dump_interrupted(exc):
+    """The stop's ``KeyboardInterrupt`` pickled with a plain traceback: each frame's file, line
+    and function, without the source lines and column marks, whose formatting reads and parses
+    source files (milliseconds that the stopping pool would wait for)."""
+    text = ["Traceback (most recent call last):\n"]
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        code = frame.f_code
+        text.append(f'  File "{code.co_filename}", line {lineno}, in {code.co_name}\n')
+    text.append(f"{type(exc).__name__}\n")
+    exc.__traceback__ = None
+    return pickle.dumps((exc, "".join(text)), pickle.HIGHEST_PROTOCOL)
+
+
 def _load_main(info):
     """Loads the parent's main module as ``__mp_main__`` (its ``if __name__ ==
     "__main__"`` block does not run), so functions defined there can be found."""
@@ -101,7 +114,7 @@ def _run(chan, blob):
             chan.send(NOT_STARTED, b"")
             return False
         if stage == 1:
-            chan.send(INTERRUPTED, _dump_exception(exc))
+            chan.send(INTERRUPTED, _dump_interrupted(exc))
             return False
     except BaseException as exc:
         _running = False
