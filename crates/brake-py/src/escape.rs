@@ -5,10 +5,10 @@
 //! process id after the pool's first worker. Ids are handed out in increasing order until they
 //! wrap at `pid_max`: while they have not wrapped since the pool began, only processes whose id
 //! lies between the last one handed out then ([`Since`]) and the last one handed out now can be
-//! escapees, and only those need their environment read for the pool's marker. Whether the ids may have wrapped is told by
-//! the last id handed out (it went down) and by the count of processes and threads the kernel
-//! created (enough of them to go round). When anything cannot be read, the answer is that a
-//! marked process may be left, and the full sweep runs.
+//! escapees, and only those need their environment read for the pool's marker. Whether the ids
+//! may have wrapped is told by the last id handed out (it went down) and by the count of
+//! processes and threads the kernel created (enough of them to go round). When anything cannot
+//! be read, the answer is that a marked process may be left, and the full sweep runs.
 
 use std::fs;
 
