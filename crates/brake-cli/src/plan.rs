@@ -149,6 +149,13 @@ impl Plan {
                     .into(),
             ));
         }
+        if onall && args.halt.on != crate::cli::HaltOn::Never {
+            return Err(RunError(
+                "--halt with --onall or --nonall is not supported: GNU parallel counts failed \
+                 hosts there, and brake would count jobs (run without --halt)"
+                    .into(),
+            ));
+        }
         if onall && args.pipe.any() {
             return Err(RunError(
                 "--pipe with --onall or --nonall is not supported: a block goes to one job".into(),

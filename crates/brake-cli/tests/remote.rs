@@ -157,6 +157,11 @@ fn bad_sshlogins_are_refused_by_name() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--pipe with --onall"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let out = support::run(["--nonall", "--halt", "now,fail=1", "-S", "h", "true"]);
+    assert_eq!(out.status.code(), Some(255));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--halt with --onall"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
     // As in GNU parallel, files are moved only for jobs on other hosts.
     let out = support::run(["--transferfile", "{}", "--return", "x", "echo", ":::", "a"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
