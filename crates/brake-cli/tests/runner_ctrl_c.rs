@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use brake_testkit::{marked_processes, Session, Status};
+use brake_testkit::{marked_processes, Status};
 
 mod support;
-use support::{read_joblog, run_in, start_in};
+use support::{read_joblog, run_in, start_in, wait_for_sleeps};
 
 const LIMIT: Duration = Duration::from_secs(120);
 
@@ -30,26 +30,6 @@ fn run_args(jobs: u32, extra: &[&str]) -> Vec<String> {
     args.push(":::".into());
     args.extend(values(100));
     args
-}
-
-/// Waits until `count` of the session's processes are `sleep 30`.
-fn wait_for_sleeps(session: &Session, count: usize) {
-    let until = Instant::now() + LIMIT;
-    loop {
-        let sleeping = marked_processes(session.marker())
-            .iter()
-            .filter(|p| p.cmdline == "sleep 30")
-            .count();
-        if sleeping >= count {
-            return;
-        }
-        assert!(
-            Instant::now() < until,
-            "only {sleeping} of {count} jobs started: {}",
-            session.output()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// Job number → (exit value, signal) for every line of the joblog, which must be whole.
@@ -90,7 +70,7 @@ fn resume_finishes_exactly_the_rest(dir: &Path, jobs: u32) {
 fn one_press_stops_everything_and_resume_runs_the_rest(jobs: u32) {
     let dir = tempfile::tempdir().unwrap();
     let session = start_in(dir.path(), run_args(jobs, &[]));
-    wait_for_sleeps(&session, jobs as usize);
+    wait_for_sleeps(&session, jobs as usize, LIMIT);
     let finished = support::one_press_stops(session, LIMIT);
     let output = &finished.output;
     let notice = format!(
@@ -149,7 +129,7 @@ fn jobs_that_ignore_ctrl_c_are_escalated() {
             "e",
         ],
     );
-    wait_for_sleeps(&session, 4);
+    wait_for_sleeps(&session, 4, LIMIT);
     let finished = session
         .press_until_exit(Duration::from_secs(30), 2, LIMIT)
         .unwrap();
@@ -196,7 +176,7 @@ fn a_second_press_kills_at_once() {
             "b",
         ],
     );
-    wait_for_sleeps(&session, 2);
+    wait_for_sleeps(&session, 2, LIMIT);
     let finished = session
         .press_twice(Duration::from_millis(300), LIMIT)
         .unwrap();
@@ -222,7 +202,7 @@ fn a_second_press_kills_at_once() {
 fn sigterm_stops_with_143() {
     let dir = tempfile::tempdir().unwrap();
     let mut session = start_in(dir.path(), run_args(3, &[]));
-    wait_for_sleeps(&session, 3);
+    wait_for_sleeps(&session, 3, LIMIT);
     session.send_signal(libc::SIGTERM).unwrap();
     let finished = session.wait_exit(LIMIT).unwrap();
     assert_eq!(finished.status, Status::Exited(143), "{}", finished.output);
@@ -237,7 +217,7 @@ fn sigterm_stops_with_143() {
 fn a_sigkilled_runner_leaves_no_job_behind_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let mut session = start_in(dir.path(), run_args(8, &[]));
-    wait_for_sleeps(&session, 8);
+    wait_for_sleeps(&session, 8, LIMIT);
     let token = session.marker().to_owned();
     session.send_signal(libc::SIGKILL).unwrap();
     let killed = Instant::now();

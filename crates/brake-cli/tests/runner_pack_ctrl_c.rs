@@ -3,12 +3,10 @@
 //! and that `--resume` runs exactly the jobs (groups of values) that were missing.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
-
-use brake_testkit::{marked_processes, Session};
+use std::time::Duration;
 
 mod support;
-use support::{read_joblog, run_in, start_in};
+use support::{read_joblog, run_in, start_in, wait_for_sleeps};
 
 const LIMIT: Duration = Duration::from_secs(120);
 
@@ -29,25 +27,6 @@ fn args(extra: &[&str]) -> Vec<String> {
     args.push(":::".into());
     args.extend((1..=12).map(|i| i.to_string()));
     args
-}
-
-fn wait_for_sleeps(session: &Session, count: usize) {
-    let until = Instant::now() + LIMIT;
-    loop {
-        let sleeping = marked_processes(session.marker())
-            .iter()
-            .filter(|p| p.cmdline == "sleep 30")
-            .count();
-        if sleeping >= count {
-            return;
-        }
-        assert!(
-            Instant::now() < until,
-            "only {sleeping} of {count} jobs started: {}",
-            session.output()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn ran(dir: &Path) -> Vec<String> {
@@ -71,7 +50,7 @@ fn logged(dir: &Path) -> Vec<(u64, i32)> {
 fn one_press_stops_a_packed_run_and_resume_runs_the_missing_groups() {
     let dir = tempfile::tempdir().unwrap();
     let session = start_in(dir.path(), args(&[]));
-    wait_for_sleeps(&session, 2);
+    wait_for_sleeps(&session, 2, LIMIT);
     let finished = support::one_press_stops(session, LIMIT);
     let output = &finished.output;
     assert!(

@@ -42,6 +42,27 @@ pub fn one_press_stops(session: Session, limit: Duration) -> brake_testkit::Fini
     finished
 }
 
+/// Waits until `count` of the session's processes are `sleep 30`; fails the test, with the
+/// session's output, if they are not after `limit`.
+pub fn wait_for_sleeps(session: &Session, count: usize, limit: Duration) {
+    let until = Instant::now() + limit;
+    loop {
+        let sleeping = marked_processes(session.marker())
+            .iter()
+            .filter(|p| p.cmdline == "sleep 30")
+            .count();
+        if sleeping >= count {
+            return;
+        }
+        assert!(
+            Instant::now() < until,
+            "only {sleeping} of {count} jobs started: {}",
+            session.output()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// The binary under test.
 pub const BRAKE: &str = env!("CARGO_BIN_EXE_brake");
 
