@@ -33,14 +33,17 @@ def cgroup_possible(session_factory):
 
 @pytest.mark.parametrize("cgroup", ["1", "0"])
 @pytest.mark.parametrize("mode", ["end", "press"])
-def test_setsid_grandchild_is_ended(session_factory, mode, cgroup):
-    s = session_factory("escape.py", MODE=mode, BRAKE_PY_CGROUP=cgroup)
+def test_setsid_grandchild_is_ended(session_factory, mode, cgroup, tmp_path):
+    go = tmp_path / "go"
+    s = session_factory("escape.py", MODE=mode, BRAKE_PY_CGROUP=cgroup, GO=go)
     assert wait_marks(s.mark_dir, 2), s.output()
     pids = grandchildren(s.mark_dir)
     assert all(alive(pid) for pid in pids)
     if mode == "press":
         time.sleep(0.2)
         s.press()
+    else:
+        go.touch()
     assert s.wait_exit(30), s.output()
     out = s.output()
     report = eval(re.search(r"report=(\{.*\})", out).group(1))

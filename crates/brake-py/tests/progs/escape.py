@@ -1,7 +1,8 @@
 # A pool whose tasks each start a grandchild that leaves the worker's session (setsid), and
-# write its pid to MARK_DIR. Mode "end": the pool closes and joins normally. Mode "press":
-# the tasks then spin until Ctrl-C. With "scrub" the grandchild runs with an empty environment
-# (no marker to find it by).
+# write its pid to MARK_DIR. Mode "end": the pool closes and joins normally (with GO set, the
+# tasks first wait until the file GO exists, so that a test can see the grandchildren alive
+# before the pool's end ends them). Mode "press": the tasks then spin until Ctrl-C. With
+# "scrub" the grandchild runs with an empty environment (no marker to find it by).
 import os
 import subprocess
 import sys
@@ -19,6 +20,9 @@ def task(i, scrub):
     if os.environ["MODE"] == "press":
         while True:
             pass
+    go = os.environ.get("GO")
+    while go and not os.path.exists(go):
+        time.sleep(0.01)
     return child.pid
 
 
