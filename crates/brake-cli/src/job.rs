@@ -121,6 +121,10 @@ pub struct Running {
     pub termination: Option<(Termination, Cause)>,
     /// Its remote side, when it runs on another host.
     pub remote: Option<RemoteJob>,
+    /// Pipes at end of file, open until the loop has taken them out of its epoll set: a
+    /// descriptor closed while a child between clone and exec holds a copy would stay in the
+    /// set, ready, under a slot another job may hold by then.
+    spent: Vec<File>,
 }
 
 /// Why a job could not start.
@@ -286,6 +290,7 @@ pub fn start(
         deadline: timeout.and_then(|t| started_at.checked_add(t)),
         termination: None,
         remote,
+        spent: Vec::new(),
     })
 }
 
@@ -369,7 +374,7 @@ impl Running {
             while let Some(file) = pipe {
                 match file.read(buffer) {
                     Ok(0) => {
-                        *pipe = None;
+                        self.spent.extend(pipe.take());
                         if let (Stream::Err, Some(remote)) = (stream, &mut self.remote) {
                             output.chunk(&mut self.output, stream, &remote.stderr_end())?;
                         }
@@ -389,7 +394,7 @@ impl Running {
                     Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                     // WouldBlock: nothing more for now. Anything else: the pipe is unusable.
                     Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(_) => *pipe = None,
+                    Err(_) => self.spent.extend(pipe.take()),
                 }
             }
         }
@@ -472,6 +477,12 @@ impl Running {
         std::iter::once(self.child.pidfd())
             .chain(self.stdout.as_ref().map(AsFd::as_fd))
             .chain(self.stderr.as_ref().map(AsFd::as_fd))
+    }
+
+    /// Its pipes that reached end of file (or failed) since the last call, still open: closed
+    /// when dropped, once the loop has stopped watching them.
+    pub fn take_spent(&mut self) -> Vec<File> {
+        std::mem::take(&mut self.spent)
     }
 
     /// How the job ended, given its exit and whether the run is stopping.

@@ -21,6 +21,7 @@ mod dry_run;
 mod feed;
 mod finish;
 mod halt;
+mod launcher;
 mod machine;
 mod median;
 mod onall;
@@ -59,6 +60,7 @@ use crate::template::Template;
 
 use self::dry_run::dry_run;
 use self::feed::Queue;
+use self::launcher::{Context, Launcher};
 use self::progress::Progress;
 use self::readiness::Readiness;
 use self::record::{Earlier, Record};
@@ -137,6 +139,8 @@ struct Runner {
     onall: Option<Onall>,
     /// Ended after the jobs (see `containment.rs`).
     containment: Containment,
+    /// The threads that start local jobs, when more than two may run (see `launcher.rs`).
+    launcher: Option<Launcher>,
 }
 
 /// What the loop needs from the plan.
@@ -165,6 +169,8 @@ struct Settings {
 /// The socket the stop writes to on every change of phase, for the loop's `poll`.
 struct Waker {
     socket: UnixStream,
+    /// The writing end, for the launcher's threads.
+    ring: UnixStream,
     /// The stop's listener that writes to the other end; dropped, it stops.
     _subscription: Subscription,
 }
@@ -268,7 +274,7 @@ impl Runner {
         } else {
             slots
         };
-        Ok(Runner {
+        let mut runner = Runner {
             settings: Settings {
                 template: plan.template,
                 child,
@@ -299,7 +305,34 @@ impl Runner {
             cluster,
             onall: plan.onall,
             containment,
-        })
+            launcher: None,
+        };
+        runner.launcher = runner.launcher().map_err(refuse)?;
+        Ok(runner)
+    }
+
+    /// Threads to start jobs, for a run of more than two local jobs at once whose starts need
+    /// no order among themselves (`--delay` spaces them, `-t` prints each as it starts).
+    fn launcher(&self) -> io::Result<Option<Launcher>> {
+        let settings = &self.settings;
+        let wanted = self.table.by_slot.len() > 2
+            && self.cluster.is_none()
+            && self.onall.is_none()
+            && settings.extras.delay.is_none()
+            && !settings.trace;
+        if !wanted {
+            return Ok(None);
+        }
+        let context = Context {
+            child: settings.child.clone(),
+            shell: settings.shell.clone(),
+            run_id: self.containment.run_id().to_owned(),
+            capture: self.output.captures(),
+            trace: settings.trace,
+            program: settings.template.program().map(Into::into),
+            nice: settings.extras.nice.as_ref().map(|(nice, _)| nice.clone()),
+        };
+        Launcher::new(context, &self.stop, &self.waker.ring).map(Some)
     }
 
     fn may_start(&self) -> bool {
@@ -337,6 +370,12 @@ impl Runner {
         loop {
             self.pull()?;
             self.follow_phase();
+            self.take_launched();
+            if !self.may_start_later() {
+                if let Some(launcher) = &self.launcher {
+                    launcher.close();
+                }
+            }
             self.unblock_when_due();
             if self.record.verified {
                 self.progress.show();
@@ -480,12 +519,15 @@ impl Runner {
             match running.advance(forcing, Instant::now()) {
                 Ok(Some(exit)) => self.job_ended(index + 1, &exit),
                 Ok(None) => {
-                    if let Err(err) = running.read_pipes(&mut self.output) {
+                    let read = running.read_pipes(&mut self.output);
+                    self.readiness.forget_spent(running);
+                    if let Err(err) = read {
                         self.lost_stdout(&err);
                     }
                 }
                 Err(err) => {
-                    let running = self.table.remove(index + 1);
+                    let mut running = self.table.remove(index + 1);
+                    self.readiness.forget_job(&mut running);
                     self.progress.ended();
                     self.fatal_error(format!(
                         "lost track of job {} ({}): {err}",
@@ -503,7 +545,9 @@ impl Runner {
         let mut running = self.table.remove(slot);
         self.progress.ended();
         self.gate.blocked = false;
-        if let Err(err) = running.read_pipes(&mut self.output) {
+        let read = running.read_pipes(&mut self.output);
+        self.readiness.forget_job(&mut running);
+        if let Err(err) = read {
             self.lost_stdout(&err);
         }
         let exit = &running.settle(exit);
@@ -672,11 +716,13 @@ impl Waker {
         let (socket, ring) = UnixStream::pair()?;
         ring.set_nonblocking(true)?;
         socket.set_nonblocking(true)?;
+        let for_stop = ring.try_clone()?;
         let subscription = stop.on_change(move |_| {
-            let _ = (&ring).write(&[1]);
+            let _ = (&for_stop).write(&[1]);
         });
         Ok(Waker {
             socket,
+            ring,
             _subscription: subscription,
         })
     }

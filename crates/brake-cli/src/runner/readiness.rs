@@ -1,9 +1,9 @@
 //! What the run loop sleeps on: one epoll set holding the wake-up socket, the feed's doorbell
 //! while the loop wants jobs, and every running job's pidfd and pipes.
 //!
-//! A job's descriptors are added once, when it starts, and leave the set by themselves when
-//! they are closed (a pipe at end of file, the pidfd when the job is reaped): a wait costs what
-//! is ready, not what is running. That matters in a stop with 1,000 running jobs, which wakes
+//! A job's descriptors are added once, when it starts, and taken out just before they are
+//! closed (a pipe at end of file, the pidfd when the job has ended): a wait costs what is
+//! ready, not what is running. That matters in a stop with 1,000 running jobs, which wakes
 //! the loop once per batch of ended jobs: handing the kernel 3,000 descriptors at each wake-up
 //! would cost more than ending the jobs.
 //!
@@ -90,6 +90,30 @@ impl Readiness {
         }
     }
 
+    /// Takes a descriptor out of the set before it is closed. Closing alone is not enough: the
+    /// set holds an open file, not a number, and a child between its clone and its exec holds
+    /// copies of every descriptor of this process; the set would go on reporting the file,
+    /// ready, until that child execs. With jobs started from other threads (`launcher.rs`)
+    /// that is most of the time.
+    pub(super) fn forget(&mut self, fd: BorrowedFd<'_>) {
+        let _ = epoll::delete(&self.epoll, fd);
+    }
+
+    /// Takes a job's descriptors out of the set: it has ended.
+    pub(super) fn forget_job(&mut self, running: &mut Running) {
+        for fd in running.fds() {
+            let _ = epoll::delete(&self.epoll, fd);
+        }
+        self.forget_spent(running);
+    }
+
+    /// Takes a job's pipes that reached end of file out of the set, and closes them.
+    pub(super) fn forget_spent(&mut self, running: &mut Running) {
+        for pipe in running.take_spent() {
+            self.forget(std::os::fd::AsFd::as_fd(&pipe));
+        }
+    }
+
     /// Waits until something in the set is ready or `timeout` passes (`None`: no limit), and
     /// marks the slots of the jobs that are ready in `touched` (index `slot - 1`). A signal
     /// ends the wait with nothing marked.
@@ -121,9 +145,8 @@ impl Readiness {
             if data == WAKER || data == DOORBELL {
                 continue;
             }
-            // A descriptor closed while another copy of it lived on (a child between fork and
-            // exec) can report once more for a slot now empty, or taken by another job: the
-            // loop then finds nothing to do there.
+            // A descriptor of a job that ended may still report, once, for a slot now empty
+            // or taken by another job: the loop then finds nothing to do there.
             if let Some(slot) = touched.get_mut(data as usize - 1) {
                 *slot = true;
             }

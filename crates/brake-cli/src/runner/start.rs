@@ -7,8 +7,11 @@ use std::io::Write as _;
 use std::path::Path;
 use std::time::Instant;
 
+use brake::Phase;
+
+use super::launcher::{Launched, Launcher, Request};
 use super::Runner;
-use crate::job::{self, BadInput, Job, Spawn, StartError};
+use crate::job::{self, BadInput, Cause, Job, Spawn, StartError};
 use crate::joblog::Entry;
 use crate::limits::Refused;
 use crate::output::Stream;
@@ -90,7 +93,34 @@ impl Runner {
                 (Some(_), Some((nice, _))) => Some(nice.as_path()),
                 _ => self.settings.template.program(),
             };
+            let is_niced = niced.is_some();
             let rendered = niced.unwrap_or(rendered);
+            let tag = match &self.settings.extras.tagstring {
+                Some(tagstring) => {
+                    let mut tag = tagstring.render(&job.args, shown.0, shown.1);
+                    tag.push(b'\t');
+                    Some(tag)
+                }
+                None if self.settings.tag => Some(match &self.onall {
+                    Some(onall) => onall.tag(job.seq),
+                    None => job::tag_for(&job.args),
+                }),
+                None => None,
+            };
+            let first = job.attempt == 1;
+            let timeout = self.job_timeout();
+            if let (Some(launcher), Target::Local) = (&mut self.launcher, &target) {
+                launcher.send(Request {
+                    job,
+                    slot,
+                    rendered,
+                    niced: is_niced,
+                    timeout,
+                    tag,
+                    shown,
+                });
+                continue;
+            }
             let options = match target {
                 Target::Local => &self.settings.child,
                 Target::Remote(_) => &self.settings.remote_child,
@@ -106,40 +136,73 @@ impl Runner {
                 trace: self.settings.trace,
                 shown,
             };
-            let tag = match &self.settings.extras.tagstring {
-                Some(tagstring) => {
-                    let mut tag = tagstring.render(&job.args, shown.0, shown.1);
-                    tag.push(b'\t');
-                    Some(tag)
-                }
-                None if self.settings.tag => Some(match &self.onall {
-                    Some(onall) => onall.tag(job.seq),
-                    None => job::tag_for(&job.args),
-                }),
-                None => None,
-            };
-            let first = job.attempt == 1;
-            let timeout = self.job_timeout();
-            let seq = job.seq;
             match job::start(job, slot, &spawn, timeout, tag) {
-                Ok(mut running) => {
-                    running.output.set_seq(seq);
-                    if self.settings.verbose && !show_first {
-                        self.show_command(&mut running);
-                    }
-                    self.progress.started(first);
-                    self.readiness.watch_job(&running);
-                    self.table.put(running);
-                    self.gate.throttle.started();
+                Ok(running) => {
+                    self.started(running);
                     if let Some(delay) = self.settings.extras.delay {
                         self.gate.next_start = Instant::now().checked_add(delay);
                     }
                 }
                 Err(err) => {
                     self.table.release(slot);
-                    self.start_failed(err, &rendered.text, first);
+                    if let Some(job) = self.start_failed(err, &rendered.text, first) {
+                        self.queue.pending.push_front(job);
+                    }
                 }
             }
+        }
+    }
+
+    /// A job has started: watched and counted. One that a launcher thread started after the
+    /// run began to stop is told at once, like every job running then.
+    fn started(&mut self, mut running: job::Running) {
+        let seq = running.job.seq;
+        let first = running.job.attempt == 1;
+        running.output.set_seq(seq);
+        // A job that writes straight to stdout had its command shown before it started.
+        let shown_first = !self.output.captures();
+        if self.settings.verbose && !shown_first {
+            self.show_command(&mut running);
+        }
+        if self.gate.seen_phase != Phase::Running {
+            running.begin_termination(Cause::Stop);
+        }
+        self.progress.started(first);
+        self.readiness.watch_job(&running);
+        self.table.put(running);
+        self.gate.throttle.started();
+    }
+
+    /// Takes what the launcher's threads have done (see `launcher.rs`).
+    pub(super) fn take_launched(&mut self) {
+        let mut held = Vec::new();
+        while let Some(launched) = self.launcher.as_mut().and_then(Launcher::try_take) {
+            match launched {
+                Launched::Started(running) => self.started(*running),
+                Launched::Failed {
+                    error,
+                    command,
+                    slot,
+                } => {
+                    self.table.release(slot);
+                    let first = error.job.attempt == 1;
+                    held.extend(self.start_failed(error, &command, first));
+                }
+                Launched::Held { job, slot } => {
+                    self.table.release(slot);
+                    held.push(job);
+                }
+                Launched::Lost { seq, slot } => {
+                    self.table.release(slot);
+                    self.tally.failed += 1;
+                    self.fatal_error(format!("job {seq} was lost while it started"));
+                }
+            }
+        }
+        // Back in front of the queue, in the order they left it.
+        held.sort_by_key(|job| job.seq);
+        for job in held.into_iter().rev() {
+            self.queue.pending.push_front(job);
         }
     }
 
@@ -208,27 +271,29 @@ impl Runner {
         self.onall_gone(job.seq, false);
     }
 
-    fn start_failed(&mut self, err: StartError, command: &OsStr, first: bool) {
+    /// A start failed. Out of processes, descriptors or memory, the job did not run: it is
+    /// neither counted nor logged, and comes back, to go first when a start is tried again.
+    /// Given up, it is one of the jobs not started, which `--resume` runs.
+    #[must_use]
+    fn start_failed(&mut self, err: StartError, command: &OsStr, first: bool) -> Option<Job> {
         if err.is_transient() {
-            // Out of processes, descriptors or memory: the job did not run, so it is neither
-            // counted nor logged; it goes first when a start is tried again. Given up, it is
-            // one of the jobs not started, which `--resume` runs.
-            let running = self.table.running();
+            // Jobs started, not slots taken: starts handed to the launcher hold slots too.
+            let running = self.table.jobs().count();
             let refused = self
                 .gate
                 .throttle
                 .refused(&err.error, running, Instant::now());
-            self.queue.pending.push_front(err.job);
             self.gate.blocked = true;
             match refused {
                 Refused::Wait(Some(warning)) => say!("brake: {warning}"),
                 Refused::Wait(None) => {}
                 Refused::GiveUp(message) => self.fatal_error(message),
             }
-            return;
+            return Some(err.job);
         }
         if err.error.raw_os_error() == Some(libc::E2BIG) {
-            return self.bad_input(&err.job, BadInput::CommandTooLong);
+            self.bad_input(&err.job, BadInput::CommandTooLong);
+            return None;
         }
         if first {
             self.progress.consumed();
@@ -255,6 +320,7 @@ impl Runner {
                 job::describe_command(command)
             )
         });
+        None
     }
 }
 
