@@ -396,7 +396,9 @@ impl Runner {
     /// Takes jobs from the feed into `pending` (see `wants_feed`), skipping (and checking)
     /// those the joblog shows done.
     fn pull(&mut self) -> Result<(), RunError> {
-        drain(&self.queue.doorbell);
+        if std::mem::take(&mut self.readiness.doorbell_rang) {
+            drain(&self.queue.doorbell);
+        }
         while self.wants_feed() {
             let job = match self.queue.feed.try_recv() {
                 Ok(Ok(job)) => job,
@@ -476,7 +478,9 @@ impl Runner {
             .watch_doorbell(self.queue.doorbell.as_fd(), wants_feed);
         let timeout = self.poll_timeout();
         self.readiness.wait(timeout.as_ref(), &mut touched);
-        drain(&self.waker.socket);
+        if self.readiness.waker_rang {
+            drain(&self.waker.socket);
+        }
         let now = Instant::now();
         let forcing = self.stop.is_forcing();
         for running in self.table.jobs() {

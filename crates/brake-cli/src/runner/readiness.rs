@@ -37,6 +37,10 @@ pub(super) struct Readiness {
     /// and each marks every job, so that nothing the set misses waits for long.
     degraded: bool,
     events: Vec<Event>,
+    /// Whether the last wait saw the wake-up socket, or the doorbell, ready: each is read
+    /// empty only then.
+    pub(super) waker_rang: bool,
+    pub(super) doorbell_rang: bool,
 }
 
 impl Readiness {
@@ -49,6 +53,8 @@ impl Readiness {
             doorbell: false,
             degraded: false,
             events: Vec::with_capacity(64),
+            waker_rang: true,
+            doorbell_rang: true,
         })
     }
 
@@ -119,6 +125,8 @@ impl Readiness {
     /// ends the wait with nothing marked.
     pub(super) fn wait(&mut self, timeout: Option<&Timespec>, touched: &mut [bool]) {
         self.events.clear();
+        self.waker_rang = false;
+        self.doorbell_rang = false;
         let timeout = match timeout {
             Some(timeout) if !self.degraded || *timeout < DEGRADED_WAIT => Some(timeout),
             _ if self.degraded => Some(&DEGRADED_WAIT),
@@ -126,6 +134,8 @@ impl Readiness {
         };
         if self.degraded {
             touched.fill(true);
+            self.waker_rang = true;
+            self.doorbell_rang = true;
         }
         match epoll::wait(
             &self.epoll,
@@ -134,15 +144,22 @@ impl Readiness {
         ) {
             Ok(_) => {}
             Err(rustix::io::Errno::INTR) => return,
-            // The set is unusable: look at every job, as if each were ready.
+            // The set is unusable: look at every job and socket, as if each were ready.
             Err(_) => {
                 touched.fill(true);
+                self.waker_rang = true;
+                self.doorbell_rang = true;
                 return;
             }
         }
         for event in &self.events {
             let data = event.data.u64();
-            if data == WAKER || data == DOORBELL {
+            if data == WAKER {
+                self.waker_rang = true;
+                continue;
+            }
+            if data == DOORBELL {
+                self.doorbell_rang = true;
                 continue;
             }
             // A descriptor of a job that ended may still report, once, for a slot now empty
