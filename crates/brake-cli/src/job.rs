@@ -325,17 +325,22 @@ fn set_parallel_vars(program: &mut Program, seq: u64, slot: usize) {
     program
         .env("PARALLEL_SEQ", seq.to_string())
         .env("PARALLEL_JOBSLOT", slot.to_string())
-        .env("PARALLEL_PID", std::process::id().to_string())
+        .env("PARALLEL_PID", runner_pid())
         .env("PARALLEL_SSHLOGIN", ":")
         .env("PARALLEL_SSHHOST", ":");
+}
+
+/// This process's id, as text: brake never forks without an exec, so it never changes.
+fn runner_pid() -> &'static str {
+    static PID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PID.get_or_init(|| std::process::id().to_string())
 }
 
 /// A pipe's read end, set non-blocking so the run's one loop never waits on a single job.
 fn nonblocking(pipe: impl Into<OwnedFd>) -> File {
     let fd: OwnedFd = pipe.into();
-    if let Ok(flags) = rustix::fs::fcntl_getfl(&fd) {
-        let _ = rustix::fs::fcntl_setfl(&fd, flags | rustix::fs::OFlags::NONBLOCK);
-    }
+    // FIONBIO sets the one flag in one call, where fcntl takes two.
+    let _ = rustix::io::ioctl_fionbio(&fd, true);
     File::from(fd)
 }
 
