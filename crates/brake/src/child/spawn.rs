@@ -11,9 +11,12 @@
 //! place on 0, 1, 2 and beyond (copied above every target first when one of them is not, so
 //! that placing one never closes another). The parent blocks every signal around the clone. The child shares
 //! the parent's memory until it execs (the parent's thread is suspended meanwhile), runs on a
-//! stack of its own inside the parent's frame, and makes only raw system calls: it puts every
-//! handled signal back to its default action (a handler of the parent must never run in it),
-//! or every signal with [`ChildOptions::reset_signals`]; joins a new process group; arms the
+//! stack of its own inside the parent's frame, and makes only raw system calls. Every handled
+//! signal goes back to its default action (a handler of the parent must never run in it): the
+//! kernel does that in the clone where it has `CLONE_CLEAR_SIGHAND` (Linux 5.5), the child
+//! otherwise, a call or two per signal; with [`ChildOptions::reset_signals`] the child puts every
+//! standard signal back to its default, ignored ones too, and SIGPIPE always (Rust programs
+//! ignore it; a child should not inherit that). Then it joins a new process group; arms the
 //! parent-death signal; places the descriptors; changes directory; clears its signal mask;
 //! then `execve`s each candidate path in turn. If all fail, it writes the error into the
 //! parent's memory and `_exit`s: the parent reaps it and returns the error.
@@ -56,6 +59,8 @@ const NO: u8 = 2;
 static CLONE3: AtomicU8 = AtomicU8::new(UNKNOWN);
 /// Whether `CLONE_INTO_CGROUP` may be tried: no after its first refusal.
 static INTO_CGROUP: AtomicU8 = AtomicU8::new(UNKNOWN);
+/// Whether `CLONE_CLEAR_SIGHAND` (Linux 5.5) may be tried: no after its first refusal.
+static CLEAR_SIGHAND: AtomicU8 = AtomicU8::new(UNKNOWN);
 
 /// Whether children are started with `clone3` in this process (see the module docs).
 pub fn clone3_enabled() -> bool {
@@ -141,6 +146,9 @@ struct ChildArgs {
     death_signal: i32,
     reset_signals: bool,
     parent: libc::pid_t,
+    /// Whether the kernel put every handled signal back to its default in the clone
+    /// (`CLONE_CLEAR_SIGHAND`); set by [`clone`].
+    handlers_cleared: bool,
     /// Written by the child when it fails: the errno, read by the parent once it resumes.
     error: i32,
 }
@@ -233,9 +241,25 @@ pub(super) fn start(program: &Program, setup: &Setup) -> Result<Started, NotStar
         death_signal: setup.death_signal.unwrap_or(0),
         reset_signals: setup.reset_signals,
         parent: std::process::id() as libc::pid_t,
+        handlers_cleared: false,
         error: 0,
     };
-    let (pid, pidfd) = match clone(setup.cgroup, child_main, &mut args) {
+    // Where the kernel has CLONE_CLEAR_SIGHAND (5.5), it puts every handled signal back to its
+    // default in the clone, which spares the child one system call per signal.
+    let clear = CLEAR_SIGHAND.load(Ordering::Relaxed) != NO;
+    args.handlers_cleared = clear;
+    let extra = if clear { CLONE_CLEAR_SIGHAND } else { 0 };
+    let mut started = clone(setup.cgroup, extra, child_main, &mut args);
+    if clear && matches!(&started, Err(err) if err.raw_os_error() == Some(libc::EINVAL)) {
+        // A kernel that does not know the flag (or a filter refusing it): tried again without
+        // it, and not asked for again if that works.
+        args.handlers_cleared = false;
+        started = clone(setup.cgroup, 0, child_main, &mut args);
+        if started.is_ok() {
+            CLEAR_SIGHAND.store(NO, Ordering::Relaxed);
+        }
+    }
+    let (pid, pidfd) = match started {
         Ok(started) => started,
         Err(err) if refused(&err) => {
             remember_refusal(setup.cgroup.is_some());
@@ -267,7 +291,7 @@ pub(super) fn probe_into(cgroup: RawFd) -> io::Result<()> {
         return Err(io::Error::from_raw_os_error(libc::ENOSYS));
     }
     let mut nothing = 0u8;
-    match clone(Some(cgroup), probe_main, &mut nothing) {
+    match clone(Some(cgroup), 0, probe_main, &mut nothing) {
         Ok((pid, _pidfd)) => {
             reap(pid)?;
             Ok(())
@@ -398,6 +422,7 @@ struct CloneArgsRaw {
 const CLONE_VM: u64 = 0x100;
 const CLONE_PIDFD: u64 = 0x1000;
 const CLONE_VFORK: u64 = 0x4000;
+const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
 /// The child's stack: inside the parent's frame, which is idle while the child runs
@@ -409,15 +434,18 @@ struct ChildStack([std::mem::MaybeUninit<u8>; 32 * 1024]);
 /// the child, on a stack of its own, and returns once the child has exec'd or exited, with its
 /// pid and pidfd. Every signal is blocked in this thread meanwhile (the child starts with them
 /// blocked and unblocks them itself).
+///
+/// `extra` adds flags: `CLONE_CLEAR_SIGHAND`.
 fn clone<T>(
     cgroup: Option<RawFd>,
+    extra: u64,
     entry: extern "C" fn(*mut libc::c_void) -> !,
     arg: &mut T,
 ) -> io::Result<(u32, OwnedFd)> {
     let mut stack = ChildStack([std::mem::MaybeUninit::uninit(); 32 * 1024]);
     let mut pidfd: libc::c_int = -1;
     let mut clone_args = CloneArgsRaw {
-        flags: CLONE_VM | CLONE_VFORK | CLONE_PIDFD,
+        flags: CLONE_VM | CLONE_VFORK | CLONE_PIDFD | extra,
         pidfd: std::ptr::addr_of_mut!(pidfd) as u64,
         exit_signal: libc::SIGCHLD as u64,
         stack: stack.0.as_mut_ptr() as u64,
@@ -597,16 +625,28 @@ fn child_setup_and_exec(args: &ChildArgs) -> i32 {
     // Signal dispositions: a handler of the parent must never run here, and with
     // `reset_signals` every standard signal goes back to its default. SIGPIPE too, which Rust
     // programs ignore and a child should not inherit ignored.
-    for signal in 1..=64 {
-        if signal == libc::SIGKILL || signal == libc::SIGSTOP {
-            continue;
+    if args.handlers_cleared {
+        // The kernel has put every handled signal back to its default and left ignored ones
+        // ignored: only those to reset remain.
+        for signal in 1..32 {
+            if signal == libc::SIGPIPE
+                || (args.reset_signals && signal != libc::SIGKILL && signal != libc::SIGSTOP)
+            {
+                kernel_sigaction(signal, Some(libc::SIG_DFL));
+            }
         }
-        let reset = (args.reset_signals && signal < 32)
-            || signal == libc::SIGPIPE
-            || kernel_sigaction(signal, None)
-                .is_some_and(|handler| handler != libc::SIG_DFL && handler != libc::SIG_IGN);
-        if reset {
-            kernel_sigaction(signal, Some(libc::SIG_DFL));
+    } else {
+        for signal in 1..=64 {
+            if signal == libc::SIGKILL || signal == libc::SIGSTOP {
+                continue;
+            }
+            let reset = (args.reset_signals && signal < 32)
+                || signal == libc::SIGPIPE
+                || kernel_sigaction(signal, None)
+                    .is_some_and(|handler| handler != libc::SIG_DFL && handler != libc::SIG_IGN);
+            if reset {
+                kernel_sigaction(signal, Some(libc::SIG_DFL));
+            }
         }
     }
     if args.own_group {
