@@ -1,6 +1,7 @@
-//! The job runner: one loop on the main thread starts jobs as slots free up, and sleeps in one
-//! `poll` on every running job's pidfd and pipes, the stop's wake-up socket and the input
-//! feed's doorbell. When the run stops (a signal, `--halt now`) it sends each running job the
+//! The job runner: one loop on the main thread starts jobs as slots free up (through the two
+//! threads of `runner/launcher.rs` when more than two run at once), and sleeps in one epoll
+//! wait on every running job's pidfd and pipes, the stop's wake-up socket and the input feed's
+//! doorbell. When the run stops (a signal, `--halt now`) it sends each running job the
 //! termination sequence from the same loop, so output keeps being read while jobs wind down.
 //!
 //! [`run`] is the whole run in order: the plan (what the command line decided), the stop, the
@@ -9,8 +10,9 @@
 //!
 //! # Invariants
 //!
-//! 1. Every job is spawned and reaped on the main thread, which lives as long as the run: the
-//!    parent-death signal is tied to the spawning thread (see `brake::child::Child::spawn`).
+//! 1. Every job is reaped on the main thread, and spawned on the main thread or a launcher
+//!    thread, each of which lives as long as the run: the parent-death signal is tied to the
+//!    spawning thread (see `brake::child::Child::spawn`).
 //! 2. A job is counted once, when it ends (or, for jobs never started, at the end): the
 //!    summary's counts add up to the jobs read. Only jobs that ended by themselves (or by
 //!    `--timeout`) get a joblog line, so `--resume` runs interrupted ones again.
