@@ -216,3 +216,111 @@ impl Worker {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsString;
+    use std::time::{Duration, Instant};
+
+    use brake::Reason;
+
+    use super::*;
+
+    fn launcher(stop: &Stop) -> (Launcher, UnixStream) {
+        let (socket, ring) = UnixStream::pair().unwrap();
+        let context = Context {
+            child: ChildOptions::default(),
+            shell: Shell::choose(None).unwrap(),
+            run_id: "launcher-test".into(),
+            capture: true,
+            trace: false,
+            program: None,
+            nice: None,
+        };
+        (Launcher::new(context, stop, &ring).unwrap(), socket)
+    }
+
+    fn request(seq: u64) -> Request {
+        Request {
+            job: Job {
+                seq,
+                args: vec![OsString::from(seq.to_string())],
+                attempt: 1,
+                failed_on: Vec::new(),
+                block: None,
+            },
+            slot: seq as usize,
+            rendered: Rendered {
+                text: "true".into(),
+                direct: Some(vec!["true".into()]),
+            },
+            niced: false,
+            timeout: None,
+            tag: None,
+            shown: (seq, seq as usize),
+        }
+    }
+
+    /// The next result, waited for as the loop would: a byte on the socket comes with each.
+    fn next(launcher: &mut Launcher, socket: &UnixStream) -> Launched {
+        socket
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let until = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(launched) = launcher.try_take() {
+                return launched;
+            }
+            assert!(Instant::now() < until, "no result within 20 s");
+            let mut byte = [0u8];
+            let _ = std::io::Read::read(&mut &*socket, &mut byte);
+        }
+    }
+
+    #[test]
+    fn a_start_handed_over_comes_back_started_with_a_byte_on_the_socket() {
+        let stop = Stop::new();
+        let (mut launcher, socket) = launcher(&stop);
+        launcher.send(request(1));
+        match next(&mut launcher, &socket) {
+            Launched::Started(mut running) => {
+                assert_eq!(running.job.seq, 1);
+                let exit = running.child.wait_timeout(Duration::from_secs(20)).unwrap();
+                assert!(exit.is_some_and(|exit| exit.status.success()));
+            }
+            _ => panic!("job 1 did not start"),
+        }
+        assert!(launcher.try_take().is_none());
+    }
+
+    #[test]
+    fn after_close_or_a_stop_starts_come_back_held() {
+        for stopped in [false, true] {
+            let stop = Stop::new();
+            let (mut launcher, socket) = launcher(&stop);
+            if stopped {
+                stop.request(Reason::Requested);
+            } else {
+                launcher.close();
+            }
+            for seq in 1..=3 {
+                launcher.send(request(seq));
+            }
+            let mut held = Vec::new();
+            for _ in 1..=3 {
+                match next(&mut launcher, &socket) {
+                    Launched::Held { job, slot } => {
+                        assert_eq!(slot, job.seq as usize);
+                        held.push(job.seq);
+                    }
+                    _ => panic!(
+                        "a start was made after {}",
+                        if stopped { "a stop" } else { "close" }
+                    ),
+                }
+            }
+            held.sort_unstable();
+            assert_eq!(held, [1, 2, 3]);
+        }
+    }
+}
