@@ -526,14 +526,16 @@ impl Runner {
                 Ok(Some(exit)) => self.job_ended(index + 1, &exit),
                 Ok(None) => {
                     let read = running.read_pipes(&mut self.output);
-                    self.readiness.forget_spent(running);
+                    let copies = self.launcher.as_ref().is_some_and(Launcher::busy);
+                    self.readiness.forget_spent(running, copies);
                     if let Err(err) = read {
                         self.lost_stdout(&err);
                     }
                 }
                 Err(err) => {
                     let mut running = self.table.remove(index + 1);
-                    self.readiness.forget_job(&mut running);
+                    let copies = self.launcher.as_ref().is_some_and(Launcher::busy);
+                    self.readiness.forget_job(&mut running, copies);
                     self.progress.ended();
                     self.fatal_error(format!(
                         "lost track of job {} ({}): {err}",
@@ -552,7 +554,8 @@ impl Runner {
         self.progress.ended();
         self.gate.blocked = false;
         let read = running.read_pipes(&mut self.output);
-        self.readiness.forget_job(&mut running);
+        let copies = self.launcher.as_ref().is_some_and(Launcher::busy);
+        self.readiness.forget_job(&mut running, copies);
         if let Err(err) = read {
             self.lost_stdout(&err);
         }

@@ -127,6 +127,12 @@ impl Launcher {
         self.in_flight += 1;
     }
 
+    /// Whether a start may be under way: a child between clone and exec, holding copies of
+    /// every descriptor of this process.
+    pub(super) fn busy(&self) -> bool {
+        self.in_flight > 0
+    }
+
     /// No request starts from now on; those not begun come back held.
     pub(super) fn close(&self) {
         self.closed.store(true, Ordering::Release);

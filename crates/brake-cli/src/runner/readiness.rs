@@ -1,9 +1,9 @@
 //! What the run loop sleeps on: one epoll set holding the wake-up socket, the feed's doorbell
 //! while the loop wants jobs, and every running job's pidfd and pipes.
 //!
-//! A job's descriptors are added once, when it starts, and taken out just before they are
-//! closed (a pipe at end of file, the pidfd when the job has ended): a wait costs what is
-//! ready, not what is running. That matters in a stop with 1,000 running jobs, which wakes
+//! A job's descriptors are added once, when it starts, and leave when they are closed (a pipe
+//! at end of file, the pidfd when the job has ended), taken out first while a start may be
+//! under way on another thread: a wait costs what is ready, not what is running. That matters in a stop with 1,000 running jobs, which wakes
 //! the loop once per batch of ended jobs: handing the kernel 3,000 descriptors at each wake-up
 //! would cost more than ending the jobs.
 //!
@@ -96,27 +96,26 @@ impl Readiness {
         }
     }
 
-    /// Takes a descriptor out of the set before it is closed. Closing alone is not enough: the
-    /// set holds an open file, not a number, and a child between its clone and its exec holds
-    /// copies of every descriptor of this process; the set would go on reporting the file,
-    /// ready, until that child execs. With jobs started from other threads (`launcher.rs`)
-    /// that is most of the time.
-    pub(super) fn forget(&mut self, fd: BorrowedFd<'_>) {
-        let _ = epoll::delete(&self.epoll, fd);
-    }
-
-    /// Takes a job's descriptors out of the set: it has ended.
-    pub(super) fn forget_job(&mut self, running: &mut Running) {
-        for fd in running.fds() {
-            let _ = epoll::delete(&self.epoll, fd);
+    /// Takes a job's descriptors out of the set: it has ended. `copies` says whether a child
+    /// between clone and exec may hold copies of them (a start under way on another thread):
+    /// only then is that needed, since the set holds an open file, not a number, and would go
+    /// on reporting the file, ready, until that child execs; otherwise closing is enough.
+    pub(super) fn forget_job(&mut self, running: &mut Running, copies: bool) {
+        if copies {
+            for fd in running.fds() {
+                let _ = epoll::delete(&self.epoll, fd);
+            }
         }
-        self.forget_spent(running);
+        self.forget_spent(running, copies);
     }
 
-    /// Takes a job's pipes that reached end of file out of the set, and closes them.
-    pub(super) fn forget_spent(&mut self, running: &mut Running) {
+    /// Takes a job's pipes that reached end of file out of the set (see `forget_job`), and
+    /// closes them.
+    pub(super) fn forget_spent(&mut self, running: &mut Running, copies: bool) {
         for pipe in running.take_spent() {
-            self.forget(std::os::fd::AsFd::as_fd(&pipe));
+            if copies {
+                let _ = epoll::delete(&self.epoll, std::os::fd::AsFd::as_fd(&pipe));
+            }
         }
     }
 
