@@ -3,9 +3,9 @@
 //!
 //! A job's descriptors are added once, when it starts, and leave when they are closed (a pipe
 //! at end of file, the pidfd when the job has ended), taken out first while a start may be
-//! under way on another thread: a wait costs what is ready, not what is running. That matters in a stop with 1,000 running jobs, which wakes
-//! the loop once per batch of ended jobs: handing the kernel 3,000 descriptors at each wake-up
-//! would cost more than ending the jobs.
+//! under way on another thread: a wait costs what is ready, not what is running. That matters
+//! in a stop with 1,000 running jobs, which wakes the loop once per batch of ended jobs:
+//! handing the kernel 3,000 descriptors at each wake-up would cost more than ending the jobs.
 //!
 //! Descriptors are registered level-triggered, so a wait reports a job until the loop has read
 //! its pipes and reaped it, as it does for every job it is told about.

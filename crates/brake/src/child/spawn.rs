@@ -6,20 +6,21 @@
 //!
 //! # The child's side
 //!
-//! Everything is prepared in the parent before the clone: argv and envp as C strings, the
-//! paths to try for the program (a `PATH` search, done as `execvp` would), the descriptors to
-//! place on 0, 1, 2 and beyond (copied above every target first when one of them is not, so
-//! that placing one never closes another). The parent blocks every signal around the clone. The child shares
-//! the parent's memory until it execs (the parent's thread is suspended meanwhile), runs on a
-//! stack of its own inside the parent's frame, and makes only raw system calls. Every handled
-//! signal goes back to its default action (a handler of the parent must never run in it): the
-//! kernel does that in the clone where it has `CLONE_CLEAR_SIGHAND` (Linux 5.5), the child
-//! otherwise, a call or two per signal; with [`ChildOptions::reset_signals`] the child puts every
-//! standard signal back to its default, ignored ones too, and SIGPIPE always (Rust programs
-//! ignore it; a child should not inherit that). Then it joins a new process group; arms the
-//! parent-death signal; places the descriptors; changes directory; clears its signal mask;
-//! then `execve`s each candidate path in turn. If all fail, it writes the error into the
-//! parent's memory and `_exit`s: the parent reaps it and returns the error.
+//! Everything is prepared in the parent before the clone: argv and envp as C strings, the paths
+//! to try for the program (a `PATH` search, done as `execvp` would), the descriptors to place
+//! on 0, 1, 2 and beyond (copied above every target first when one of them is not, so that
+//! placing one never closes another). The parent blocks every signal around the clone. The
+//! child shares the parent's memory until it execs (the parent's thread is suspended
+//! meanwhile), runs on a stack of its own inside the parent's frame, and makes only raw system
+//! calls. Every handled signal goes back to its default action (a handler of the parent must
+//! never run in it): the kernel does that in the clone where it has `CLONE_CLEAR_SIGHAND`
+//! (Linux 5.5), the child otherwise, a call or two per signal; with
+//! [`ChildOptions::reset_signals`] the child puts every standard signal back to its default,
+//! ignored ones too; and SIGPIPE always (Rust programs ignore it, and a child should not
+//! inherit that). Then it joins a new process group; arms the parent-death signal; places the
+//! descriptors; changes directory; clears its signal mask; then `execve`s each candidate path
+//! in turn. If all fail, it writes the error into the parent's memory and `_exit`s: the parent
+//! reaps it and returns the error.
 //!
 //! # When this path is not taken
 //!
@@ -146,8 +147,8 @@ struct ChildArgs {
     death_signal: i32,
     reset_signals: bool,
     parent: libc::pid_t,
-    /// Whether the kernel put every handled signal back to its default in the clone
-    /// (`CLONE_CLEAR_SIGHAND`); set by [`clone`].
+    /// Whether the kernel puts every handled signal back to its default in the clone
+    /// (`CLONE_CLEAR_SIGHAND`); set by [`start`] before each clone it tries.
     handlers_cleared: bool,
     /// Written by the child when it fails: the errno, read by the parent once it resumes.
     error: i32,
