@@ -309,7 +309,9 @@ impl Runner {
             containment,
             launcher: None,
         };
-        runner.launcher = runner.launcher().map_err(refuse)?;
+        // Without its threads (out of processes or descriptors already) the loop starts every
+        // job itself, as it does at -j 2: slower, never wrong.
+        runner.launcher = runner.launcher().ok().flatten();
         Ok(runner)
     }
 
