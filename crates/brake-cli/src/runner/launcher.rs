@@ -1,6 +1,6 @@
 //! Starting local jobs from two threads of their own. A start holds its thread until the child
 //! has exec'd (`CLONE_VFORK`); with the loop's one thread doing every start, a core often sat
-//! idle while the next child waited for the other one. The loop hands each start over and goes
+//! idle while the next child waited for the other core. The loop hands each start over and goes
 //! on reading and reaping; results come back through a channel, each with a byte on the loop's
 //! wake-up socket.
 //!
