@@ -6,9 +6,9 @@ use std::io::Write;
 use std::path::Path;
 use std::process::Output;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use brake_testkit::{marked_processes, Session};
+use brake_testkit::Session;
 
 mod support;
 use support::{command, finish, read_joblog, run_in, RUN_LIMIT};
@@ -376,18 +376,7 @@ fn endless_pipe_stopped(extra: &[&str], sleepers: usize) {
             written
         })
     };
-    let until = Instant::now() + Duration::from_secs(120);
-    loop {
-        let sleeping = marked_processes(session.marker())
-            .iter()
-            .filter(|p| p.cmdline == "sleep 30")
-            .count();
-        if sleeping >= sleepers {
-            break;
-        }
-        assert!(Instant::now() < until, "{}", session.output());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    support::wait_for_sleeps(&session, sleepers, Duration::from_secs(120));
     let finished = support::one_press_stops(session, Duration::from_secs(120));
     let output = &finished.output;
     for n in [1, 2] {
