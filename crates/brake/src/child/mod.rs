@@ -76,4 +76,4 @@ pub use program::{Io, Program};
 pub(crate) use sequence::terminate_all_from;
 pub use sequence::{terminate_all, Termination};
 pub use spawn::{clone3_enabled, NO_CLONE3_VAR};
-pub use sweep::{become_subreaper, end_marked, sweep_escaped, Swept};
+pub use sweep::{become_subreaper, end_marked, has_marker, sweep_escaped, Swept};

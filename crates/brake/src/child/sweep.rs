@@ -6,16 +6,21 @@
 //! It is told apart from brake's other children by a marker in its environment, inherited from
 //! the job (the caller sets `key=value` on every command it spawns).
 
+use std::cell::Cell;
 use std::fmt;
 use std::fs;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::FileExt;
 use std::time::{Duration, Instant};
 
 use super::sys;
 
 /// How long [`sweep_escaped`] may take before it returns with what it has done.
 const SWEEP_LIMIT: Duration = Duration::from_secs(5);
+
+/// How long [`kill_marked`] waits before it scans again for a process caught mid-exec.
+const RESCAN_PAUSE: Duration = Duration::from_millis(1);
 
 /// Makes this process a child subreaper (`prctl(PR_SET_CHILD_SUBREAPER, 1)`): orphaned
 /// descendants are re-parented to it rather than to init, so [`sweep_escaped`] can find them.
@@ -75,6 +80,19 @@ pub fn end_marked(key: &str, value: &str, keep: &[u32]) -> Vec<Swept> {
     kill_marked(key, value, keep, Scope::Anywhere)
 }
 
+/// Whether process `pid`'s environment (as it was started) holds `key=value`.
+///
+/// `None` while that cannot be told: an exec is under way and has not laid out the new
+/// environment yet; ask again in a moment. A process that is gone, a zombie, or not readable
+/// (another user's) gives `Some(false)`.
+pub fn has_marker(pid: u32, key: &str, value: &str) -> Option<bool> {
+    match mark(pid, format!("{key}={value}").as_bytes()) {
+        Mark::Present => Some(true),
+        Mark::Absent => Some(false),
+        Mark::Unknown => None,
+    }
+}
+
 /// Where [`kill_marked`] looks for marked processes.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Scope {
@@ -86,17 +104,23 @@ enum Scope {
 
 /// SIGKILLs the live marked processes in `scope` (not in `keep`) through pidfds, waits for
 /// each to end and reaps those that are this process's children; rescans until a scan finds
-/// nothing (a killed process's own escaped children may be re-parented here in turn), for at
-/// most [`SWEEP_LIMIT`].
+/// nothing (a killed process's own escaped children may be re-parented here in turn) and
+/// none was caught mid-exec, for at most [`SWEEP_LIMIT`].
 fn kill_marked(key: &str, value: &str, keep: &[u32], scope: Scope) -> Vec<Swept> {
     let marker = format!("{key}={value}").into_bytes();
     let me = std::process::id();
     let limit = Instant::now() + SWEEP_LIMIT;
     let mut ended = Vec::new();
     loop {
-        let found = scan(me, &marker, keep, scope);
+        let (found, unsettled) = scan(me, &marker, keep, scope);
         if found.is_empty() {
-            break;
+            if !unsettled || Instant::now() >= limit {
+                break;
+            }
+            // A process in the middle of an exec shows no environment yet: look again once
+            // it has one.
+            std::thread::sleep(RESCAN_PAUSE);
+            continue;
         }
         for (_, pidfd) in &found {
             let _ = sys::pidfd_signal(pidfd.as_fd(), libc::SIGKILL);
@@ -116,8 +140,9 @@ fn kill_marked(key: &str, value: &str, keep: &[u32], scope: Scope) -> Vec<Swept>
 }
 
 /// Live processes in `scope` that carry `marker` and are not `me` or in `keep`, each with a
-/// pidfd opened on it after which the marker was read again.
-fn scan(me: u32, marker: &[u8], keep: &[u32], scope: Scope) -> Vec<(Swept, OwnedFd)> {
+/// pidfd opened on it after which the marker was read again; and whether a candidate could
+/// not be told yet (caught mid-exec), so the caller must scan again.
+fn scan(me: u32, marker: &[u8], keep: &[u32], scope: Scope) -> (Vec<(Swept, OwnedFd)>, bool) {
     let listed = match scope {
         Scope::Children => children(me),
         Scope::Anywhere => None,
@@ -126,7 +151,7 @@ fn scan(me: u32, marker: &[u8], keep: &[u32], scope: Scope) -> Vec<(Swept, Owned
         Some(children) => children,
         None => {
             let Ok(dir) = fs::read_dir("/proc") else {
-                return Vec::new();
+                return (Vec::new(), false);
             };
             dir.flatten()
                 .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
@@ -134,33 +159,53 @@ fn scan(me: u32, marker: &[u8], keep: &[u32], scope: Scope) -> Vec<(Swept, Owned
         }
     };
     let wanted = |pid: u32| {
-        let in_scope = match (scope, parent_of_live(pid)) {
-            (_, None) => false,
-            (Scope::Children, Some(parent)) => parent == me,
-            (Scope::Anywhere, Some(_)) => pid != me,
+        let Some(live) = live(pid) else {
+            return Mark::Absent;
         };
-        in_scope && carries(pid, marker)
+        let in_scope = match scope {
+            Scope::Children => live.parent == me,
+            Scope::Anywhere => pid != me && !live.kernel_thread,
+        };
+        if in_scope {
+            mark(pid, marker)
+        } else {
+            Mark::Absent
+        }
     };
-    candidates
+    let unsettled = Cell::new(false);
+    let found = candidates
         .into_iter()
         .filter(|pid| !keep.contains(pid))
-        .filter(|&pid| wanted(pid))
+        .filter(|&pid| match wanted(pid) {
+            Mark::Present => true,
+            Mark::Absent => false,
+            Mark::Unknown => {
+                unsettled.set(true);
+                false
+            }
+        })
         .filter_map(|pid| {
             let pidfd = sys::pidfd_open(pid).ok()?;
             // The pidfd pins the process it was opened on. If `pid` was reused before the
             // open, the newcomer must pass the same test to be touched; if it is reused
             // after, the signal goes to the pidfd's (ended) process and does nothing.
-            wanted(pid).then(|| {
-                (
+            match wanted(pid) {
+                Mark::Present => Some((
                     Swept {
                         pid,
                         cmdline: cmdline(pid),
                     },
                     pidfd,
-                )
-            })
+                )),
+                Mark::Absent => None,
+                Mark::Unknown => {
+                    unsettled.set(true);
+                    None
+                }
+            }
         })
-        .collect()
+        .collect();
+    (found, unsettled.get())
 }
 
 /// The children of process `me`, from each of its threads' `children` file: a handful of reads
@@ -179,22 +224,91 @@ fn children(me: u32) -> Option<Vec<u32>> {
     Some(children)
 }
 
-/// The parent of `pid`, unless it is gone or a zombie.
-fn parent_of_live(pid: u32) -> Option<u32> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The fields after the command name, which may itself contain ") ".
-    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
-    let state = fields.next()?;
-    if matches!(state, "Z" | "X") {
-        return None;
-    }
-    fields.next()?.parse().ok()
+/// What `/proc/PID/stat` says of a live process.
+struct Live {
+    parent: u32,
+    kernel_thread: bool,
+    /// Where its environment ends in its memory: 0 while an exec has replaced its memory but
+    /// not yet laid out the new environment (or once it has let go of its memory on exit).
+    env_end: u64,
 }
 
-fn carries(pid: u32, marker: &[u8]) -> bool {
-    fs::read(format!("/proc/{pid}/environ"))
-        .map(|env| env.split(|&b| b == 0).any(|var| var == marker))
-        .unwrap_or(false)
+/// The kernel's `PF_KTHREAD` process flag.
+const PF_KTHREAD: u64 = 0x0020_0000;
+
+/// What `/proc/PID/stat` says of `pid`, unless it is gone or a zombie.
+fn live(pid: u32) -> Option<Live> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name, which may itself contain ") ", from field 3 (state).
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+    let field = |n: usize| fields.get(n - 3).copied();
+    if matches!(field(3)?, "Z" | "X") {
+        return None;
+    }
+    Some(Live {
+        parent: field(4)?.parse().ok()?,
+        kernel_thread: field(9)?.parse::<u64>().ok()? & PF_KTHREAD != 0,
+        // Shown since Linux 3.5; an older kernel reads as "no exec under way".
+        env_end: field(51).map_or(Some(u64::MAX), |end| end.parse().ok())?,
+    })
+}
+
+/// Whether a process carries the marker.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mark {
+    Present,
+    Absent,
+    /// Its environment cannot be read as it is: an exec is laying out the new one.
+    Unknown,
+}
+
+/// Whether `pid`'s environment holds `marker`.
+///
+/// An exec makes two traps. The file is bound to the memory the process had when it was
+/// opened, and reads empty once an exec has dropped that memory: so it is read in a single
+/// call, never in pieces that could straddle an exec and end early. And between the moment an
+/// exec replaces the memory and the moment it lays out the new environment, the file reads
+/// empty too, exactly like a process started with none (`env -i`); the two are told apart by
+/// where the environment ends (0 only in the first case), read after the empty read.
+fn mark(pid: u32, marker: &[u8]) -> Mark {
+    let carries = |env: &[u8]| env.split(|&b| b == 0).any(|var| var == marker);
+    let path = format!("/proc/{pid}/environ");
+    match read_at_once(&path) {
+        Ok(env) if !env.is_empty() => return Mark::from(carries(&env)),
+        Ok(_) => {}
+        Err(_) => return Mark::Absent,
+    }
+    match live(pid) {
+        None => Mark::Absent,
+        Some(live) if live.env_end == 0 && !live.kernel_thread => Mark::Unknown,
+        // The exec may have finished between the two reads: read once more.
+        Some(_) => Mark::from(read_at_once(&path).is_ok_and(|env| carries(&env))),
+    }
+}
+
+/// The whole of a `/proc` file as one read call returns it, from offset 0, with a buffer
+/// grown until the call leaves part of it unused.
+fn read_at_once(path: &str) -> io::Result<Vec<u8>> {
+    let file = fs::File::open(path)?;
+    let mut buf = vec![0; 64 * 1024];
+    loop {
+        let n = file.read_at(&mut buf, 0)?;
+        if n < buf.len() {
+            buf.truncate(n);
+            return Ok(buf);
+        }
+        buf.resize(buf.len() * 2, 0);
+    }
+}
+
+impl From<bool> for Mark {
+    fn from(present: bool) -> Mark {
+        if present {
+            Mark::Present
+        } else {
+            Mark::Absent
+        }
+    }
 }
 
 pub(super) fn cmdline(pid: u32) -> String {
