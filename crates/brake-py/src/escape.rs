@@ -12,6 +12,8 @@
 
 use std::fs;
 
+use brake::child::has_marker;
+
 /// Where the process ids stood when a pool began.
 #[derive(Debug, Clone, Copy)]
 pub struct Since {
@@ -28,10 +30,10 @@ impl Since {
         })
     }
 
-    /// Whether a live process other than this one may carry `marker` (`KEY=value`) in its
-    /// environment: false only when none of the processes begun since `self` does and the ids
-    /// cannot have wrapped.
-    pub fn marked_may_remain(&self, marker: &[u8]) -> bool {
+    /// Whether a live process other than this one may carry `key=value` in its environment:
+    /// false only when none of the processes begun since `self` does (one caught in the middle
+    /// of an exec may) and the ids cannot have wrapped.
+    pub fn marked_may_remain(&self, key: &str, value: &str) -> bool {
         let (Some(last_pid), Some(forks), Some(pid_max)) = (last_pid(), forks(), pid_max()) else {
             return true;
         };
@@ -52,7 +54,7 @@ impl Since {
         let me = std::process::id();
         pids.into_iter()
             .filter(|&pid| pid > self.last_pid && pid <= last_pid && pid != me)
-            .any(|pid| carries(pid, marker))
+            .any(|pid| has_marker(pid, key, value) != Some(false))
     }
 }
 
@@ -85,10 +87,4 @@ fn forks() -> Option<u64> {
         .trim()
         .parse()
         .ok()
-}
-
-fn carries(pid: u32, marker: &[u8]) -> bool {
-    fs::read(format!("/proc/{pid}/environ"))
-        .map(|env| env.split(|&b| b == 0).any(|var| var == marker))
-        .unwrap_or(false)
 }

@@ -678,9 +678,8 @@ impl Supervisor {
                 return swept;
             }
         }
-        let marker = format!("{key}={value}");
         if let Some(since) = &self.since {
-            if !since.marked_may_remain(marker.as_bytes()) {
+            if !since.marked_may_remain(key, value) {
                 return Vec::new();
             }
         }
