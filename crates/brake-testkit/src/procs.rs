@@ -6,8 +6,9 @@
 use std::fs;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::FileExt;
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::{MARKER_VAR, POLL};
 
@@ -78,10 +79,52 @@ fn entry(token: &str) -> Vec<u8> {
     format!("{MARKER_VAR}={token}").into_bytes()
 }
 
+/// Whether `pid`'s environment holds `wanted`. An exec in progress must not hide a process: the
+/// file is read in one call (it reads empty once an exec drops the memory it was opened on, so
+/// a read in pieces can end early), and an empty read while the new environment is not laid out
+/// yet (`env_end`, field 51 of `stat`, still 0) is tried again a moment later.
 fn carries(pid: u32, wanted: &[u8]) -> bool {
-    fs::read(format!("/proc/{pid}/environ"))
-        .map(|env| env.split(|&b| b == 0).any(|var| var == wanted))
-        .unwrap_or(false)
+    let path = format!("/proc/{pid}/environ");
+    for _ in 0..100 {
+        let Ok(env) = read_at_once(&path) else {
+            return false;
+        };
+        if !env.is_empty() || !mid_exec(pid) {
+            return env.split(|&b| b == 0).any(|var| var == wanted);
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+    false
+}
+
+/// The whole of a `/proc` file as a single read call returns it.
+fn read_at_once(path: &str) -> io::Result<Vec<u8>> {
+    let file = fs::File::open(path)?;
+    let mut buf = vec![0; 64 * 1024];
+    loop {
+        let n = file.read_at(&mut buf, 0)?;
+        if n < buf.len() {
+            buf.truncate(n);
+            return Ok(buf);
+        }
+        buf.resize(buf.len() * 2, 0);
+    }
+}
+
+/// Whether `pid` is a live user process whose environment is not laid out (an exec under way).
+fn mid_exec(pid: u32) -> bool {
+    const PF_KTHREAD: u64 = 0x0020_0000;
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let Some(end) = stat.rfind(')') else {
+        return false;
+    };
+    // Fields from 3 (state) on.
+    let fields: Vec<&str> = stat[end + 1..].split_whitespace().collect();
+    let number = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok());
+    let live = !matches!(fields.first(), Some(&("Z" | "X")) | None);
+    live && number(9).is_some_and(|flags| flags & PF_KTHREAD == 0) && number(51) == Some(0)
 }
 
 /// False for zombies and the dead, for processes that are gone, and for those already dying.
