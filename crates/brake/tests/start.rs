@@ -290,3 +290,73 @@ fn signals_the_parent_ignores_or_handles_do_not_reach_the_child_so() {
         );
     }
 }
+
+/// A job that ends while its parent thread waits in the clone of the next start sends that
+/// thread a SIGCHLD. Blocked there, the kernel would queue it for the process and wake another
+/// thread to take it (then drop it: nothing handles SIGCHLD); deliverable, it is dropped at
+/// once. So 300 starts in a row, each child ending on its own during the next start, must
+/// not wake a thread that sleeps in a read meanwhile.
+#[test]
+fn a_job_ending_during_the_next_start_wakes_no_other_thread() {
+    if mode().is_some() {
+        if !clone3_enabled() {
+            println!("no clone3 here");
+            std::process::exit(0);
+        }
+        let (reader, _writer) = std::os::unix::net::UnixStream::pair().unwrap();
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            // SAFETY: gettid(2) takes no arguments.
+            tid_tx.send(unsafe { libc::gettid() }).unwrap();
+            let _ = (&reader).read(&mut [0u8]);
+        });
+        let tid = tid_rx.recv().unwrap();
+        let switches = || {
+            let status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).unwrap();
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("voluntary_ctxt_switches:"))
+                .unwrap()
+                .trim()
+                .parse::<u64>()
+                .unwrap()
+        };
+        // The reader is asleep in its read once its count stops moving.
+        let mut before = switches();
+        loop {
+            std::thread::sleep(Duration::from_millis(20));
+            let now = switches();
+            if now == before {
+                break;
+            }
+            before = now;
+        }
+        let mut program = Program::new("true");
+        program.stdin(Io::Null);
+        let children: Vec<Child> = (0..300)
+            .map(|_| Child::start(&program, &options(true)).unwrap())
+            .collect();
+        let woken = switches() - before;
+        for mut child in children {
+            child.wait_timeout(LIMIT).unwrap().expect("true ended");
+        }
+        println!("reader woken {woken} times");
+        std::process::exit(0);
+    }
+    let exe = std::env::current_exe().unwrap();
+    let test = "a_job_ending_during_the_next_start_wakes_no_other_thread";
+    let command = brake_testkit::Command::new(exe)
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(MODE_VAR, "helper")
+        .env(MARKER_VAR, "start-test-sigchld");
+    let finished = Session::spawn(command).unwrap().wait_exit(LIMIT).unwrap();
+    let output = &finished.output;
+    assert_eq!(finished.status, Status::Exited(0), "{output}");
+    if output.contains("no clone3 here") {
+        return;
+    }
+    assert!(
+        output.contains("reader woken 0 times"),
+        "a thread asleep in a read was woken by SIGCHLDs: {output}"
+    );
+}

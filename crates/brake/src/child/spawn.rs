@@ -434,7 +434,7 @@ struct ChildStack([std::mem::MaybeUninit<u8>; 32 * 1024]);
 /// `clone3(CLONE_VM | CLONE_VFORK | CLONE_PIDFD [| CLONE_INTO_CGROUP])`: runs `entry(arg)` in
 /// the child, on a stack of its own, and returns once the child has exec'd or exited, with its
 /// pid and pidfd. Every signal is blocked in this thread meanwhile (the child starts with them
-/// blocked and unblocks them itself).
+/// blocked and unblocks them itself), but SIGCHLD when the child's handlers are cleared.
 ///
 /// `extra` adds flags: `CLONE_CLEAR_SIGHAND`.
 fn clone<T>(
@@ -457,7 +457,13 @@ fn clone<T>(
         clone_args.flags |= CLONE_INTO_CGROUP;
         clone_args.cgroup = dir as u64;
     }
-    let old = block_all_signals();
+    // With CLONE_CLEAR_SIGHAND the child is born with every handler at its default, and
+    // SIGCHLD's default is to ignore it: the child may take one before exec. Left deliverable
+    // here, a job that ends while this thread waits for the clone sends it a SIGCHLD that the
+    // kernel discards at once (or runs a handler the program installed, once the clone
+    // returns); blocked, the kernel would queue it for the process and wake another thread
+    // to take it, once for nearly every job.
+    let old = block_signals(extra & CLONE_CLEAR_SIGHAND != 0);
     // SAFETY: see `clone3_raw`: the arguments are live locals of this frame (the stack, the
     // pidfd slot, `arg`), and `entry` never returns.
     let ret = unsafe { clone3_raw(&mut clone_args, entry, (arg as *mut T).cast()) };
@@ -524,10 +530,11 @@ unsafe fn clone3_raw(
 /// The kernel's signal set: 64 bits on every Linux architecture brake runs on.
 type KernelSigset = u64;
 
-/// Blocks every signal in this thread (32 and 33, which glibc keeps for itself, too); returns
-/// the mask to restore.
-fn block_all_signals() -> KernelSigset {
-    let all: KernelSigset = !0;
+/// Blocks every signal in this thread (32 and 33, which glibc keeps for itself, too), but
+/// SIGCHLD when `but_sigchld`; returns the mask to restore.
+fn block_signals(but_sigchld: bool) -> KernelSigset {
+    let sigchld: KernelSigset = 1 << (libc::SIGCHLD - 1);
+    let all: KernelSigset = if but_sigchld { !sigchld } else { !0 };
     let mut old: KernelSigset = 0;
     // SAFETY: rt_sigprocmask(2) reads and writes two 8-byte locals; SIGKILL and SIGSTOP are
     // silently left unblocked by the kernel.
