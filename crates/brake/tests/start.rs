@@ -239,6 +239,19 @@ fn mode() -> Option<String> {
     std::env::var(MODE_VAR).ok()
 }
 
+/// Runs only `test` in a helper run of this binary, in a pty session of its own, and returns
+/// what it printed once it exited 0.
+fn helper(test: &str) -> String {
+    let exe = std::env::current_exe().unwrap();
+    let command = brake_testkit::Command::new(exe)
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(MODE_VAR, "helper")
+        .env(MARKER_VAR, format!("start-test-{test}"));
+    let finished = Session::spawn(command).unwrap().wait_exit(LIMIT).unwrap();
+    assert_eq!(finished.status, Status::Exited(0), "{}", finished.output);
+    finished.output
+}
+
 #[test]
 fn signals_the_parent_ignores_or_handles_do_not_reach_the_child_so() {
     if mode().is_some() {
@@ -265,15 +278,7 @@ fn signals_the_parent_ignores_or_handles_do_not_reach_the_child_so() {
         }
         std::process::exit(0);
     }
-    let exe = std::env::current_exe().unwrap();
-    let test = "signals_the_parent_ignores_or_handles_do_not_reach_the_child_so";
-    let command = brake_testkit::Command::new(exe)
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(MODE_VAR, "helper")
-        .env(MARKER_VAR, "start-test");
-    let finished = Session::spawn(command).unwrap().wait_exit(LIMIT).unwrap();
-    let output = &finished.output;
-    assert_eq!(finished.status, Status::Exited(0), "{output}");
+    let output = &helper("signals_the_parent_ignores_or_handles_do_not_reach_the_child_so");
     for clone3 in PATHS {
         // SIGINT is bit 1 (value 2); nothing is ever caught in the child.
         assert!(
@@ -343,15 +348,7 @@ fn a_job_ending_during_the_next_start_wakes_no_other_thread() {
         println!("reader woken {woken} times");
         std::process::exit(0);
     }
-    let exe = std::env::current_exe().unwrap();
-    let test = "a_job_ending_during_the_next_start_wakes_no_other_thread";
-    let command = brake_testkit::Command::new(exe)
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(MODE_VAR, "helper")
-        .env(MARKER_VAR, "start-test-sigchld");
-    let finished = Session::spawn(command).unwrap().wait_exit(LIMIT).unwrap();
-    let output = &finished.output;
-    assert_eq!(finished.status, Status::Exited(0), "{output}");
+    let output = helper("a_job_ending_during_the_next_start_wakes_no_other_thread");
     if output.contains("no clone3 here") {
         return;
     }
