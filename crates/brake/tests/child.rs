@@ -395,10 +395,11 @@ fn end_marked_ends_marked_processes_anywhere_in_the_tree() {
     });
 }
 
-/// While an exec lays out a process's new memory, its environment reads empty, as if it had
-/// none: a sweep that catches it there must look again, not pass it by. A shell that execs
-/// itself without end spends a few percent of its time in that state (60 rounds leave a sweep
-/// that does not look again about a 1% chance of passing).
+/// While a process execs, `/proc/PID/environ` can read short (a read in pieces that straddles
+/// the exec) or empty (the new environment not laid out yet), as if the marker were not there:
+/// a sweep that catches it then must look again, not pass it by. A shell that execs itself
+/// without end is caught there so often that a sweep missing either case failed this test
+/// within a few of its 60 rounds, every time.
 #[test]
 fn a_sweep_finds_a_marked_child_caught_in_the_middle_of_an_exec() {
     bounded(|| {
