@@ -12,9 +12,11 @@
 //! Without `sshd` the tests that need one print a line and return, except under `CI=true`,
 //! where a missing server is a failure.
 
+use std::collections::BTreeSet;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// Where Debian puts the server.
@@ -114,12 +116,18 @@ impl Farm {
             .stderr(log_file(&config.with_extension("log")))
             .spawn()
             .expect("start sshd");
-        let server = Server {
+        let mut server = Server {
             child,
             address: address.to_owned(),
             port,
         };
         server.wait_ready(|| TcpStream::connect((address, port)).is_ok());
+        if let Ok(Some(status)) = server.child.try_wait() {
+            panic!(
+                "sshd on {address}:{port} exited ({status}) though the port answers: see {}",
+                config.with_extension("log").display()
+            );
+        }
         server
     }
 
@@ -346,9 +354,21 @@ fn ip(args: &[&str]) -> Result<(), String> {
     }
 }
 
+/// A port of `address` that is free now and that this process has not handed out before.
+///
+/// The port is free only until the server binds it, and tests start servers on the same
+/// address at once: without the record, two could get the same port, one server fail to bind,
+/// its test find the other's server listening there, and lose it when that test ends.
 fn free_port(address: &str) -> u16 {
-    let listener = TcpListener::bind((address, 0)).expect("a free port");
-    listener.local_addr().unwrap().port()
+    static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    let mut given = GIVEN.lock().unwrap_or_else(PoisonError::into_inner);
+    loop {
+        let listener = TcpListener::bind((address, 0)).expect("a free port");
+        let port = listener.local_addr().unwrap().port();
+        if given.insert(port) {
+            return port;
+        }
+    }
 }
 
 fn log_file(path: &Path) -> Stdio {
