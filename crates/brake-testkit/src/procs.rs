@@ -85,12 +85,17 @@ fn entry(token: &str) -> Vec<u8> {
 /// yet (`env_end`, field 51 of `stat`, still 0) is tried again a moment later.
 fn carries(pid: u32, wanted: &[u8]) -> bool {
     let path = format!("/proc/{pid}/environ");
+    let holds = |env: &[u8]| env.split(|&b| b == 0).any(|var| var == wanted);
     for _ in 0..100 {
         let Ok(env) = read_at_once(&path) else {
             return false;
         };
-        if !env.is_empty() || !mid_exec(pid) {
-            return env.split(|&b| b == 0).any(|var| var == wanted);
+        if !env.is_empty() {
+            return holds(&env);
+        }
+        if !mid_exec(pid) {
+            // The exec may have finished between the two reads: read once more.
+            return read_at_once(&path).is_ok_and(|env| holds(&env));
         }
         thread::sleep(Duration::from_millis(1));
     }
