@@ -13,23 +13,57 @@ import pytest
 PROGS = os.path.join(os.path.dirname(__file__), "progs")
 
 
+def _environ(pid):
+    """The environment of `pid` as one read call returns it (a read in pieces can end early if
+    the process execs in between); None when it cannot be read."""
+    try:
+        fd = os.open(f"/proc/{pid}/environ", os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        size = 1 << 16
+        while True:
+            data = os.pread(fd, size, 0)
+            if len(data) < size:
+                return data
+            size *= 2
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _stat(pid):
+    """The fields of /proc/PID/stat from the state on (field 3), or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def _carries(pid, needle):
+    """Whether `pid` is live and its environment holds `needle`. While an exec lays out the new
+    environment the file reads empty (and stat's env_end, field 51, is 0): tried again a moment
+    later; if the exec ended between the two reads, read once more."""
+    for _ in range(100):
+        env = _environ(pid)
+        fields = _stat(pid)
+        if env is None or fields is None or fields[0] in ("Z", "X"):
+            return False
+        if env:
+            return needle in env.split(b"\0")
+        if len(fields) < 49 or fields[48] != "0":
+            env = _environ(pid)
+            return env is not None and needle in env.split(b"\0")
+        time.sleep(0.001)
+    return False
+
+
 def marked(token):
     """Live processes whose environment holds BRAKE_TEST_MARK=token."""
-    found = []
     needle = f"BRAKE_TEST_MARK={token}".encode()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as f:
-                env = f.read().split(b"\0")
-            with open(f"/proc/{entry}/stat") as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if needle in env and state not in ("Z", "X"):
-            found.append(int(entry))
-    return found
+    return [int(e) for e in os.listdir("/proc") if e.isdigit() and _carries(int(e), needle)]
 
 
 class Session:
