@@ -110,3 +110,38 @@ def test_press_interrupts_a_plain_blocking_call(session_factory, what):
     assert os.WIFSIGNALED(s.status) or os.WEXITSTATUS(s.status) != 0, (s.status, out)
     time.sleep(0.2)
     assert marked(s.token) == []
+
+
+def _cmdline(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
+@pytest.mark.parametrize("api", ["executor", "pool"])
+def test_one_press_at_any_moment_of_the_start_stops_it(session_factory, api):
+    """A press while the program is still starting (importing brake, making the pool, starting
+    workers) stops it as well: one press, an exit by the interrupt, nothing left. Before brake
+    is imported it is Python's own KeyboardInterrupt that ends the program."""
+    for delay in [i * 0.04 for i in range(13)]:
+        s = session_factory("stop.py", api, 8, 4, TASK_KIND="coop")
+        # From the exec on: a press before it finds no foreground group to signal.
+        end = time.monotonic() + 10
+        while b"stop.py" not in _cmdline(s.pid) and time.monotonic() < end:
+            time.sleep(0.001)
+        time.sleep(delay)
+        s.press()
+        if not s.wait_exit(10):
+            pytest.fail(f"still running 10 s after one press {delay:.2f} s in:\n{s.output()}")
+        out = s.output()
+        by_sigint = os.WIFSIGNALED(s.status) and os.WTERMSIG(s.status) == signal.SIGINT
+        by_brake = os.WIFEXITED(s.status) and os.WEXITSTATUS(s.status) == 130
+        # Python's own start-up (its `site` import) reports an early KeyboardInterrupt so.
+        in_site = os.WIFEXITED(s.status) and "KeyboardInterrupt" in out
+        assert by_sigint or by_brake or in_site, (delay, s.status, out)
+        if by_brake:
+            assert out.rstrip().endswith("[-] main exit"), (delay, out)
+        time.sleep(0.1)
+        assert marked(s.token) == [], (delay, out)
