@@ -9,10 +9,10 @@
 //! Everything is prepared in the parent before the clone: argv and envp as C strings, the paths
 //! to try for the program (a `PATH` search, done as `execvp` would), the descriptors to place
 //! on 0, 1, 2 and beyond (copied above every target first when one of them is not, so that
-//! placing one never closes another). The parent blocks every signal around the clone. The
-//! child shares the parent's memory until it execs (the parent's thread is suspended
-//! meanwhile), runs on a stack of its own inside the parent's frame, and makes only raw system
-//! calls. Every handled signal goes back to its default action (a handler of the parent must
+//! placing one never closes another). The parent blocks every signal around the clone, but
+//! SIGCHLD where the kernel clears the child's handlers (see [`clone`]). The child shares the
+//! parent's memory until it execs (the parent's thread is suspended meanwhile), runs on a stack
+//! of its own inside the parent's frame, and makes only raw system calls. Every handled signal goes back to its default action (a handler of the parent must
 //! never run in it): the kernel does that in the clone where it has `CLONE_CLEAR_SIGHAND`
 //! (Linux 5.5), the child otherwise, a call or two per signal; with
 //! [`ChildOptions::reset_signals`] the child puts every standard signal back to its default,
