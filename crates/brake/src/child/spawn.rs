@@ -12,9 +12,10 @@
 //! placing one never closes another). The parent blocks every signal around the clone, but
 //! SIGCHLD where the kernel clears the child's handlers (see [`clone`]). The child shares the
 //! parent's memory until it execs (the parent's thread is suspended meanwhile), runs on a stack
-//! of its own inside the parent's frame, and makes only raw system calls. Every handled signal goes back to its default action (a handler of the parent must
-//! never run in it): the kernel does that in the clone where it has `CLONE_CLEAR_SIGHAND`
-//! (Linux 5.5), the child otherwise, a call or two per signal; with
+//! of its own inside the parent's frame, and makes only raw system calls. Every handled signal
+//! goes back to its default action (a handler of the parent must never run in it): the kernel
+//! does that in the clone where it has `CLONE_CLEAR_SIGHAND` (Linux 5.5), the child
+//! otherwise, a call or two per signal; with
 //! [`ChildOptions::reset_signals`] the child puts every standard signal back to its default,
 //! ignored ones too; and SIGPIPE always (Rust programs ignore it, and a child should not
 //! inherit that). Then it joins a new process group; arms the parent-death signal; places the
