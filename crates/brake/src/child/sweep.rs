@@ -172,37 +172,34 @@ fn scan(me: u32, marker: &[u8], keep: &[u32], scope: Scope) -> (Vec<(Swept, Owne
             Mark::Absent
         }
     };
+    // A process that cannot be told yet is left for the next scan, which the caller makes.
     let unsettled = Cell::new(false);
+    let present = |pid: u32| match wanted(pid) {
+        Mark::Present => true,
+        Mark::Absent => false,
+        Mark::Unknown => {
+            unsettled.set(true);
+            false
+        }
+    };
     let found = candidates
         .into_iter()
         .filter(|pid| !keep.contains(pid))
-        .filter(|&pid| match wanted(pid) {
-            Mark::Present => true,
-            Mark::Absent => false,
-            Mark::Unknown => {
-                unsettled.set(true);
-                false
-            }
-        })
+        .filter(|&pid| present(pid))
         .filter_map(|pid| {
             let pidfd = sys::pidfd_open(pid).ok()?;
             // The pidfd pins the process it was opened on. If `pid` was reused before the
             // open, the newcomer must pass the same test to be touched; if it is reused
             // after, the signal goes to the pidfd's (ended) process and does nothing.
-            match wanted(pid) {
-                Mark::Present => Some((
+            present(pid).then(|| {
+                (
                     Swept {
                         pid,
                         cmdline: cmdline(pid),
                     },
                     pidfd,
-                )),
-                Mark::Absent => None,
-                Mark::Unknown => {
-                    unsettled.set(true);
-                    None
-                }
-            }
+                )
+            })
         })
         .collect();
     (found, unsettled.get())
